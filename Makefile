@@ -1,0 +1,28 @@
+# midipipe: PGXS build of the PostgreSQL extension.
+#   make && make install        build and install (any pg_config: make PG_CONFIG=...)
+#   make installcheck           pg_regress against a running server that preloads midipipe
+# The C++ library, its tests, fuzzers and benchmarks are built by CMakeLists.txt.
+
+EXTENSION = midipipe
+MODULE_big = midipipe
+DATA = $(wildcard sql/midipipe--*.sql)
+PGFILEDESC = "midipipe - MIDI import and analysis on a background-worker pool"
+
+MIDI_OBJS = $(patsubst %.cpp,%.o,$(wildcard src/midi/*.cpp))
+PG_OBJS = $(patsubst %.cpp,%.o,$(wildcard src/pg/*.cpp))
+OBJS = $(PG_OBJS) $(MIDI_OBJS)
+
+REGRESS = $(patsubst sql/%.sql,%,$(filter-out sql/midipipe--%,$(wildcard sql/*.sql)))
+REGRESS_OPTS = --inputdir=. --load-extension=midipipe
+
+PG_CONFIG ?= pg_config
+PG_CXXFLAGS = -std=c++20 -fPIC -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Isrc/midi -Isrc/pg
+PG_CPPFLAGS = -Isrc/midi -Isrc/pg
+SHLIB_LINK = -lstdc++
+
+# No LLVM bitcode for JIT inlining: it would need the exact clang the server
+# was built with, and our C++ gains nothing from it.
+override with_llvm = no
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
