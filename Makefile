@@ -16,7 +16,7 @@ REGRESS = $(patsubst sql/%.sql,%,$(filter-out sql/midipipe--%,$(wildcard sql/*.s
 REGRESS_OPTS = --inputdir=. --load-extension=midipipe
 
 PG_CONFIG ?= pg_config
-PG_CXXFLAGS = -std=c++20 -fPIC -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Isrc/midi -Isrc/pg
+PG_CXXFLAGS = -std=c++20 -fPIC -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-register -Wno-volatile -Isrc/midi -Isrc/pg
 PG_CPPFLAGS = -Isrc/midi -Isrc/pg
 SHLIB_LINK = -lstdc++
 

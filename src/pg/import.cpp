@@ -1,0 +1,451 @@
+// midipipe: midipipe_import, midipipe_wait, midipipe_cancel (the calling backend's side).
+//
+// The caller takes a run id, describes the run in a shared-memory run slot and
+// wakes the supervisor; the supervisor grants workers and starts the run's
+// coordinator, which writes the midipipe_runs row. With wait the caller polls
+// the slot (every 100 ms), reports progress, and cancels the run when it is
+// itself cancelled.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "guard.hpp"
+#include "shmem.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "storage/lock.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+PGDLLEXPORT Datum midipipe_import(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum midipipe_wait(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum midipipe_cancel(PG_FUNCTION_ARGS);
+PG_FUNCTION_INFO_V1(midipipe_import);
+PG_FUNCTION_INFO_V1(midipipe_wait);
+PG_FUNCTION_INFO_V1(midipipe_cancel);
+}
+
+namespace {
+
+constexpr int kPollMs = 100;
+constexpr int kProgressEveryMs = 5000;
+
+Oid require_schema() {
+  Oid nsp = mp_extension_schema();
+  if (!OidIsValid(nsp))
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                    errmsg("extension \"midipipe\" is not installed in this database")));
+  return nsp;
+}
+
+// Waiting while this transaction holds a lock that conflicts with the
+// workers' row writes would hang forever: refuse instead.
+void check_caller_locks(Oid nsp, const char* function) {
+  static const char* const tables[] = {"midipipe_runs", "midipipe_files", "midipipe_analysis",
+                                       "midipipe_tracks", "midipipe_queue"};
+  static const LOCKMODE modes[] = {AccessExclusiveLock, ExclusiveLock, ShareRowExclusiveLock,
+                                   ShareLock};
+  static const char* const mode_names[] = {"ACCESS EXCLUSIVE", "EXCLUSIVE", "SHARE ROW EXCLUSIVE",
+                                           "SHARE"};
+  for (const char* t : tables) {
+    Oid relid = get_relname_relid(t, nsp);
+    if (!OidIsValid(relid)) continue;
+    LOCKTAG tag;
+    SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+    for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+      if (LockHeldByMe(&tag, modes[m]))
+        ereport(ERROR,
+                (errcode(ERRCODE_OBJECT_IN_USE),
+                 errmsg("%s cannot wait: this transaction holds a %s lock on %s, which the "
+                        "midipipe workers need",
+                        function, mode_names[m], t),
+                 errhint("Commit the transaction first, or call midipipe_import(..., wait => "
+                         "false) and midipipe_wait() after committing.")));
+    }
+  }
+}
+
+char* format_hms(double seconds) {
+  if (seconds < 0) seconds = 0;
+  int64 s = static_cast<int64>(seconds + 0.5);
+  return psprintf("%02d:%02d:%02d", static_cast<int>(s / 3600), static_cast<int>((s / 60) % 60),
+                  static_cast<int>(s % 60));
+}
+
+double seconds_between(TimestampTz a, TimestampTz b) {
+  return static_cast<double>(b - a) / 1000000.0;
+}
+
+struct RunView {
+  bool present;  // slot still holds this run
+  bool finished;
+  int state;
+  int granted;
+  bool scan_done;
+  int64 found, done, failed, bytes;
+  int64 ok, dup, unchanged, failed_c;
+  TimestampTz started_at, finished_at;
+  char error[MP_ERR_LEN];
+};
+
+RunView read_slot(int idx, uint32 gen) {
+  RunView s;
+  memset(&s, 0, sizeof(s));
+  LWLockAcquire(mp_shared->lock, LW_SHARED);
+  MpRunSlot* r = &mp_shared->runs[idx];
+  if (r->in_use && r->generation == gen) {
+    s.present = true;
+    s.finished = r->finished;
+    s.state = r->state;
+    s.granted = r->workers_granted;
+    s.scan_done = r->scan_done;
+    s.found = r->files_found;
+    s.done = r->files_done;
+    s.failed = r->files_failed;
+    s.bytes = r->bytes_read;
+    s.ok = r->files_ok;
+    s.dup = r->files_duplicate;
+    s.unchanged = r->files_unchanged;
+    s.failed_c = r->files_failed_committed;
+    s.started_at = r->started_at;
+    s.finished_at = r->finished_at;
+    strlcpy(s.error, r->error, sizeof(s.error));
+  }
+  LWLockRelease(mp_shared->lock);
+  return s;
+}
+
+void request_cancel(int idx, uint32 gen, bool fail, const char* error) {
+  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  MpRunSlot* r = &mp_shared->runs[idx];
+  if (r->in_use && r->generation == gen && !r->finished) {
+    r->cancel_requested = true;
+    if (fail) {
+      r->fail_requested = true;
+      if (error != nullptr) strlcpy(r->error, error, sizeof(r->error));
+    }
+    if (r->scanner_latch != nullptr) SetLatch(r->scanner_latch);
+  }
+  LWLockRelease(mp_shared->lock);
+  mp_wake_supervisor();
+}
+
+void sleep_poll() {
+  int rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, kPollMs,
+                     PG_WAIT_EXTENSION);
+  if (rc & WL_LATCH_SET) ResetLatch(MyLatch);
+  CHECK_FOR_INTERRUPTS();
+}
+
+void progress_notice(int64 run_id, const RunView& s) {
+  double elapsed = seconds_between(s.started_at, GetCurrentTimestamp());
+  double rate = elapsed > 0 ? static_cast<double>(s.done) / elapsed : 0;
+  double pct = s.found > 0 ? 100.0 * static_cast<double>(s.done) / static_cast<double>(s.found) : 0;
+  const char* eta = rate > 0 ? format_hms(static_cast<double>(s.found - s.done) / rate) : "?";
+  ereport(NOTICE, (errmsg("midipipe: run " INT64_FORMAT ": " INT64_FORMAT "/" INT64_FORMAT
+                          " files (%.1f%%), %.0f files/s, ETA %s%s",
+                          run_id, s.done, s.found, pct, rate, eta,
+                          s.scan_done ? "" : " (still scanning)")));
+}
+
+void summary_notice(int64 run_id, const RunView& s) {
+  double elapsed = seconds_between(s.started_at, s.finished_at);
+  int64 total = s.ok + s.dup + s.unchanged + s.failed_c;
+  double rate = elapsed > 0 ? static_cast<double>(total) / elapsed : 0;
+  ereport(NOTICE,
+          (errmsg("midipipe: run " INT64_FORMAT " %s: " INT64_FORMAT " files (" INT64_FORMAT
+                  " ok, " INT64_FORMAT " duplicate, " INT64_FORMAT " unchanged, " INT64_FORMAT
+                  " failed), %.1f MB in %.1f s, %.0f files/s",
+                  run_id, mp_run_state_name(s.state), s.found, s.ok, s.dup, s.unchanged, s.failed_c,
+                  static_cast<double>(s.bytes) / (1024.0 * 1024.0), elapsed, rate)));
+}
+
+// Waits for the run in slot idx to end (or timeout_ms, -1 = forever); with
+// report, sends progress NOTICEs. Returns the last snapshot.
+RunView wait_for_run(int64 run_id, int idx, uint32 gen, int64 timeout_ms, bool report) {
+  TimestampTz start = GetCurrentTimestamp();
+  TimestampTz last_notice = start;
+  for (;;) {
+    RunView s = read_slot(idx, gen);
+    if (!s.present || s.finished) return s;
+    TimestampTz now = GetCurrentTimestamp();
+    if (timeout_ms >= 0 && TimestampDifferenceExceeds(start, now, static_cast<int>(timeout_ms)))
+      return s;
+    if (report && TimestampDifferenceExceeds(last_notice, now, kProgressEveryMs)) {
+      progress_notice(run_id, s);
+      last_notice = now;
+    }
+    sleep_poll();
+  }
+}
+
+// The run's state in the table (SPI), or NULL when there is no such run.
+char* table_state(Oid nsp, int64 run_id) {
+  char* result = nullptr;
+  SPI_connect();
+  char* sql = psprintf("SELECT state FROM %s.midipipe_runs WHERE run_id = $1",
+                       quote_identifier(get_namespace_name(nsp)));
+  Oid types[1] = {INT8OID};
+  Datum values[1] = {Int64GetDatum(run_id)};
+  if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 1) == SPI_OK_SELECT &&
+      SPI_processed == 1) {
+    char* v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+    if (v != nullptr) result = MemoryContextStrdup(CurTransactionContext, v);
+  }
+  SPI_finish();
+  return result;
+}
+
+int find_slot(int64 run_id, uint32* gen) {
+  int idx = -1;
+  LWLockAcquire(mp_shared->lock, LW_SHARED);
+  MpRunSlot* r = mp_run_find_locked(MyDatabaseId, run_id);
+  if (r != nullptr) {
+    idx = static_cast<int>(r - mp_shared->runs);
+    *gen = r->generation;
+  }
+  LWLockRelease(mp_shared->lock);
+  return idx;
+}
+
+}  // namespace
+
+Datum midipipe_import(PG_FUNCTION_ARGS) {
+  mp_require_preload();
+  if (PG_ARGISNULL(0))
+    ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("root must not be NULL")));
+  char* root = text_to_cstring(PG_GETARG_TEXT_PP(0));
+  int workers = PG_ARGISNULL(1) ? -1 : PG_GETARG_INT32(1);
+  bool recursive = PG_ARGISNULL(2) ? true : PG_GETARG_BOOL(2);
+  bool wait = PG_ARGISNULL(3) ? true : PG_GETARG_BOOL(3);
+  bool follow = PG_ARGISNULL(4) ? false : PG_GETARG_BOOL(4);
+
+  // like COPY FROM a file
+  if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
+    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                    errmsg("permission denied to import files with midipipe_import"),
+                    errdetail("Only roles with privileges of the \"pg_read_server_files\" role "
+                              "may read files on the server.")));
+  if (!is_absolute_path(root))
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                    errmsg("root must be an absolute path: \"%s\"", root)));
+  canonicalize_path(root);
+  if (strlen(root) >= MAXPGPATH)
+    ereport(ERROR, (errcode(ERRCODE_NAME_TOO_LONG), errmsg("root path is too long")));
+  if (workers == 0 || workers < -1)
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                    errmsg("workers must be at least 1 (or NULL for midipipe.max_workers)")));
+
+  struct stat st;
+  if (stat(root, &st) != 0)
+    ereport(ERROR, (errcode_for_file_access(), errmsg("could not stat \"%s\": %m", root)));
+  if (S_ISDIR(st.st_mode)) {
+    if (access(root, R_OK | X_OK) != 0)
+      ereport(ERROR,
+              (errcode_for_file_access(), errmsg("could not open directory \"%s\": %m", root)));
+  } else if (S_ISREG(st.st_mode)) {
+    if (access(root, R_OK) != 0)
+      ereport(ERROR, (errcode_for_file_access(), errmsg("could not open file \"%s\": %m", root)));
+  } else {
+    ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                    errmsg("\"%s\" is neither a directory nor a regular file", root)));
+  }
+
+  Oid nsp = require_schema();
+  if (wait) check_caller_locks(nsp, "midipipe_import");
+  Oid seq = get_relname_relid("midipipe_runs_run_id_seq", nsp);
+  if (!OidIsValid(seq))
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                    errmsg("sequence midipipe_runs_run_id_seq is missing")));
+  int64 run_id = DatumGetInt64(DirectFunctionCall1(nextval_oid, ObjectIdGetDatum(seq)));
+  int requested = workers > 0 ? workers : mp_max_workers;
+
+  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  int idx = mp_run_alloc_locked();
+  if (idx < 0) {
+    LWLockRelease(mp_shared->lock);
+    ereport(ERROR, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+                    errmsg("too many active midipipe runs (at most %d)", MP_MAX_RUNS),
+                    errhint("Wait for a run to end, or cancel one with midipipe_cancel().")));
+  }
+  // an ended run of an earlier incarnation of the extension may carry the same id
+  for (int i = 0; i < MP_MAX_RUNS; i++) {
+    MpRunSlot* old = &mp_shared->runs[i];
+    if (i != idx && old->in_use && old->finished && old->dboid == MyDatabaseId &&
+        old->run_id == run_id && old->scanner_pid == 0)
+      old->in_use = false;
+  }
+  MpRunSlot* r = &mp_shared->runs[idx];
+  uint32 gen = r->generation;
+  r->dboid = MyDatabaseId;
+  r->roleoid = GetUserId();
+  r->run_id = run_id;
+  strlcpy(r->root, root, sizeof(r->root));
+  r->recursive = recursive;
+  r->follow_symlinks = follow;
+  r->wait = wait;
+  r->workers_requested = requested;
+  r->state = MP_R_QUEUED;
+  r->started_at = GetCurrentTimestamp();
+  (void)mp_pool_find_locked(MyDatabaseId, true);
+  bool have_supervisor = mp_shared->supervisor_pid != 0;
+  LWLockRelease(mp_shared->lock);
+  mp_wake_supervisor();
+
+  RunView s;
+  PG_TRY();
+  {
+    // acquire: wait until the supervisor has granted workers
+    TimestampTz start = GetCurrentTimestamp();
+    for (;;) {
+      s = read_slot(idx, gen);
+      if (!s.present || s.finished || s.granted > 0) break;
+      if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), mp_acquire_timeout_ms)) {
+        request_cancel(idx, gen, true,
+                       "no midipipe worker became available within midipipe.acquire_timeout");
+        ereport(ERROR,
+                (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+                 errmsg("midipipe: no worker became available for run " INT64_FORMAT
+                        " within midipipe.acquire_timeout (%d ms)",
+                        run_id, mp_acquire_timeout_ms),
+                 have_supervisor
+                     ? errhint("All midipipe.max_workers (%d) workers are busy with other runs, "
+                               "or max_worker_processes (%d) has no free slot: raise them, or "
+                               "see midipipe_stats.",
+                               mp_max_workers, max_worker_processes)
+                     : errhint("The midipipe supervisor is not running; see the server log.")));
+      }
+      sleep_poll();
+    }
+    if (s.present && !s.finished && s.granted < requested)
+      ereport(NOTICE,
+              (errmsg("midipipe: run " INT64_FORMAT " got %d of %d requested workers", run_id,
+                      s.granted, requested),
+               errhint("Raise midipipe.max_workers (now %d) or max_worker_processes (now %d), or "
+                       "wait for other runs to finish.",
+                       mp_max_workers, max_worker_processes)));
+    if (wait) s = wait_for_run(run_id, idx, gen, -1, true);
+  }
+  PG_CATCH();
+  {
+    // a cancel (or any error) of the waiting caller cancels the run
+    request_cancel(idx, gen, false, nullptr);
+    PG_RE_THROW();
+  }
+  PG_END_TRY();
+
+  if (!wait) PG_RETURN_INT64(run_id);
+  if (!s.present)
+    ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+                    errmsg("midipipe: run " INT64_FORMAT " vanished from shared memory", run_id)));
+  summary_notice(run_id, s);
+  if (s.state == MP_R_FAILED)
+    ereport(ERROR, (errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+                    errmsg("midipipe: run " INT64_FORMAT " failed: %s", run_id,
+                           s.error[0] ? s.error : "unknown error"),
+                    errhint("Rows committed before the failure stay; see midipipe_runs and the "
+                            "server log.")));
+  PG_RETURN_INT64(run_id);
+}
+
+Datum midipipe_wait(PG_FUNCTION_ARGS) {
+  mp_require_preload();
+  int64 run_id = PG_GETARG_INT64(0);
+  int64 timeout_ms = -1;
+  if (!PG_ARGISNULL(1)) {
+    Interval* iv = PG_GETARG_INTERVAL_P(1);
+    int64 us = iv->time + static_cast<int64>(iv->day) * USECS_PER_DAY +
+               static_cast<int64>(iv->month) * DAYS_PER_MONTH * USECS_PER_DAY;
+    timeout_ms = us < 0 ? 0 : us / 1000;
+    if (timeout_ms > INT_MAX) timeout_ms = INT_MAX;
+  }
+  Oid nsp = require_schema();
+  check_caller_locks(nsp, "midipipe_wait");
+
+  TimestampTz start = GetCurrentTimestamp();
+  for (;;) {
+    uint32 gen = 0;
+    int idx = find_slot(run_id, &gen);
+    if (idx >= 0) {
+      int64 left = timeout_ms;
+      if (timeout_ms >= 0) {
+        int64 spent = (GetCurrentTimestamp() - start) / 1000;
+        left = timeout_ms > spent ? timeout_ms - spent : 0;
+      }
+      RunView s = wait_for_run(run_id, idx, gen, left, false);
+      if (s.present) PG_RETURN_TEXT_P(cstring_to_text(mp_run_state_name(s.state)));
+      continue;  // slot reused meanwhile: look again
+    }
+    // not in shared memory: ended long ago, or waiting to be resumed
+    char* state = table_state(nsp, run_id);
+    if (state == nullptr)
+      ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                      errmsg("midipipe run " INT64_FORMAT " does not exist", run_id)));
+    bool active = strcmp(state, "queued") == 0 || strcmp(state, "scanning") == 0 ||
+                  strcmp(state, "running") == 0;
+    if (!active || (timeout_ms >= 0 && TimestampDifferenceExceeds(start, GetCurrentTimestamp(),
+                                                                  static_cast<int>(timeout_ms))))
+      PG_RETURN_TEXT_P(cstring_to_text(state));
+    sleep_poll();
+  }
+}
+
+Datum midipipe_cancel(PG_FUNCTION_ARGS) {
+  mp_require_preload();
+  int64 run_id = PG_GETARG_INT64(0);
+  Oid nsp = require_schema();
+
+  bool done = false;
+  bool denied = false;
+  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  MpRunSlot* r = mp_run_find_locked(MyDatabaseId, run_id);
+  bool live = r != nullptr && !r->finished;
+  if (live) {
+    if (!superuser() && !has_privs_of_role(GetUserId(), r->roleoid)) {
+      denied = true;
+    } else {
+      r->cancel_requested = true;
+      if (r->scanner_latch != nullptr) SetLatch(r->scanner_latch);
+      done = true;
+    }
+  }
+  LWLockRelease(mp_shared->lock);
+  if (denied)
+    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                    errmsg("permission denied to cancel midipipe run " INT64_FORMAT, run_id),
+                    errdetail("Only the role that started the run (or a superuser) may cancel "
+                              "it.")));
+  if (done) {
+    mp_wake_supervisor();
+    PG_RETURN_BOOL(true);
+  }
+  if (r != nullptr) PG_RETURN_BOOL(false);  // ended already
+
+  // Not in shared memory (e.g. waiting to be resumed after a restart): end it in the table.
+  SPI_connect();
+  char* sql = psprintf(
+      "UPDATE %s.midipipe_runs SET state = 'cancelled', finished_at = clock_timestamp() "
+      "WHERE run_id = $1 AND state IN ('queued', 'scanning', 'running') "
+      "AND ((SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) "
+      "OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = requested_by "
+      "AND pg_catalog.pg_has_role(r.oid, 'USAGE')))",
+      quote_identifier(get_namespace_name(nsp)));
+  Oid types[1] = {INT8OID};
+  Datum values[1] = {Int64GetDatum(run_id)};
+  int rc = SPI_execute_with_args(sql, 1, types, values, nullptr, false, 0);
+  bool updated = rc == SPI_OK_UPDATE && SPI_processed > 0;
+  SPI_finish();
+  PG_RETURN_BOOL(updated);
+}

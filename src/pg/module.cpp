@@ -1,0 +1,118 @@
+// midipipe: module initialisation: GUCs, shared memory hooks, the supervisor's
+// registration, and the shared_preload_libraries check every function makes.
+#include "guard.hpp"
+#include "shmem.hpp"
+
+extern "C" {
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+PGDLLEXPORT void _PG_init(void);
+PGDLLEXPORT Datum midipipe_check_preload(PG_FUNCTION_ARGS);
+PG_FUNCTION_INFO_V1(midipipe_check_preload);
+}
+
+int mp_max_workers = 8;
+int mp_min_workers = 0;
+char* mp_database = nullptr;
+int mp_acquire_timeout_ms = 30000;
+int mp_idle_timeout_s = -1;
+int mp_max_lifetime_s = -1;
+bool mp_test_on_checkout = true;
+int mp_batch_size = 500;
+int mp_max_file_size_kb = 64 * 1024;
+
+static bool mp_preloaded = false;
+static shmem_request_hook_type prev_shmem_request_hook = nullptr;
+static shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
+
+static void mp_shmem_request() {
+  if (prev_shmem_request_hook) prev_shmem_request_hook();
+  RequestAddinShmemSpace(mp_shmem_size());
+  RequestNamedLWLockTranche("midipipe", 1);
+}
+
+static void mp_shmem_startup_hook() {
+  if (prev_shmem_startup_hook) prev_shmem_startup_hook();
+  mp_shmem_startup();
+}
+
+void mp_require_preload() {
+  if (!mp_preloaded || mp_shared == nullptr)
+    ereport(ERROR,
+            (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+             errmsg("midipipe must be loaded via shared_preload_libraries"),
+             errhint("Add midipipe to shared_preload_libraries in postgresql.conf and restart the "
+                     "server.")));
+}
+
+static void mp_define_gucs() {
+  DefineCustomIntVariable("midipipe.max_workers",
+                          "Maximum number of midipipe analysis workers (the supervisor and the "
+                          "directory scanner come on top).",
+                          nullptr, &mp_max_workers, 8, 1, 1024, PGC_SIGHUP, 0, nullptr, nullptr,
+                          nullptr);
+  DefineCustomIntVariable("midipipe.min_workers",
+                          "Number of midipipe workers kept warm in a database that uses the pool.",
+                          nullptr, &mp_min_workers, 0, 0, 1024, PGC_SIGHUP, 0, nullptr, nullptr,
+                          nullptr);
+  DefineCustomStringVariable("midipipe.database",
+                             "Database the warm pool connects to at server start ('' = start on "
+                             "first use).",
+                             nullptr, &mp_database, "", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("midipipe.acquire_timeout",
+                          "How long midipipe_import waits for workers before it fails.", nullptr,
+                          &mp_acquire_timeout_ms, 30000, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS,
+                          nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("midipipe.idle_timeout",
+                          "An idle worker above min_workers exits after this (-1 = never).",
+                          nullptr, &mp_idle_timeout_s, -1, -1, INT_MAX, PGC_SIGHUP, GUC_UNIT_S,
+                          nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("midipipe.max_lifetime",
+                          "A worker is recycled after this much time (-1 = never; checked "
+                          "between batches).",
+                          nullptr, &mp_max_lifetime_s, -1, -1, INT_MAX, PGC_SIGHUP, GUC_UNIT_S,
+                          nullptr, nullptr, nullptr);
+  DefineCustomBoolVariable("midipipe.test_on_checkout",
+                           "Workers run SELECT 1 through SPI before each batch.", nullptr,
+                           &mp_test_on_checkout, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("midipipe.batch_size", "Files per worker transaction.", nullptr,
+                          &mp_batch_size, 500, 1, 100000, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("midipipe.max_file_size", "Larger files get an error row, unread.",
+                          nullptr, &mp_max_file_size_kb, 64 * 1024, 1, 1024 * 1024, PGC_SIGHUP,
+                          GUC_UNIT_KB, nullptr, nullptr, nullptr);
+  MarkGUCPrefixReserved("midipipe");
+}
+
+void _PG_init(void) {
+  mp_define_gucs();
+  if (!process_shared_preload_libraries_in_progress) return;
+  mp_preloaded = true;
+
+  prev_shmem_request_hook = shmem_request_hook;
+  shmem_request_hook = mp_shmem_request;
+  prev_shmem_startup_hook = shmem_startup_hook;
+  shmem_startup_hook = mp_shmem_startup_hook;
+
+  if (mp_max_workers + 2 > max_worker_processes)
+    ereport(WARNING,
+            (errmsg("midipipe: midipipe.max_workers (%d) + 2 utility processes do not fit in "
+                    "max_worker_processes (%d)",
+                    mp_max_workers, max_worker_processes),
+             errhint("Raise max_worker_processes to at least %d (parallel query and logical "
+                     "replication need slots of their own), or lower midipipe.max_workers.",
+                     mp_max_workers + 2)));
+
+  mp_register_supervisor();
+}
+
+Datum midipipe_check_preload(PG_FUNCTION_ARGS) {
+  mp_require_preload();
+  PG_RETURN_VOID();
+}

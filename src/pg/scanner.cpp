@@ -1,0 +1,817 @@
+// midipipe: the run's coordinator ("midipipe scanner") and the resume worker.
+//
+// One coordinator per active run, connected to the run's database. It writes
+// the midipipe_runs row (the caller cannot: its transaction is still open
+// while it waits), walks the directory tree into the run's manifest
+// (midipipe_queue) in committed chunks, then watches the run until every
+// manifest row is done, and finalizes it (completed, cancelled or failed).
+// Rescanning is idempotent (ON CONFLICT DO NOTHING on the manifest), so a
+// coordinator that dies, or a server restart, simply starts over.
+//
+// The resume worker runs once per database listed in pg_midipipe/active_runs
+// after a restart: it puts that database's unfinished runs back into shared
+// memory; the supervisor then starts their coordinators and workers.
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "shmem.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+}
+
+namespace {
+
+constexpr int kChunk = 2000;              // manifest rows per insert
+constexpr int kFlushMs = 200;             // flush a partial chunk this often
+constexpr int64 kMaxUnfinished = 100000;  // back-pressure threshold
+
+int my_run = -1;
+uint32 my_gen = 0;
+
+struct RunInfo {
+  int64 run_id;
+  Oid dboid;
+  Oid roleoid;
+  char root[MAXPGPATH];
+  bool recursive;
+  bool follow;
+  bool wait;
+  int requested;
+  int granted;
+  TimestampTz started_at;
+};
+RunInfo info;
+Oid boot_user = InvalidOid;
+int boot_sec = 0;
+
+MpRunSlot* run_slot() { return &mp_shared->runs[my_run]; }
+
+void scanner_detach(int code, Datum arg) {
+  if (mp_shared == nullptr || my_run < 0) return;
+  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  MpRunSlot* r = run_slot();
+  if (r->generation == my_gen && r->scanner_pid == MyProcPid) {
+    r->scanner_pid = 0;
+    r->scanner_latch = nullptr;
+  }
+  LWLockRelease(mp_shared->lock);
+  mp_wake_supervisor();
+}
+
+// Marks the run slot ended (shared memory only) and wakes its workers.
+void finish_slot(int state, const char* error) {
+  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  MpRunSlot* r = run_slot();
+  if (r->generation == my_gen) {
+    r->state = state;
+    r->finished = true;
+    r->finished_at = GetCurrentTimestamp();
+    if (error != nullptr && error[0] != '\0') strlcpy(r->error, error, sizeof(r->error));
+    for (int i = 0; i < mp_shared->nworkers; i++) {
+      MpWorkerSlot* w = mp_worker_slot(i);
+      if (w->run_slot == my_run && w->run_generation == my_gen && w->latch != nullptr)
+        SetLatch(w->latch);
+    }
+  }
+  LWLockRelease(mp_shared->lock);
+  mp_wake_supervisor();
+}
+
+void wake_workers() {
+  LWLockAcquire(mp_shared->lock, LW_SHARED);
+  for (int i = 0; i < mp_shared->nworkers; i++) {
+    MpWorkerSlot* w = mp_worker_slot(i);
+    if (w->run_slot == my_run && w->run_generation == my_gen && w->latch != nullptr)
+      SetLatch(w->latch);
+  }
+  LWLockRelease(mp_shared->lock);
+}
+
+bool cancel_requested(bool* fail) {
+  LWLockAcquire(mp_shared->lock, LW_SHARED);
+  MpRunSlot* r = run_slot();
+  bool c = r->generation != my_gen || r->cancel_requested || r->finished;
+  if (fail != nullptr) *fail = r->fail_requested;
+  LWLockRelease(mp_shared->lock);
+  return c;
+}
+
+int state_from_name(const char* s) {
+  for (int st = MP_R_QUEUED; st <= MP_R_FAILED; st++)
+    if (strcmp(s, mp_run_state_name(st)) == 0) return st;
+  return MP_R_FAILED;
+}
+
+// ---------------------------------------------------------------- transactions
+
+// Opens a transaction with SPI and a snapshot; false (transaction closed again)
+// when the extension is not installed in this database any more.
+bool begin_tx(bool as_role) {
+  SetCurrentStatementStartTimestamp();
+  StartTransactionCommand();
+  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "midipipe: SPI_connect failed");
+  PushActiveSnapshot(GetTransactionSnapshot());
+  Oid nsp = mp_extension_schema();
+  if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("midipipe_runs", nsp))) {
+    SPI_finish();
+    PopActiveSnapshot();
+    AbortCurrentTransaction();
+    return false;
+  }
+  mp_set_local_search_path(nsp);
+  if (as_role) SetUserIdAndSecContext(info.roleoid, boot_sec | SECURITY_LOCAL_USERID_CHANGE);
+  return true;
+}
+
+void end_tx() {
+  SetUserIdAndSecContext(boot_user, boot_sec);
+  SPI_finish();
+  PopActiveSnapshot();
+  CommitTransactionCommand();
+}
+
+[[noreturn]] void extension_gone() {
+  finish_slot(MP_R_FAILED, "extension midipipe was dropped while the run was active");
+  ereport(LOG, (errmsg("midipipe: run " INT64_FORMAT
+                       " abandoned: extension midipipe is not installed in this database",
+                       info.run_id)));
+  proc_exit(0);
+}
+
+void exec(const char* sql, int nargs, Oid* types, Datum* values, const char* nulls, int expect) {
+  int rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+  if (rc != expect)
+    elog(ERROR, "midipipe: SPI_execute_with_args failed (%s): %s", SPI_result_code_string(rc), sql);
+}
+
+int64 get_int8(int col) {
+  bool isnull = false;
+  Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, &isnull);
+  return isnull ? 0 : DatumGetInt64(d);
+}
+
+// ---------------------------------------------------------------- the run row
+
+struct RowState {
+  int state;
+  bool scan_done;
+  int64 found, ok, dup, unchanged, failed, bytes;
+  char error[MP_ERR_LEN];
+};
+
+void read_row(RowState* rs) {
+  Oid types[1] = {INT8OID};
+  Datum values[1] = {Int64GetDatum(info.run_id)};
+  exec(
+      "SELECT state, scan_done, files_found, files_ok, files_duplicate, files_unchanged, "
+      "files_failed, bytes_read, error FROM midipipe_runs WHERE run_id = $1",
+      1, types, values, nullptr, SPI_OK_SELECT);
+  memset(rs, 0, sizeof(*rs));
+  if (SPI_processed != 1) {
+    rs->state = -1;
+    return;
+  }
+  char* st = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+  rs->state = state_from_name(st);
+  bool isnull = false;
+  rs->scan_done =
+      DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+  rs->found = get_int8(3);
+  rs->ok = get_int8(4);
+  rs->dup = get_int8(5);
+  rs->unchanged = get_int8(6);
+  rs->failed = get_int8(7);
+  rs->bytes = get_int8(8);
+  char* err = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 9);
+  if (err != nullptr) strlcpy(rs->error, err, sizeof(rs->error));
+}
+
+void mirror_row_locked(MpRunSlot* r, const RowState* rs) {
+  r->files_found = rs->found;
+  r->files_ok = rs->ok;
+  r->files_duplicate = rs->dup;
+  r->files_unchanged = rs->unchanged;
+  r->files_failed_committed = rs->failed;
+  r->done_committed = rs->ok + rs->dup + rs->unchanged + rs->failed;
+  if (r->files_done < r->done_committed) r->files_done = r->done_committed;
+  if (r->files_failed < rs->failed) r->files_failed = rs->failed;
+  if (r->bytes_read < rs->bytes) r->bytes_read = rs->bytes;
+}
+
+// Inserts the run row (or finds it, for a resumed run). Returns its scan_done.
+bool setup_run_row() {
+  if (!begin_tx(false)) extension_gone();
+  char* user = GetUserNameFromId(info.roleoid, true);
+  char* options =
+      psprintf("{\"workers\": %d, \"recursive\": %s, \"wait\": %s, \"follow_symlinks\": %s}",
+               info.requested, info.recursive ? "true" : "false", info.wait ? "true" : "false",
+               info.follow ? "true" : "false");
+  Oid types[7] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, TIMESTAMPTZOID};
+  Datum values[7] = {
+      Int64GetDatum(info.run_id),          CStringGetTextDatum(info.root),
+      CStringGetTextDatum(options),        CStringGetTextDatum(user != nullptr ? user : "?"),
+      Int32GetDatum(info.requested),       Int32GetDatum(info.granted),
+      TimestampTzGetDatum(info.started_at)};
+  exec(
+      "INSERT INTO midipipe_runs (run_id, root, options, state, requested_by, "
+      "workers_requested, workers_granted, started_at) "
+      "VALUES ($1, $2, $3::jsonb, 'scanning', $4::name, $5, $6, $7) "
+      "ON CONFLICT (run_id) DO NOTHING",
+      7, types, values, nullptr, SPI_OK_INSERT);
+  exec(
+      "UPDATE midipipe_runs SET state = 'scanning', workers_granted = $6 "
+      "WHERE run_id = $1 AND state = 'queued'",
+      7, types, values, nullptr, SPI_OK_UPDATE);
+  RowState rs;
+  read_row(&rs);
+  end_tx();
+
+  if (rs.state < 0) {
+    finish_slot(MP_R_FAILED, "the run's row disappeared");
+    proc_exit(0);
+  }
+  if (rs.state >= MP_R_COMPLETED) {  // ended meanwhile (e.g. midipipe_cancel with no live slot)
+    LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+    mirror_row_locked(run_slot(), &rs);
+    LWLockRelease(mp_shared->lock);
+    finish_slot(rs.state, rs.error);
+    proc_exit(0);
+  }
+  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  MpRunSlot* r = run_slot();
+  mirror_row_locked(r, &rs);
+  r->scan_done = rs.scan_done;
+  r->state = rs.state;
+  r->row_written = true;
+  LWLockRelease(mp_shared->lock);
+  wake_workers();
+  return rs.scan_done;
+}
+
+// ---------------------------------------------------------------- the scan
+
+struct ErrRow {
+  char* path;
+  const char* code;
+  char* message;
+  int64 size;  // -1: unknown
+  TimestampTz mtime;
+  bool has_mtime;
+};
+
+struct DirNode {
+  char* path;
+  dev_t dev;
+  ino_t ino;
+  int parent;
+};
+
+struct Scan {
+  MemoryContext cxt;       // the pending chunk: paths and error rows, reset by flush()
+  MemoryContext tree_cxt;  // the directory tree and the arrays, for the whole scan
+  char** paths;
+  int npaths;
+  ErrRow* errs;
+  int nerrs;
+  int errcap;
+  DirNode* dirs;
+  int ndirs;
+  int dircap;
+  int* stack;
+  int nstack;
+  int stackcap;
+  TimestampTz last_flush;
+  int64 entries;
+};
+
+bool name_matches(const char* name) {
+  const char* dot = strrchr(name, '.');
+  if (dot == nullptr || dot == name) return false;
+  static const char* const exts[] = {".mid", ".midi", ".kar", ".rmi", ".smf"};
+  for (const char* e : exts)
+    if (pg_strcasecmp(dot, e) == 0) return true;
+  return false;
+}
+
+// A displayable, injective rendering of a path that is not valid in the
+// database encoding: valid characters stay, other bytes become \xNN, and a
+// backslash becomes \\.
+char* escape_path(const char* path) {
+  StringInfoData buf;
+  initStringInfo(&buf);
+  int enc = GetDatabaseEncoding();
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(path);
+  int remaining = static_cast<int>(strlen(path));
+  while (remaining > 0) {
+    if (*p == '\\') {
+      appendStringInfoString(&buf, "\\\\");
+      p++;
+      remaining--;
+    } else if (*p < 0x20 || *p == 0x7f) {
+      appendStringInfo(&buf, "\\x%02X", *p);
+      p++;
+      remaining--;
+    } else if (*p < 0x80) {
+      appendStringInfoChar(&buf, static_cast<char>(*p));
+      p++;
+      remaining--;
+    } else {
+      int l = pg_encoding_verifymbchar(enc, reinterpret_cast<const char*>(p), remaining);
+      if (l > 0) {
+        appendBinaryStringInfo(&buf, reinterpret_cast<const char*>(p), l);
+        p += l;
+        remaining -= l;
+      } else {
+        appendStringInfo(&buf, "\\x%02X", *p);
+        p++;
+        remaining--;
+      }
+    }
+  }
+  return buf.data;
+}
+
+void add_error(Scan* s, const char* path, const char* code, const char* message,
+               const struct stat* st) {
+  MemoryContext old = MemoryContextSwitchTo(s->cxt);
+  if (s->nerrs == s->errcap) {
+    s->errcap = s->errcap * 2;
+    s->errs = static_cast<ErrRow*>(repalloc(s->errs, sizeof(ErrRow) * s->errcap));
+  }
+  ErrRow* e = &s->errs[s->nerrs++];
+  e->path = pg_verifymbstr(path, strlen(path), true) ? pstrdup(path) : escape_path(path);
+  e->code = code;
+  e->message = pstrdup(message);
+  e->size = st != nullptr ? static_cast<int64>(st->st_size) : -1;
+  e->has_mtime = st != nullptr;
+  e->mtime = st != nullptr ? time_t_to_timestamptz(st->st_mtime) : 0;
+  MemoryContextSwitchTo(old);
+}
+
+void add_path(Scan* s, const char* path) {
+  s->paths[s->npaths++] = MemoryContextStrdup(s->cxt, path);
+}
+
+void push_dir(Scan* s, const char* path, const struct stat* st, int parent) {
+  MemoryContext old = MemoryContextSwitchTo(s->tree_cxt);
+  if (s->ndirs == s->dircap) {
+    s->dircap *= 2;
+    s->dirs = static_cast<DirNode*>(repalloc(s->dirs, sizeof(DirNode) * s->dircap));
+  }
+  if (s->nstack == s->stackcap) {
+    s->stackcap *= 2;
+    s->stack = static_cast<int*>(repalloc(s->stack, sizeof(int) * s->stackcap));
+  }
+  DirNode* d = &s->dirs[s->ndirs];
+  d->path = pstrdup(path);
+  d->dev = st->st_dev;
+  d->ino = st->st_ino;
+  d->parent = parent;
+  s->stack[s->nstack++] = s->ndirs++;
+  MemoryContextSwitchTo(old);
+}
+
+// With follow_symlinks: is (dev, ino) a directory on the path from the root to `parent`?
+bool on_path(const Scan* s, int parent, const struct stat* st) {
+  for (int i = parent; i >= 0; i = s->dirs[i].parent)
+    if (s->dirs[i].dev == st->st_dev && s->dirs[i].ino == st->st_ino) return true;
+  return false;
+}
+
+// Writes the pending manifest paths and error rows in one transaction.
+void flush(Scan* s) {
+  s->last_flush = GetCurrentTimestamp();
+  if (s->npaths == 0 && s->nerrs == 0) return;
+
+  // back-pressure: let the workers catch up before the manifest grows further
+  for (;;) {
+    LWLockAcquire(mp_shared->lock, LW_SHARED);
+    MpRunSlot* r = run_slot();
+    int64 unfinished = r->files_found - r->done_committed;
+    LWLockRelease(mp_shared->lock);
+    if (unfinished <= kMaxUnfinished || cancel_requested(nullptr)) break;
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100,
+                    PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+    CHECK_FOR_INTERRUPTS();
+  }
+
+  if (!begin_tx(true)) extension_gone();
+  int64 found = -1;
+  int64 new_errors = 0;
+  if (s->npaths > 0) {
+    Datum* elems = static_cast<Datum*>(palloc(sizeof(Datum) * s->npaths));
+    for (int i = 0; i < s->npaths; i++) elems[i] = CStringGetTextDatum(s->paths[i]);
+    ArrayType* arr = construct_array(elems, s->npaths, TEXTOID, -1, false, TYPALIGN_INT);
+    Oid types[2] = {INT8OID, TEXTARRAYOID};
+    Datum values[2] = {Int64GetDatum(info.run_id), PointerGetDatum(arr)};
+    exec(
+        "WITH ins AS (INSERT INTO midipipe_queue (run_id, path) "
+        "SELECT $1, p FROM unnest($2::text[]) AS p ON CONFLICT DO NOTHING RETURNING 1) "
+        "UPDATE midipipe_runs SET files_found = files_found + (SELECT count(*) FROM ins) "
+        "WHERE run_id = $1 RETURNING files_found",
+        2, types, values, nullptr, SPI_OK_UPDATE_RETURNING);
+    if (SPI_processed == 1) found = get_int8(1);
+  }
+  for (int i = 0; i < s->nerrs; i++) {
+    ErrRow* e = &s->errs[i];
+    Oid types[6] = {INT8OID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
+    Datum values[6] = {Int64GetDatum(info.run_id),   CStringGetTextDatum(e->path),
+                       Int64GetDatum(e->size),       TimestampTzGetDatum(e->mtime),
+                       CStringGetTextDatum(e->code), CStringGetTextDatum(e->message)};
+    char nulls[7] = {' ', ' ', e->size < 0 ? 'n' : ' ', e->has_mtime ? ' ' : 'n', ' ', ' ', '\0'};
+    exec(
+        "WITH q AS (INSERT INTO midipipe_queue (run_id, path, done) VALUES ($1, $2, true) "
+        "ON CONFLICT DO NOTHING RETURNING 1), "
+        "f AS (INSERT INTO midipipe_files (path, size, mtime, status, error_code, "
+        "error_message, run_id) SELECT $2, $3, $4, 'error', $5, $6, $1 FROM q "
+        "ON CONFLICT (path) DO UPDATE SET size = EXCLUDED.size, mtime = EXCLUDED.mtime, "
+        "sha256 = NULL, status = 'error', duplicate_of = NULL, error_code = EXCLUDED.error_code, "
+        "error_message = EXCLUDED.error_message, error_offset = NULL, run_id = EXCLUDED.run_id, "
+        "imported_at = now() RETURNING 1) "
+        "UPDATE midipipe_runs SET files_found = files_found + (SELECT count(*) FROM q), "
+        "files_failed = files_failed + (SELECT count(*) FROM f) "
+        "WHERE run_id = $1 RETURNING files_found, (SELECT count(*) FROM f)",
+        6, types, values, nulls, SPI_OK_UPDATE_RETURNING);
+    if (SPI_processed == 1) {
+      found = get_int8(1);
+      new_errors += get_int8(2);
+    }
+  }
+  {
+    Oid types[1] = {INT8OID};
+    Datum values[1] = {Int64GetDatum(info.run_id)};
+    exec(
+        "UPDATE midipipe_runs SET state = 'running' "
+        "WHERE run_id = $1 AND state = 'scanning' AND files_found > 0",
+        1, types, values, nullptr, SPI_OK_UPDATE);
+  }
+  end_tx();
+
+  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  MpRunSlot* r = run_slot();
+  if (found >= 0) r->files_found = found;
+  r->files_done += new_errors;
+  r->files_failed += new_errors;
+  r->files_failed_committed += new_errors;
+  r->done_committed += new_errors;
+  if (r->files_found > 0 && r->state == MP_R_SCANNING) r->state = MP_R_RUNNING;
+  LWLockRelease(mp_shared->lock);
+  wake_workers();
+
+  MemoryContextReset(s->cxt);
+  s->npaths = 0;
+  s->nerrs = 0;
+}
+
+bool due(Scan* s) {
+  return s->npaths >= kChunk || s->nerrs >= kChunk ||
+         ((s->npaths > 0 || s->nerrs > 0) &&
+          TimestampDifferenceExceeds(s->last_flush, GetCurrentTimestamp(), kFlushMs));
+}
+
+// Walks the tree; false when the run was cancelled meanwhile.
+bool scan() {
+  pgstat_report_activity(STATE_RUNNING,
+                         psprintf("midipipe scan of run " INT64_FORMAT, info.run_id));
+  Scan s;
+  memset(&s, 0, sizeof(s));
+  s.cxt = AllocSetContextCreate(TopMemoryContext, "midipipe scan chunk", ALLOCSET_DEFAULT_SIZES);
+  s.tree_cxt =
+      AllocSetContextCreate(TopMemoryContext, "midipipe scan tree", ALLOCSET_DEFAULT_SIZES);
+  s.errcap = 16;
+  s.dircap = 64;
+  s.stackcap = 64;
+  MemoryContext old = MemoryContextSwitchTo(s.tree_cxt);
+  s.paths = static_cast<char**>(palloc(sizeof(char*) * kChunk));
+  s.errs = static_cast<ErrRow*>(palloc(sizeof(ErrRow) * s.errcap));
+  s.dirs = static_cast<DirNode*>(palloc(sizeof(DirNode) * s.dircap));
+  s.stack = static_cast<int*>(palloc(sizeof(int) * s.stackcap));
+  MemoryContextSwitchTo(old);
+  s.last_flush = GetCurrentTimestamp();
+
+  struct stat st;
+  const char* root = info.root;
+  if ((info.follow ? stat(root, &st) : lstat(root, &st)) != 0) {
+    add_error(&s, root, "not_found", psprintf("could not stat root: %s", strerror(errno)), nullptr);
+  } else if (S_ISDIR(st.st_mode)) {
+    push_dir(&s, root, &st, -1);
+  } else if (S_ISREG(st.st_mode)) {
+    add_path(&s, root);
+  } else {
+    add_error(&s, root, "not_regular_file", "not a regular file or directory", &st);
+  }
+
+  while (s.nstack > 0) {
+    CHECK_FOR_INTERRUPTS();
+    if (ConfigReloadPending) {
+      ConfigReloadPending = false;
+      ProcessConfigFile(PGC_SIGHUP);
+    }
+    if (cancel_requested(nullptr)) {
+      MemoryContextDelete(s.tree_cxt);
+      MemoryContextDelete(s.cxt);
+      return false;
+    }
+    int di = s.stack[--s.nstack];
+    const char* dpath = s.dirs[di].path;
+    DIR* dir = opendir(dpath);
+    if (dir == nullptr) {
+      add_error(&s, dpath, "unreadable_directory",
+                psprintf("could not open directory: %s", strerror(errno)), nullptr);
+      if (due(&s)) flush(&s);
+      continue;
+    }
+    struct dirent* de;
+    char full[MAXPGPATH * 2];
+    while ((de = readdir(dir)) != nullptr) {
+      if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+      size_t dl = strlen(dpath);
+      if (dl > 0 && dpath[dl - 1] == '/')
+        snprintf(full, sizeof(full), "%s%s", dpath, de->d_name);
+      else
+        snprintf(full, sizeof(full), "%s/%s", dpath, de->d_name);
+      s.entries++;
+      bool matches = name_matches(de->d_name);
+
+      if (lstat(full, &st) != 0) continue;  // vanished meanwhile
+      if (S_ISLNK(st.st_mode)) {
+        if (!info.follow) continue;  // symlinks are not followed
+        if (stat(full, &st) != 0) {
+          if (matches) {
+            add_error(&s, full, "broken_symlink",
+                      psprintf("symbolic link target: %s", strerror(errno)), nullptr);
+          }
+          continue;
+        }
+      }
+      if (S_ISDIR(st.st_mode)) {
+        if (!info.recursive) continue;
+        if (info.follow && on_path(&s, di, &st)) continue;  // a symlink loop
+        push_dir(&s, full, &st, di);
+        continue;
+      }
+      if (!matches) continue;
+      if (!pg_verifymbstr(full, strlen(full), true))
+        add_error(&s, full, "bad_file_name", "file name is not valid in the database encoding",
+                  &st);
+      else if (!S_ISREG(st.st_mode))
+        add_error(&s, full, "not_regular_file",
+                  "not a regular file (fifo, socket or device): not opened", &st);
+      else
+        add_path(&s, full);
+      if (due(&s)) {
+        flush(&s);
+        if (cancel_requested(nullptr)) break;
+      }
+    }
+    closedir(dir);
+    if (due(&s)) flush(&s);
+  }
+  flush(&s);
+  MemoryContextDelete(s.tree_cxt);
+  MemoryContextDelete(s.cxt);
+  if (cancel_requested(nullptr)) return false;
+
+  if (!begin_tx(false)) extension_gone();
+  Oid types[1] = {INT8OID};
+  Datum values[1] = {Int64GetDatum(info.run_id)};
+  exec(
+      "UPDATE midipipe_runs SET scan_done = true, "
+      "state = CASE WHEN state = 'scanning' THEN 'running' ELSE state END "
+      "WHERE run_id = $1",
+      1, types, values, nullptr, SPI_OK_UPDATE);
+  end_tx();
+  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  MpRunSlot* r = run_slot();
+  r->scan_done = true;
+  if (r->state == MP_R_SCANNING) r->state = MP_R_RUNNING;
+  LWLockRelease(mp_shared->lock);
+  wake_workers();
+  return true;
+}
+
+// ---------------------------------------------------------------- the end of a run
+
+bool run_complete() {
+  if (!begin_tx(false)) extension_gone();
+  Oid types[1] = {INT8OID};
+  Datum values[1] = {Int64GetDatum(info.run_id)};
+  exec("SELECT NOT EXISTS (SELECT 1 FROM midipipe_queue WHERE run_id = $1 AND NOT done)", 1, types,
+       values, nullptr, SPI_OK_SELECT);
+  bool isnull = false;
+  bool complete =
+      DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+  end_tx();
+  return complete;
+}
+
+[[noreturn]] void finalize(int state, const char* error) {
+  if (!begin_tx(false)) extension_gone();
+  Oid types[3] = {INT8OID, TEXTOID, TEXTOID};
+  Datum values[3] = {Int64GetDatum(info.run_id), CStringGetTextDatum(mp_run_state_name(state)),
+                     CStringGetTextDatum(error != nullptr ? error : "")};
+  char nulls[4] = {' ', ' ', error != nullptr && error[0] != '\0' ? ' ' : 'n', '\0'};
+  // manifest first, then the run row: the order a batch takes its locks in
+  exec("DELETE FROM midipipe_queue WHERE run_id = $1", 1, types, values, nullptr, SPI_OK_DELETE);
+  exec(
+      "UPDATE midipipe_runs SET state = $2, finished_at = clock_timestamp(), "
+      "error = COALESCE($3, error) "
+      "WHERE run_id = $1 AND state IN ('queued', 'scanning', 'running')",
+      3, types, values, nulls, SPI_OK_UPDATE);
+  RowState rs;
+  read_row(&rs);
+  end_tx();
+  if (rs.state >= 0) {
+    LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+    mirror_row_locked(run_slot(), &rs);
+    LWLockRelease(mp_shared->lock);
+    state = rs.state;
+  }
+  finish_slot(state, rs.state >= 0 ? rs.error : error);
+  pgstat_report_activity(STATE_IDLE, nullptr);
+  proc_exit(0);
+}
+
+}  // namespace
+
+void midipipe_scanner_main(Datum arg) {
+  pqsignal(SIGHUP, SignalHandlerForConfigReload);
+  pqsignal(SIGTERM, die);
+  BackgroundWorkerUnblockSignals();
+
+  int r = DatumGetInt32(arg);
+  uint32 gen = 0;
+  memcpy(&gen, MyBgworkerEntry->bgw_extra, sizeof(gen));
+  if (mp_shared == nullptr || r < 0 || r >= MP_MAX_RUNS) proc_exit(0);
+
+  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  MpRunSlot* slot = &mp_shared->runs[r];
+  if (!slot->in_use || slot->finished || slot->generation != gen || slot->scanner_pid != 0) {
+    LWLockRelease(mp_shared->lock);
+    proc_exit(0);
+  }
+  slot->scanner_pid = MyProcPid;
+  slot->scanner_latch = MyLatch;
+  info.run_id = slot->run_id;
+  info.dboid = slot->dboid;
+  info.roleoid = slot->roleoid;
+  strlcpy(info.root, slot->root, sizeof(info.root));
+  info.recursive = slot->recursive;
+  info.follow = slot->follow_symlinks;
+  info.wait = slot->wait;
+  info.requested = slot->workers_requested;
+  info.granted = slot->workers_granted > 0 ? slot->workers_granted : 0;
+  info.started_at = slot->started_at;
+  LWLockRelease(mp_shared->lock);
+  my_run = r;
+  my_gen = gen;
+  before_shmem_exit(scanner_detach, 0);
+
+  BackgroundWorkerInitializeConnectionByOid(info.dboid, InvalidOid, 0);
+  pgstat_report_appname("midipipe scanner");
+  GetUserIdAndSecContext(&boot_user, &boot_sec);
+
+  bool scan_done = setup_run_row();
+  if (!scan_done && !scan()) {
+    bool fail = false;
+    (void)cancel_requested(&fail);
+    char err[MP_ERR_LEN];
+    LWLockAcquire(mp_shared->lock, LW_SHARED);
+    strlcpy(err, run_slot()->error, sizeof(err));
+    LWLockRelease(mp_shared->lock);
+    finalize(fail ? MP_R_FAILED : MP_R_CANCELLED, err);
+  }
+
+  pgstat_report_activity(
+      STATE_RUNNING, psprintf("midipipe run " INT64_FORMAT " waiting for workers", info.run_id));
+  for (;;) {
+    CHECK_FOR_INTERRUPTS();
+    if (ConfigReloadPending) {
+      ConfigReloadPending = false;
+      ProcessConfigFile(PGC_SIGHUP);
+    }
+    bool fail = false;
+    if (cancel_requested(&fail)) {
+      char err[MP_ERR_LEN];
+      LWLockAcquire(mp_shared->lock, LW_SHARED);
+      strlcpy(err, run_slot()->error, sizeof(err));
+      LWLockRelease(mp_shared->lock);
+      finalize(fail ? MP_R_FAILED : MP_R_CANCELLED, err);
+    }
+    if (run_complete()) finalize(MP_R_COMPLETED, nullptr);
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 250,
+                    PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+  }
+}
+
+void midipipe_resume_main(Datum arg) {
+  pqsignal(SIGHUP, SignalHandlerForConfigReload);
+  pqsignal(SIGTERM, die);
+  BackgroundWorkerUnblockSignals();
+  Oid dboid = DatumGetObjectId(arg);
+  if (mp_shared == nullptr) proc_exit(0);
+  BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+  pgstat_report_appname("midipipe resume");
+
+  SetCurrentStatementStartTimestamp();
+  StartTransactionCommand();
+  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "midipipe: SPI_connect failed");
+  PushActiveSnapshot(GetTransactionSnapshot());
+  int resumed = 0;
+  Oid nsp = mp_extension_schema();
+  if (OidIsValid(nsp) && OidIsValid(get_relname_relid("midipipe_runs", nsp))) {
+    mp_set_local_search_path(nsp);
+    int rc = SPI_execute(
+        "SELECT run_id, root, COALESCE((options->>'recursive')::boolean, true), "
+        "COALESCE((options->>'follow_symlinks')::boolean, false), "
+        "COALESCE((options->>'wait')::boolean, false), COALESCE(workers_requested, 0), "
+        "requested_by::text, started_at FROM midipipe_runs "
+        "WHERE state IN ('queued', 'scanning', 'running') ORDER BY run_id",
+        true, 0);
+    if (rc != SPI_OK_SELECT) elog(ERROR, "midipipe: could not read unfinished runs");
+    for (uint64 i = 0; i < SPI_processed; i++) {
+      HeapTuple t = SPI_tuptable->vals[i];
+      TupleDesc td = SPI_tuptable->tupdesc;
+      bool isnull = false;
+      int64 run_id = DatumGetInt64(SPI_getbinval(t, td, 1, &isnull));
+      char* root = SPI_getvalue(t, td, 2);
+      bool recursive = DatumGetBool(SPI_getbinval(t, td, 3, &isnull));
+      bool follow = DatumGetBool(SPI_getbinval(t, td, 4, &isnull));
+      bool wait = DatumGetBool(SPI_getbinval(t, td, 5, &isnull));
+      int workers = DatumGetInt32(SPI_getbinval(t, td, 6, &isnull));
+      char* role = SPI_getvalue(t, td, 7);
+      TimestampTz started = DatumGetTimestampTz(SPI_getbinval(t, td, 8, &isnull));
+      Oid roleoid = role != nullptr ? get_role_oid(role, true) : InvalidOid;
+      if (!OidIsValid(roleoid)) {
+        ereport(WARNING,
+                (errmsg("midipipe: cannot resume run " INT64_FORMAT ": role \"%s\" does not exist",
+                        run_id, role != nullptr ? role : "")));
+        continue;
+      }
+      LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+      MpRunSlot* existing = mp_run_find_locked(dboid, run_id);
+      if (existing == nullptr || existing->finished) {
+        int idx = existing != nullptr ? static_cast<int>(existing - mp_shared->runs)
+                                      : mp_run_alloc_locked();
+        if (existing != nullptr) {
+          uint32 g = existing->generation + 1;
+          memset(existing, 0, sizeof(*existing));
+          existing->generation = g;
+          existing->in_use = true;
+          existing->workers_granted = -1;
+        }
+        if (idx >= 0) {
+          MpRunSlot* r = &mp_shared->runs[idx];
+          r->dboid = dboid;
+          r->roleoid = roleoid;
+          r->run_id = run_id;
+          strlcpy(r->root, root != nullptr ? root : "/", sizeof(r->root));
+          r->recursive = recursive;
+          r->follow_symlinks = follow;
+          r->wait = wait;
+          r->workers_requested = workers > 0 ? workers : mp_max_workers;
+          r->state = MP_R_QUEUED;
+          r->started_at = started;
+          (void)mp_pool_find_locked(dboid, true);
+          resumed++;
+        }
+      }
+      LWLockRelease(mp_shared->lock);
+    }
+  }
+  char* dbname = get_database_name(dboid);
+  if (resumed > 0)
+    ereport(LOG, (errmsg("midipipe: resuming %d unfinished run(s) in database \"%s\"", resumed,
+                         dbname != nullptr ? dbname : "?")));
+  SPI_finish();
+  PopActiveSnapshot();
+  CommitTransactionCommand();
+  mp_wake_supervisor();
+  proc_exit(0);
+}

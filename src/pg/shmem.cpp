@@ -1,0 +1,184 @@
+// midipipe: shared memory layout and the small helpers that read it.
+#include "shmem.hpp"
+
+extern "C" {
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+}
+
+MpShared* mp_shared = nullptr;
+
+Size mp_shmem_size() {
+  Size size = MAXALIGN(sizeof(MpShared));
+  size = add_size(size, mul_size(sizeof(MpWorkerSlot), (Size)max_worker_processes));
+  return size;
+}
+
+void mp_shmem_startup() {
+  bool found = false;
+  LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+  mp_shared = static_cast<MpShared*>(ShmemInitStruct("midipipe", mp_shmem_size(), &found));
+  if (!found) {
+    memset(static_cast<void*>(mp_shared), 0, mp_shmem_size());
+    mp_shared->lock = &(GetNamedLWLockTranche("midipipe"))->lock;
+    mp_shared->nworkers = max_worker_processes;
+    mp_shared->next_generation = 1;
+    for (int i = 0; i < mp_shared->nworkers; i++) {
+      MpWorkerSlot* w = mp_worker_slot(i);
+      w->state = MP_W_FREE;
+      w->run_slot = -1;
+    }
+  }
+  LWLockRelease(AddinShmemInitLock);
+}
+
+void mp_wake_supervisor() {
+  if (mp_shared == nullptr) return;
+  Latch* latch = mp_shared->supervisor_latch;
+  if (latch != nullptr) SetLatch(latch);
+}
+
+MpPool* mp_pool_find_locked(Oid dboid, bool create) {
+  MpPool* free_entry = nullptr;
+  for (int i = 0; i < MP_MAX_POOLS; i++) {
+    MpPool* p = &mp_shared->pools[i];
+    if (p->in_use && p->dboid == dboid) return p;
+    if (!p->in_use && free_entry == nullptr) free_entry = p;
+  }
+  if (!create || free_entry == nullptr) return nullptr;
+  memset(free_entry, 0, sizeof(*free_entry));
+  free_entry->in_use = true;
+  free_entry->dboid = dboid;
+  return free_entry;
+}
+
+int mp_pool_floor_locked(Oid dboid) {
+  MpPool* p = mp_pool_find_locked(dboid, false);
+  if (p == nullptr || p->stopped) return 0;
+  int floor = p->target > mp_min_workers ? p->target : mp_min_workers;
+  return floor > mp_max_workers ? mp_max_workers : floor;
+}
+
+int mp_workers_in_db_locked(Oid dboid, bool count_stopping) {
+  int n = 0;
+  for (int i = 0; i < mp_shared->nworkers; i++) {
+    MpWorkerSlot* w = mp_worker_slot(i);
+    if (w->state == MP_W_FREE || w->dboid != dboid) continue;
+    if (!count_stopping && (w->state == MP_W_STOPPING || w->stop_requested)) continue;
+    n++;
+  }
+  return n;
+}
+
+int mp_run_workers_locked(int run_slot) {
+  const MpRunSlot* r = &mp_shared->runs[run_slot];
+  int n = 0;
+  for (int i = 0; i < mp_shared->nworkers; i++) {
+    MpWorkerSlot* w = mp_worker_slot(i);
+    if (w->state == MP_W_FREE || w->state == MP_W_STOPPING) continue;
+    if (w->run_slot == run_slot && w->run_generation == r->generation) n++;
+  }
+  return n;
+}
+
+MpRunSlot* mp_run_find_locked(Oid dboid, int64 run_id) {
+  for (int i = 0; i < MP_MAX_RUNS; i++) {
+    MpRunSlot* r = &mp_shared->runs[i];
+    if (r->in_use && r->dboid == dboid && r->run_id == run_id) return r;
+  }
+  return nullptr;
+}
+
+int mp_run_alloc_locked() {
+  int best = -1;
+  for (int i = 0; i < MP_MAX_RUNS; i++) {
+    MpRunSlot* r = &mp_shared->runs[i];
+    if (!r->in_use) {
+      best = i;
+      break;
+    }
+    // A finished run's slot may be reused once no worker or coordinator refers to it.
+    if (r->finished && r->scanner_pid == 0 && mp_run_workers_locked(i) == 0 &&
+        (best < 0 || r->finished_at < mp_shared->runs[best].finished_at))
+      best = i;
+  }
+  if (best < 0) return -1;
+  MpRunSlot* r = &mp_shared->runs[best];
+  uint32 gen = r->generation + 1;
+  memset(r, 0, sizeof(*r));
+  r->generation = gen;
+  r->in_use = true;
+  r->workers_granted = -1;
+  return best;
+}
+
+const char* mp_run_state_name(int state) {
+  switch (state) {
+    case MP_R_QUEUED:
+      return "queued";
+    case MP_R_SCANNING:
+      return "scanning";
+    case MP_R_RUNNING:
+      return "running";
+    case MP_R_COMPLETED:
+      return "completed";
+    case MP_R_CANCELLED:
+      return "cancelled";
+    case MP_R_FAILED:
+      return "failed";
+    default:
+      return "unknown";
+  }
+}
+
+const char* mp_worker_state_name(int state) {
+  switch (state) {
+    case MP_W_STARTING:
+      return "starting";
+    case MP_W_IDLE:
+      return "idle";
+    case MP_W_CHECKOUT:
+      return "checkout";
+    case MP_W_BUSY:
+      return "busy";
+    case MP_W_STOPPING:
+      return "stopping";
+    default:
+      return "free";
+  }
+}
+
+Oid mp_extension_schema() {
+  Oid result = InvalidOid;
+  Relation rel = table_open(ExtensionRelationId, AccessShareLock);
+  ScanKeyData key[1];
+  ScanKeyInit(&key[0], Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+              CStringGetDatum("midipipe"));
+  SysScanDesc scan = systable_beginscan(rel, ExtensionNameIndexId, true, nullptr, 1, key);
+  HeapTuple tuple = systable_getnext(scan);
+  if (HeapTupleIsValid(tuple))
+    result = reinterpret_cast<Form_pg_extension>(GETSTRUCT(tuple))->extnamespace;
+  systable_endscan(scan);
+  table_close(rel, AccessShareLock);
+  return result;
+}
+
+void mp_set_local_search_path(Oid nspoid) {
+  char* nspname = get_namespace_name(nspoid);
+  if (nspname == nullptr) return;
+  char* value = psprintf("pg_catalog, %s, pg_temp", quote_identifier(nspname));
+  (void)set_config_option("search_path", value, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true,
+                          0, false);
+}

@@ -1,0 +1,173 @@
+// midipipe: shared memory of the pool (worker slots, run slots, warm-pool
+// targets), the GUC variables, and the entry points of the background workers.
+//
+// Everything in MpShared is protected by mp_shared->lock (one LWLock of the
+// "midipipe" tranche) unless a comment says otherwise. Latches are stored as
+// pointers into PGPROC (the shared segment is mapped at the same address in
+// every process of the cluster).
+#pragma once
+
+extern "C" {
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+}
+
+// ------------------------------------------------------------------ GUCs
+extern int mp_max_workers;
+extern int mp_min_workers;
+extern char* mp_database;
+extern int mp_acquire_timeout_ms;
+extern int mp_idle_timeout_s;
+extern int mp_max_lifetime_s;
+extern bool mp_test_on_checkout;
+extern int mp_batch_size;
+extern int mp_max_file_size_kb;
+
+// ------------------------------------------------------------------ shared state
+enum MpWorkerState : int {
+  MP_W_FREE = 0,
+  MP_W_STARTING,
+  MP_W_IDLE,
+  MP_W_CHECKOUT,
+  MP_W_BUSY,
+  MP_W_STOPPING,
+};
+
+enum MpRunState : int {
+  MP_R_QUEUED = 0,
+  MP_R_SCANNING,
+  MP_R_RUNNING,
+  MP_R_COMPLETED,
+  MP_R_CANCELLED,
+  MP_R_FAILED,
+};
+
+constexpr int MP_MAX_RUNS = 64;
+constexpr int MP_MAX_POOLS = 32;
+constexpr int MP_PATH_LEN = 1024;
+constexpr int MP_ERR_LEN = 512;
+constexpr int MP_COORDINATOR_MAX_STARTS = 5;
+
+struct MpWorkerSlot {
+  int state;              // MpWorkerState; MP_W_FREE = slot unused
+  uint32 generation;      // bumped by the supervisor each time the slot is handed out
+  pid_t pid;              // 0 until the worker attached
+  Oid dboid;              // database the worker is connected to
+  Latch* latch;           // the worker's latch (NULL until attached)
+  bool ready;             // connected and in its main loop at least once
+  bool stop_requested;    // leave at the next idle moment (drain: after its run)
+  int run_slot;           // assigned run: index into runs[], -1 = none
+  int64 run_id;           // run_id of the assignment (with run_slot)
+  uint32 run_generation;  // generation of the run slot at assignment
+  int64 files_done;
+  int64 bytes_read;
+  int64 errors;
+  int64 checkouts;
+  int64 checks_failed;
+  TimestampTz started_at;
+  TimestampTz last_checkout;
+  TimestampTz idle_since;
+  char current_path[MP_PATH_LEN];
+};
+
+struct MpRunSlot {
+  bool in_use;        // slot holds a run (active or recently ended)
+  bool finished;      // the run ended; state is final
+  uint32 generation;  // bumped each time the slot is handed out
+  Oid dboid;          // run's database
+  Oid roleoid;        // run's role (caller of midipipe_import)
+  int64 run_id;
+  char root[MAXPGPATH];
+  bool recursive;
+  bool follow_symlinks;
+  bool wait;  // recorded in the run's options
+  int workers_requested;
+  int workers_granted;    // -1: not processed by the supervisor yet
+  int state;              // MpRunState
+  bool cancel_requested;  // stop the run: the coordinator finalizes it
+  bool fail_requested;    // with cancel_requested: end as 'failed' with error
+  bool scan_done;
+  bool row_written;   // the coordinator has inserted/seen the midipipe_runs row
+  pid_t scanner_pid;  // the run's coordinator ("midipipe scanner")
+  Latch* scanner_latch;
+  int scanner_starts;    // coordinator processes started for this run
+  int64 files_found;     // manifest rows
+  int64 files_done;      // live: files finished (including rolled-back batches' progress)
+  int64 files_failed;    // live
+  int64 bytes_read;      // live
+  int64 done_committed;  // committed ok + duplicate + unchanged + failed
+  int64 files_ok;        // committed (mirror of midipipe_runs)
+  int64 files_duplicate;
+  int64 files_unchanged;
+  int64 files_failed_committed;
+  TimestampTz started_at;
+  TimestampTz finished_at;
+  char error[MP_ERR_LEN];
+};
+
+struct MpPool {
+  bool in_use;
+  Oid dboid;
+  int target;           // warm floor set by midipipe_pool_start/resize
+  bool stopped;         // midipipe_pool_stop: no floor (not even min_workers) until pool_start
+  bool trim_requested;  // supervisor: stop idle workers above the target once
+  int start_failures;   // consecutive workers that never became ready
+};
+
+struct MpShared {
+  LWLock* lock;
+  pid_t supervisor_pid;
+  Latch* supervisor_latch;
+  int nworkers;  // number of worker slots (max_worker_processes)
+  uint32 next_generation;
+  MpPool pools[MP_MAX_POOLS];
+  MpRunSlot runs[MP_MAX_RUNS];
+  // followed by MpWorkerSlot[nworkers]
+};
+
+extern MpShared* mp_shared;
+
+inline MpWorkerSlot* mp_worker_slot(int i) {
+  return reinterpret_cast<MpWorkerSlot*>(reinterpret_cast<char*>(mp_shared) +
+                                         MAXALIGN(sizeof(MpShared))) +
+         i;
+}
+
+Size mp_shmem_size();
+void mp_shmem_startup();
+
+// ERROR (with HINT) unless the library was loaded through shared_preload_libraries.
+void mp_require_preload();
+
+// Wake the supervisor (no lock needed).
+void mp_wake_supervisor();
+
+// Helpers, called with mp_shared->lock held.
+MpPool* mp_pool_find_locked(Oid dboid, bool create);
+int mp_pool_floor_locked(Oid dboid);  // workers the pool keeps warm in dboid
+int mp_workers_in_db_locked(Oid dboid, bool count_stopping);
+int mp_run_workers_locked(int run_slot);  // workers assigned to a run
+MpRunSlot* mp_run_find_locked(Oid dboid, int64 run_id);
+int mp_run_alloc_locked();  // -1 when all slots hold active runs
+
+const char* mp_run_state_name(int state);
+const char* mp_worker_state_name(int state);
+
+// Background worker entry points (bgw_function_name).
+extern "C" {
+PGDLLEXPORT void midipipe_supervisor_main(Datum arg);
+PGDLLEXPORT void midipipe_worker_main(Datum arg);
+PGDLLEXPORT void midipipe_scanner_main(Datum arg);
+PGDLLEXPORT void midipipe_resume_main(Datum arg);
+}
+
+// Registers the static supervisor (from _PG_init, postmaster only).
+void mp_register_supervisor();
+
+// Catalog helpers (need an open transaction).
+Oid mp_extension_schema();  // InvalidOid when the extension is not installed here
+// SET LOCAL search_path = pg_catalog, <extension schema>, pg_temp (for SPI in workers).
+void mp_set_local_search_path(Oid nspoid);

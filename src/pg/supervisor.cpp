@@ -1,0 +1,619 @@
+// midipipe: the supervisor, a static background worker connected to no database.
+//
+// It reconciles what backends asked for (in shared memory) with the processes
+// that exist: it starts pool workers for runs and warm pools, assigns them to
+// runs, replaces workers that die, starts one coordinator ("midipipe scanner")
+// per active run, trims pools on request, and after a restart resumes the runs
+// listed in $PGDATA/pg_midipipe/active_runs. It is the only process that
+// registers or terminates midipipe workers, so it alone holds their handles.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+#include "shmem.hpp"
+
+extern "C" {
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "utils/snapmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+}
+
+namespace {
+
+constexpr const char* kStateDir = "pg_midipipe";
+constexpr const char* kStateFile = "pg_midipipe/active_runs";
+constexpr const char* kStateTmp = "pg_midipipe/active_runs.tmp";
+// Resume attempts since the last one that finished: a resume that crashes the
+// server every time must not turn into a crash loop.
+constexpr const char* kAttemptsFile = "pg_midipipe/resume_attempts";
+constexpr int kMaxResumeAttempts = 3;
+bool resume_in_progress = false;
+constexpr int kMaxStartFailures = 3;
+
+BackgroundWorkerHandle** worker_handles = nullptr;  // [mp_shared->nworkers]
+BackgroundWorkerHandle* scanner_handles[MP_MAX_RUNS];
+uint32 scanner_generation[MP_MAX_RUNS];
+
+struct PendingResume {
+  Oid dboid;
+  BackgroundWorkerHandle* handle;
+  int starts;
+};
+PendingResume pending[MP_MAX_POOLS];
+int npending = 0;
+
+Oid warm_dboid = InvalidOid;
+Oid written_dbs[MP_MAX_RUNS + MP_MAX_POOLS];
+int nwritten = -1;  // -1: never written by this supervisor
+
+void fill_common(BackgroundWorker* bgw, const char* function) {
+  memset(bgw, 0, sizeof(*bgw));
+  bgw->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+  bgw->bgw_start_time = BgWorkerStart_RecoveryFinished;
+  bgw->bgw_restart_time = BGW_NEVER_RESTART;
+  snprintf(bgw->bgw_library_name, BGW_MAXLEN, "midipipe");
+  snprintf(bgw->bgw_function_name, BGW_MAXLEN, "%s", function);
+  bgw->bgw_notify_pid = MyProcPid;
+}
+
+int live_workers_locked() {
+  int n = 0;
+  for (int i = 0; i < mp_shared->nworkers; i++)
+    if (mp_worker_slot(i)->state != MP_W_FREE) n++;
+  return n;
+}
+
+// Starts a pool worker in dboid, optionally already assigned to run slot run_slot.
+bool start_worker_locked(Oid dboid, int run_slot) {
+  int idx = -1;
+  for (int i = 0; i < mp_shared->nworkers; i++) {
+    if (mp_worker_slot(i)->state == MP_W_FREE && worker_handles[i] == nullptr) {
+      idx = i;
+      break;
+    }
+  }
+  if (idx < 0) return false;
+  MpWorkerSlot* w = mp_worker_slot(idx);
+  uint32 gen = mp_shared->next_generation++;
+  memset(w, 0, sizeof(*w));
+  w->state = MP_W_STARTING;
+  w->generation = gen;
+  w->dboid = dboid;
+  w->run_slot = -1;
+  w->started_at = GetCurrentTimestamp();
+  w->idle_since = w->started_at;
+  if (run_slot >= 0) {
+    MpRunSlot* r = &mp_shared->runs[run_slot];
+    w->run_slot = run_slot;
+    w->run_id = r->run_id;
+    w->run_generation = r->generation;
+  }
+
+  BackgroundWorker bgw;
+  fill_common(&bgw, "midipipe_worker_main");
+  snprintf(bgw.bgw_name, BGW_MAXLEN, "midipipe worker %d", idx);
+  snprintf(bgw.bgw_type, BGW_MAXLEN, "midipipe worker");
+  bgw.bgw_main_arg = Int32GetDatum(idx);
+  memcpy(bgw.bgw_extra, &gen, sizeof(gen));
+
+  MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+  BackgroundWorkerHandle* handle = nullptr;
+  bool ok = RegisterDynamicBackgroundWorker(&bgw, &handle);
+  MemoryContextSwitchTo(old);
+  if (!ok) {
+    w->state = MP_W_FREE;
+    w->run_slot = -1;
+    return false;
+  }
+  worker_handles[idx] = handle;
+  return true;
+}
+
+void terminate_worker_locked(int idx) {
+  MpWorkerSlot* w = mp_worker_slot(idx);
+  w->stop_requested = true;
+  if (w->state != MP_W_FREE) w->state = MP_W_STOPPING;
+  if (worker_handles[idx] != nullptr)
+    TerminateBackgroundWorker(worker_handles[idx]);
+  else if (w->pid != 0)
+    kill(w->pid, SIGTERM);
+}
+
+bool start_coordinator_locked(int r) {
+  MpRunSlot* run = &mp_shared->runs[r];
+  BackgroundWorker bgw;
+  fill_common(&bgw, "midipipe_scanner_main");
+  snprintf(bgw.bgw_name, BGW_MAXLEN, "midipipe scanner run " INT64_FORMAT, run->run_id);
+  snprintf(bgw.bgw_type, BGW_MAXLEN, "midipipe scanner");
+  bgw.bgw_main_arg = Int32GetDatum(r);
+  memcpy(bgw.bgw_extra, &run->generation, sizeof(run->generation));
+  MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+  BackgroundWorkerHandle* handle = nullptr;
+  bool ok = RegisterDynamicBackgroundWorker(&bgw, &handle);
+  MemoryContextSwitchTo(old);
+  if (!ok) return false;
+  scanner_handles[r] = handle;
+  scanner_generation[r] = run->generation;
+  run->scanner_starts++;
+  return true;
+}
+
+bool start_resume(PendingResume* p) {
+  BackgroundWorker bgw;
+  fill_common(&bgw, "midipipe_resume_main");
+  snprintf(bgw.bgw_name, BGW_MAXLEN, "midipipe resume db %u", p->dboid);
+  snprintf(bgw.bgw_type, BGW_MAXLEN, "midipipe scanner");
+  bgw.bgw_main_arg = ObjectIdGetDatum(p->dboid);
+  MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+  BackgroundWorkerHandle* handle = nullptr;
+  p->starts++;
+  bool ok = RegisterDynamicBackgroundWorker(&bgw, &handle);
+  MemoryContextSwitchTo(old);
+  if (!ok) return false;
+  p->handle = handle;
+  return true;
+}
+
+void finish_run_locked(MpRunSlot* run, int state, const char* error) {
+  run->finished = true;
+  run->state = state;
+  run->finished_at = GetCurrentTimestamp();
+  if (error != nullptr) strlcpy(run->error, error, sizeof(run->error));
+}
+
+// ---------------------------------------------------------------- reaping
+
+void reap_locked() {
+  for (int i = 0; i < mp_shared->nworkers; i++) {
+    MpWorkerSlot* w = mp_worker_slot(i);
+    if (worker_handles[i] != nullptr) {
+      pid_t pid = 0;
+      if (GetBackgroundWorkerPid(worker_handles[i], &pid) != BGWH_STOPPED) continue;
+      pfree(worker_handles[i]);
+      worker_handles[i] = nullptr;
+      if (w->state != MP_W_FREE) {
+        // Died without detaching (never started, or exited before attaching).
+        if (!w->ready) {
+          MpPool* p = mp_pool_find_locked(w->dboid, false);
+          if (p != nullptr) p->start_failures++;
+        }
+        w->state = MP_W_FREE;
+        w->run_slot = -1;
+        w->pid = 0;
+        w->latch = nullptr;
+      }
+    } else if (w->state != MP_W_FREE) {
+      // A worker from before this supervisor started: no handle, watch its pid.
+      bool gone = w->pid != 0
+                      ? (kill(w->pid, 0) != 0 && errno == ESRCH)
+                      : TimestampDifferenceExceeds(w->started_at, GetCurrentTimestamp(), 60000);
+      if (gone) {
+        w->state = MP_W_FREE;
+        w->run_slot = -1;
+        w->pid = 0;
+        w->latch = nullptr;
+      }
+    }
+  }
+
+  for (int r = 0; r < MP_MAX_RUNS; r++) {
+    if (scanner_handles[r] == nullptr) continue;
+    pid_t pid = 0;
+    if (GetBackgroundWorkerPid(scanner_handles[r], &pid) != BGWH_STOPPED) continue;
+    pfree(scanner_handles[r]);
+    scanner_handles[r] = nullptr;
+    MpRunSlot* run = &mp_shared->runs[r];
+    if (run->generation == scanner_generation[r]) {
+      run->scanner_pid = 0;
+      run->scanner_latch = nullptr;
+    }
+  }
+
+  for (int i = 0; i < npending;) {
+    PendingResume* p = &pending[i];
+    pid_t pid = 0;
+    bool done = false;
+    if (p->handle != nullptr && GetBackgroundWorkerPid(p->handle, &pid) == BGWH_STOPPED) {
+      pfree(p->handle);
+      p->handle = nullptr;
+      done = true;  // it ran (or could not connect: a dropped database has nothing to resume)
+    }
+    if (!done && p->handle == nullptr && p->starts >= kMaxStartFailures) done = true;
+    if (done) {
+      pending[i] = pending[npending - 1];
+      npending--;
+    } else {
+      i++;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- runs
+
+int busy_elsewhere_locked(int r) {
+  int n = 0;
+  for (int i = 0; i < mp_shared->nworkers; i++) {
+    MpWorkerSlot* w = mp_worker_slot(i);
+    if (w->state == MP_W_FREE || w->state == MP_W_STOPPING || w->run_slot < 0 || w->run_slot == r)
+      continue;
+    MpRunSlot* other = &mp_shared->runs[w->run_slot];
+    if (other->in_use && !other->finished && other->generation == w->run_generation) n++;
+  }
+  return n;
+}
+
+// Makes the run's assigned workers reach `target`; returns how many it has
+// (assigned + being made room for).
+int fill_run_locked(int r, int target) {
+  MpRunSlot* run = &mp_shared->runs[r];
+  int assigned = mp_run_workers_locked(r);
+  int pending_room = 0;
+  while (assigned + pending_room < target) {
+    // 1. an idle (or starting, unassigned) worker of this database
+    int pick = -1;
+    for (int i = 0; i < mp_shared->nworkers && pick < 0; i++) {
+      MpWorkerSlot* w = mp_worker_slot(i);
+      if (w->dboid != run->dboid || w->stop_requested) continue;
+      if (w->state != MP_W_IDLE && w->state != MP_W_STARTING) continue;
+      if (w->run_slot >= 0) {
+        MpRunSlot* other = &mp_shared->runs[w->run_slot];
+        if (other->in_use && !other->finished && other->generation == w->run_generation) continue;
+      }
+      pick = i;
+    }
+    if (pick >= 0) {
+      MpWorkerSlot* w = mp_worker_slot(pick);
+      w->run_slot = r;
+      w->run_id = run->run_id;
+      w->run_generation = run->generation;
+      if (w->latch != nullptr) SetLatch(w->latch);
+      assigned++;
+      continue;
+    }
+    // 2. a new worker, within midipipe.max_workers
+    if (live_workers_locked() >= mp_max_workers) {
+      // make room: stop an idle worker of another database
+      int victim = -1;
+      for (int i = 0; i < mp_shared->nworkers && victim < 0; i++) {
+        MpWorkerSlot* w = mp_worker_slot(i);
+        if (w->state == MP_W_IDLE && w->dboid != run->dboid && w->run_slot < 0) victim = i;
+      }
+      if (victim < 0) break;
+      terminate_worker_locked(victim);
+      pending_room++;
+      continue;
+    }
+    if (!start_worker_locked(run->dboid, r)) break;  // no free max_worker_processes slot
+    assigned++;
+  }
+  return assigned + pending_room;
+}
+
+void reconcile_runs_locked() {
+  for (int r = 0; r < MP_MAX_RUNS; r++) {
+    MpRunSlot* run = &mp_shared->runs[r];
+    if (!run->in_use || run->finished) continue;
+
+    if (!run->cancel_requested) {
+      if (run->workers_granted < 0) {
+        int cap = mp_max_workers - busy_elsewhere_locked(r);
+        int want = run->workers_requested < cap ? run->workers_requested : cap;
+        if (want > 0) {
+          int got = fill_run_locked(r, want);
+          if (got > 0) run->workers_granted = got;
+        }
+      } else if (run->workers_granted > 0) {
+        (void)fill_run_locked(r, run->workers_granted);
+      }
+    }
+
+    if (scanner_handles[r] == nullptr && run->scanner_pid == 0) {
+      if (run->scanner_starts >= MP_COORDINATOR_MAX_STARTS) {
+        finish_run_locked(run, MP_R_FAILED,
+                          "midipipe: the run's scanner process failed repeatedly; see the "
+                          "server log (the run resumes after a server restart)");
+        ereport(LOG, (errmsg("midipipe: run " INT64_FORMAT " abandoned: scanner failed %d times",
+                             run->run_id, run->scanner_starts)));
+      } else {
+        (void)start_coordinator_locked(r);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- pools
+
+void reconcile_pools_locked() {
+  for (int i = 0; i < MP_MAX_POOLS; i++) {
+    MpPool* p = &mp_shared->pools[i];
+    if (!p->in_use) continue;
+
+    if (p->trim_requested) {
+      p->trim_requested = false;
+      int keep = mp_pool_floor_locked(p->dboid);  // the target, but never below min_workers
+      int live = mp_workers_in_db_locked(p->dboid, false);
+      // idle ones first (SIGTERM now), then busy ones leave after their run
+      for (int pass = 0; pass < 2 && live > keep; pass++) {
+        for (int k = 0; k < mp_shared->nworkers && live > keep; k++) {
+          MpWorkerSlot* w = mp_worker_slot(k);
+          if (w->state == MP_W_FREE || w->dboid != p->dboid || w->stop_requested) continue;
+          bool idle = (w->state == MP_W_IDLE || w->state == MP_W_STARTING) && w->run_slot < 0;
+          if (pass == 0 && idle) {
+            terminate_worker_locked(k);
+            live--;
+          } else if (pass == 1) {
+            w->stop_requested = true;
+            if (w->latch != nullptr) SetLatch(w->latch);
+            live--;
+          }
+        }
+      }
+    }
+
+    int floor = mp_pool_floor_locked(p->dboid);
+    int live = mp_workers_in_db_locked(p->dboid, false);
+    while (live < floor && p->start_failures < kMaxStartFailures &&
+           live_workers_locked() < mp_max_workers) {
+      if (!start_worker_locked(p->dboid, -1)) break;
+      live++;
+    }
+  }
+
+  // Workers asked to stop that are idle now: SIGTERM (drained ones exit themselves too).
+  for (int k = 0; k < mp_shared->nworkers; k++) {
+    MpWorkerSlot* w = mp_worker_slot(k);
+    if (w->stop_requested && w->state == MP_W_IDLE && w->run_slot < 0) terminate_worker_locked(k);
+  }
+}
+
+// ---------------------------------------------------------------- active runs file
+
+void read_state_file() {
+  FILE* f = fopen(kStateFile, "r");
+  if (f == nullptr) return;
+  unsigned int oid = 0;
+  while (npending < MP_MAX_POOLS && fscanf(f, "%u", &oid) == 1) {
+    bool dup = false;
+    for (int i = 0; i < npending; i++) dup = dup || pending[i].dboid == oid;
+    if (dup || oid == InvalidOid) continue;
+    pending[npending].dboid = oid;
+    pending[npending].handle = nullptr;
+    pending[npending].starts = 0;
+    npending++;
+  }
+  fclose(f);
+  if (npending == 0) return;
+
+  int attempts = 0;
+  if (FILE* a = fopen(kAttemptsFile, "r")) {
+    if (fscanf(a, "%d", &attempts) != 1) attempts = 0;
+    fclose(a);
+  }
+  if (attempts >= kMaxResumeAttempts) {
+    ereport(WARNING,
+            (errmsg("midipipe: not resuming unfinished runs: %d attempts in a row did not finish",
+                    attempts),
+             errhint("See the server log for the cause; the runs stay in midipipe_runs and can "
+                     "be cancelled with midipipe_cancel() or imported again.")));
+    npending = 0;
+    unlink(kAttemptsFile);
+    return;
+  }
+  if (FILE* a = fopen(kAttemptsFile, "w")) {
+    fprintf(a, "%d\n", attempts + 1);
+    fflush(a);
+    (void)pg_fsync(fileno(a));
+    fclose(a);
+  }
+  resume_in_progress = true;
+  ereport(LOG, (errmsg("midipipe: %d database(s) have unfinished runs to resume", npending)));
+}
+
+// Databases with unfinished runs (or runs still to be resumed).
+int collect_active_dbs_locked(Oid* dbs) {
+  int n = 0;
+  auto add = [&](Oid db) {
+    for (int i = 0; i < n; i++)
+      if (dbs[i] == db) return;
+    dbs[n++] = db;
+  };
+  for (int i = 0; i < npending; i++) add(pending[i].dboid);
+  for (int r = 0; r < MP_MAX_RUNS; r++) {
+    MpRunSlot* run = &mp_shared->runs[r];
+    if (run->in_use && !run->finished) add(run->dboid);
+  }
+  return n;
+}
+
+void write_state_file_if_changed(const Oid* dbs, int n) {
+  // order-insensitive comparison with what is on disk
+  if (n == nwritten) {
+    bool same = true;
+    for (int i = 0; i < n && same; i++) {
+      bool found = false;
+      for (int j = 0; j < nwritten; j++) found = found || written_dbs[j] == dbs[i];
+      same = found;
+    }
+    if (same) return;
+  }
+
+  if (MakePGDirectory(kStateDir) < 0 && errno != EEXIST) {
+    ereport(WARNING, (errcode_for_file_access(),
+                      errmsg("midipipe: could not create directory \"%s\": %m", kStateDir)));
+    return;
+  }
+  int fd = OpenTransientFile(kStateTmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+  if (fd < 0) {
+    ereport(WARNING, (errcode_for_file_access(),
+                      errmsg("midipipe: could not create file \"%s\": %m", kStateTmp)));
+    return;
+  }
+  char buf[(MP_MAX_RUNS + MP_MAX_POOLS) * 12 + 1];
+  int len = 0;
+  for (int i = 0; i < n; i++) len += snprintf(buf + len, sizeof(buf) - len, "%u\n", dbs[i]);
+  bool ok = write(fd, buf, len) == len && pg_fsync(fd) == 0;
+  if (CloseTransientFile(fd) != 0) ok = false;
+  if (!ok) {
+    ereport(WARNING, (errcode_for_file_access(),
+                      errmsg("midipipe: could not write file \"%s\": %m", kStateTmp)));
+    return;
+  }
+  if (durable_rename(kStateTmp, kStateFile, WARNING) != 0) return;
+  for (int i = 0; i < n; i++) written_dbs[i] = dbs[i];
+  nwritten = n;
+}
+
+// ---------------------------------------------------------------- configuration
+
+// Looks a database up by name with a heap scan of pg_database (as the
+// autovacuum launcher does): a process connected to no database cannot use
+// the catalog's indexes.
+Oid database_oid(const char* name) {
+  Oid db = InvalidOid;
+  SetCurrentStatementStartTimestamp();
+  StartTransactionCommand();
+  (void)GetTransactionSnapshot();
+  Relation rel = table_open(DatabaseRelationId, AccessShareLock);
+  TableScanDesc scan = table_beginscan_catalog(rel, 0, nullptr);
+  HeapTuple tup;
+  while ((tup = heap_getnext(scan, ForwardScanDirection)) != nullptr) {
+    Form_pg_database form = reinterpret_cast<Form_pg_database>(GETSTRUCT(tup));
+    if (strcmp(NameStr(form->datname), name) == 0) {
+      db = form->oid;
+      break;
+    }
+  }
+  table_endscan(scan);
+  table_close(rel, AccessShareLock);
+  CommitTransactionCommand();
+  return db;
+}
+
+void resolve_warm_database() {
+  Oid db = InvalidOid;
+  if (mp_database != nullptr && mp_database[0] != '\0') {
+    db = database_oid(mp_database);
+    if (!OidIsValid(db))
+      ereport(WARNING, (errmsg("midipipe: midipipe.database \"%s\" does not exist", mp_database),
+                        errhint("Create the database or change midipipe.database, then reload "
+                                "the configuration.")));
+  }
+  warm_dboid = db;
+  if (OidIsValid(db)) {
+    LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+    MpPool* p = mp_pool_find_locked(db, true);
+    if (p != nullptr) p->start_failures = 0;
+    LWLockRelease(mp_shared->lock);
+  }
+}
+
+void log_shape() {
+  ereport(LOG, (errmsg("midipipe: pool of %d workers x 1 connection (+ 2 utility: supervisor, "
+                       "scanner); warm %d; database '%s'",
+                       mp_max_workers, mp_min_workers, mp_database ? mp_database : "")));
+  if (mp_max_workers + 2 > max_worker_processes)
+    ereport(WARNING,
+            (errmsg("midipipe: midipipe.max_workers (%d) + 2 utility processes do not fit in "
+                    "max_worker_processes (%d)",
+                    mp_max_workers, max_worker_processes),
+             errhint("Raise max_worker_processes to at least %d (parallel query and logical "
+                     "replication need slots of their own), or lower midipipe.max_workers.",
+                     mp_max_workers + 2)));
+}
+
+void supervisor_detach(int code, Datum arg) {
+  if (mp_shared == nullptr) return;
+  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  if (mp_shared->supervisor_pid == MyProcPid) {
+    mp_shared->supervisor_pid = 0;
+    mp_shared->supervisor_latch = nullptr;
+  }
+  LWLockRelease(mp_shared->lock);
+}
+
+}  // namespace
+
+void mp_register_supervisor() {
+  BackgroundWorker bgw;
+  memset(&bgw, 0, sizeof(bgw));
+  bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+  bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+  bgw.bgw_restart_time = 5;
+  snprintf(bgw.bgw_library_name, BGW_MAXLEN, "midipipe");
+  snprintf(bgw.bgw_function_name, BGW_MAXLEN, "midipipe_supervisor_main");
+  snprintf(bgw.bgw_name, BGW_MAXLEN, "midipipe supervisor");
+  snprintf(bgw.bgw_type, BGW_MAXLEN, "midipipe supervisor");
+  RegisterBackgroundWorker(&bgw);
+}
+
+void midipipe_supervisor_main(Datum arg) {
+  pqsignal(SIGHUP, SignalHandlerForConfigReload);
+  pqsignal(SIGTERM, die);
+  BackgroundWorkerUnblockSignals();
+  BackgroundWorkerInitializeConnection(nullptr, nullptr, 0);
+  pgstat_report_appname("midipipe supervisor");
+
+  worker_handles = static_cast<BackgroundWorkerHandle**>(MemoryContextAllocZero(
+      TopMemoryContext, sizeof(BackgroundWorkerHandle*) * mp_shared->nworkers));
+
+  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  mp_shared->supervisor_pid = MyProcPid;
+  mp_shared->supervisor_latch = MyLatch;
+  LWLockRelease(mp_shared->lock);
+  before_shmem_exit(supervisor_detach, 0);
+
+  log_shape();
+  read_state_file();
+  resolve_warm_database();
+
+  for (;;) {
+    CHECK_FOR_INTERRUPTS();
+    if (ConfigReloadPending) {
+      ConfigReloadPending = false;
+      ProcessConfigFile(PGC_SIGHUP);
+      log_shape();
+      resolve_warm_database();
+    }
+
+    for (int i = 0; i < npending; i++)
+      if (pending[i].handle == nullptr && pending[i].starts < kMaxStartFailures)
+        (void)start_resume(&pending[i]);
+
+    Oid dbs[MP_MAX_RUNS + MP_MAX_POOLS];
+    LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+    reap_locked();
+    reconcile_runs_locked();
+    reconcile_pools_locked();
+    int ndbs = collect_active_dbs_locked(dbs);
+    LWLockRelease(mp_shared->lock);
+    write_state_file_if_changed(dbs, ndbs);
+    if (resume_in_progress && ndbs == 0) {
+      // every resumed run ended: the next restart starts counting afresh
+      resume_in_progress = false;
+      unlink(kAttemptsFile);
+    }
+
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000,
+                    PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+  }
+}

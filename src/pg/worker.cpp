@@ -1,0 +1,396 @@
+// midipipe: a pool worker, a dynamic background worker connected to one
+// database and kept alive across runs.
+//
+// Loop (the canonical one of worker_spi / autoprewarm): wait on the latch,
+// apply reloads, and when the supervisor has assigned a run, take batches:
+// health check on checkout, then one transaction per batch that calls
+// mp_process_batch() as the run's role. A batch that errors is rolled back
+// (its paths go back to the queue) and retried; a batch that keeps failing
+// fails the run. The run's coordinator finalizes runs; a worker only works.
+#include <unistd.h>
+
+#include "batch.hpp"
+#include "guard.hpp"
+#include "shmem.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/pmsignal.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+}
+
+namespace {
+
+constexpr int kMaxBatchFailures = 3;
+
+int my_slot = -1;
+uint32 my_generation = 0;
+
+MpWorkerSlot* me() { return mp_worker_slot(my_slot); }
+
+void worker_detach(int code, Datum arg) {
+  if (mp_shared == nullptr || my_slot < 0) return;
+  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  MpWorkerSlot* w = me();
+  if (w->generation == my_generation) {
+    w->state = MP_W_FREE;
+    w->pid = 0;
+    w->latch = nullptr;
+    w->run_slot = -1;
+    w->current_path[0] = '\0';
+  }
+  LWLockRelease(mp_shared->lock);
+  mp_wake_supervisor();
+}
+
+void set_state(int state) {
+  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  me()->state = state;
+  if (state == MP_W_IDLE) me()->current_path[0] = '\0';
+  LWLockRelease(mp_shared->lock);
+}
+
+struct BatchContext {
+  int run_slot;
+  uint32 run_generation;
+  int64 files;
+  int64 failed;
+  int64 bytes;
+  bool cancelled;  // the run was cancelled during the batch: it was abandoned on purpose
+};
+
+// Per-file progress from mp_process_batch: live counters and interrupts.
+void on_file(void* arg, const char* path, int64 bytes_read, bool failed) {
+  BatchContext* ctx = static_cast<BatchContext*>(arg);
+  ctx->files++;
+  ctx->bytes += bytes_read;
+  if (failed) ctx->failed++;
+  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  MpWorkerSlot* w = me();
+  w->files_done++;
+  w->bytes_read += bytes_read;
+  if (failed) w->errors++;
+  strlcpy(w->current_path, path != nullptr ? path : "", sizeof(w->current_path));
+  MpRunSlot* run = &mp_shared->runs[ctx->run_slot];
+  bool cancelled = run->generation != ctx->run_generation || run->cancel_requested;
+  if (!cancelled) {
+    run->files_done++;
+    run->bytes_read += bytes_read;
+    if (failed) run->files_failed++;
+  }
+  LWLockRelease(mp_shared->lock);
+  CHECK_FOR_INTERRUPTS();
+  if (cancelled) {
+    // Abandon the batch: its rows roll back, the coordinator ends the run
+    // without waiting for the rest of the batch.
+    ctx->cancelled = true;
+    ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED), errmsg("midipipe: run cancelled")));
+  }
+}
+
+// Takes back the live progress of a batch that rolled back.
+void undo_live_progress(const BatchContext* ctx) {
+  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  MpWorkerSlot* w = me();
+  w->files_done -= ctx->files;
+  w->bytes_read -= ctx->bytes;
+  w->errors -= ctx->failed;
+  w->current_path[0] = '\0';
+  MpRunSlot* run = &mp_shared->runs[ctx->run_slot];
+  if (run->generation == ctx->run_generation && !ctx->cancelled) {
+    run->files_done -= ctx->files;
+    run->bytes_read -= ctx->bytes;
+    run->files_failed -= ctx->failed;
+  }
+  LWLockRelease(mp_shared->lock);
+}
+
+void publish_outcome(const BatchContext* ctx, const MpBatchOutcome& out) {
+  int64 total = out.ok + out.duplicate + out.unchanged + out.failed;
+  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  MpRunSlot* run = &mp_shared->runs[ctx->run_slot];
+  if (run->generation == ctx->run_generation) {
+    run->files_ok += out.ok;
+    run->files_duplicate += out.duplicate;
+    run->files_unchanged += out.unchanged;
+    run->files_failed_committed += out.failed;
+    run->done_committed += total;
+    // files the callback did not report still count as done
+    if (total > ctx->files) run->files_done += total - ctx->files;
+    if (out.failed > ctx->failed) run->files_failed += out.failed - ctx->failed;
+    if (out.bytes_read > ctx->bytes) run->bytes_read += out.bytes_read - ctx->bytes;
+    if (run->scanner_latch != nullptr) SetLatch(run->scanner_latch);
+  }
+  me()->current_path[0] = '\0';
+  LWLockRelease(mp_shared->lock);
+}
+
+enum class BatchResult { kClaimed, kNothing, kFailed, kUnhealthy, kCancelled };
+
+struct Assignment {
+  int run_slot;
+  uint32 run_generation;
+  int64 run_id;
+  Oid roleoid;
+};
+
+// One checkout + batch. On kFailed, *errmsg holds the error (palloc'd in loop_cxt).
+BatchResult run_batch(const Assignment& a, MemoryContext loop_cxt, char** errmsg_out,
+                      char** unhealthy_reason) {
+  // checkout: the process-level part of the health check
+  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  me()->state = MP_W_CHECKOUT;
+  me()->last_checkout = GetCurrentTimestamp();
+  me()->checkouts++;
+  LWLockRelease(mp_shared->lock);
+
+  if (!PostmasterIsAlive()) {
+    *unhealthy_reason = pstrdup("postmaster is gone");
+    return BatchResult::kUnhealthy;
+  }
+  if (IsTransactionOrTransactionBlock()) {
+    *unhealthy_reason = pstrdup("a transaction was left open");
+    return BatchResult::kUnhealthy;
+  }
+
+  // on the heap: read after a longjmp, so not a local the compiler may keep in registers
+  BatchContext* ctxp = static_cast<BatchContext*>(palloc0(sizeof(BatchContext)));
+  ctxp->run_slot = a.run_slot;
+  ctxp->run_generation = a.run_generation;
+  MpBatchOutcome out = {};
+  volatile BatchResult result = BatchResult::kNothing;
+  const char* volatile unhealthy = nullptr;
+
+  pgstat_report_activity(STATE_RUNNING, psprintf("midipipe run " INT64_FORMAT, a.run_id));
+  PG_TRY();
+  {
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "midipipe: SPI_connect failed");
+    PushActiveSnapshot(GetTransactionSnapshot());
+
+    // the database-level part: the extension and its tables exist (resolved
+    // afresh: DROP/CREATE EXTENSION while the pool is warm changes the oids)
+    Oid nsp = mp_extension_schema();
+    if (!OidIsValid(nsp))
+      unhealthy = "extension midipipe is not installed in this database";
+    else if (!OidIsValid(get_relname_relid("midipipe_queue", nsp)) ||
+             !OidIsValid(get_relname_relid("midipipe_files", nsp)))
+      unhealthy = "the extension's tables are missing";
+    else if (mp_test_on_checkout &&
+             (SPI_execute("SELECT 1", true, 0) != SPI_OK_SELECT || SPI_processed != 1))
+      unhealthy = "SELECT 1 through SPI failed";
+
+    if (unhealthy == nullptr) {
+      mp_set_local_search_path(nsp);
+      set_state(MP_W_BUSY);
+      Oid save_user;
+      int save_sec;
+      GetUserIdAndSecContext(&save_user, &save_sec);
+      SetUserIdAndSecContext(a.roleoid, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+      {
+        // a C++ exception must not unwind through PG_TRY: it becomes an ERROR here
+        MP_GUARD_BEGIN
+        out = mp_process_batch(a.run_id, mp_batch_size,
+                               static_cast<uint64>(mp_max_file_size_kb) * 1024, on_file, ctxp);
+        MP_GUARD_END
+      }
+      SetUserIdAndSecContext(save_user, save_sec);
+      result = out.claimed > 0 ? BatchResult::kClaimed : BatchResult::kNothing;
+    }
+    SPI_finish();
+    PopActiveSnapshot();
+    if (unhealthy == nullptr)
+      CommitTransactionCommand();
+    else
+      AbortCurrentTransaction();
+  }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(loop_cxt);
+    HOLD_INTERRUPTS();
+    ErrorData* edata = CopyErrorData();
+    if (!ctxp->cancelled) EmitErrorReport();
+    AbortOutOfAnyTransaction();
+    FlushErrorState();
+    RESUME_INTERRUPTS();
+    *errmsg_out = pstrdup(edata->message != nullptr ? edata->message : "unknown error");
+    FreeErrorData(edata);
+    result = ctxp->cancelled ? BatchResult::kCancelled : BatchResult::kFailed;
+  }
+  PG_END_TRY();
+  pgstat_report_activity(STATE_IDLE, nullptr);
+  MemoryContextSwitchTo(loop_cxt);
+
+  if (unhealthy != nullptr) {
+    *unhealthy_reason = pstrdup(unhealthy);
+    return BatchResult::kUnhealthy;
+  }
+  if (result == BatchResult::kFailed || result == BatchResult::kCancelled) {
+    undo_live_progress(ctxp);
+  } else {
+    publish_outcome(ctxp, out);
+  }
+  return result;
+}
+
+}  // namespace
+
+void midipipe_worker_main(Datum arg) {
+  pqsignal(SIGHUP, SignalHandlerForConfigReload);
+  pqsignal(SIGTERM, die);
+  BackgroundWorkerUnblockSignals();
+
+  int idx = DatumGetInt32(arg);
+  uint32 gen = 0;
+  memcpy(&gen, MyBgworkerEntry->bgw_extra, sizeof(gen));
+  if (mp_shared == nullptr || idx < 0 || idx >= mp_shared->nworkers) proc_exit(0);
+
+  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  MpWorkerSlot* w = mp_worker_slot(idx);
+  if (w->generation != gen || w->state != MP_W_STARTING) {
+    LWLockRelease(mp_shared->lock);
+    proc_exit(0);  // the supervisor gave this slot away meanwhile
+  }
+  w->pid = MyProcPid;
+  w->latch = MyLatch;
+  Oid dboid = w->dboid;
+  LWLockRelease(mp_shared->lock);
+  my_slot = idx;
+  my_generation = gen;
+  before_shmem_exit(worker_detach, 0);
+
+  BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+  pgstat_report_appname("midipipe worker");
+
+  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  w->ready = true;
+  w->idle_since = GetCurrentTimestamp();
+  w->state = MP_W_IDLE;
+  if (MpPool* p = mp_pool_find_locked(dboid, false)) p->start_failures = 0;
+  LWLockRelease(mp_shared->lock);
+  mp_wake_supervisor();
+
+  MemoryContext loop_cxt =
+      AllocSetContextCreate(TopMemoryContext, "midipipe worker loop", ALLOCSET_DEFAULT_SIZES);
+  MemoryContextSwitchTo(loop_cxt);
+  int failures = 0;
+  int64 failing_run = 0;
+
+  for (;;) {
+    CHECK_FOR_INTERRUPTS();
+    if (ConfigReloadPending) {
+      ConfigReloadPending = false;
+      ProcessConfigFile(PGC_SIGHUP);
+    }
+    MemoryContextReset(loop_cxt);
+    TimestampTz now = GetCurrentTimestamp();
+
+    Assignment a = {-1, 0, 0, InvalidOid};
+    bool working = false;
+    bool leave = false;
+    const char* why = nullptr;
+    LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+    if (w->run_slot >= 0) {
+      MpRunSlot* run = &mp_shared->runs[w->run_slot];
+      bool valid = run->in_use && !run->finished && run->generation == w->run_generation;
+      if (!valid) {
+        w->run_slot = -1;
+        w->run_id = 0;
+        w->state = MP_W_IDLE;
+        w->idle_since = now;
+        w->current_path[0] = '\0';
+      } else {
+        a = {w->run_slot, run->generation, run->run_id, run->roleoid};
+        // a cancelled run: the coordinator is finalizing it, take no more batches
+        working = !run->cancel_requested && run->row_written;
+        if (w->state == MP_W_IDLE || w->state == MP_W_STARTING) w->state = MP_W_BUSY;
+      }
+    }
+    if (a.run_slot < 0) {
+      if (w->stop_requested) {
+        leave = true;
+        why = "stop requested";
+      } else if (mp_idle_timeout_s >= 0 &&
+                 TimestampDifferenceExceeds(w->idle_since, now, mp_idle_timeout_s * 1000) &&
+                 mp_workers_in_db_locked(dboid, false) > mp_pool_floor_locked(dboid)) {
+        leave = true;
+        why = "idle_timeout";
+      }
+    }
+    if (mp_max_lifetime_s >= 0 &&
+        TimestampDifferenceExceeds(w->started_at, now, mp_max_lifetime_s * 1000)) {
+      leave = true;
+      why = "max_lifetime";
+    }
+    if (leave) w->state = MP_W_STOPPING;
+    LWLockRelease(mp_shared->lock);
+
+    if (leave) {
+      ereport(LOG, (errmsg("midipipe worker %d exiting: %s", my_slot, why)));
+      proc_exit(0);
+    }
+
+    if (working) {
+      char* err = nullptr;
+      char* unhealthy = nullptr;
+      BatchResult res = run_batch(a, loop_cxt, &err, &unhealthy);
+      if (res == BatchResult::kUnhealthy) {
+        LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+        w->checks_failed++;
+        w->state = MP_W_STOPPING;
+        LWLockRelease(mp_shared->lock);
+        ereport(LOG, (errmsg("midipipe worker %d failed its health check: %s; exiting", my_slot,
+                             unhealthy)));
+        proc_exit(0);  // the supervisor replaces it
+      }
+      if (res == BatchResult::kFailed) {
+        failures = failing_run == a.run_id ? failures + 1 : 1;
+        failing_run = a.run_id;
+        if (failures >= kMaxBatchFailures) {
+          LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+          MpRunSlot* run = &mp_shared->runs[a.run_slot];
+          if (run->generation == a.run_generation && !run->finished) {
+            run->fail_requested = true;
+            run->cancel_requested = true;
+            snprintf(run->error, sizeof(run->error), "a batch failed %d times: %s", failures, err);
+            if (run->scanner_latch != nullptr) SetLatch(run->scanner_latch);
+          }
+          LWLockRelease(mp_shared->lock);
+          failures = 0;
+        }
+        // back off a little before retrying
+        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100 * failures,
+                        PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+        continue;
+      }
+      failures = 0;
+      if (res == BatchResult::kClaimed) continue;    // more work: next batch at once
+      if (res == BatchResult::kCancelled) continue;  // unassigned at the top of the loop
+      // nothing to claim now: tell the coordinator (it may be complete), wait for paths
+      LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+      MpRunSlot* run = &mp_shared->runs[a.run_slot];
+      if (run->generation == a.run_generation && run->scanner_latch != nullptr)
+        SetLatch(run->scanner_latch);
+      if (w->state != MP_W_STOPPING) w->state = MP_W_BUSY;
+      LWLockRelease(mp_shared->lock);
+    }
+
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000,
+                    PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+  }
+}
