@@ -126,4 +126,188 @@ CREATE TABLE midipipe_queue (
   done   boolean NOT NULL DEFAULT false,
   PRIMARY KEY (run_id, path)
 );
-CREATE INDEX midipipe_queue_todo ON midipipe_queue (run_id) WHERE NOT done;
+-- Workers claim in path order: the partial index serves "WHERE run_id = $1 AND
+-- NOT done ORDER BY path LIMIT n" without sorting the whole backlog.
+CREATE INDEX midipipe_queue_todo ON midipipe_queue (run_id, path) WHERE NOT done;
+CREATE INDEX midipipe_files_duplicate_of ON midipipe_files (duplicate_of) WHERE duplicate_of IS NOT NULL;
+
+COMMENT ON TABLE midipipe_runs IS 'one row per midipipe_import() call: options, state and the exact (transactional) counts';
+COMMENT ON TABLE midipipe_files IS 'one row per imported path: ok, duplicate (duplicate_of names the ok row with the same sha256) or error';
+COMMENT ON TABLE midipipe_analysis IS 'musical analysis, one row per distinct content (the file_id of its ok row)';
+COMMENT ON TABLE midipipe_tracks IS 'per-track analysis of each distinct content';
+COMMENT ON TABLE midipipe_queue IS 'internal: the manifest of unfinished runs (emptied when a run ends)';
+COMMENT ON COLUMN midipipe_files.duplicate_of IS 'file_id of the ok row whose content (sha256) this file repeats';
+COMMENT ON COLUMN midipipe_files.error_offset IS 'byte offset in the file where reading failed (NULL for I/O errors)';
+COMMENT ON COLUMN midipipe_files.mtime IS 'modification time when read (microseconds); with size it decides whether a re-import re-reads the file';
+
+-- ---------------------------------------------------------------- functions
+
+CREATE FUNCTION midipipe_import(root text, workers int DEFAULT NULL, recursive bool DEFAULT true,
+                                wait bool DEFAULT true, follow_symlinks bool DEFAULT false)
+  RETURNS bigint AS 'MODULE_PATHNAME', 'midipipe_import' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION midipipe_import(text, int, bool, bool, bool) IS
+  'import every .mid/.midi/.kar/.rmi/.smf file under root (a server directory) on the worker pool; returns the run_id. Needs superuser or pg_read_server_files';
+
+CREATE FUNCTION midipipe_wait(run_id bigint, timeout interval DEFAULT NULL)
+  RETURNS text AS 'MODULE_PATHNAME', 'midipipe_wait' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION midipipe_wait(bigint, interval) IS
+  'wait for a run to end; returns its final state, or its current state when the timeout passes';
+
+CREATE FUNCTION midipipe_cancel(run_id bigint)
+  RETURNS boolean AS 'MODULE_PATHNAME', 'midipipe_cancel' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION midipipe_cancel(bigint) IS
+  'cancel a run (one''s own, or any with pool control); rows already committed stay';
+
+CREATE FUNCTION midipipe_pool_start(workers int DEFAULT NULL)
+  RETURNS int AS 'MODULE_PATHNAME', 'midipipe_pool_start' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION midipipe_pool_start(int) IS 'start warm pool workers in this database now; returns the pool size';
+
+CREATE FUNCTION midipipe_pool_resize(workers int)
+  RETURNS int AS 'MODULE_PATHNAME', 'midipipe_pool_resize' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION midipipe_pool_resize(int) IS 'grow or shrink the warm pool in this database; returns the new size';
+
+CREATE FUNCTION midipipe_pool_stop()
+  RETURNS int AS 'MODULE_PATHNAME', 'midipipe_pool_stop' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION midipipe_pool_stop() IS 'stop this database''s pool workers (SIGTERM; a batch in flight rolls back and is redone later); returns how many';
+
+CREATE FUNCTION midipipe_analyze(data bytea)
+  RETURNS jsonb AS 'MODULE_PATHNAME', 'midipipe_analyze' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION midipipe_analyze(bytea) IS
+  'analyse one MIDI file given as bytes, in this backend: the fields of midipipe_analysis plus "tracks", or error_code/error_message/error_offset';
+
+CREATE FUNCTION midipipe_stats(
+    OUT worker_id int, OUT pid int, OUT database name, OUT state text, OUT run_id bigint,
+    OUT files_done bigint, OUT bytes_read bigint, OUT errors bigint, OUT current_path text,
+    OUT started_at timestamptz, OUT last_checkout timestamptz, OUT checkouts bigint,
+    OUT checks_failed bigint)
+  RETURNS SETOF record AS 'MODULE_PATHNAME', 'midipipe_stats' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION midipipe_stats() IS 'the pool workers, from shared memory (see the view midipipe_stats)';
+
+CREATE FUNCTION midipipe_run_live(
+    OUT run_id bigint, OUT state text, OUT files_done bigint, OUT files_failed bigint,
+    OUT bytes_read bigint, OUT workers int, OUT scan_done boolean, OUT started_at timestamptz)
+  RETURNS SETOF record AS 'MODULE_PATHNAME', 'midipipe_run_live' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION midipipe_run_live() IS 'internal: live counters of this database''s active runs, from shared memory (see midipipe_progress)';
+
+-- Internal: one batch of a run in the calling backend (tests and debugging).
+-- Needs superuser or pg_read_server_files, like midipipe_import.
+CREATE FUNCTION midipipe__process_batch(run_id bigint, batch_size int DEFAULT 500,
+    max_file_size bigint DEFAULT NULL,
+    OUT claimed bigint, OUT ok bigint, OUT duplicate bigint, OUT unchanged bigint,
+    OUT failed bigint, OUT bytes_read bigint)
+  RETURNS record AS 'MODULE_PATHNAME', 'midipipe__process_batch' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION midipipe__process_batch(bigint, int, bigint) IS
+  'internal: process one batch of a run''s queue in this backend, as a pool worker would (max_file_size in bytes, NULL = midipipe.max_file_size)';
+
+-- Internal, called by the workers (as the run's role) when a re-imported path
+-- that held a content ('ok') now has other content or none: the content's
+-- analysis moves to one of its duplicates outside the batch (which becomes
+-- the 'ok' row, and the other duplicates point at it), or is deleted when it
+-- has none. `busy` lists the paths the batch is rewriting.
+CREATE FUNCTION midipipe__release(released bigint[], busy text[]) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = @extschema@, pg_catalog, pg_temp AS $$
+DECLARE
+  x bigint;
+  y bigint;
+BEGIN
+  FOREACH x IN ARRAY released LOOP
+    UPDATE midipipe_files SET sha256 = NULL WHERE file_id = x AND status = 'ok';
+    IF NOT FOUND THEN
+      CONTINUE;
+    END IF;
+    SELECT min(f.file_id) INTO y FROM midipipe_files f
+     WHERE f.duplicate_of = x AND f.status = 'duplicate' AND f.path <> ALL (busy);
+    IF y IS NULL THEN
+      DELETE FROM midipipe_tracks WHERE file_id = x;
+      DELETE FROM midipipe_analysis WHERE file_id = x;
+    ELSE
+      UPDATE midipipe_files SET status = 'ok', duplicate_of = NULL WHERE file_id = y;
+      UPDATE midipipe_analysis SET file_id = y WHERE file_id = x;
+      UPDATE midipipe_tracks SET file_id = y WHERE file_id = x;
+      UPDATE midipipe_files SET duplicate_of = y
+       WHERE duplicate_of = x AND file_id <> y AND path <> ALL (busy);
+    END IF;
+  END LOOP;
+END
+$$;
+COMMENT ON FUNCTION midipipe__release(bigint[], text[]) IS
+  'internal: keeps duplicate_of and the analysis rows consistent when an ok row''s content changes';
+
+-- ---------------------------------------------------------------- views
+
+CREATE VIEW midipipe_stats AS SELECT * FROM midipipe_stats();
+COMMENT ON VIEW midipipe_stats IS
+  'one row per pool worker (current_path is NULL unless the reader is a superuser or member of pg_read_all_stats)';
+
+CREATE VIEW midipipe_progress AS
+WITH live AS (SELECT * FROM midipipe_run_live()),
+runs AS (
+  SELECT coalesce(r.run_id, l.run_id) AS run_id,
+         CASE WHEN r.state IN ('completed', 'cancelled', 'failed') THEN r.state
+              ELSE coalesce(l.state, r.state) END AS state,
+         CASE WHEN r.requested_by = current_user
+                OR pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')
+                OR pg_has_role(current_user, 'pg_read_server_files', 'USAGE')
+              THEN r.root END AS root,
+         coalesce(l.workers, r.workers_granted) AS workers,
+         coalesce(r.files_found, 0) AS files_found,
+         CASE WHEN r.state IN ('completed', 'cancelled', 'failed')
+              THEN r.files_ok + r.files_duplicate + r.files_unchanged + r.files_failed
+              ELSE greatest(l.files_done,
+                            coalesce(r.files_ok + r.files_duplicate + r.files_unchanged + r.files_failed, 0))
+         END AS files_done,
+         CASE WHEN r.state IN ('completed', 'cancelled', 'failed') THEN r.files_failed
+              ELSE greatest(l.files_failed, coalesce(r.files_failed, 0)) END AS files_failed,
+         CASE WHEN r.state IN ('completed', 'cancelled', 'failed') THEN r.bytes_read
+              ELSE greatest(l.bytes_read, coalesce(r.bytes_read, 0)) END AS bytes_read,
+         coalesce(r.finished_at, statement_timestamp()) - coalesce(r.started_at, l.started_at) AS elapsed,
+         coalesce(l.scan_done, r.scan_done, false) AS scan_done
+    FROM midipipe_runs r FULL JOIN live l ON l.run_id = r.run_id
+   WHERE l.run_id IS NOT NULL
+      OR r.state NOT IN ('completed', 'cancelled', 'failed')
+      OR r.finished_at > statement_timestamp() - interval '1 hour'
+)
+SELECT run_id, state, root, workers, files_found, files_done, files_failed, bytes_read, elapsed,
+       CASE WHEN extract(epoch FROM elapsed) > 0
+            THEN files_done / extract(epoch FROM elapsed)::double precision END AS files_per_sec,
+       CASE WHEN state IN ('queued', 'scanning', 'running') AND scan_done AND files_done > 0
+                 AND extract(epoch FROM elapsed) > 0
+            THEN make_interval(secs => greatest(files_found - files_done, 0)
+                                       * extract(epoch FROM elapsed)::double precision / files_done)
+       END AS eta,
+       scan_done
+  FROM runs;
+COMMENT ON VIEW midipipe_progress IS
+  'one row per run that is active or ended in the last hour: live counters from the workers, exact ones from midipipe_runs';
+
+-- ---------------------------------------------------------------- privileges
+-- Reading server files needs superuser or pg_read_server_files (checked by
+-- midipipe_import, as COPY FROM a file does). The rows are written by the
+-- workers *as the calling role*, so that role needs these table privileges
+-- (and row-level security policies on the tables apply to it). They are
+-- granted to pg_read_server_files; a DBA may revoke them and grant them to
+-- chosen roles instead. Nobody else can read the tables until granted.
+GRANT SELECT, INSERT, UPDATE, DELETE ON midipipe_runs, midipipe_files, midipipe_analysis,
+  midipipe_tracks, midipipe_queue TO pg_read_server_files;
+GRANT USAGE, SELECT ON SEQUENCE midipipe_runs_run_id_seq, midipipe_files_file_id_seq
+  TO pg_read_server_files;
+
+-- Pool control is for superusers and the roles they grant it to.
+REVOKE ALL ON FUNCTION midipipe_pool_start(int), midipipe_pool_resize(int), midipipe_pool_stop()
+  FROM PUBLIC;
+REVOKE ALL ON FUNCTION midipipe__process_batch(bigint, int, bigint),
+  midipipe__release(bigint[], text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION midipipe__release(bigint[], text[]) TO pg_read_server_files;
+-- midipipe_import, midipipe_wait, midipipe_cancel (own runs) and
+-- midipipe_analyze stay executable by PUBLIC: they check what they must.
+GRANT SELECT ON midipipe_stats, midipipe_progress TO PUBLIC;
+
+-- ---------------------------------------------------------------- pg_dump
+-- The tables' rows are user data: pg_dump keeps them.
+SELECT pg_catalog.pg_extension_config_dump('midipipe_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('midipipe_runs_run_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('midipipe_files', '');
+SELECT pg_catalog.pg_extension_config_dump('midipipe_files_file_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('midipipe_analysis', '');
+SELECT pg_catalog.pg_extension_config_dump('midipipe_tracks', '');
+SELECT pg_catalog.pg_extension_config_dump('midipipe_queue', '');

@@ -1,0 +1,66 @@
+-- GUC behaviours: idle_timeout shrinks the pool, max_lifetime recycles
+-- workers between batches, acquire_timeout fails when no worker comes.
+SET client_min_messages = warning;
+SELECT plan(7);
+SELECT value || '/big' AS big FROM tap.ctx WHERE key = 'work' \gset
+CREATE FUNCTION pg_temp.wait_for(cond text, seconds int) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE ok boolean;
+BEGIN
+  FOR i IN 1 .. seconds * 10 LOOP
+    EXECUTE 'SELECT ' || cond INTO ok;
+    IF ok THEN RETURN true; END IF;
+    PERFORM pg_sleep(0.1);
+  END LOOP;
+  RETURN false;
+END $$;
+
+-- idle_timeout: idle workers above min_workers (0) leave
+SELECT midipipe_pool_stop();
+SELECT pg_temp.wait_for($$NOT EXISTS (SELECT FROM midipipe_stats WHERE database = current_database())$$, 30);
+ALTER SYSTEM SET midipipe.idle_timeout = '1s';
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+SELECT midipipe_import(:'big' || '/c1', workers => 2);
+SELECT ok(pg_temp.wait_for($$NOT EXISTS (SELECT FROM midipipe_stats WHERE database = current_database())$$, 20),
+          'idle_timeout: the idle workers exit');
+ALTER SYSTEM RESET midipipe.idle_timeout;
+SELECT pg_reload_conf();
+
+-- max_lifetime: a run longer than the lifetime sees its worker replaced
+ALTER SYSTEM SET midipipe.max_lifetime = '1s';
+ALTER SYSTEM SET midipipe.batch_size = 50;
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+CREATE TEMP TABLE pids (pid int);
+SELECT midipipe_import(:'big', workers => 1, wait => false) AS run \gset
+CREATE FUNCTION pg_temp.sample_pids(run bigint, seconds int) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  FOR i IN 1 .. seconds * 20 LOOP
+    INSERT INTO pids SELECT s.pid FROM midipipe_stats s WHERE s.run_id = run AND s.pid IS NOT NULL;
+    EXIT WHEN midipipe_wait(run, '0.05 s') NOT IN ('queued', 'scanning', 'running');
+  END LOOP;
+END $$;
+SELECT pg_temp.sample_pids(:run, 120);
+SELECT is(midipipe_wait(:run, '120 s'), 'completed', 'the run completes across recycled workers');
+SELECT ok((SELECT count(DISTINCT pid) FROM pids) > 1, 'max_lifetime: the worker was recycled during the run');
+SELECT is((SELECT files_ok + files_duplicate + files_unchanged + files_failed - files_found FROM midipipe_runs
+            WHERE run_id = :run), 0::bigint, 'no file lost, none twice');
+ALTER SYSTEM RESET midipipe.max_lifetime;
+ALTER SYSTEM RESET midipipe.batch_size;
+
+-- acquire_timeout: one worker allowed and busy elsewhere -> clear error
+ALTER SYSTEM SET midipipe.max_workers = 1;
+ALTER SYSTEM SET midipipe.acquire_timeout = '1s';
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+UPDATE midipipe_files SET mtime = NULL WHERE path LIKE :'big' || '/%';  -- force re-reading
+SELECT midipipe_import(:'big', workers => 1, wait => false) AS busy \gset
+SELECT pg_temp.wait_for($$EXISTS (SELECT FROM midipipe_stats WHERE state = 'busy' AND run_id = $$ || :busy || $$)$$, 30);
+SELECT throws_like($$SELECT midipipe_import('$$ || :'big' || $$/c1', workers => 1)$$, '%worker%',
+                   'acquire_timeout: ERROR when no worker is free in time');
+SELECT ok(midipipe_cancel(:busy) IS NOT NULL, 'cancel the busy run');
+SELECT ok(midipipe_wait(:busy, '60 s') IN ('cancelled', 'completed'), 'it ends');
+ALTER SYSTEM RESET midipipe.max_workers;
+ALTER SYSTEM RESET midipipe.acquire_timeout;
+SELECT pg_reload_conf();
+SELECT * FROM finish();
