@@ -16,11 +16,11 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export PGHOST=${PGHOST:-/tmp} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
 DB=${MIDIPIPE_TAP_DB:-midipipe_tap}
 CORPUS=${MIDIPIPE_CORPUS:-$ROOT/../shared/corpus}
-BUILD=${MIDIPIPE_BUILD:-$ROOT/build}
+BUILD=${MIDIPIPE_BUILD:-${MIDIPIPE_BUILD_DIR:-$ROOT/build}}
 WORK=/tmp/midipipe-tap
 PSQL=(psql -X -q -v ON_ERROR_STOP=1)
 
-CLI=$BUILD/midipipe-analyze
+CLI=${MIDIPIPE_CLI:-$BUILD/midipipe-analyze}
 if [ ! -x "$CLI" ]; then
   cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   cmake --build "$BUILD" -j2 --target midipipe-analyze >/dev/null
