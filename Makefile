@@ -26,3 +26,7 @@ override with_llvm = no
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS knows nothing of our headers: rebuild every object when one changes
+# (the reader is a header template, so a change there must reach the .so).
+$(OBJS): $(wildcard src/midi/*.hpp src/pg/*.hpp)

@@ -16,15 +16,15 @@
 namespace midipipe {
 
 struct TrackAnalysis {
-  uint32_t track_no = 0;             // 0-based chunk index
-  std::optional<std::string> name;   // first FF 03 in the track
-  std::vector<int16_t> channels;     // 0-based channels with channel messages, sorted
-  std::optional<int16_t> program;    // first program change (0..127)
+  uint32_t track_no = 0;                  // 0-based chunk index
+  std::optional<std::string> name;        // first FF 03 in the track
+  std::vector<int16_t> channels;          // 0-based channels with channel messages, sorted
+  std::optional<int16_t> program;         // first program change (0..127)
   std::optional<std::string> instrument;  // GM name of `program` ("Acoustic Grand Piano")
   uint64_t note_count = 0;
   std::optional<int16_t> pitch_min, pitch_max;  // over all notes of the track
-  bool is_drum = false;              // notes only on channel index 9
-  uint64_t duration_ticks = 0;       // end tick of the track
+  bool is_drum = false;                         // notes only on channel index 9
+  uint64_t duration_ticks = 0;                  // end tick of the track
 };
 
 // Every string here is valid UTF-8 without NUL bytes: meta text that is not
@@ -33,38 +33,38 @@ struct TrackAnalysis {
 struct Analysis {
   // header
   uint16_t format = 0;
-  uint32_t ntracks = 0;              // MTrk chunks actually read
-  std::optional<int32_t> ppq;        // NULL for SMPTE
+  uint32_t ntracks = 0;        // MTrk chunks actually read
+  std::optional<int32_t> ppq;  // NULL for SMPTE
   std::optional<int16_t> smpte_fps;
   std::optional<int16_t> smpte_ticks_per_frame;
   // time
   uint64_t duration_ticks = 0;
   double duration_seconds = 0;
   // tempo
-  double tempo_bpm = 120;            // tempo at tick 0
-  double tempo_mean_bpm = 120;       // time-weighted over the piece
+  double tempo_bpm = 120;       // tempo at tick 0
+  double tempo_mean_bpm = 120;  // time-weighted over the piece
   double tempo_min_bpm = 120, tempo_max_bpm = 120;
-  uint32_t tempo_changes = 0;        // Set Tempo events after the first effective one
+  uint32_t tempo_changes = 0;          // Set Tempo events after the first effective one
   std::string time_signature = "4/4";  // at tick 0
   uint32_t time_signature_changes = 0;
   std::optional<std::string> key_signature;  // from FF 59 at the earliest tick, e.g. "G major"
   // key detected from the notes (drum channel excluded)
-  std::optional<std::string> key;    // "A minor"
-  std::optional<int16_t> key_tonic;  // 0 = C
-  std::optional<std::string> key_mode;  // "major" / "minor"
+  std::optional<std::string> key;        // "A minor"
+  std::optional<int16_t> key_tonic;      // 0 = C
+  std::optional<std::string> key_mode;   // "major" / "minor"
   std::optional<double> key_confidence;  // 0..1
   // notes
-  uint64_t note_count = 0;           // every note-on with velocity > 0
-  uint32_t unique_pitches = 0;       // non-drum
+  uint64_t note_count = 0;      // every note-on with velocity > 0
+  uint32_t unique_pitches = 0;  // non-drum
   std::optional<int16_t> pitch_min, pitch_max;
   std::optional<double> pitch_mean;
   std::optional<int16_t> velocity_min, velocity_max;  // all notes
   std::optional<double> velocity_mean, velocity_stddev;
-  double note_density = 0;           // notes per second (0 when duration is 0)
+  double note_density = 0;  // notes per second (0 when duration is 0)
   uint32_t polyphony_max = 0;
-  double polyphony_mean = 0;         // time-weighted over the sounding time
-  std::vector<int16_t> channels;     // 0-based, sorted
-  std::vector<int16_t> programs;     // sorted, distinct
+  double polyphony_mean = 0;                     // time-weighted over the sounding time
+  std::vector<int16_t> channels;                 // 0-based, sorted
+  std::vector<int16_t> programs;                 // sorted, distinct
   std::vector<std::string> instrument_families;  // GM families of `programs`, sorted, distinct
   bool has_drums = false;
   uint64_t drum_note_count = 0;
@@ -79,7 +79,7 @@ struct Analysis {
 };
 
 struct AnalyzeResult {
-  ParseStatus status;   // status.ok() == false: `analysis` is not meaningful
+  ParseStatus status;  // status.ok() == false: `analysis` is not meaningful
   Analysis analysis;
 };
 

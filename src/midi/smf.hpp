@@ -25,41 +25,45 @@ namespace midipipe {
 enum class Code : uint8_t {
   ok = 0,
   // Fatal: the file cannot be read as a Standard MIDI File.
-  empty_file,          // zero bytes
-  file_too_large,      // larger than Limits::max_file_size
-  not_midi,            // no MThd (nor RIFF RMID wrapping one) at the start
-  bad_riff,            // RIFF wrapper whose data chunk is missing or cut
-  truncated_header,    // MThd chunk shorter than 6 bytes or cut by EOF
-  bad_format,          // format field not 0, 1 or 2
-  bad_division,        // PPQ 0, or an SMPTE rate other than 24/25/29/30
-  no_tracks,           // not one readable MTrk chunk
-  too_many_events,     // more than Limits::max_events
-  too_many_tracks,     // more than Limits::max_tracks
+  empty_file,        // zero bytes
+  file_too_large,    // larger than Limits::max_file_size
+  not_midi,          // no MThd (nor RIFF RMID wrapping one) at the start
+  bad_riff,          // RIFF wrapper whose data chunk is missing or cut
+  truncated_header,  // MThd chunk shorter than 6 bytes or cut by EOF
+  bad_format,        // format field not 0, 1 or 2
+  bad_division,      // PPQ 0, or an SMPTE rate other than 24/25/29/30
+  no_tracks,         // not one readable MTrk chunk
+  too_many_events,   // more than Limits::max_events
+  too_many_tracks,   // more than Limits::max_tracks
   // Recoverable: reported as warnings, the file is still read.
-  missing_end_of_track,    // a track ends without FF 2F 00
-  track_count_mismatch,    // MTrk count differs from the header's ntrks
-  trailing_garbage,        // bytes after the last chunk that are no chunk
-  unknown_chunk,           // a chunk that is neither MThd nor MTrk (skipped)
-  truncated_track,         // MTrk length runs past EOF; read up to EOF
-  running_status_without_status,  // data byte where a status was needed; skipped
-  truncated_event,         // an event cut by the end of its track
-  bad_vlq,                 // a variable-length quantity longer than 4 bytes
-  long_header,             // MThd length > 6 (extra bytes skipped)
-  undefined_status,        // F1-F6, F8-FE in a track (no defined length)
-  bad_meta_length,         // a meta event whose length runs past the track
+  missing_end_of_track,           // a track ends without FF 2F 00
+  track_count_mismatch,           // MTrk count differs from the header's ntrks
+  trailing_garbage,               // bytes after the last chunk that are no chunk
+  unknown_chunk,                  // a chunk that is neither MThd nor MTrk (skipped)
+  truncated_track,                // MTrk length runs past EOF; read up to EOF
+  running_status_without_status,  // data byte where a status was needed (recovered)
+  truncated_event,                // an event cut by the end of its track
+  bad_vlq,                        // a variable-length quantity longer than 4 bytes
+  long_header,                    // MThd length > 6 (extra bytes skipped)
+  undefined_status,               // F4, F5, F9, FD in a track (no defined length; stops it)
+  bad_meta_length,                // a meta event whose length runs past the track
+  bad_data_byte,                  // a channel message with a data byte >= 0x80 (event dropped)
+  system_message,                 // F1-F3, F6, F8, FA-FC, FE in a track (skipped, track goes on)
+  // Fatal again (kept at the end so stored codes keep their numbers).
+  out_of_memory,  // the analysis could not allocate what the file needs
   code_count_
 };
 
 // "empty_file", "not_midi", ... (the enum's name).
 std::string_view code_name(Code c) noexcept;
-// true for the fatal codes (empty_file .. too_many_tracks).
+// true for the fatal codes (empty_file .. too_many_tracks, out_of_memory).
 bool code_is_fatal(Code c) noexcept;
 
 struct Limits {
   uint64_t max_file_size = 64ull << 20;  // bytes
   uint64_t max_events = 50'000'000;      // channel + meta + sysex, whole file
   uint32_t max_tracks = 65'535;
-  uint32_t max_warnings = 16;            // warnings kept (all are counted)
+  uint32_t max_warnings = 16;  // warnings kept (all are counted)
 };
 
 struct Warning {
@@ -74,7 +78,7 @@ struct Header {
   uint16_t ppq = 0;           // ticks per quarter; 0 for SMPTE division
   uint8_t smpte_fps = 0;      // 24, 25, 29 (= 29.97 drop frame) or 30; 0 for PPQ
   uint8_t smpte_ticks_per_frame = 0;
-  uint64_t offset = 0;        // byte offset of "MThd" (non-zero inside RIFF)
+  uint64_t offset = 0;  // byte offset of "MThd" (non-zero inside RIFF)
 };
 
 // Result of a parse. `code` is ok or a fatal code; `offset` is where the file
@@ -98,7 +102,8 @@ struct NullVisitor {
   void on_header(const Header&) {}
   void on_track_begin(uint32_t /*track*/, uint64_t /*offset*/) {}
   // status 0x80..0xEF (running status already resolved); d2 is 0 for the
-  // one-data-byte messages (0xC0, 0xD0).
+  // one-data-byte messages (0xC0, 0xD0). d1 and d2 are always <= 0x7F: a
+  // message with a data byte >= 0x80 is dropped (warning bad_data_byte).
   void on_channel(uint64_t /*tick*/, uint8_t /*status*/, uint8_t /*d1*/, uint8_t /*d2*/) {}
   // status 0xF0 or 0xF7; data excludes the length (and the F0/F7 byte).
   void on_sysex(uint64_t /*tick*/, uint8_t /*status*/, std::span<const uint8_t> /*data*/) {}
