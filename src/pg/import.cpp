@@ -2,12 +2,14 @@
 //
 // The caller takes a run id, describes the run in a shared-memory run slot and
 // wakes the supervisor; the supervisor grants workers and starts the run's
-// coordinator, which writes the midipipe_runs row. With wait the caller polls
-// the slot (every 100 ms), reports progress, and cancels the run when it is
-// itself cancelled.
+// coordinator, which writes the midipipe_runs row. With wait the caller sleeps
+// on the run slot's condition variable (broadcast when workers are granted and
+// when the run ends, so a short run returns the moment it ends), reports
+// progress, and cancels the run when it is itself cancelled.
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "guard.hpp"
@@ -21,6 +23,7 @@ extern "C" {
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/condition_variable.h"
 #include "storage/latch.h"
 #include "storage/lock.h"
 #include "utils/acl.h"
@@ -39,7 +42,8 @@ PG_FUNCTION_INFO_V1(midipipe_cancel);
 
 namespace {
 
-constexpr int kPollMs = 100;
+constexpr int kPollMs = 100;         // polling a run that is not in shared memory
+constexpr int kSafetyPollMs = 1000;  // a run slot is re-read at least this often
 constexpr int kProgressEveryMs = 5000;
 
 Oid require_schema() {
@@ -142,6 +146,22 @@ void request_cancel(int idx, uint32 gen, bool fail, const char* error) {
   mp_wake_supervisor();
 }
 
+// Sleeps until run slot idx changes (its condition variable is broadcast),
+// timeout_ms passes or an interrupt arrives. The first call after a check
+// only prepares the sleep (see ConditionVariableTimedSleep), so a broadcast
+// between the check and the sleep is never lost.
+void sleep_run(int idx, long timeout_ms) {
+  if (timeout_ms < 1) timeout_ms = 1;
+  if (timeout_ms > kSafetyPollMs) timeout_ms = kSafetyPollMs;
+  (void)ConditionVariableTimedSleep(&mp_shared->run_cv[idx], timeout_ms, PG_WAIT_EXTENSION);
+  CHECK_FOR_INTERRUPTS();
+}
+
+long ms_left(TimestampTz from, int64 total_ms) {
+  int64 spent = (GetCurrentTimestamp() - from) / 1000;
+  return total_ms > spent ? static_cast<long>(total_ms - spent) : 0;
+}
+
 void sleep_poll() {
   int rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, kPollMs,
                      PG_WAIT_EXTENSION);
@@ -177,17 +197,26 @@ void summary_notice(int64 run_id, const RunView& s) {
 RunView wait_for_run(int64 run_id, int idx, uint32 gen, int64 timeout_ms, bool report) {
   TimestampTz start = GetCurrentTimestamp();
   TimestampTz last_notice = start;
+  ConditionVariablePrepareToSleep(&mp_shared->run_cv[idx]);
   for (;;) {
     RunView s = read_slot(idx, gen);
-    if (!s.present || s.finished) return s;
-    TimestampTz now = GetCurrentTimestamp();
-    if (timeout_ms >= 0 && TimestampDifferenceExceeds(start, now, static_cast<int>(timeout_ms)))
+    if (!s.present || s.finished) {
+      ConditionVariableCancelSleep();
       return s;
+    }
+    TimestampTz now = GetCurrentTimestamp();
+    if (timeout_ms >= 0 && TimestampDifferenceExceeds(start, now, static_cast<int>(timeout_ms))) {
+      ConditionVariableCancelSleep();
+      return s;
+    }
     if (report && TimestampDifferenceExceeds(last_notice, now, kProgressEveryMs)) {
       progress_notice(run_id, s);
       last_notice = now;
     }
-    sleep_poll();
+    long sleep_ms = kSafetyPollMs;
+    if (report) sleep_ms = std::min(sleep_ms, ms_left(last_notice, kProgressEveryMs));
+    if (timeout_ms >= 0) sleep_ms = std::min(sleep_ms, ms_left(start, timeout_ms));
+    sleep_run(idx, sleep_ms);
   }
 }
 
@@ -309,6 +338,7 @@ Datum midipipe_import(PG_FUNCTION_ARGS) {
   {
     // acquire: wait until the supervisor has granted workers
     TimestampTz start = GetCurrentTimestamp();
+    ConditionVariablePrepareToSleep(&mp_shared->run_cv[idx]);
     for (;;) {
       s = read_slot(idx, gen);
       if (!s.present || s.finished || s.granted > 0) break;
@@ -327,8 +357,9 @@ Datum midipipe_import(PG_FUNCTION_ARGS) {
                                mp_max_workers, max_worker_processes)
                      : errhint("The midipipe supervisor is not running; see the server log.")));
       }
-      sleep_poll();
+      sleep_run(idx, ms_left(start, mp_acquire_timeout_ms));
     }
+    ConditionVariableCancelSleep();
     if (s.present && !s.finished && s.granted < requested)
       ereport(NOTICE,
               (errmsg("midipipe: run " INT64_FORMAT " got %d of %d requested workers", run_id,

@@ -11,6 +11,7 @@ extern "C" {
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/condition_variable.h"
 #include "storage/latch.h"
 #include "utils/timestamp.h"
 
@@ -70,17 +71,21 @@ MpPool* pool_entry_locked() {
   return p;
 }
 
-// Polls until done(count) or acquire_timeout.
+// Waits until done(count) or acquire_timeout. Workers broadcast pool_cv when
+// they become ready or leave, so this returns as soon as the pool has its size;
+// the pool is re-read at least every 100 ms all the same.
 template <typename F>
 PoolCount wait_pool(F done) {
   TimestampTz start = GetCurrentTimestamp();
+  ConditionVariablePrepareToSleep(&mp_shared->pool_cv);
   for (;;) {
     PoolCount c = count_pool();
-    if (done(c) || TimestampDifferenceExceeds(start, GetCurrentTimestamp(), mp_acquire_timeout_ms))
+    if (done(c) ||
+        TimestampDifferenceExceeds(start, GetCurrentTimestamp(), mp_acquire_timeout_ms)) {
+      ConditionVariableCancelSleep();
       return c;
-    int rc =
-        WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 50, PG_WAIT_EXTENSION);
-    if (rc & WL_LATCH_SET) ResetLatch(MyLatch);
+    }
+    (void)ConditionVariableTimedSleep(&mp_shared->pool_cv, 100, PG_WAIT_EXTENSION);
     CHECK_FOR_INTERRUPTS();
   }
 }

@@ -48,6 +48,7 @@ namespace {
 constexpr int kChunk = 2000;              // manifest rows per insert
 constexpr int kFlushMs = 200;             // flush a partial chunk this often
 constexpr int64 kMaxUnfinished = 100000;  // back-pressure threshold
+constexpr int kCheckEveryMs = 1000;       // ask the manifest whether the run is complete
 
 int my_run = -1;
 uint32 my_gen = 0;
@@ -98,6 +99,7 @@ void finish_slot(int state, const char* error) {
     }
   }
   LWLockRelease(mp_shared->lock);
+  mp_run_changed(my_run);
   mp_wake_supervisor();
 }
 
@@ -152,6 +154,7 @@ void end_tx() {
   SPI_finish();
   PopActiveSnapshot();
   CommitTransactionCommand();
+  (void)pgstat_report_stat(false);  // the manifest's inserts reach autovacuum during the run
 }
 
 [[noreturn]] void extension_gone() {
@@ -402,10 +405,12 @@ bool on_path(const Scan* s, int parent, const struct stat* st) {
   return false;
 }
 
-// Writes the pending manifest paths and error rows in one transaction.
-void flush(Scan* s) {
+// Writes the pending manifest paths and error rows in one transaction; with
+// final (the walk is over) the same transaction marks the scan done, which
+// saves a run one transaction (and a WAL flush).
+void flush(Scan* s, bool final = false) {
   s->last_flush = GetCurrentTimestamp();
-  if (s->npaths == 0 && s->nerrs == 0) return;
+  if (s->npaths == 0 && s->nerrs == 0 && !final) return;
 
   // back-pressure: let the workers catch up before the manifest grows further
   for (;;) {
@@ -465,15 +470,26 @@ void flush(Scan* s) {
   {
     Oid types[1] = {INT8OID};
     Datum values[1] = {Int64GetDatum(info.run_id)};
-    exec(
-        "UPDATE midipipe_runs SET state = 'running' "
-        "WHERE run_id = $1 AND state = 'scanning' AND files_found > 0",
-        1, types, values, nullptr, SPI_OK_UPDATE);
+    if (final)
+      exec(
+          "UPDATE midipipe_runs SET scan_done = true, "
+          "state = CASE WHEN state = 'scanning' THEN 'running' ELSE state END "
+          "WHERE run_id = $1",
+          1, types, values, nullptr, SPI_OK_UPDATE);
+    else
+      exec(
+          "UPDATE midipipe_runs SET state = 'running' "
+          "WHERE run_id = $1 AND state = 'scanning' AND files_found > 0",
+          1, types, values, nullptr, SPI_OK_UPDATE);
   }
   end_tx();
 
   LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
   MpRunSlot* r = run_slot();
+  if (final) {
+    r->scan_done = true;
+    if (r->state == MP_R_SCANNING) r->state = MP_R_RUNNING;
+  }
   if (found >= 0) r->files_found = found;
   r->files_done += new_errors;
   r->files_failed += new_errors;
@@ -592,26 +608,14 @@ bool scan() {
     closedir(dir);
     if (due(&s)) flush(&s);
   }
-  flush(&s);
+  if (cancel_requested(nullptr)) {
+    MemoryContextDelete(s.tree_cxt);
+    MemoryContextDelete(s.cxt);
+    return false;
+  }
+  flush(&s, true);  // the last paths and scan_done, in one transaction; wakes the workers
   MemoryContextDelete(s.tree_cxt);
   MemoryContextDelete(s.cxt);
-  if (cancel_requested(nullptr)) return false;
-
-  if (!begin_tx(false)) extension_gone();
-  Oid types[1] = {INT8OID};
-  Datum values[1] = {Int64GetDatum(info.run_id)};
-  exec(
-      "UPDATE midipipe_runs SET scan_done = true, "
-      "state = CASE WHEN state = 'scanning' THEN 'running' ELSE state END "
-      "WHERE run_id = $1",
-      1, types, values, nullptr, SPI_OK_UPDATE);
-  end_tx();
-  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
-  MpRunSlot* r = run_slot();
-  r->scan_done = true;
-  if (r->state == MP_R_SCANNING) r->state = MP_R_RUNNING;
-  LWLockRelease(mp_shared->lock);
-  wake_workers();
   return true;
 }
 
@@ -709,6 +713,7 @@ void midipipe_scanner_main(Datum arg) {
 
   pgstat_report_activity(
       STATE_RUNNING, psprintf("midipipe run " INT64_FORMAT " waiting for workers", info.run_id));
+  TimestampTz last_check = 0;
   for (;;) {
     CHECK_FOR_INTERRUPTS();
     if (ConfigReloadPending) {
@@ -723,7 +728,18 @@ void midipipe_scanner_main(Datum arg) {
       LWLockRelease(mp_shared->lock);
       finalize(fail ? MP_R_FAILED : MP_R_CANCELLED, err);
     }
-    if (run_complete()) finalize(MP_R_COMPLETED, nullptr);
+    // The manifest is asked (a query whose cost grows with the rows already
+    // done) only when the committed counts in shared memory say the run may be
+    // complete, and at least every kCheckEveryMs whatever they say (they lag
+    // behind the table when a worker dies between its commit and its report).
+    TimestampTz now = GetCurrentTimestamp();
+    LWLockAcquire(mp_shared->lock, LW_SHARED);
+    bool maybe = run_slot()->done_committed >= run_slot()->files_found;
+    LWLockRelease(mp_shared->lock);
+    if (maybe || TimestampDifferenceExceeds(last_check, now, kCheckEveryMs)) {
+      last_check = now;
+      if (run_complete()) finalize(MP_R_COMPLETED, nullptr);
+    }
     (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 250,
                     PG_WAIT_EXTENSION);
     ResetLatch(MyLatch);

@@ -40,6 +40,8 @@ void mp_shmem_startup() {
       w->state = MP_W_FREE;
       w->run_slot = -1;
     }
+    for (int i = 0; i < MP_MAX_RUNS; i++) ConditionVariableInit(&mp_shared->run_cv[i]);
+    ConditionVariableInit(&mp_shared->pool_cv);
   }
   LWLockRelease(AddinShmemInitLock);
 }
@@ -48,6 +50,11 @@ void mp_wake_supervisor() {
   if (mp_shared == nullptr) return;
   Latch* latch = mp_shared->supervisor_latch;
   if (latch != nullptr) SetLatch(latch);
+}
+
+void mp_run_changed(int run_slot) {
+  if (mp_shared == nullptr || run_slot < 0 || run_slot >= MP_MAX_RUNS) return;
+  ConditionVariableBroadcast(&mp_shared->run_cv[run_slot]);
 }
 
 MpPool* mp_pool_find_locked(Oid dboid, bool create) {

@@ -11,6 +11,7 @@ extern "C" {
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "storage/condition_variable.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 }
@@ -125,6 +126,13 @@ struct MpShared {
   uint32 next_generation;
   MpPool pools[MP_MAX_POOLS];
   MpRunSlot runs[MP_MAX_RUNS];
+  // Broadcast when runs[i] is granted workers or ends, so that the backends
+  // waiting for it (midipipe_import, midipipe_wait) wake at once. Kept apart
+  // from runs[] because a run slot is reset with memset when it is reused,
+  // which must never touch a condition variable someone sleeps on.
+  ConditionVariable run_cv[MP_MAX_RUNS];
+  // Broadcast when a worker becomes ready or leaves (midipipe_pool_* wait on it).
+  ConditionVariable pool_cv;
   // followed by MpWorkerSlot[nworkers]
 };
 
@@ -144,6 +152,10 @@ void mp_require_preload();
 
 // Wake the supervisor (no lock needed).
 void mp_wake_supervisor();
+
+// Wake the backends waiting for run slot r (no lock needed; call it after
+// releasing mp_shared->lock).
+void mp_run_changed(int run_slot);
 
 // Helpers, called with mp_shared->lock held.
 MpPool* mp_pool_find_locked(Oid dboid, bool create);

@@ -61,6 +61,9 @@ struct PendingResume {
 PendingResume pending[MP_MAX_POOLS];
 int npending = 0;
 
+// Runs whose waiters must be woken (granted workers, or ended) once the lock is released.
+bool run_changed[MP_MAX_RUNS];
+
 Oid warm_dboid = InvalidOid;
 Oid written_dbs[MP_MAX_RUNS + MP_MAX_POOLS];
 int nwritten = -1;  // -1: never written by this supervisor
@@ -174,6 +177,7 @@ bool start_resume(PendingResume* p) {
 }
 
 void finish_run_locked(MpRunSlot* run, int state, const char* error) {
+  run_changed[run - mp_shared->runs] = true;
   run->finished = true;
   run->state = state;
   run->finished_at = GetCurrentTimestamp();
@@ -319,7 +323,10 @@ void reconcile_runs_locked() {
         int want = run->workers_requested < cap ? run->workers_requested : cap;
         if (want > 0) {
           int got = fill_run_locked(r, want);
-          if (got > 0) run->workers_granted = got;
+          if (got > 0) {
+            run->workers_granted = got;
+            run_changed[r] = true;
+          }
         }
       } else if (run->workers_granted > 0) {
         (void)fill_run_locked(r, run->workers_granted);
@@ -605,6 +612,13 @@ void midipipe_supervisor_main(Datum arg) {
     reconcile_pools_locked();
     int ndbs = collect_active_dbs_locked(dbs);
     LWLockRelease(mp_shared->lock);
+    // reap_locked() may have freed the slots of workers that died without detaching
+    ConditionVariableBroadcast(&mp_shared->pool_cv);
+    for (int r = 0; r < MP_MAX_RUNS; r++) {
+      if (!run_changed[r]) continue;
+      run_changed[r] = false;
+      mp_run_changed(r);
+    }
     write_state_file_if_changed(dbs, ndbs);
     if (resume_in_progress && ndbs == 0) {
       // every resumed run ended: the next restart starts counting afresh

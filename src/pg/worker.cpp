@@ -9,6 +9,8 @@
 // fails the run. The run's coordinator finalizes runs; a worker only works.
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "batch.hpp"
 #include "guard.hpp"
 #include "shmem.hpp"
@@ -34,6 +36,11 @@ extern "C" {
 namespace {
 
 constexpr int kMaxBatchFailures = 3;
+// A run's last files are claimed in shares of 1/(workers * kTailSplit) of what
+// is left (at least kMinClaim files), so that the workers end together even
+// when the files' costs differ.
+constexpr int64 kTailSplit = 2;
+constexpr int64 kMinClaim = 8;
 
 int my_slot = -1;
 uint32 my_generation = 0;
@@ -52,6 +59,7 @@ void worker_detach(int code, Datum arg) {
     w->current_path[0] = '\0';
   }
   LWLockRelease(mp_shared->lock);
+  ConditionVariableBroadcast(&mp_shared->pool_cv);
   mp_wake_supervisor();
 }
 
@@ -139,6 +147,26 @@ void publish_outcome(const BatchContext* ctx, const MpBatchOutcome& out) {
 
 enum class BatchResult { kClaimed, kNothing, kFailed, kUnhealthy, kCancelled };
 
+// Files to claim: midipipe.batch_size, or a fair share of what is left when
+// that is less than a batch per worker of the run, so that a small run (or the
+// tail of a large one) is spread over all its workers instead of going to the
+// first one in a single batch.
+int claim_size(int run_slot, uint32 run_generation) {
+  int size = mp_batch_size;
+  LWLockAcquire(mp_shared->lock, LW_SHARED);
+  const MpRunSlot* run = &mp_shared->runs[run_slot];
+  if (run->generation == run_generation) {
+    int64 left = run->files_found - run->done_committed;
+    int64 n = mp_run_workers_locked(run_slot);
+    int64 parts = n * kTailSplit;
+    if (n > 1 && left > 0 && left < static_cast<int64>(size) * parts)
+      size = static_cast<int>(
+          std::min<int64>(size, std::max<int64>((left + parts - 1) / parts, kMinClaim)));
+  }
+  LWLockRelease(mp_shared->lock);
+  return size > 0 ? size : 1;
+}
+
 struct Assignment {
   int run_slot;
   uint32 run_generation;
@@ -200,11 +228,12 @@ BatchResult run_batch(const Assignment& a, MemoryContext loop_cxt, char** errmsg
       int save_sec;
       GetUserIdAndSecContext(&save_user, &save_sec);
       SetUserIdAndSecContext(a.roleoid, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+      int claim = claim_size(a.run_slot, a.run_generation);
       {
         // a C++ exception must not unwind through PG_TRY: it becomes an ERROR here
         MP_GUARD_BEGIN
-        out = mp_process_batch(a.run_id, mp_batch_size,
-                               static_cast<uint64>(mp_max_file_size_kb) * 1024, on_file, ctxp);
+        out = mp_process_batch(a.run_id, claim, static_cast<uint64>(mp_max_file_size_kb) * 1024,
+                               on_file, ctxp);
         MP_GUARD_END
       }
       SetUserIdAndSecContext(save_user, save_sec);
@@ -233,6 +262,11 @@ BatchResult run_batch(const Assignment& a, MemoryContext loop_cxt, char** errmsg
   PG_END_TRY();
   pgstat_report_activity(STATE_IDLE, nullptr);
   MemoryContextSwitchTo(loop_cxt);
+  // Send the batch's table statistics (rate-limited to one flush a second), as
+  // a backend does between statements: a worker that never exits would
+  // otherwise keep them to itself, and autovacuum would never see the inserts
+  // and updates, nor analyze or vacuum the extension's tables.
+  (void)pgstat_report_stat(false);
 
   if (unhealthy != nullptr) {
     *unhealthy_reason = pstrdup(unhealthy);
@@ -281,6 +315,7 @@ void midipipe_worker_main(Datum arg) {
   w->state = MP_W_IDLE;
   if (MpPool* p = mp_pool_find_locked(dboid, false)) p->start_failures = 0;
   LWLockRelease(mp_shared->lock);
+  ConditionVariableBroadcast(&mp_shared->pool_cv);
   mp_wake_supervisor();
 
   MemoryContext loop_cxt =
@@ -389,6 +424,7 @@ void midipipe_worker_main(Datum arg) {
       LWLockRelease(mp_shared->lock);
     }
 
+    (void)pgstat_report_stat(true);  // going idle: whatever is pending
     (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000,
                     PG_WAIT_EXTENSION);
     ResetLatch(MyLatch);

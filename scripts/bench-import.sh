@@ -1,0 +1,338 @@
+#!/usr/bin/env bash
+# The import benchmark: the extension's performance targets (issue 3), measured
+# against the engine alone on the same machine in the same script.
+#
+#   bash scripts/bench-import.sh [N]        N distinct files (default 50000; e.g. 5000 for a quick run)
+#
+# Steps: build (cmake into build/ for bench_files, make && make install for the
+# extension), a throwaway cluster (scripts/cluster.sh start /tmp/midipipe-bench/cluster 5497,
+# recreated each time), trees of distinct files under /tmp/midipipe-bench built from
+# the corpus (test/bench_import/make_tree.py; kept between runs), page cache warmed, then
+#   (a) the engine alone (bench_files, 2 processes: read, hash, parse, analyse, no
+#       database; run before and after the import, the faster counts) and
+#       midipipe_import(tree, workers => 2) on a warm pool of 2, over the same N files:
+#       files/s of both (import: wall clock and midipipe_runs started_at..finished_at)
+#       and their ratio;
+#   (b) a 200-file run, cold (midipipe_pool_stop() first: its workers must start) and
+#       warm (pool already up), alternated MIDIPIPE_BENCH_ROUNDS times (default 5), the
+#       200 files' rows deleted before each run; medians and their ratio;
+#   (c) the pool workers' memory (VmRSS and RssAnon from /proc/PID/status) before,
+#       sampled during, and after the big run. The verdict uses RssAnon (private
+#       memory): VmRSS also counts the shared buffers a worker touches, which grows
+#       towards shared_buffers whatever the worker's own memory does.
+#   The floor of (b) is printed too: the engine alone over the same 200 files; cold
+#   divided by it bounds what cold / warm can be on this machine.
+# It ends with a block of figures and PASS/MISS per target. It is a benchmark, not a
+# test: it exits 0 unless something broke (build, cluster, a run that did not complete
+# with every file ok). The machine may be shared: compare the ratios, which are measured
+# back to back in this script, rather than absolute figures across runs.
+#
+# Knobs: MIDIPIPE_CORPUS (../shared/corpus), MIDIPIPE_BENCH_DIR (/tmp/midipipe-bench),
+# MIDIPIPE_BENCH_PORT (5497), MIDIPIPE_BENCH_ROUNDS (5), MIDIPIPE_BENCH_SKIP_BUILD=1,
+# MIDIPIPE_BENCH_KEEP=1 (leave the cluster running at the end).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+cd "$root"
+
+N=${1:-50000}
+[[ $N =~ ^[0-9]+$ && $N -ge 200 ]] || {
+  echo "usage: $0 [N]   (N >= 200 distinct files; default 50000)" >&2
+  exit 2
+}
+corpus=${MIDIPIPE_CORPUS:-$root/../shared/corpus}
+bdir=${MIDIPIPE_BENCH_DIR:-/tmp/midipipe-bench}
+port=${MIDIPIPE_BENCH_PORT:-5497}
+rounds=${MIDIPIPE_BENCH_ROUNDS:-5}
+workers=2
+small_n=200
+cluster=$bdir/cluster
+tree=$bdir/tree-$N
+small=$bdir/small-$small_n
+PY=/usr/bin/python3
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+bindir=$("$PG_CONFIG" --bindir)
+
+die() {
+  echo "bench-import: $*" >&2
+  exit 1
+}
+step() { printf '\n== %s  (%s)\n' "$1" "$(date +%H:%M:%S)"; }
+now() { date +%s.%N; }
+
+[[ -d $corpus ]] || die "no corpus at $corpus (set MIDIPIPE_CORPUS)"
+corpus=$(cd "$corpus" && pwd)
+mkdir -p "$bdir"
+chmod 0755 "$bdir"
+
+# ------------------------------------------------------------------ build
+if [[ ${MIDIPIPE_BENCH_SKIP_BUILD:-0} != 1 ]]; then
+  step "build"
+  if [[ ! -f build/CMakeCache.txt ]]; then
+    cmake -S . -B build -DMIDIPIPE_CORPUS="$corpus" >/dev/null
+  fi
+  cmake --build build -j2 --target bench_files >/dev/null || die "cmake build of bench_files failed"
+  # PGXS tracks no header dependencies: rebuild every object when a header is newer
+  # than the module (a stale object would disagree on the shared memory layout).
+  if [[ -f midipipe.so && -n $(find src -name '*.hpp' -newer midipipe.so) ]]; then
+    rm -f midipipe.so src/pg/*.o src/midi/*.o
+  fi
+  make -s -j2 PG_CONFIG="$PG_CONFIG" >/dev/null || die "make (extension) failed"
+  make -s install PG_CONFIG="$PG_CONFIG" >/dev/null || die "make install failed"
+  echo "built build/test/bench_import/bench_files and installed midipipe.so"
+fi
+bench_files=$root/build/test/bench_import/bench_files
+[[ -x $bench_files ]] || die "$bench_files missing (run without MIDIPIPE_BENCH_SKIP_BUILD)"
+
+# ------------------------------------------------------------------ trees
+make_tree() {  # DIR COUNT FIRST
+  local dir=$1 count=$2 first=$3
+  if [[ -f $dir/.complete && $(cat "$dir/.complete") == "$count $first" ]]; then
+    echo "$dir: $count files (kept from an earlier run)"
+    return
+  fi
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  "$PY" test/bench_import/make_tree.py "$corpus" "$dir" "$count" "$first" || die "make_tree failed"
+  chmod -R a+rX "$dir"
+  echo "$count $first" >"$dir/.complete"
+}
+step "trees"
+make_tree "$tree" "$N" 0
+make_tree "$small" "$small_n" 90000000
+find "$tree" -name '*.mid' | sort >"$bdir/list-$N.txt"
+[[ $(wc -l <"$bdir/list-$N.txt") -eq $N ]] || die "$tree does not hold $N files"
+
+# ------------------------------------------------------------------ cluster
+step "cluster"
+bash scripts/cluster.sh destroy "$cluster" >/dev/null 2>&1 || true
+bash scripts/cluster.sh start "$cluster" "$port" || die "cluster did not start"
+cleanup() {
+  if [[ ${MIDIPIPE_BENCH_KEEP:-0} != 1 ]]; then
+    bash scripts/cluster.sh stop "$cluster" >/dev/null 2>&1 || true
+  fi
+  if [[ -n ${sampler_pid:-} ]]; then kill "$sampler_pid" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+user=postgres
+[[ $(id -u) -eq 0 ]] || user=$(id -un)
+PSQL=("$bindir/psql" -h "$cluster" -p "$port" -U "$user" -X -v ON_ERROR_STOP=1 -q)
+"${PSQL[@]}" -d postgres -c "CREATE DATABASE bench" || die "createdb failed"
+Q() { "${PSQL[@]}" -d bench -At "$@"; }
+Q -c "CREATE EXTENSION midipipe" || die "CREATE EXTENSION failed"
+
+# ------------------------------------------------------------------ page cache
+step "page cache"
+warm_cache() { find "$1" -type f -print0 | xargs -0 cat >/dev/null; }
+warm_cache "$tree"
+warm_cache "$small"
+echo "read $tree and $small once"
+
+# ------------------------------------------------------------------ (a) engine alone
+step "engine alone: $N files, $workers processes"
+engine_run() {  # -> "files_per_sec cpu_seconds"
+  local out
+  out=$("$bench_files" "$workers" "$bdir/list-$N.txt") || die "bench_files failed"
+  echo "$out" >&2
+  echo "$(sed -n 's/^engine_files_per_sec=//p' <<<"$out") $(sed -n 's/^engine_cpu_seconds=//p' <<<"$out")"
+}
+# Run again after the import; the ratio uses the faster of the two (on a shared
+# machine a slow engine run would flatter the import).
+read -r engine_fps1 engine_cpu1 < <(engine_run)
+[[ -n $engine_fps1 && -n $engine_cpu1 ]] || die "the engine-alone run failed"
+
+# ------------------------------------------------------------------ (a)+(c) the import
+step "import: $N files, workers => $workers, warm pool"
+got=$(Q -c "SELECT midipipe_pool_start($workers)")
+[[ $got -ge $workers ]] || die "midipipe_pool_start($workers) returned $got"
+pids=$(Q -c "SELECT string_agg(pid::text, ' ' ORDER BY pid) FROM midipipe_stats WHERE database = current_database()")
+echo "pool workers: $pids"
+
+mem_of() {  # PID -> "vmrss_kb rssanon_kb" (empty when gone)
+  awk '/^VmRSS:/ {v=$2} /^RssAnon:/ {a=$2} END {if (v != "") print v, a}' "/proc/$1/status" 2>/dev/null || true
+}
+samples=$bdir/rss-samples.txt
+: >"$samples"
+for p in $pids; do echo "0 $p before $(mem_of "$p")" >>"$samples"; done
+(
+  # no forks but sleep: the sampler must not take CPU from the run it measures
+  t0=$EPOCHREALTIME
+  while :; do
+    t=$EPOCHREALTIME
+    for p in $pids; do
+      v='' a=
+      while read -r k val _; do
+        case $k in VmRSS:) v=$val ;; RssAnon:) a=$val ;; esac
+      done <"/proc/$p/status" 2>/dev/null || true
+      [[ -n $v ]] && echo "$t $t0 $p during $v $a"
+    done
+    sleep 0.2
+  done
+) >"$samples.raw" &
+sampler_pid=$!
+
+# CPU used by the whole server (postmaster, its live children and the children it
+# has reaped: workers, scanner, WAL writer, checkpointer, autovacuum, this session)
+cluster_ticks() {
+  local pm t c f
+  pm=$(head -n 1 "$cluster/data/postmaster.pid")
+  read -r -a f <"/proc/$pm/stat"
+  t=$((f[13] + f[14] + f[15] + f[16]))
+  for c in $(ps --ppid "$pm" -o pid=); do
+    if read -r -a f <"/proc/$c/stat" 2>/dev/null; then t=$((t + f[13] + f[14])); fi
+  done
+  echo "$t"
+}
+hz=$(getconf CLK_TCK)
+ticks0=$(cluster_ticks)
+t_start=$(now)
+Q -c "SELECT midipipe_import('$tree', workers => $workers)" >"$bdir/import.out" 2>&1 ||
+  {
+    cat "$bdir/import.out"
+    die "the import failed"
+  }
+t_end=$(now)
+ticks1=$(cluster_ticks)
+kill "$sampler_pid" 2>/dev/null || true
+wait "$sampler_pid" 2>/dev/null || true
+sampler_pid=
+awk '{printf "%.2f %s %s %s %s\n", $1 - $2, $3, $4, $5, $6}' "$samples.raw" >>"$samples"
+for p in $pids; do echo "end $p after $(mem_of "$p")" >>"$samples"; done
+tail -n 2 "$bdir/import.out"
+
+step "engine alone again: $N files, $workers processes"
+read -r engine_fps2 engine_cpu2 < <(engine_run)
+[[ -n $engine_fps2 && -n $engine_cpu2 ]] || die "the engine-alone run failed"
+engine_fps=$(awk -v a="$engine_fps1" -v b="$engine_fps2" 'BEGIN {print (a > b) ? a : b}')
+engine_cpu=$(awk -v a="$engine_cpu1" -v b="$engine_cpu2" 'BEGIN {print (a < b) ? a : b}')
+
+IFS='|' read -r run_state run_found run_ok run_failed run_secs < <(Q -c "
+  SELECT state, files_found, files_ok, files_failed,
+         round(extract(epoch FROM finished_at - started_at)::numeric, 3)
+  FROM midipipe_runs ORDER BY run_id DESC LIMIT 1")
+[[ $run_state == completed && $run_found -eq $N && $run_ok -eq $N ]] ||
+  die "the run did not import every file: state=$run_state found=$run_found ok=$run_ok failed=$run_failed"
+rows=$(Q -c "SELECT count(*) FROM midipipe_analysis")
+[[ $rows -eq $N ]] || die "midipipe_analysis holds $rows rows, not $N"
+wall_secs=$(awk -v a="$t_end" -v b="$t_start" 'BEGIN {printf "%.3f", a - b}')
+imp_fps_wall=$(awk -v n="$N" -v s="$wall_secs" 'BEGIN {printf "%.1f", n / s}')
+imp_fps_run=$(awk -v n="$N" -v s="$run_secs" 'BEGIN {printf "%.1f", n / s}')
+ratio=$(awk -v i="$imp_fps_wall" -v e="$engine_fps" 'BEGIN {printf "%.3f", i / e}')
+imp_cpu=$(awk -v a="$ticks0" -v b="$ticks1" -v hz="$hz" 'BEGIN {printf "%.3f", (b - a) / hz}')
+eng_us=$(awk -v c="$engine_cpu" -v n="$N" 'BEGIN {printf "%.1f", c * 1e6 / n}')
+imp_us=$(awk -v c="$imp_cpu" -v n="$N" 'BEGIN {printf "%.1f", c * 1e6 / n}')
+cpu_ratio=$(awk -v e="$eng_us" -v i="$imp_us" 'BEGIN {printf "%.3f", e / i}')
+per_worker=$(Q -c "SELECT string_agg(pid || ':' || files_done, ' ' ORDER BY pid) FROM midipipe_stats")
+echo "import: $N files in $wall_secs s wall ($imp_fps_wall files/s), $run_secs s by midipipe_runs ($imp_fps_run files/s); files per worker pid: $per_worker"
+
+# Memory: per worker, the median of the samples in the first quarter of the run
+# after the first 5% (the worker's steady state once its caches are built) against
+# the largest sample of the last quarter and the value after the run.
+mem_report=$(awk -v T="$wall_secs" '
+  $3 == "before" { before[$2] = $4 " / " $5 }
+  $3 == "after"  { after_v[$2] = $4; after_a[$2] = $5 }
+  $3 == "during" {
+    t = $1; p = $2; pids[p] = 1; maxv[p] = ($4 > maxv[p]) ? $4 : maxv[p]
+    if (t >= 0.05 * T && t <= 0.30 * T) { early[p, ++ne[p]] = $5 }
+    if (t >= 0.75 * T) { if ($5 > late[p]) late[p] = $5 }
+  }
+  END {
+    worst = 0; ok = 1
+    for (p in pids) {
+      n = ne[p]
+      # median of early samples (insertion sort; few samples)
+      for (i = 1; i <= n; i++) a[i] = early[p, i]
+      for (i = 2; i <= n; i++) { v = a[i]; j = i - 1; while (j >= 1 && a[j] > v) { a[j + 1] = a[j]; j-- } a[j + 1] = v }
+      base = n > 0 ? a[int((n + 1) / 2)] : 0
+      l = late[p]; if (after_a[p] > l) l = after_a[p]
+      growth = l - base
+      allow = base * 0.10; if (allow < 4096) allow = 4096
+      if (n < 3 || l == 0) ok = -1  # too few samples: the run was too short to judge
+      if (ok == 1 && growth > allow) ok = 0
+      if (growth > worst) worst = growth
+      printf "worker %s: before %s kB (VmRSS / RssAnon); during RssAnon early median %d kB, late max %d kB (growth %+d kB, allowed %d); VmRSS max %d kB; after %s / %s kB\n", p, before[p], base, late[p], growth, allow, maxv[p], after_v[p], after_a[p]
+    }
+    printf "MEMFLAT %s %d\n", ok == 1 ? "PASS" : (ok == 0 ? "MISS" : "n/a(run-too-short)"), worst
+  }' "$samples")
+grep -v '^MEMFLAT' <<<"$mem_report"
+mem_verdict=$(sed -n 's/^MEMFLAT \([^ ]*\) .*/\1/p' <<<"$mem_report")
+mem_growth=$(sed -n 's/^MEMFLAT [^ ]* //p' <<<"$mem_report")
+
+# ------------------------------------------------------------------ (b) cold vs warm
+step "cold vs warm: $small_n files, workers => $workers, $rounds rounds"
+timed_import() {  # cold|warm -> milliseconds of the midipipe_import statement
+  local kind=$1 out
+  Q -c "DELETE FROM midipipe_files WHERE path LIKE '$small/%'" >/dev/null
+  if [[ $kind == cold ]]; then
+    Q -c "SELECT midipipe_pool_stop()" >/dev/null
+    local left
+    left=$(Q -c "SELECT count(*) FROM midipipe_stats WHERE database = current_database()")
+    [[ $left -eq 0 ]] || die "midipipe_pool_stop() left $left workers"
+  else
+    Q -c "SELECT midipipe_pool_start($workers)" >/dev/null
+  fi
+  out=$("${PSQL[@]}" -d bench -At -c '\timing on' \
+    -c "SELECT midipipe_import('$small', workers => $workers)" 2>&1) || {
+    echo "$out" >&2
+    die "the $kind run failed"
+  }
+  local ok
+  ok=$(Q -c "SELECT files_ok FROM midipipe_runs ORDER BY run_id DESC LIMIT 1")
+  [[ $ok -eq $small_n ]] || die "the $kind run imported $ok files, not $small_n"
+  sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' <<<"$out" | tail -n 1
+}
+cold_ms=()
+warm_ms=()
+Q -c "SELECT midipipe_pool_start($workers)" >/dev/null
+timed_import warm >/dev/null # a first run to settle the small tree's catalog and plans
+for ((i = 1; i <= rounds; i++)); do
+  c=$(timed_import cold)
+  w=$(timed_import warm)
+  cold_ms+=("$c")
+  warm_ms+=("$w")
+  echo "round $i: cold $c ms, warm $w ms"
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+# The floor of a warm run: the engine alone over the same 200 files with the same
+# number of processes (no database, no process start). cold / floor bounds what
+# cold / warm can reach on this machine.
+find "$small" -name '*.mid' | sort >"$bdir/list-small.txt"
+floor_ms=()
+for ((i = 1; i <= 3; i++)); do
+  secs=$("$bench_files" "$workers" "$bdir/list-small.txt" | sed -n 's/.* in \([0-9.]*\) s:.*/\1/p')
+  floor_ms+=("$(awk -v s="$secs" 'BEGIN {printf "%.3f", s * 1000}')")
+done
+cold_med=$(median "${cold_ms[@]}")
+floor_med=$(median "${floor_ms[@]}")
+warm_med=$(median "${warm_ms[@]}")
+cw_ratio=$(awk -v c="$cold_med" -v w="$warm_med" 'BEGIN {printf "%.2f", c / w}')
+cf_ratio=$(awk -v c="$cold_med" -v f="$floor_med" 'BEGIN {printf "%.2f", c / f}')
+echo "engine alone over the $small_n files ($workers procs): ${floor_ms[*]} ms"
+
+verdict() { awk -v v="$1" -v t="$2" 'BEGIN {print (v >= t) ? "PASS" : "MISS"}'; }
+v_rate=$(verdict "$imp_fps_wall" 5000)
+v_ratio=$(verdict "$ratio" 0.40)
+v_cw=$(verdict "$cw_ratio" 5)
+
+bash scripts/check-server-log.sh "$cluster/server.log" >/dev/null 2>&1 ||
+  die "the server log shows a crashed process: $cluster/server.log"
+
+cat <<EOF
+
+======== midipipe import benchmark: N=$N distinct files, workers=$workers, $(nproc) cores, $(date '+%F %T')
+engine alone ($workers procs)           $engine_fps files/s  (best of $engine_fps1 before and $engine_fps2 after the import)
+import (wall clock)               $imp_fps_wall files/s  ($N files in $wall_secs s)
+import (midipipe_runs times)      $imp_fps_run files/s  ($run_secs s)
+import / engine (wall)            $ratio
+CPU per file: engine / import     $eng_us / $imp_us us = $cpu_ratio  (whole server; hardly moved by other load)
+cold $small_n-file run (median)       $cold_med ms   [${cold_ms[*]}]
+warm $small_n-file run (median)       $warm_med ms   [${warm_ms[*]}]
+cold / warm                       $cw_ratio
+engine alone, same $small_n files     $floor_med ms   (cold / this = $cf_ratio: the best cold / warm possible)
+worker RssAnon growth (worst)     $mem_growth kB over the run
+(a1) import >= 5000 files/s                 $v_rate
+(a2) import >= 40% of the engine alone      $v_ratio
+(b)  warm 200-file run >= 5x faster (cold)  $v_cw
+(c)  worker memory flat across the run      $mem_verdict
+EOF
