@@ -8,8 +8,26 @@ MODULE_big = midipipe
 DATA = $(wildcard sql/midipipe--*.sql)
 PGFILEDESC = "midipipe - MIDI import and analysis on a background-worker pool"
 
-MIDI_OBJS = $(patsubst %.cpp,%.o,$(wildcard src/midi/*.cpp))
-PG_OBJS = $(patsubst %.cpp,%.o,$(wildcard src/pg/*.cpp))
+# Plain lists: a file joins the extension when it is named here.
+PG_OBJS = \
+	src/pg/analyze_sql.o \
+	src/pg/batch.o \
+	src/pg/import.o \
+	src/pg/module.o \
+	src/pg/pool.o \
+	src/pg/scanner.o \
+	src/pg/shmem.o \
+	src/pg/stats.o \
+	src/pg/supervisor.o \
+	src/pg/worker.o
+MIDI_OBJS = \
+	src/midi/analysis.o \
+	src/midi/gm.o \
+	src/midi/json.o \
+	src/midi/key.o \
+	src/midi/sha256.o \
+	src/midi/smf.o \
+	src/midi/text.o
 OBJS = $(PG_OBJS) $(MIDI_OBJS)
 
 REGRESS = $(patsubst sql/%.sql,%,$(filter-out sql/midipipe--%,$(wildcard sql/*.sql)))

@@ -27,6 +27,7 @@ extern "C" {
 #include "storage/latch.h"
 #include "storage/lock.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
@@ -45,6 +46,7 @@ namespace {
 constexpr int kPollMs = 100;         // polling a run that is not in shared memory
 constexpr int kSafetyPollMs = 1000;  // a run slot is re-read at least this often
 constexpr int kProgressEveryMs = 5000;
+constexpr int kLockCheckEveryMs = 1000;  // look for run processes blocked by the caller
 
 Oid require_schema() {
   Oid nsp = mp_extension_schema();
@@ -192,11 +194,47 @@ void summary_notice(int64 run_id, const RunView& s) {
                   static_cast<double>(s.bytes) / (1024.0 * 1024.0), elapsed, rate)));
 }
 
+// Returns the pid of a process of the run (worker or scanner) that waits for a
+// lock this backend holds, or 0. The caller waiting for the run would then
+// wait forever: PostgreSQL's deadlock detector cannot see that the caller
+// waits for the run, since it sleeps on a condition variable, not a lock.
+// Row locks are the case check_caller_locks() cannot catch up front (an
+// UPDATE of a midipipe_files row, then midipipe_import(wait => true)).
+pid_t run_process_blocked_by_me(int idx, uint32 gen) {
+  pid_t* pids = static_cast<pid_t*>(palloc(sizeof(pid_t) * (mp_shared->nworkers + 1)));
+  int n = 0;
+  LWLockAcquire(mp_shared->lock, LW_SHARED);
+  MpRunSlot* r = &mp_shared->runs[idx];
+  if (r->in_use && r->generation == gen && !r->finished) {
+    if (r->scanner_pid != 0) pids[n++] = r->scanner_pid;
+    for (int i = 0; i < mp_shared->nworkers; i++) {
+      MpWorkerSlot* w = mp_worker_slot(i);
+      if (w->state != MP_W_FREE && w->pid != 0 && w->run_slot == idx && w->run_generation == gen)
+        pids[n++] = w->pid;
+    }
+  }
+  LWLockRelease(mp_shared->lock);
+  for (int k = 0; k < n; k++) {
+    ArrayType* a =
+        DatumGetArrayTypeP(DirectFunctionCall1(pg_blocking_pids, Int32GetDatum(pids[k])));
+    Datum* elems;
+    bool* nulls;
+    int nelems;
+    deconstruct_array(a, INT4OID, sizeof(int32), true, TYPALIGN_INT, &elems, &nulls, &nelems);
+    for (int e = 0; e < nelems; e++)
+      if (!nulls[e] && DatumGetInt32(elems[e]) == MyProcPid) return pids[k];
+  }
+  pfree(pids);
+  return 0;
+}
+
 // Waits for the run in slot idx to end (or timeout_ms, -1 = forever); with
-// report, sends progress NOTICEs. Returns the last snapshot.
+// report, sends progress NOTICEs. Returns the last snapshot. Errors out when
+// a process of the run waits for a lock held by this transaction.
 RunView wait_for_run(int64 run_id, int idx, uint32 gen, int64 timeout_ms, bool report) {
   TimestampTz start = GetCurrentTimestamp();
   TimestampTz last_notice = start;
+  TimestampTz last_lock_check = start;
   ConditionVariablePrepareToSleep(&mp_shared->run_cv[idx]);
   for (;;) {
     RunView s = read_slot(idx, gen);
@@ -205,6 +243,20 @@ RunView wait_for_run(int64 run_id, int idx, uint32 gen, int64 timeout_ms, bool r
       return s;
     }
     TimestampTz now = GetCurrentTimestamp();
+    if (TimestampDifferenceExceeds(last_lock_check, now, kLockCheckEveryMs)) {
+      last_lock_check = now;
+      pid_t blocked = run_process_blocked_by_me(idx, gen);
+      if (blocked != 0) {
+        ConditionVariableCancelSleep();
+        ereport(ERROR,
+                (errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+                 errmsg("cannot wait for midipipe run " INT64_FORMAT
+                        ": its process %d waits for a lock held by this transaction",
+                        run_id, static_cast<int>(blocked)),
+                 errhint("Commit the transaction first, or call midipipe_import(..., wait => "
+                         "false) and midipipe_wait() after committing.")));
+      }
+    }
     if (timeout_ms >= 0 && TimestampDifferenceExceeds(start, now, static_cast<int>(timeout_ms))) {
       ConditionVariableCancelSleep();
       return s;

@@ -49,6 +49,7 @@ constexpr int kChunk = 2000;              // manifest rows per insert
 constexpr int kFlushMs = 200;             // flush a partial chunk this often
 constexpr int64 kMaxUnfinished = 100000;  // back-pressure threshold
 constexpr int kCheckEveryMs = 1000;       // ask the manifest whether the run is complete
+constexpr int kMaxPathBytes = 2048;       // longest path imported, plus its NUL
 
 int my_run = -1;
 uint32 my_gen = 0;
@@ -563,15 +564,25 @@ bool scan() {
       continue;
     }
     struct dirent* de;
-    char full[MAXPGPATH * 2];
+    // Paths are kept below kMaxPathBytes so that a path always fits in the
+    // btree indexes of midipipe_files and midipipe_queue (an index entry is at
+    // most about 2,700 bytes) even when it does not compress. An entry whose
+    // path would be longer is never acted on (a cut path names another file,
+    // or this very directory): it is counted, and the directory gets one
+    // path_too_long row below.
+    char full[kMaxPathBytes];
+    int too_long = 0;
+    const size_t dl = strlen(dpath);
     while ((de = readdir(dir)) != nullptr) {
       if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
-      size_t dl = strlen(dpath);
-      if (dl > 0 && dpath[dl - 1] == '/')
-        snprintf(full, sizeof(full), "%s%s", dpath, de->d_name);
-      else
-        snprintf(full, sizeof(full), "%s/%s", dpath, de->d_name);
+      const int n = (dl > 0 && dpath[dl - 1] == '/')
+                        ? snprintf(full, sizeof(full), "%s%s", dpath, de->d_name)
+                        : snprintf(full, sizeof(full), "%s/%s", dpath, de->d_name);
       s.entries++;
+      if (n < 0 || static_cast<size_t>(n) >= sizeof(full)) {
+        too_long++;
+        continue;
+      }
       bool matches = name_matches(de->d_name);
 
       if (lstat(full, &st) != 0) continue;  // vanished meanwhile
@@ -606,6 +617,12 @@ bool scan() {
       }
     }
     closedir(dir);
+    if (too_long > 0)
+      add_error(&s, dpath, "path_too_long",
+                psprintf("%d entr%s of this directory not imported: the path would be longer "
+                         "than %d bytes",
+                         too_long, too_long == 1 ? "y" : "ies", kMaxPathBytes - 1),
+                nullptr);
     if (due(&s)) flush(&s);
   }
   if (cancel_requested(nullptr)) {

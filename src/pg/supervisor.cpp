@@ -317,6 +317,29 @@ void reconcile_runs_locked() {
     MpRunSlot* run = &mp_shared->runs[r];
     if (!run->in_use || run->finished) continue;
 
+    // The run's scanner first: workers granted before it would take the last
+    // max_worker_processes slots and wait for a scanner that can never start.
+    // A run whose scanner cannot be registered yet gets no workers; its caller
+    // gives up after acquire_timeout with a hint naming max_worker_processes.
+    if (scanner_handles[r] == nullptr && run->scanner_pid == 0) {
+      if (run->scanner_starts >= MP_COORDINATOR_MAX_STARTS) {
+        finish_run_locked(run, MP_R_FAILED,
+                          "midipipe: the run's scanner process failed repeatedly; see the "
+                          "server log (the run resumes after a server restart)");
+        ereport(LOG, (errmsg("midipipe: run " INT64_FORMAT " abandoned: scanner failed %d times",
+                             run->run_id, run->scanner_starts)));
+        continue;
+      }
+      if (!start_coordinator_locked(r)) {
+        // Cancelled before its scanner ever ran (its caller gave up waiting):
+        // nothing was written for it, so it simply ends here.
+        if (run->cancel_requested && run->scanner_starts == 0)
+          finish_run_locked(run, run->fail_requested ? MP_R_FAILED : MP_R_CANCELLED,
+                            nullptr);  // request_cancel() already set run->error
+        continue;
+      }
+    }
+
     if (!run->cancel_requested) {
       if (run->workers_granted < 0) {
         int cap = mp_max_workers - busy_elsewhere_locked(r);
@@ -332,22 +355,25 @@ void reconcile_runs_locked() {
         (void)fill_run_locked(r, run->workers_granted);
       }
     }
-
-    if (scanner_handles[r] == nullptr && run->scanner_pid == 0) {
-      if (run->scanner_starts >= MP_COORDINATOR_MAX_STARTS) {
-        finish_run_locked(run, MP_R_FAILED,
-                          "midipipe: the run's scanner process failed repeatedly; see the "
-                          "server log (the run resumes after a server restart)");
-        ereport(LOG, (errmsg("midipipe: run " INT64_FORMAT " abandoned: scanner failed %d times",
-                             run->run_id, run->scanner_starts)));
-      } else {
-        (void)start_coordinator_locked(r);
-      }
-    }
   }
 }
 
 // ---------------------------------------------------------------- pools
+
+// Stops (SIGTERM) one idle, unassigned worker of a database other than
+// dboid whose pool has more live workers than it keeps warm. Returns false
+// when there is none.
+bool evict_surplus_idle_locked(Oid dboid) {
+  for (int i = 0; i < mp_shared->nworkers; i++) {
+    MpWorkerSlot* w = mp_worker_slot(i);
+    if (w->state != MP_W_IDLE || w->dboid == dboid || w->run_slot >= 0 || w->stop_requested)
+      continue;
+    if (mp_workers_in_db_locked(w->dboid, false) <= mp_pool_floor_locked(w->dboid)) continue;
+    terminate_worker_locked(i);
+    return true;
+  }
+  return false;
+}
 
 void reconcile_pools_locked() {
   for (int i = 0; i < MP_MAX_POOLS; i++) {
@@ -378,8 +404,15 @@ void reconcile_pools_locked() {
 
     int floor = mp_pool_floor_locked(p->dboid);
     int live = mp_workers_in_db_locked(p->dboid, false);
-    while (live < floor && p->start_failures < kMaxStartFailures &&
-           live_workers_locked() < mp_max_workers) {
+    while (live < floor && p->start_failures < kMaxStartFailures) {
+      if (live_workers_locked() >= mp_max_workers) {
+        // Make room as a run does: stop an idle worker of another database,
+        // but only one that its own pool does not keep warm (no ping-pong
+        // between two pools that both want their floor). It leaves on
+        // SIGTERM; the next pass starts ours.
+        (void)evict_surplus_idle_locked(p->dboid);
+        break;
+      }
       if (!start_worker_locked(p->dboid, -1)) break;
       live++;
     }
