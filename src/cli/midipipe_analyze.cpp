@@ -9,9 +9,12 @@
 // analysis (the columns of midipipe_analysis plus "path", "tracks" and
 // "warnings") or an error object {"path", "error_code", "error_message",
 // "error_offset"}; a file or directory that cannot be read gives error_code
-// "io_error". The exit status is 0 whenever the program ran, whatever the files
+// "io_error", and a fifo, socket or device "not_regular_file" (opened
+// without blocking, never read). The exit status is 0 whenever the program ran, whatever the files
 // held; 2 for a usage error.
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -52,26 +55,34 @@ void io_error(const std::string& path, const std::string& what, int err) {
 }
 
 void analyze_file(const std::string& path, const Limits& limits, std::vector<uint8_t>& buf) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
+  // O_NONBLOCK: opening a fifo named *.mid must not wait for a writer.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
     io_error(path, "cannot open", errno);
     return;
   }
   struct stat sb;
-  if (fstat(fileno(f), &sb) != 0) {
+  if (fstat(fd, &sb) != 0) {
     const int e = errno;
-    std::fclose(f);
+    ::close(fd);
     io_error(path, "cannot stat", e);
     return;
   }
   if (S_ISDIR(sb.st_mode)) {
-    std::fclose(f);
+    ::close(fd);
     io_error(path, "cannot read", EISDIR);
+    return;
+  }
+  if (!S_ISREG(sb.st_mode)) {
+    ::close(fd);
+    // As the extension: fifos, sockets and devices are never read.
+    emit(error_json(path, "not_regular_file",
+                    "not a regular file (fifo, socket or device): not opened", 0));
     return;
   }
   const uint64_t size = static_cast<uint64_t>(sb.st_size);
   if (size > limits.max_file_size) {
-    std::fclose(f);
+    ::close(fd);
     // Not read at all, as the extension does with midipipe.max_file_size.
     emit(error_json(path, code_name(Code::file_too_large),
                     "the file has " + std::to_string(size) + " bytes, more than the limit of " +
@@ -80,15 +91,21 @@ void analyze_file(const std::string& path, const Limits& limits, std::vector<uin
     return;
   }
   buf.resize(static_cast<size_t>(size));
-  size_t got = size == 0 ? 0 : std::fread(buf.data(), 1, buf.size(), f);
-  const bool err = std::ferror(f) != 0;
-  const int e = errno;
-  std::fclose(f);
-  if (err) {
-    io_error(path, "read error", e);
-    return;
+  size_t got = 0;
+  while (got < buf.size()) {
+    const ssize_t n = ::read(fd, buf.data() + got, buf.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int e = errno;
+      ::close(fd);
+      io_error(path, "read error", e);
+      return;
+    }
+    if (n == 0) break;  // the file shrank while we read it
+    got += static_cast<size_t>(n);
   }
-  buf.resize(got);  // a file that shrank while we read it
+  ::close(fd);
+  buf.resize(got);
   const AnalyzeResult r = analyze(std::span<const uint8_t>(buf.data(), buf.size()), limits);
   emit(to_json(r, path));
 }

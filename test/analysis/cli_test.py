@@ -106,6 +106,21 @@ def main(argv):
         check(names == ['X.MID', 'y.Midi', 'z.kar'], 'extension filter: %r' % names)
         check(all('error_code' not in o for o in objs), 'copies did not analyse')
 
+    # A fifo named *.mid (in a directory and named explicitly) is reported, never waited on.
+    with tempfile.TemporaryDirectory() as d:
+        fifo = os.path.join(d, 'pipe.mid')
+        os.mkfifo(fifo)
+        for args in ([d], [fifo]):
+            try:
+                p = subprocess.run([cli] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   timeout=20)
+                objs = [json.loads(l) for l in p.stdout.decode().splitlines() if l.strip()]
+                check(p.returncode == 0 and len(objs) == 1 and
+                      objs[0].get('error_code') == 'not_regular_file',
+                      'fifo %r: exit %d, %r' % (args, p.returncode, objs))
+            except subprocess.TimeoutExpired:
+                check(False, 'fifo %r: the CLI hung' % (args,))
+
     for args in ([], ['--max-file-size'], ['--max-file-size', 'abc', edge], ['--bogus', edge]):
         p = subprocess.run([cli] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         check(p.returncode == 2, 'usage error %r exited %d' % (args, p.returncode))
