@@ -13,7 +13,10 @@
 #   cluster     a throwaway cluster in /tmp preloading midipipe (scripts/cluster.sh)
 #   regress     make installcheck (pg_regress: sql/*.sql against expected/*.out)
 #   pgtap       test/pgtap/run.sh (pgTAP suites through pg_prove)
-#   server-log  no crashed process in the server log (scripts/check-server-log.sh)
+#   faults      test/faults/run.sh at CI scale, on its own cluster (hostile files, kills,
+#               restarts, a changing tree, pool abuse, privileges, pgbench beside, memory)
+#   server-log  no process of the main test cluster terminated by any signal, no PANIC
+#               (scripts/check-server-log.sh)
 # and ends with one line "tests: N passed, M failed" (N, M count the steps above).
 # Exit status 0 only when every step passed.
 #
@@ -200,8 +203,21 @@ step_pgtap() {
   return "$rc"
 }
 
+step_faults() {
+  # Its own cluster (port 5495, /tmp/midipipe-faults): it SIGKILLs a worker and restarts the
+  # server on purpose, and checks that log itself, scenario by scenario, against the signals
+  # it sent; the main cluster's log must stay free of any "terminated by signal".
+  local log=$testdir/faults-output.log rc
+  env -u PGHOST -u PGPORT -u PGUSER -u PGDATA -u PGDATABASE \
+    MIDIPIPE_CLI=$build/midipipe-analyze MIDIPIPE_CORPUS=$corpus \
+    MIDIPIPE_CLUSTER_SH=$root/scripts/cluster.sh bash "$root/test/faults/run.sh" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  detail=$(grep -E '^faults: ' "$log" | tail -n 1)
+  return "$rc"
+}
+
 step_server_log() {
-  bash "$root/scripts/check-server-log.sh" --allow-sigkill "$server_log"
+  bash "$root/scripts/check-server-log.sh" "$server_log"
 }
 
 stop_cluster() {
@@ -242,6 +258,11 @@ if ((cluster_ok)); then
 else
   record regress FAILED "not run: no cluster"
   record pgtap FAILED "not run: no cluster"
+fi
+if ((ext_ok && cpp_ok)); then
+  run_step faults step_faults
+else
+  record faults FAILED "not run: extension or CLI not built"
 fi
 if [[ -f $server_log ]]; then
   run_step server-log step_server_log
