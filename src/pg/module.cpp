@@ -27,6 +27,7 @@ int mp_max_lifetime_s = -1;
 bool mp_test_on_checkout = true;
 int mp_batch_size = 500;
 int mp_max_file_size_kb = 64 * 1024;
+int mp_worker_nice = 10;
 
 static bool mp_preloaded = false;
 static shmem_request_hook_type prev_shmem_request_hook = nullptr;
@@ -87,6 +88,12 @@ static void mp_define_gucs() {
   DefineCustomIntVariable("midipipe.max_file_size", "Larger files get an error row, unread.",
                           nullptr, &mp_max_file_size_kb, 64 * 1024, 1, 1024 * 1024, PGC_SIGHUP,
                           GUC_UNIT_KB, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("midipipe.worker_nice",
+                          "CPU niceness of the analysis workers (0 = as the server; 19 = "
+                          "yield the most to other backends).",
+                          "A worker raises its niceness when it starts and on reload; lowering "
+                          "it again takes effect in workers started afterwards.",
+                          &mp_worker_nice, 10, 0, 19, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   MarkGUCPrefixReserved("midipipe");
 }
 

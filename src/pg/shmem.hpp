@@ -26,6 +26,7 @@ extern int mp_max_lifetime_s;
 extern bool mp_test_on_checkout;
 extern int mp_batch_size;
 extern int mp_max_file_size_kb;
+extern int mp_worker_nice;
 
 // ------------------------------------------------------------------ shared state
 enum MpWorkerState : int {

@@ -7,9 +7,12 @@
 // mp_process_batch() as the run's role. A batch that errors is rolled back
 // (its paths go back to the queue) and retried; a batch that keeps failing
 // fails the run. The run's coordinator finalizes runs; a worker only works.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <climits>
 
 #include "batch.hpp"
 #include "guard.hpp"
@@ -282,6 +285,27 @@ BatchResult run_batch(const Assignment& a, MemoryContext loop_cxt, char** errmsg
 
 }  // namespace
 
+// Sets this process's niceness to midipipe.worker_nice, relative to the
+// niceness the server runs at, so that bulk analysis yields the CPU to
+// interactive backends when they compete for it (and costs nothing when they
+// do not). An unprivileged process may raise its niceness but not lower it:
+// a lower setting takes effect in workers started afterwards.
+static void apply_worker_nice() {
+  static int base = INT_MIN;  // the server's niceness, read once
+  errno = 0;
+  if (base == INT_MIN) {
+    const int b = getpriority(PRIO_PROCESS, 0);
+    if (errno != 0) return;
+    base = b;
+  }
+  const int want = std::min(base + mp_worker_nice, 19);
+  errno = 0;
+  const int now = getpriority(PRIO_PROCESS, 0);
+  if (errno != 0 || now == want) return;
+  if (setpriority(PRIO_PROCESS, 0, want) != 0 && want > now)
+    ereport(LOG, (errmsg("midipipe worker: could not set niceness %d: %m", want)));
+}
+
 void midipipe_worker_main(Datum arg) {
   pqsignal(SIGHUP, SignalHandlerForConfigReload);
   pqsignal(SIGTERM, die);
@@ -308,6 +332,7 @@ void midipipe_worker_main(Datum arg) {
 
   BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
   pgstat_report_appname("midipipe worker");
+  apply_worker_nice();
 
   LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
   w->ready = true;
@@ -329,6 +354,7 @@ void midipipe_worker_main(Datum arg) {
     if (ConfigReloadPending) {
       ConfigReloadPending = false;
       ProcessConfigFile(PGC_SIGHUP);
+      apply_worker_nice();
     }
     MemoryContextReset(loop_cxt);
     TimestampTz now = GetCurrentTimestamp();

@@ -1,7 +1,7 @@
 -- GUC behaviours: idle_timeout shrinks the pool, max_lifetime recycles
 -- workers between batches, acquire_timeout fails when no worker comes.
 SET client_min_messages = warning;
-SELECT plan(7);
+SELECT plan(10);
 SELECT value || '/big' AS big FROM tap.ctx WHERE key = 'work' \gset
 CREATE FUNCTION pg_temp.wait_for(cond text, seconds int) RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE ok boolean;
@@ -63,4 +63,25 @@ SELECT ok(midipipe_wait(:busy, '60 s') IN ('cancelled', 'completed'), 'it ends')
 ALTER SYSTEM RESET midipipe.max_workers;
 ALTER SYSTEM RESET midipipe.acquire_timeout;
 SELECT pg_reload_conf();
+
+-- worker_nice: a worker runs at the server's niceness + midipipe.worker_nice
+-- (field 19 of /proc/PID/stat; the postmaster's is the base), raised on reload.
+CREATE FUNCTION pg_temp.nice_of(p int) RETURNS int LANGUAGE sql AS $$
+  SELECT (string_to_array(split_part(pg_read_file('/proc/' || p || '/stat'), ') ', 2), ' '))[17]::int $$;
+SELECT pg_temp.wait_for($$NOT EXISTS (SELECT FROM midipipe_stats WHERE database = current_database() AND state <> 'idle')$$, 30);
+SELECT midipipe_pool_stop();
+SELECT pg_temp.wait_for($$NOT EXISTS (SELECT FROM midipipe_stats WHERE database = current_database())$$, 30);
+SELECT midipipe_pool_start(1);
+SELECT pg_temp.wait_for($$EXISTS (SELECT FROM midipipe_stats WHERE database = current_database() AND pid IS NOT NULL)$$, 30);
+SELECT pg_temp.nice_of(pg_backend_pid()) AS base,
+       (SELECT pid FROM midipipe_stats WHERE database = current_database() AND pid IS NOT NULL LIMIT 1) AS wpid \gset
+SELECT ok(pg_temp.wait_for($$pg_temp.nice_of($$ || :wpid || $$) = least($$ || :base || $$ + 10, 19)$$, 10),
+          'worker_nice: a worker runs at niceness +10 by default');
+ALTER SYSTEM SET midipipe.worker_nice = 15;
+SELECT pg_reload_conf();
+SELECT ok(pg_temp.wait_for($$pg_temp.nice_of($$ || :wpid || $$) = least($$ || :base || $$ + 15, 19)$$, 10),
+          'worker_nice: a reload raises a running worker''s niceness');
+ALTER SYSTEM RESET midipipe.worker_nice;
+SELECT pg_reload_conf();
+SELECT is(pg_temp.nice_of(pg_backend_pid()), :base, 'the calling backend keeps its niceness');
 SELECT * FROM finish();
