@@ -1,6 +1,6 @@
 // midipipe-analyze: analyse MIDI files and print one JSON object per file.
 //
-//   midipipe-analyze [--max-file-size N] FILE_OR_DIR...
+//   midipipe-analyze [--max-file-size N] [--no-depth] [--split] FILE_OR_DIR...
 //
 // Directories are walked recursively (entries in byte order of their names,
 // symbolic links to directories not followed) and only files whose names end
@@ -12,6 +12,13 @@
 // "io_error", and a fifo, socket or device "not_regular_file" (opened
 // without blocking, never read). The exit status is 0 whenever the program ran, whatever the files
 // held; 2 for a usage error.
+//
+// Beyond the midipipe_analysis columns each analysis carries the analysis
+// depth fields (chords, drums, performance, structure) and the filename_*
+// fields parsed from the path (docs/analysis-depth.md); --no-depth leaves the
+// depth out (and does not compute it). --split adds "splits": one entry per
+// track split into a format-0 file (track_no, note_count, smf_size,
+// smf_sha256), or "split_error".
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,11 +36,19 @@
 
 #include "analysis.hpp"
 #include "analysis_internal.hpp"
+#include "key.hpp"
+#include "split.hpp"
 
 namespace fs = std::filesystem;
 using namespace midipipe;
 
 namespace {
+
+struct Flags {
+  bool depth = true;
+  bool split = false;
+};
+Flags g_flags;
 
 bool has_midi_extension(std::string_view name) {
   const size_t dot = name.rfind('.');
@@ -106,8 +121,19 @@ void analyze_file(const std::string& path, const Limits& limits, std::vector<uin
   }
   ::close(fd);
   buf.resize(got);
-  const AnalyzeResult r = analyze(std::span<const uint8_t>(buf.data(), buf.size()), limits);
-  emit(to_json(r, path));
+  const std::span<const uint8_t> bytes(buf.data(), buf.size());
+  AnalyzeOptions opt = default_analyze_options();
+  opt.depth = g_flags.depth;
+  const AnalyzeResult r = analyze_with(bytes, limits, opt);
+  JsonOptions jo;
+  jo.depth = g_flags.depth;
+  jo.filename_meta = true;
+  SplitResult split;
+  if (g_flags.split && r.status.ok()) {
+    split = split_tracks(bytes, limits);
+    jo.splits = &split;
+  }
+  emit(to_json(r, path, jo));
 }
 
 void walk(const std::string& dir, const Limits& limits, std::vector<uint8_t>& buf) {
@@ -164,7 +190,8 @@ bool parse_size(std::string_view s, uint64_t& out) {
 int usage(const char* msg) {
   if (msg) std::fprintf(stderr, "midipipe-analyze: %s\n", msg);
   std::fprintf(stderr,
-               "usage: midipipe-analyze [--max-file-size N[kB|MB|GB]] FILE_OR_DIR...\n"
+               "usage: midipipe-analyze [--max-file-size N[kB|MB|GB]] [--no-depth] [--split]\n"
+               "                        FILE_OR_DIR...\n"
                "Prints one JSON object per MIDI file (directories are walked recursively;\n"
                "only *.mid, *.midi, *.kar, *.rmi and *.smf files are read from them).\n");
   return 2;
@@ -190,6 +217,10 @@ int run(int argc, char** argv) {
         value = arg.substr(std::strlen("--max-file-size="));
       }
       if (!parse_size(value, limits.max_file_size)) return usage("bad --max-file-size value");
+    } else if (!options_done && arg == "--no-depth") {
+      g_flags.depth = false;
+    } else if (!options_done && arg == "--split") {
+      g_flags.split = true;
     } else if (!options_done && arg.size() > 1 && arg[0] == '-') {
       return usage("unknown option");
     } else {

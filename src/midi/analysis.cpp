@@ -342,6 +342,14 @@ class Analyzer {
         break;
       case 0xB0:
         ++a_.cc_count;
+        if (opt_.depth) {
+          ++din_.cc_counts[d1];
+          if (d1 == 64) {  // sustain pedal
+            const bool down = d2 >= 64;
+            if (down && !(sustain_ & (1u << ch))) ++din_.sustain_presses;
+            sustain_ = static_cast<uint16_t>(down ? sustain_ | (1u << ch) : sustain_ & ~(1u << ch));
+          }
+        }
         break;
       case 0xE0:
         ++a_.pitch_bend_count;
@@ -368,7 +376,10 @@ class Analyzer {
       case 0x51:  // Set Tempo
         if (d.size() >= 3) {
           const uint32_t us = (uint32_t{d[0]} << 16) | (uint32_t{d[1]} << 8) | d[2];
-          if (us != 0) tempos_.push_back(TickValue{tick, us});
+          if (us != 0) {
+            tempos_.push_back(TickValue{tick, us});
+            if (opt_.depth) din_.tempos.emplace_back(tick, us);
+          }
         }
         break;
       case 0x58:  // Time Signature nn dd cc bb
@@ -444,6 +455,10 @@ class Analyzer {
       const uint8_t pitch = static_cast<uint8_t>(si & 127);
       for (uint32_t n = s.head; n != kNil;) {
         const uint64_t start = pool_[n].tick;
+        if (opt_.depth) {
+          depth_note(start, independent ? end_tick : kOpenEnd, static_cast<uint8_t>(si >> 7), pitch,
+                     pool_[n].vel);
+        }
         if (independent) {
           add_note(start, end_tick, drum, pitch);
         } else {
@@ -472,6 +487,11 @@ class Analyzer {
   }
 
   void finish() {
+    if (opt_.depth) {
+      for (DepthNote& n : din_.notes) {
+        if (n.end == kOpenEnd) n.end = std::max(n.start, a_.duration_ticks);
+      }
+    }
     if (header_.format != 2) {
       for (const uint64_t p : stuck_) {
         const uint64_t start = p >> kPointShift;
@@ -578,6 +598,24 @@ class Analyzer {
 
     a_.has_lyrics = lyric_ || (kar_header_ && plain_text_);
     a_.ntracks = static_cast<uint32_t>(a_.tracks.size());
+
+    if (opt_.depth) {
+      din_.ppq = header_.ppq;
+      if (header_.ppq == 0 && header_.smpte_fps != 0) {
+        const double fps = header_.smpte_fps == 29 ? 29.97 : static_cast<double>(header_.smpte_fps);
+        din_.smpte_seconds_per_tick =
+            1.0 / (fps * (header_.smpte_ticks_per_frame ? header_.smpte_ticks_per_frame : 1));
+      }
+      din_.duration_ticks = a_.duration_ticks;
+      const auto by_tick = [](const std::pair<uint64_t, uint32_t>& x,
+                              const std::pair<uint64_t, uint32_t>& y) { return x.first < y.first; };
+      if (!std::is_sorted(din_.tempos.begin(), din_.tempos.end(), by_tick)) {
+        std::stable_sort(din_.tempos.begin(), din_.tempos.end(), by_tick);
+      }
+      din_.time_sigs.reserve(time_sigs_.size());
+      for (const TickValue& t : time_sigs_) din_.time_sigs.emplace_back(t.tick, t.value);
+      a_.depth = compute_depth(din_);
+    }
   }
 
  private:
@@ -587,7 +625,9 @@ class Analyzer {
   struct Node {
     uint64_t tick;
     uint32_t next;
+    uint8_t vel;
   };
+  static constexpr uint64_t kOpenEnd = UINT64_MAX;  // a stuck note (format 0/1): ends at the end
   struct TrackState {
     uint16_t channels = 0;
     bool has_program = false, program_on_drums = false, has_name = false;
@@ -636,7 +676,7 @@ class Analyzer {
     // Append to the FIFO of this (channel, pitch).
     const uint16_t si = static_cast<uint16_t>(ch << 7 | pitch);
     Slot& s = slots_[si];
-    const uint32_t n = alloc_node(tick);
+    const uint32_t n = alloc_node(tick, vel);
     if (s.head == kNil) {
       if (!slot_touched(si)) touched_.push_back(si);
       s.head = s.tail = n;
@@ -654,7 +694,13 @@ class Analyzer {
     s.head = pool_[n].next;
     if (s.head == kNil) s.tail = kNil;
     add_note(pool_[n].tick, tick, ch == kDrumChannel, pitch);
+    if (opt_.depth) depth_note(pool_[n].tick, tick, ch, pitch, pool_[n].vel);
     free_node(n);
+  }
+
+  void depth_note(uint64_t start, uint64_t end, uint8_t ch, uint8_t pitch, uint8_t vel) {
+    const uint32_t track = track_gen() ? track_gen() - 1 : 0;
+    din_.notes.push_back(DepthNote{start, end, track, ch, pitch, vel});
   }
 
   void add_note(uint64_t start, uint64_t end, bool drum, uint8_t pitch) {
@@ -677,15 +723,15 @@ class Analyzer {
   }
   uint32_t track_gen() const noexcept { return static_cast<uint32_t>(a_.tracks.size()); }
 
-  uint32_t alloc_node(uint64_t tick) {
+  uint32_t alloc_node(uint64_t tick, uint8_t vel) {
     uint32_t n;
     if (free_ != kNil) {
       n = free_;
       free_ = pool_[n].next;
-      pool_[n] = Node{tick, kNil};
+      pool_[n] = Node{tick, kNil, vel};
     } else {
       n = static_cast<uint32_t>(pool_.size());
-      pool_.push_back(Node{tick, kNil});
+      pool_.push_back(Node{tick, kNil, vel});
     }
     return n;
   }
@@ -723,6 +769,9 @@ class Analyzer {
   uint8_t final_low_ = 0;
   bool have_final_ = false;
   bool lyric_ = false, kar_header_ = false, plain_text_ = false;
+  // analysis depth (opt_.depth)
+  DepthInput din_;
+  uint16_t sustain_ = 0;  // channels whose sustain pedal is down
 };
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "depth.hpp"
 #include "smf.hpp"
 
 namespace midipipe {
@@ -76,6 +77,8 @@ struct Analysis {
   std::vector<std::string> markers;      // FF 06
   bool has_lyrics = false;               // FF 05 present (or .kar-style FF 01 @ text)
   std::vector<TrackAnalysis> tracks;
+  // chords, drums, performance traits, structure (AnalyzeOptions::depth)
+  std::optional<Depth> depth;
 };
 
 struct AnalyzeResult {
@@ -94,5 +97,18 @@ std::string_view gm_family_name(int program) noexcept;
 // `path` may be empty (then no "path" key). Text from the file that is not
 // valid UTF-8 is decoded as Latin-1; control characters are escaped.
 std::string to_json(const AnalyzeResult& r, std::string_view path = {});
+
+// What to_json adds beyond the midipipe_analysis columns (all off: the output
+// above). depth: the Analysis::depth fields (flat keys, "chords": [...]);
+// filename_meta: the filename_* keys parsed from `path` (filename_meta.hpp);
+// splits: "splits": [{track_no, note_count, smf_size, smf_sha256}] (split.hpp),
+// or "split_error" when splitting failed. docs/analysis-depth.md lists them.
+struct SplitResult;
+struct JsonOptions {
+  bool depth = false;
+  bool filename_meta = false;
+  const SplitResult* splits = nullptr;
+};
+std::string to_json(const AnalyzeResult& r, std::string_view path, const JsonOptions& options);
 
 }  // namespace midipipe

@@ -9,6 +9,8 @@
 
 #include "analysis.hpp"
 #include "analysis_internal.hpp"
+#include "filename_meta.hpp"
+#include "split.hpp"
 
 namespace midipipe {
 namespace {
@@ -130,6 +132,19 @@ class Obj {
     }
     o.push_back(']');
   }
+  template <class T>
+  void num_array(std::string_view k, const std::vector<T>& v) {
+    std::string& o = key(k);
+    o.push_back('[');
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (i) o.push_back(',');
+      put_int(o, v[i]);
+    }
+    o.push_back(']');
+  }
+  void opt_bool(std::string_view k, const std::optional<bool>& v) {
+    key(k) += v ? (*v ? "true" : "false") : "null";
+  }
   void str_array(std::string_view k, const std::vector<std::string>& v) {
     std::string& o = key(k);
     o.push_back('[');
@@ -173,6 +188,89 @@ void put_track(std::string& out, const TrackAnalysis& t) {
   o.close();
 }
 
+void put_depth(Obj& o, const Depth& d) {
+  o.str("chord_resolution", d.chord_resolution);
+  o.integer("distinct_chords", d.distinct_chords);
+  o.number("chord_changes_per_bar", d.chord_changes_per_bar);
+  o.boolean("has_sevenths", d.has_sevenths);
+  o.boolean("has_extended", d.has_extended);
+  o.number("harmonic_complexity", d.harmonic_complexity);
+  {
+    // one object, as the jsonb column midipipe_analysis.drum_counts holds it
+    std::string& dc = o.key("drum_counts");
+    Obj e(dc);
+    for (int c = 0; c < kDrumClasses; ++c) e.integer(drum_class_name(c), d.drum_counts[c]);
+    e.close();
+  }
+  o.integer("ghost_notes", d.ghost_notes);
+  o.integer("flams", d.flams);
+  o.boolean("double_bass", d.double_bass);
+  o.integer("double_bass_runs", d.double_bass_runs);
+  o.number("swing_ratio", d.swing_ratio);
+  o.str("drum_feel", d.drum_feel);
+  o.integer("drum_pattern_bars", d.drum_pattern_bars);
+  o.boolean("drum_loops", d.drum_loops);
+  o.int_array("cc_numbers", d.cc_numbers);
+  o.num_array("cc_counts", d.cc_counts);
+  o.integer("sustain_pedal_presses", d.sustain_pedal_presses);
+  o.boolean("has_sustain", d.has_sustain);
+  o.number("note_length_mean_beats", d.note_length_mean_beats);
+  o.number("note_length_median_beats", d.note_length_median_beats);
+  o.number("legato_share", d.legato_share);
+  o.number("staccato_share", d.staccato_share);
+  o.number("timing_dev_ticks", d.timing_dev_ticks);
+  o.number("timing_dev_ms", d.timing_dev_ms);
+  o.number("on_grid_share", d.on_grid_share);
+  o.opt_bool("timing_humanised", d.timing_humanised);
+  o.integer("bar_count", d.bar_count);
+  o.integer("distinct_bars", d.distinct_bars);
+  o.number("repeated_share", d.repeated_share);
+  std::string& out = o.key("chords");
+  out.push_back('[');
+  for (size_t i = 0; i < d.chords.size(); ++i) {
+    if (i) out.push_back(',');
+    const ChordEvent& c = d.chords[i];
+    Obj e(out);
+    e.integer("tick", c.tick);
+    e.number("seconds", c.seconds);
+    e.integer("root", c.root);
+    e.str("quality", c.quality);
+    e.str("name", c.name);
+    e.close();
+  }
+  out.push_back(']');
+}
+
+void put_filename_meta(Obj& o, const FilenameMeta& m) {
+  o.number("filename_bpm", m.bpm);
+  o.str("filename_key", m.key);
+  o.integer("filename_key_tonic", m.key_tonic);
+  o.str("filename_key_mode", m.key_mode);
+  o.str_array("filename_genres", m.genres);
+  o.opt_bool("filename_bpm_agrees", m.bpm_agrees);
+  o.opt_bool("filename_key_agrees", m.key_agrees);
+}
+
+void put_splits(Obj& o, const SplitResult& s) {
+  if (!s.status.ok()) {
+    o.str("split_error", code_name(s.status.code));
+    return;
+  }
+  std::string& out = o.key("splits");
+  out.push_back('[');
+  for (size_t i = 0; i < s.tracks.size(); ++i) {
+    if (i) out.push_back(',');
+    const SplitTrack& t = s.tracks[i];
+    Obj e(out);
+    e.integer("track_no", t.track_no);
+    e.integer("note_count", t.note_count);
+    e.integer("smf_size", t.smf.size());
+    e.str("smf_sha256", sha256_hex(t.sha256));
+    e.close();
+  }
+  out.push_back(']');
+}
+
 void put_error(std::string& out, std::string_view path, std::string_view code,
                std::string_view message, uint64_t offset) {
   Obj o(out);
@@ -193,6 +291,10 @@ std::string error_json(std::string_view path, std::string_view code, std::string
 }
 
 std::string to_json(const AnalyzeResult& r, std::string_view path) {
+  return to_json(r, path, JsonOptions{});
+}
+
+std::string to_json(const AnalyzeResult& r, std::string_view path, const JsonOptions& options) {
   std::string out;
   if (!r.status.ok()) {
     put_error(out, path, code_name(r.status.code), r.status.message, r.status.offset);
@@ -247,6 +349,9 @@ std::string to_json(const AnalyzeResult& r, std::string_view path) {
   o.str_array("track_names", a.track_names);
   o.str_array("markers", a.markers);
   o.boolean("has_lyrics", a.has_lyrics);
+  if (options.depth && a.depth) put_depth(o, *a.depth);
+  if (options.filename_meta && !path.empty()) put_filename_meta(o, filename_meta(path, &a));
+  if (options.splits != nullptr) put_splits(o, *options.splits);
   {
     std::string& t = o.key("tracks");
     t.push_back('[');

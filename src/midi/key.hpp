@@ -85,6 +85,9 @@ struct AnalyzeOptions {
   // to sum 1 and scaled by its weight (0 = unused):
   double key_bass_weight = 0;   // the lowest sounding pitch class over time (seconds)
   double key_final_weight = 0;  // the pitch classes of the last onset (the final chord)
+  // Analysis depth (Analysis::depth: chords, drums, performance, structure;
+  // docs/analysis-depth.md). Off: Analysis::depth stays empty.
+  bool depth = true;
 };
 AnalyzeOptions default_analyze_options() noexcept;
 

@@ -27,6 +27,7 @@
 #include "smf.hpp"
 #ifdef MIDIPIPE_HAVE_ANALYSIS
 #include "analysis.hpp"
+#include "key.hpp"
 #endif
 
 namespace fs = std::filesystem;
@@ -164,6 +165,20 @@ int main(int argc, char** argv) {
   };
   const Result a_all = measure(repeats, analyse(every), check);
   print("midipipe analyze()", a_all, ev_all, every.size(), by_all);
+  // Analysis depth (chords, drums, performance, structure) off and on.
+  auto analyse_depth = [](const std::vector<const File*>& fs_, bool depth) {
+    return [&fs_, depth]() {
+      midipipe::AnalyzeOptions o = midipipe::default_analyze_options();
+      o.depth = depth;
+      uint64_t n = 0;
+      for (const File* f : fs_) n += midipipe::analyze_with(f->bytes, {}, o).analysis.note_count;
+      return n;
+    };
+  };
+  const Result d_off = measure(repeats, analyse_depth(every, false), check);
+  print("midipipe analyze(), depth off", d_off, ev_all, every.size(), by_all);
+  const Result d_on = measure(repeats, analyse_depth(every, true), check);
+  print("midipipe analyze(), depth on", d_on, ev_all, every.size(), by_all);
 #endif
   std::printf("files libsmf loads:\n");
   const Result p_ok = measure(repeats, parse(smf_ok), check);
@@ -190,6 +205,12 @@ int main(int argc, char** argv) {
   const double ratio = l_ok.median_s / a_ok.median_s;
   std::printf("RESULT analyse / libsmf: %.1fx (target >= 50x): %s\n", ratio,
               ratio >= 50 ? "MET" : "NOT MET");
+  const double depth_ratio = d_off.median_s / d_on.median_s;
+  std::printf(
+      "RESULT analyse depth on / off: %.2f M events/s / %.2f M events/s = %.2fx of the speed "
+      "(target >= 0.6x): %s\n",
+      D(ev_all) / d_on.median_s / 1e6, D(ev_all) / d_off.median_s / 1e6, depth_ratio,
+      depth_ratio >= 0.6 ? "MET" : "NOT MET");
 #else
   std::printf("RESULT analyse: not built (no src/midi/analysis.cpp)\n");
 #endif

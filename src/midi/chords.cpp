@@ -1,0 +1,372 @@
+// midipipe: chord detection (see docs/analysis-depth.md, "Chords").
+//
+// One sweep over the sorted note boundaries of the non-drum notes. Between two
+// boundaries the sounding set is constant; its pitch classes are added to the
+// analysis window (a beat, or half a bar) weighted by the time they sound
+// there (a pitch class sounding in two octaves counts twice), and the lowest
+// sounding pitch's class to a bass vector. A constant stretch that covers
+// many windows classifies one of them only (they are identical), so the cost
+// is linear in the notes whatever the deltas.
+//
+// A window is classified by template matching: for every root among its
+// pitch classes and every quality, the cosine between the duration-weighted
+// pitch-class vector and the quality's binary template. The best score wins;
+// scores within 0.02 of the best are ties, broken by the bass (the root that
+// sounds longest as the lowest note), then by the score, then by the simpler
+// quality. No chord ("N") when fewer than 3 pitch classes carry at least 10%
+// of the strongest one's weight, or when the best cosine is below 0.8.
+#include <algorithm>
+#include <bit>
+#include <cmath>
+
+#include "depth_internal.hpp"
+
+namespace midipipe {
+namespace {
+
+using depth_detail::floor_u64;
+using depth_detail::Meter;
+using depth_detail::radix_sort;
+
+struct Quality {
+  const char* name;
+  const char* suffix;
+  uint8_t n;
+  uint8_t iv[5];
+  uint8_t kind;  // 0 triad, 1 suspended, 2 sixth/seventh, 3 dim/aug, 4 half/full dim 7th, 5 ninth
+};
+
+constexpr Quality kQualities[kChordQualities] = {
+    {"maj", "", 3, {0, 4, 7}, 0},
+    {"min", "m", 3, {0, 3, 7}, 0},
+    {"dim", "dim", 3, {0, 3, 6}, 3},
+    {"aug", "aug", 3, {0, 4, 8}, 3},
+    {"sus2", "sus2", 3, {0, 2, 7}, 1},
+    {"sus4", "sus4", 3, {0, 5, 7}, 1},
+    {"6", "6", 4, {0, 4, 7, 9}, 2},
+    {"m6", "m6", 4, {0, 3, 7, 9}, 2},
+    {"7", "7", 4, {0, 4, 7, 10}, 2},
+    {"maj7", "maj7", 4, {0, 4, 7, 11}, 2},
+    {"m7", "m7", 4, {0, 3, 7, 10}, 2},
+    {"m7b5", "m7b5", 4, {0, 3, 6, 10}, 4},
+    {"dim7", "dim7", 4, {0, 3, 6, 9}, 4},
+    {"7sus4", "7sus4", 4, {0, 5, 7, 10}, 2},
+    {"add9", "add9", 4, {0, 2, 4, 7}, 5},
+    {"9", "9", 5, {0, 2, 4, 7, 10}, 5},
+    {"maj9", "maj9", 5, {0, 2, 4, 7, 11}, 5},
+    {"m9", "m9", 5, {0, 2, 3, 7, 10}, 5},
+};
+constexpr const char* kRootNames[12] = {"C",  "C#", "D",  "Eb", "E",  "F",
+                                        "F#", "G",  "Ab", "A",  "Bb", "B"};
+
+bool is_seventh(int q) noexcept { return q >= 8 && q <= 13; }
+bool is_extended(int q) noexcept { return q >= 14; }
+double quality_weight(int q) noexcept {
+  switch (kQualities[q].kind) {
+    case 0:
+      return 0;
+    case 1:
+      return 0.3;
+    case 2:
+    case 3:
+      return 0.6;
+    case 4:
+      return 0.8;
+    default:
+      return 1.0;
+  }
+}
+
+// Chord id: root * kChordQualities + quality, or -1 for none.
+int classify(const double (&pc)[12], const double (&bass)[12]) noexcept {
+  double maxw = 0, sumsq = 0;
+  for (const double w : pc) {
+    maxw = std::max(maxw, w);
+    sumsq += w * w;
+  }
+  if (!(maxw > 0)) return -1;
+  int present = 0;
+  for (const double w : pc) present += w >= 0.1 * maxw;
+  if (present < 3) return -1;
+  static const double kInvSqrt[6] = {
+      0, 1, 1 / std::sqrt(2.0), 1 / std::sqrt(3.0), 0.5, 1 / std::sqrt(5.0)};
+  const double inv_norm = 1 / std::sqrt(sumsq);
+  double pc2[24];
+  for (int i = 0; i < 12; ++i) pc2[i] = pc2[i + 12] = pc[i];
+  double score[12][kChordQualities];
+  int roots[12], nroots = 0;
+  double best = -1;
+  for (int r = 0; r < 12; ++r) {
+    if (!(pc[r] >= 0.1 * maxw)) continue;
+    roots[nroots++] = r;
+    const double* w = pc2 + r;
+    for (int q = 0; q < kChordQualities; ++q) {
+      const Quality& t = kQualities[q];
+      double s = w[t.iv[0]] + w[t.iv[1]] + w[t.iv[2]];
+      if (t.n > 3) s += w[t.iv[3]];
+      if (t.n > 4) s += w[t.iv[4]];
+      s *= inv_norm * kInvSqrt[t.n];
+      score[r][q] = s;
+      best = std::max(best, s);
+    }
+  }
+  if (best < 0.8) return -1;
+  int pick = -1;
+  double pick_bass = -1, pick_score = -1;
+  for (int ri = 0; ri < nroots; ++ri) {
+    const int r = roots[ri];
+    for (int q = 0; q < kChordQualities; ++q) {
+      const double s = score[r][q];
+      if (s < best - 0.02) continue;
+      const double b = bass[r];
+      if (b > pick_bass || (b == pick_bass && s > pick_score + 1e-12)) {
+        pick = r * kChordQualities + q;
+        pick_bass = b;
+        pick_score = s;
+      }
+    }
+  }
+  return pick;
+}
+
+struct Entry {
+  uint64_t tick;
+  int id;
+};
+
+enum class Mode { beat, half_bar };
+
+// One pass over the boundaries with windows of the given kind.
+class Pass {
+ public:
+  Pass(const std::vector<uint64_t>& points, Meter& meter, Mode mode)
+      : points_(points), meter_(meter), mode_(mode) {}
+
+  std::vector<Entry> run(bool& used_bar) {
+    used_bar_ = false;
+    uint64_t prev = points_.front() >> 8;
+    for (size_t i = 0; i < points_.size();) {
+      const uint64_t tick = points_[i] >> 8;
+      if (tick != prev) {
+        advance(static_cast<double>(prev), static_cast<double>(tick));
+        prev = tick;
+      }
+      for (; i < points_.size() && (points_[i] >> 8) == tick; ++i) apply(points_[i]);
+    }
+    if (open_) finalize();
+    used_bar = used_bar_;
+    return std::move(out_);
+  }
+
+ private:
+  void apply(uint64_t p) {
+    const uint8_t pitch = p & 127;
+    if ((p >> 7) & 1) {
+      if (cnt_[pitch]++ == 0) mask_[pitch >> 6] |= uint64_t{1} << (pitch & 63);
+      ++pc_cnt_[pitch % 12];
+    } else if (cnt_[pitch] != 0) {
+      if (--cnt_[pitch] == 0) mask_[pitch >> 6] &= ~(uint64_t{1} << (pitch & 63));
+      --pc_cnt_[pitch % 12];
+    }
+  }
+
+  void add(double dt) {
+    if (!(dt > 0)) return;
+    for (int i = 0; i < 12; ++i) pc_[i] += pc_cnt_[i] * dt;
+    if ((mask_[0] | mask_[1]) != 0) {
+      const int low = mask_[0] != 0 ? std::countr_zero(mask_[0]) : 64 + std::countr_zero(mask_[1]);
+      bass_[low % 12] += dt;
+    }
+  }
+
+  // Opens the window that contains x.
+  void open_at(double x) {
+    const size_t si = meter_.seg_of(floor_u64(x));
+    const Meter::Seg& s = meter_.seg(si);
+    const double seg_end =
+        si + 1 < meter_.size() ? static_cast<double>(meter_.seg(si + 1).tick) : HUGE_VAL;
+    const double q = meter_.quarter();
+    if (mode_ == Mode::beat) {
+      wlen_ = q;
+    } else {
+      const double quarters = s.bar_len / q;
+      const bool even = quarters >= 2 && std::fmod(quarters, 2.0) == 0;
+      wlen_ = even ? s.bar_len / 2 : s.bar_len;
+      if (!even) used_bar_ = true;
+    }
+    const double base = static_cast<double>(s.tick);
+    const double k = std::floor((x - base) / wlen_);
+    ws_ = base + (k > 0 ? k : 0) * wlen_;
+    we_ = std::min(ws_ + wlen_, seg_end);
+    if (!(we_ > x)) {  // rounding at a boundary
+      ws_ = x;
+      we_ = std::min(x + wlen_, seg_end);
+      if (!(we_ > x)) we_ = x + wlen_;
+    }
+    seg_end_ = seg_end;
+    open_ = true;
+  }
+
+  void finalize() {
+    // Consecutive windows with the same content (repeated figures) are common:
+    // classify once.
+    int id;
+    if (std::equal(std::begin(pc_), std::end(pc_), std::begin(last_pc_)) &&
+        std::equal(std::begin(bass_), std::end(bass_), std::begin(last_bass_)) && have_last_) {
+      id = last_id_;
+    } else {
+      id = classify(pc_, bass_);
+      std::copy(std::begin(pc_), std::end(pc_), std::begin(last_pc_));
+      std::copy(std::begin(bass_), std::end(bass_), std::begin(last_bass_));
+      last_id_ = id;
+      have_last_ = true;
+    }
+    if (!(out_.empty() && id < 0) && (out_.empty() || out_.back().id != id)) {
+      out_.push_back(Entry{floor_u64(ws_), id});
+    }
+    std::fill(std::begin(pc_), std::end(pc_), 0.0);
+    std::fill(std::begin(bass_), std::end(bass_), 0.0);
+    open_ = false;
+  }
+
+  void advance(double a, double b) {
+    double x = a;
+    while (x < b) {
+      if (open_ && x >= we_) finalize();
+      if (!open_) open_at(x);
+      const double y = std::min(we_, b);
+      add(y - x);
+      x = y;
+      if (x >= we_ && x < b) {
+        finalize();
+        open_at(x);
+        // Full windows in [ws_, min(b, segment end)) hold the same content:
+        // classify one of them.
+        const double lim = std::min(b, seg_end_);
+        const double n = std::floor((lim - ws_) / wlen_);
+        if (n >= 1 && ws_ + wlen_ <= lim) {
+          add(wlen_);
+          finalize();
+          x = ws_ + n * wlen_;
+          if (x <= ws_) x = we_;
+        }
+      }
+    }
+  }
+
+  const std::vector<uint64_t>& points_;
+  Meter& meter_;
+  Mode mode_;
+  uint32_t cnt_[128] = {};
+  uint32_t pc_cnt_[12] = {};
+  uint64_t mask_[2] = {0, 0};
+  double pc_[12] = {}, bass_[12] = {};
+  double last_pc_[12] = {}, last_bass_[12] = {};
+  int last_id_ = -1;
+  bool have_last_ = false;
+  bool open_ = false, used_bar_ = false;
+  double ws_ = 0, we_ = 0, wlen_ = 1, seg_end_ = 0;
+  std::vector<Entry> out_;
+};
+
+// Chord changes (consecutive chords, "N" skipped) per bar spanned.
+double changes_per_bar(const std::vector<Entry>& prog, double bars) {
+  int last = -1;
+  uint64_t changes = 0;
+  for (const Entry& e : prog) {
+    if (e.id < 0) continue;
+    if (last >= 0 && e.id != last) ++changes;
+    last = e.id;
+  }
+  return bars > 0 ? static_cast<double>(changes) / bars : 0.0;
+}
+
+}  // namespace
+
+std::string_view chord_quality_name(int q) noexcept {
+  return q >= 0 && q < kChordQualities ? kQualities[q].name : "none";
+}
+std::string_view chord_suffix(int q) noexcept {
+  return q >= 0 && q < kChordQualities ? kQualities[q].suffix : "";
+}
+
+namespace depth_detail {
+
+void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
+  constexpr uint64_t kMaxTick = (uint64_t{1} << 55) - 1;
+  std::vector<uint64_t> points;
+  uint64_t first = UINT64_MAX, last = 0;
+  for (const DepthNote& n : in.notes) {
+    if (n.channel == kDrumChannel || n.end <= n.start) continue;
+    const uint64_t s = std::min(n.start, kMaxTick), e = std::min(n.end, kMaxTick);
+    if (e <= s) continue;
+    points.push_back((s << 8) | 128 | n.pitch);
+    points.push_back((e << 8) | n.pitch);
+    first = std::min(first, s);
+    last = std::max(last, e);
+  }
+  if (points.empty()) return;
+  radix_sort(points);
+  double pos;
+  const uint64_t b0 = meter.bar_of(first, pos);
+  const uint64_t b1 = meter.bar_of(last > first ? last - 1 : first, pos);
+  const double bars = static_cast<double>(b1 - b0 + 1);
+
+  // Half-bar windows first; when they change at 75% of the half bars or more,
+  // the harmony may move faster: per-beat windows are used when they show
+  // more than 2 changes per bar.
+  bool used_bar = false;
+  std::vector<Entry> prog = Pass(points, meter, Mode::half_bar).run(used_bar);
+  const char* resolution = used_bar ? "bar" : "half_bar";
+  if (changes_per_bar(prog, bars) >= 1.5 || (used_bar && changes_per_bar(prog, bars) >= 0.75)) {
+    bool unused = false;
+    std::vector<Entry> beat = Pass(points, meter, Mode::beat).run(unused);
+    if (changes_per_bar(beat, bars) > 2.0) {
+      prog = std::move(beat);
+      resolution = "beat";
+    }
+  }
+  std::vector<uint64_t>().swap(points);
+  while (!prog.empty() && prog.back().id < 0) prog.pop_back();
+  if (prog.empty()) return;
+  d.chord_resolution = resolution;
+
+  // Summary, weighted by each chord's ticks (to the next entry or the last note end).
+  double time[12 * kChordQualities] = {};
+  double total = 0, qual = 0;
+  d.chords.reserve(prog.size());
+  for (size_t i = 0; i < prog.size(); ++i) {
+    const Entry& e = prog[i];
+    const int q = e.id >= 0 ? e.id % kChordQualities : -1;
+    ChordEvent c{e.tick, clock.at(e.tick), std::nullopt, std::string(chord_quality_name(q)),
+                 std::string(e.id >= 0 ? kRootNames[e.id / kChordQualities] : "N")};
+    if (e.id >= 0) {
+      const int root = e.id / kChordQualities;
+      c.root = static_cast<int16_t>(root);
+      c.name += kQualities[q].suffix;
+      const uint64_t end = i + 1 < prog.size() ? prog[i + 1].tick : std::max(last, e.tick);
+      const double dt = static_cast<double>(end - e.tick);
+      time[e.id] += dt;
+      total += dt;
+      qual += dt * quality_weight(q);
+      d.has_sevenths |= is_seventh(q);
+      d.has_extended |= is_extended(q);
+    }
+    d.chords.push_back(std::move(c));
+  }
+  double entropy = 0;
+  for (const double t : time) {
+    if (t > 0) {
+      ++d.distinct_chords;
+      if (total > 0) entropy -= (t / total) * std::log2(t / total);
+    }
+  }
+  const double cpb = changes_per_bar(prog, bars);
+  d.chord_changes_per_bar = cpb;
+  const double qmean = total > 0 ? qual / total : 0;
+  const double h = std::min(1.0, entropy / std::log2(24.0));
+  d.harmonic_complexity = 0.5 * qmean + 0.25 * h + 0.25 * std::min(1.0, cpb / 4);
+}
+
+}  // namespace depth_detail
+}  // namespace midipipe

@@ -1,0 +1,282 @@
+// midipipe: analysis depth (see depth.hpp and docs/analysis-depth.md): the
+// time and meter maps, the performance traits and the bar structure; chords
+// are in chords.cpp, drums in drums.cpp.
+//
+// Definitions (docs/analysis-depth.md says the same for users):
+//   * beat = quarter note (PPQ ticks); bars come from the time signatures of
+//     every track (4/4 until the first); a time signature starts a new bar at
+//     its tick. SMPTE files have no beats: the beat-based fields stay NULL.
+//   * note lengths, legato and staccato use the non-drum notes. In a voice
+//     (one track and channel), a note followed by another onset at most two
+//     beats later is legato when it lasts at least 95% of the inter-onset
+//     interval (it reaches the next onset), staccato when it lasts at most 50%.
+//   * timing: every onset's distance to the nearest 16th or 16th-triplet grid
+//     line of its bar; on the grid when within max(0.5 tick, PPQ/96 ticks);
+//     humanised when fewer than 75% of the onsets (at least 8) are on it.
+//   * structure: a bar's content is the set of (onset position rounded to
+//     1/12 beat, pitch, drum or not) of the notes starting in it, hashed
+//     order-independently; repeated_share = share of the bars with onsets
+//     whose content equals an earlier bar's.
+#include "depth.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+
+#include "depth_internal.hpp"
+
+namespace midipipe {
+namespace depth_detail {
+
+Clock::Clock(const DepthInput& in) {
+  if (in.ppq == 0) {
+    sec_per_tick_ = in.smpte_seconds_per_tick;
+  } else {
+    ppq_ = in.ppq;
+  }
+  segs_.reserve(in.tempos.size() + 1);
+  segs_.push_back(Seg{0, 0.0, 500'000});
+  for (const auto& [tick, us] : in.tempos) {
+    Seg& last = segs_.back();
+    if (tick == last.tick) {
+      last.tempo = us;
+    } else if (us != last.tempo) {
+      const double sec =
+          last.sec + static_cast<double>(tick - last.tick) * (last.tempo / (ppq_ * 1e6));
+      segs_.push_back(Seg{tick, sec, us});
+    }
+  }
+}
+
+void Clock::seek(uint64_t tick) noexcept {
+  if (tick < segs_[cur_].tick) {
+    const auto it = std::upper_bound(segs_.begin(), segs_.end(), tick,
+                                     [](uint64_t t, const Seg& s) { return t < s.tick; });
+    cur_ = static_cast<size_t>(it - segs_.begin()) - 1;
+  }
+  while (cur_ + 1 < segs_.size() && segs_[cur_ + 1].tick <= tick) ++cur_;
+}
+
+double Clock::at(uint64_t tick) noexcept {
+  if (sec_per_tick_ > 0) return static_cast<double>(tick) * sec_per_tick_;
+  seek(tick);
+  const Seg& s = segs_[cur_];
+  return s.sec + static_cast<double>(tick - s.tick) * (s.tempo / (ppq_ * 1e6));
+}
+
+uint32_t Clock::tempo_at(uint64_t tick) noexcept {
+  if (sec_per_tick_ > 0) return 0;
+  seek(tick);
+  return segs_[cur_].tempo;
+}
+
+Meter::Meter(const DepthInput& in) {
+  quarter_ = in.ppq ? in.ppq : 1;
+  segs_.push_back(Seg{0, 4 * quarter_, 0});
+  for (const auto& [tick, v] : in.time_sigs) {
+    const double len =
+        static_cast<double>(v >> 8) * quarter_ * 4 / static_cast<double>(1u << (v & 7));
+    Seg& last = segs_.back();
+    if (tick == last.tick) {
+      last.bar_len = len;
+    } else if (len != last.bar_len) {
+      const double bars = std::ceil(static_cast<double>(tick - last.tick) / last.bar_len);
+      segs_.push_back(Seg{tick, len, last.first_bar + floor_u64(bars)});
+    }
+  }
+}
+
+size_t Meter::seg_of(uint64_t tick) noexcept {
+  if (tick < segs_[cur_].tick) cur_ = 0;
+  while (cur_ + 1 < segs_.size() && segs_[cur_ + 1].tick <= tick) ++cur_;
+  return cur_;
+}
+
+uint64_t Meter::bar_of(uint64_t tick, double& pos) noexcept {
+  const Seg& s = segs_[seg_of(tick)];
+  const double rel = static_cast<double>(tick - s.tick);
+  const uint64_t k = floor_u64(rel / s.bar_len);
+  pos = rel - static_cast<double>(k) * s.bar_len;
+  if (pos < 0) pos = 0;
+  return s.first_bar + k;
+}
+
+void radix_sort(std::vector<uint64_t>& v, int low_bit) {
+  const size_t n = v.size();
+  if (std::is_sorted(v.begin(), v.end())) return;
+  if (n < 256) {
+    std::sort(v.begin(), v.end());
+    return;
+  }
+  uint64_t all = 0;
+  for (const uint64_t x : v) all |= x;
+  const int bits = 64 - std::countl_zero(all);
+  std::vector<uint64_t> tmp(n);
+  constexpr int kDigit = 11;
+  constexpr size_t kBuckets = size_t{1} << kDigit;
+  std::vector<size_t> count(kBuckets);
+  for (int shift = low_bit; shift < bits; shift += kDigit) {
+    std::fill(count.begin(), count.end(), 0);
+    for (const uint64_t x : v) ++count[(x >> shift) & (kBuckets - 1)];
+    size_t sum = 0;
+    for (size_t& c : count) {
+      const size_t k = c;
+      c = sum;
+      sum += k;
+    }
+    for (const uint64_t x : v) tmp[count[(x >> shift) & (kBuckets - 1)]++] = x;
+    v.swap(tmp);
+  }
+}
+
+double median_of(std::vector<double>& v) {
+  const size_t mid = v.size() / 2;
+  std::nth_element(v.begin(), v.begin() + static_cast<ptrdiff_t>(mid), v.end());
+  double m = v[mid];
+  if (v.size() % 2 == 0) {
+    const double lo = *std::max_element(v.begin(), v.begin() + static_cast<ptrdiff_t>(mid));
+    m = (m + lo) / 2;
+  }
+  return m;
+}
+
+namespace {
+
+// round() of a non-negative value below 2^62 (no libm call).
+inline double round_pos(double x) noexcept { return static_cast<double>(floor_u64(x + 0.5)); }
+
+void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
+  for (int c = 0; c < 128; ++c) {
+    if (in.cc_counts[c] != 0) {
+      d.cc_numbers.push_back(static_cast<int16_t>(c));
+      d.cc_counts.push_back(static_cast<int64_t>(in.cc_counts[c]));
+    }
+  }
+  d.sustain_pedal_presses = in.sustain_presses;
+  d.has_sustain = in.sustain_presses != 0;
+  if (in.ppq == 0 || in.notes.empty()) return;
+  const double q = in.ppq;
+  const auto& notes = in.notes;
+
+  // Note lengths and voices (non-drum).
+  std::vector<double> lengths;
+  std::vector<uint64_t> voice;  // (track, channel) << 32 | index: voice order, then start order
+  lengths.reserve(notes.size());
+  voice.reserve(notes.size());
+  double len_sum = 0;
+  for (size_t i = 0; i < notes.size(); ++i) {
+    const DepthNote& n = notes[i];
+    if (n.channel == kDrumChannel || i > UINT32_MAX) continue;
+    const double len = static_cast<double>(n.end - n.start) / q;
+    lengths.push_back(len);
+    len_sum += len;
+    voice.push_back((uint64_t{n.track} << 36) | (uint64_t{n.channel} << 32) | i);
+  }
+  if (!lengths.empty()) {
+    d.note_length_mean_beats = len_sum / static_cast<double>(lengths.size());
+    d.note_length_median_beats = median_of(lengths);
+  }
+  std::vector<double>().swap(lengths);
+  radix_sort(voice, 32);
+  uint64_t pairs = 0, legato = 0, staccato = 0;
+  for (size_t i = 0; i < voice.size();) {
+    // group [i, j): same voice, same start
+    const uint64_t v = voice[i] >> 32;
+    const DepthNote& a = notes[voice[i] & 0xFFFFFFFFu];
+    size_t j = i + 1;
+    while (j < voice.size() && (voice[j] >> 32) == v &&
+           notes[voice[j] & 0xFFFFFFFFu].start == a.start) {
+      ++j;
+    }
+    if (j < voice.size() && (voice[j] >> 32) == v) {
+      const uint64_t next = notes[voice[j] & 0xFFFFFFFFu].start;
+      const double ioi = static_cast<double>(next - a.start);
+      if (ioi <= 2 * q) {
+        for (size_t k = i; k < j; ++k) {
+          const DepthNote& n = notes[voice[k] & 0xFFFFFFFFu];
+          const double len = static_cast<double>(n.end - n.start);
+          ++pairs;
+          if (len >= 0.95 * ioi) ++legato;
+          if (len <= 0.5 * ioi) ++staccato;
+        }
+      }
+    }
+    i = j;
+  }
+  if (pairs != 0) {
+    d.legato_share = static_cast<double>(legato) / static_cast<double>(pairs);
+    d.staccato_share = static_cast<double>(staccato) / static_cast<double>(pairs);
+  }
+  std::vector<uint64_t>().swap(voice);
+
+  // Timing against the 16th / 16th-triplet grid, and the bar contents.
+  const double g16 = q / 4, g24 = q / 6;
+  const double tol = std::max(0.5, q / 96);
+  double dev_ticks = 0, dev_ms = 0;
+  uint64_t on_grid = 0;
+  std::vector<uint64_t> bars;  // content hash per bar with onsets
+  uint64_t cur_bar = UINT64_MAX, cur_hash = 0;
+  for (const DepthNote& n : notes) {
+    double pos;
+    const uint64_t bar = meter.bar_of(n.start, pos);
+    const double d16 = std::fabs(pos - round_pos(pos / g16) * g16);
+    const double d24 = std::fabs(pos - round_pos(pos / g24) * g24);
+    const double dev = std::min(d16, d24);
+    dev_ticks += dev;
+    dev_ms += dev * clock.tempo_at(n.start) / (q * 1000);
+    if (dev <= tol) ++on_grid;
+    if (bar != cur_bar) {
+      if (cur_bar != UINT64_MAX) bars.push_back(cur_hash);
+      cur_bar = bar;
+      cur_hash = 0;
+    }
+    const uint64_t qpos = static_cast<uint64_t>(round_pos(pos * 12 / q));
+    cur_hash += mix64((qpos << 16) | (uint64_t{n.channel == kDrumChannel} << 8) | n.pitch);
+  }
+  if (cur_bar != UINT64_MAX) bars.push_back(cur_hash);
+  const double cnt = static_cast<double>(notes.size());
+  d.timing_dev_ticks = dev_ticks / cnt;
+  d.timing_dev_ms = dev_ms / cnt;
+  d.on_grid_share = static_cast<double>(on_grid) / cnt;
+  if (notes.size() >= 8) d.timing_humanised = *d.on_grid_share < 0.75;
+
+  d.bar_count = static_cast<uint32_t>(std::min<size_t>(bars.size(), UINT32_MAX));
+  std::sort(bars.begin(), bars.end());
+  const size_t distinct = static_cast<size_t>(std::unique(bars.begin(), bars.end()) - bars.begin());
+  d.distinct_bars = static_cast<uint32_t>(std::min<size_t>(distinct, UINT32_MAX));
+  if (!bars.empty()) {
+    d.repeated_share =
+        static_cast<double>(bars.size() - distinct) / static_cast<double>(bars.size());
+  }
+}
+
+}  // namespace
+}  // namespace depth_detail
+
+Depth compute_depth(DepthInput& in) {
+  using namespace depth_detail;
+  Depth d;
+  // Notes by start (ties: the order they were recorded in), by a radix sort
+  // of (start, index) keys when they fit in 64 bits.
+  uint64_t max_start = 0;
+  for (const DepthNote& n : in.notes) max_start = std::max(max_start, n.start);
+  if (in.notes.size() < (size_t{1} << 24) && max_start < (uint64_t{1} << 40)) {
+    std::vector<uint64_t> keys(in.notes.size());
+    for (size_t i = 0; i < keys.size(); ++i) keys[i] = (in.notes[i].start << 24) | i;
+    radix_sort(keys, 24);
+    std::vector<DepthNote> sorted(in.notes.size());
+    for (size_t i = 0; i < keys.size(); ++i) sorted[i] = in.notes[keys[i] & 0xFFFFFF];
+    in.notes.swap(sorted);
+  } else {
+    std::stable_sort(in.notes.begin(), in.notes.end(),
+                     [](const DepthNote& a, const DepthNote& b) { return a.start < b.start; });
+  }
+  Clock clock(in);
+  Meter meter(in);
+  if (in.ppq != 0) analyze_chords(in, clock, meter, d);
+  analyze_drums(in, clock, meter, d);
+  performance(in, clock, meter, d);
+  return d;
+}
+
+}  // namespace midipipe

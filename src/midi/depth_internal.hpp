@@ -1,0 +1,88 @@
+// midipipe: helpers shared by depth.cpp, chords.cpp and drums.cpp.
+// Plain C++20; never includes postgres.h; throws only std::bad_alloc.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "depth.hpp"
+
+namespace midipipe::depth_detail {
+
+inline constexpr uint8_t kDrumChannel = 9;
+
+// Tick -> seconds through the merged tempo map (or an SMPTE rate).
+class Clock {
+ public:
+  explicit Clock(const DepthInput& in);
+  // Monotonic calls are O(1) amortised; others binary-search.
+  double at(uint64_t tick) noexcept;
+  // Microseconds per quarter in force at `tick` (500,000 when none; SMPTE: 0).
+  uint32_t tempo_at(uint64_t tick) noexcept;
+
+ private:
+  struct Seg {
+    uint64_t tick;
+    double sec;
+    uint32_t tempo;
+  };
+  void seek(uint64_t tick) noexcept;
+  double sec_per_tick_ = 0;  // SMPTE
+  double ppq_ = 1;
+  std::vector<Seg> segs_;
+  size_t cur_ = 0;
+};
+
+// The meter: bars from the time signatures (4/4 until the first), beats =
+// quarter notes. A time signature starts a new bar where it stands.
+class Meter {
+ public:
+  struct Seg {
+    uint64_t tick;       // where the segment starts
+    double bar_len;      // ticks per bar
+    uint64_t first_bar;  // index of the bar starting at `tick`
+  };
+  Meter(const DepthInput& in);
+  size_t seg_of(uint64_t tick) noexcept;  // monotonic calls O(1) amortised
+  const Seg& seg(size_t i) const noexcept { return segs_[i]; }
+  size_t size() const noexcept { return segs_.size(); }
+  // Bar index of `tick` and the position in that bar (ticks).
+  uint64_t bar_of(uint64_t tick, double& pos) noexcept;
+  double quarter() const noexcept { return quarter_; }
+
+ private:
+  std::vector<Seg> segs_;
+  size_t cur_ = 0;
+  double quarter_ = 1;
+};
+
+// floor(x) as uint64, clamped to [0, 2^62] (x may be any finite double).
+inline uint64_t floor_u64(double x) noexcept {
+  if (!(x > 0)) return 0;
+  if (x >= 4.6e18) return uint64_t{1} << 62;
+  return static_cast<uint64_t>(x);
+}
+
+// splitmix64 finaliser.
+inline uint64_t mix64(uint64_t x) noexcept {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+// Sorts 64-bit keys: LSD radix, 11 bits a pass, as many passes as the
+// largest key needs (std::sort for small inputs). Linear. With low_bit > 0
+// the keys must already be in order of their bits below low_bit (keys built
+// in index order with the index there): only the bits above are sorted on.
+void radix_sort(std::vector<uint64_t>& v, int low_bit = 0);
+
+// Median of v (reordered); v not empty.
+double median_of(std::vector<double>& v);
+
+// Notes sorted by start tick (then track, channel, pitch).
+void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d);
+void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d);
+
+}  // namespace midipipe::depth_detail

@@ -1,0 +1,264 @@
+// midipipe: drum analysis (see docs/analysis-depth.md, "Drums"). Only notes
+// on channel index 9 are drums.
+//
+//   * classes: GM drum keys (35/36 kick, 38/40 snare, 37 side stick, 39 clap,
+//     42 closed hi-hat, 44 pedal hi-hat, 46 open hi-hat, 41/43/45/47/48/50
+//     toms, 49/57 crash, 51/59 ride, 53 ride bell, 52 china, 55 splash, any
+//     other key percussion).
+//   * ghost note: a snare hit (38/40) below 60% of the snares' 90th
+//     percentile velocity (the accent level).
+//   * flam: two snare/tom onsets less than 30 ms apart (and not at the same
+//     tick); a pair is counted once.
+//   * double bass: a run of at least 4 kick onsets each at most a 16th (PPQ/4
+//     ticks, +5%) after the previous one.
+//   * swing: per beat with onsets, the onsets strictly inside the beat; when
+//     they all sit at one position p (within 1/12 beat) with 0.4 <= p <= 0.8,
+//     the beat is an off-beat-8th sample of ratio p / (1 - p). swing_ratio is
+//     the median over at least 4 samples. feel: straight below 1.25; shuffled
+//     from 1.6 when at least 75% of the beats with drum onsets are samples
+//     (long-short on every beat); swung otherwise. Without samples, straight
+//     when at least 4 beats have inner onsets and 80% of those lie within
+//     1/20 beat of the 16th grid; otherwise NULL.
+//   * pattern: each bar's hits as a set of (position rounded to the 16th,
+//     class), hashed (so that humanised playing still repeats); pattern_bars = the smallest P
+//     in 1..8 such that the bar sequence (first to last drum bar, empty bars included) repeats with
+//     period P in at least 75% of the bars and holds at least two periods
+//     (then loops = true); otherwise the number of drum bars when at most 8
+//     (loops = false), else NULL.
+#include <algorithm>
+#include <cmath>
+
+#include "depth_internal.hpp"
+
+namespace midipipe {
+namespace {
+
+constexpr const char* kClassNames[kDrumClasses] = {
+    "kick", "snare", "side_stick", "clap",      "hihat_closed", "hihat_pedal", "hihat_open",
+    "toms", "crash", "ride",       "ride_bell", "china",        "splash",      "percussion"};
+
+enum Cls {
+  kick,
+  snare,
+  side_stick,
+  clap,
+  hh_closed,
+  hh_pedal,
+  hh_open,
+  toms,
+  crash,
+  ride,
+  ride_bell,
+  china,
+  splash,
+  percussion
+};
+
+}  // namespace
+
+std::string_view drum_class_name(int cls) noexcept {
+  return cls >= 0 && cls < kDrumClasses ? kClassNames[cls] : "";
+}
+
+int drum_class_of(int key) noexcept {
+  switch (key) {
+    case 35:
+    case 36:
+      return kick;
+    case 38:
+    case 40:
+      return snare;
+    case 37:
+      return side_stick;
+    case 39:
+      return clap;
+    case 42:
+      return hh_closed;
+    case 44:
+      return hh_pedal;
+    case 46:
+      return hh_open;
+    case 41:
+    case 43:
+    case 45:
+    case 47:
+    case 48:
+    case 50:
+      return toms;
+    case 49:
+    case 57:
+      return crash;
+    case 51:
+    case 59:
+      return ride;
+    case 53:
+      return ride_bell;
+    case 52:
+      return china;
+    case 55:
+      return splash;
+    default:
+      return percussion;
+  }
+}
+
+namespace depth_detail {
+
+void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
+  std::vector<double> snare_vel;
+  std::vector<const DepthNote*> drums;
+  for (const DepthNote& n : in.notes) {
+    if (n.channel != kDrumChannel) continue;
+    drums.push_back(&n);
+    const int c = drum_class_of(n.pitch);
+    ++d.drum_counts[c];
+    if (c == snare) snare_vel.push_back(n.velocity);
+  }
+  if (drums.empty()) return;
+
+  // ghost notes
+  if (!snare_vel.empty()) {
+    const size_t k = (snare_vel.size() - 1) * 9 / 10;
+    std::nth_element(snare_vel.begin(), snare_vel.begin() + static_cast<ptrdiff_t>(k),
+                     snare_vel.end());
+    const double accent = snare_vel[k];
+    for (const DepthNote* n : drums) {
+      if (drum_class_of(n->pitch) == snare && n->velocity < 0.6 * accent) ++d.ghost_notes;
+    }
+  }
+
+  // flams
+  {
+    bool have = false;
+    uint64_t prev_tick = 0;
+    double prev_sec = 0;
+    for (const DepthNote* n : drums) {
+      const int c = drum_class_of(n->pitch);
+      if (c != snare && c != toms) continue;
+      const double sec = clock.at(n->start);
+      if (have && n->start != prev_tick && sec - prev_sec < 0.030) {
+        ++d.flams;
+        have = false;  // the pair is used up
+        continue;
+      }
+      have = true;
+      prev_tick = n->start;
+      prev_sec = sec;
+    }
+  }
+  if (in.ppq == 0) return;
+  const double q = in.ppq;
+
+  // double bass
+  {
+    const double gap_max = q / 4 * 1.05;
+    bool have = false;
+    uint64_t prev = 0;
+    uint32_t run = 0;
+    auto end_run = [&]() {
+      if (run >= 4) ++d.double_bass_runs;
+      run = 0;
+    };
+    for (const DepthNote* n : drums) {
+      if (drum_class_of(n->pitch) != kick) continue;
+      if (have && n->start == prev) continue;
+      if (have && static_cast<double>(n->start - prev) <= gap_max) {
+        ++run;
+      } else {
+        end_run();
+        run = 1;
+      }
+      have = true;
+      prev = n->start;
+    }
+    end_run();
+    d.double_bass = d.double_bass_runs != 0;
+  }
+
+  // swing, feel, bar pattern: one walk over the distinct onsets by beat.
+  std::vector<double> ratios;
+  uint64_t beats_with_hits = 0, inner_beats = 0, inner_onsets = 0, inner_on16 = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> bar_hash;  // (bar, hash) for bars with hits
+  {
+    uint64_t cur_bar = UINT64_MAX, cur_beat = UINT64_MAX;
+    double pmin = 2, pmax = -1;
+    uint64_t prev_tick = UINT64_MAX;
+    auto end_beat = [&]() {
+      if (cur_beat == UINT64_MAX) return;
+      ++beats_with_hits;
+      if (pmax >= 0) {
+        ++inner_beats;
+        if (pmax - pmin <= 1.0 / 12) {
+          const double p = (pmin + pmax) / 2;
+          if (p >= 0.4 && p <= 0.8) ratios.push_back(p / (1 - p));
+        }
+      }
+      pmin = 2;
+      pmax = -1;
+    };
+    for (const DepthNote* n : drums) {
+      double pos;
+      const uint64_t bar = meter.bar_of(n->start, pos);
+      if (bar != cur_bar) {
+        end_beat();
+        cur_beat = UINT64_MAX;
+        bar_hash.emplace_back(bar, 0);
+        cur_bar = bar;
+      }
+      const uint64_t qpos = static_cast<uint64_t>(std::llround(pos * 4 / q));
+      bar_hash.back().second += mix64((qpos << 8) | static_cast<uint64_t>(drum_class_of(n->pitch)));
+      if (n->start == prev_tick) continue;  // distinct onsets only from here
+      prev_tick = n->start;
+      const double beat_f = std::floor(pos / q);
+      const uint64_t beat = floor_u64(beat_f);
+      if (beat != cur_beat) {
+        end_beat();
+        cur_beat = beat;
+      }
+      const double phase = pos / q - beat_f;
+      if (phase > 0.04 && phase < 0.96) {
+        pmin = std::min(pmin, phase);
+        pmax = std::max(pmax, phase);
+        ++inner_onsets;
+        if (std::fabs(phase * 4 - std::round(phase * 4)) <= 0.2) ++inner_on16;
+      }
+    }
+    end_beat();
+  }
+  if (ratios.size() >= 4) {
+    const double r = median_of(ratios);
+    d.swing_ratio = r;
+    if (r < 1.25) {
+      d.drum_feel = "straight";
+    } else if (r >= 1.6 &&
+               static_cast<double>(ratios.size()) >= 0.75 * static_cast<double>(beats_with_hits)) {
+      d.drum_feel = "shuffled";
+    } else {
+      d.drum_feel = "swung";
+    }
+  } else if (inner_beats >= 4 &&
+             static_cast<double>(inner_on16) >= 0.8 * static_cast<double>(inner_onsets)) {
+    d.drum_feel = "straight";
+  }
+
+  // pattern
+  const uint64_t first = bar_hash.front().first, last = bar_hash.back().first;
+  const uint64_t span = last - first + 1;
+  if (span > 4 * static_cast<uint64_t>(bar_hash.size()) + 64) return;
+  std::vector<uint64_t> seq(static_cast<size_t>(span), 0);
+  for (const auto& [bar, h] : bar_hash) seq[static_cast<size_t>(bar - first)] = h;
+  const size_t nb = seq.size();
+  for (size_t p = 1; p <= 8 && 2 * p <= nb; ++p) {
+    size_t match = 0;
+    for (size_t i = p; i < nb; ++i) match += seq[i] == seq[i - p];
+    if (static_cast<double>(match) >= 0.75 * static_cast<double>(nb - p)) {
+      d.drum_pattern_bars = static_cast<uint32_t>(p);
+      d.drum_loops = true;
+      return;
+    }
+  }
+  if (nb <= 8) d.drum_pattern_bars = static_cast<uint32_t>(nb);
+}
+
+}  // namespace depth_detail
+}  // namespace midipipe
