@@ -17,16 +17,22 @@ PG_OBJS = \
 	src/pg/pool.o \
 	src/pg/scanner.o \
 	src/pg/shmem.o \
+	src/pg/split_sql.o \
 	src/pg/stats.o \
 	src/pg/supervisor.o \
 	src/pg/worker.o
 MIDI_OBJS = \
 	src/midi/analysis.o \
+	src/midi/chords.o \
+	src/midi/depth.o \
+	src/midi/drums.o \
+	src/midi/filename_meta.o \
 	src/midi/gm.o \
 	src/midi/json.o \
 	src/midi/key.o \
 	src/midi/sha256.o \
 	src/midi/smf.o \
+	src/midi/split.o \
 	src/midi/text.o
 OBJS = $(PG_OBJS) $(MIDI_OBJS)
 

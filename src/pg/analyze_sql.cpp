@@ -32,7 +32,10 @@ Datum midipipe_analyze(PG_FUNCTION_ARGS) {
   // in memory (a bytea holds at most 1 GB), the event limit still applies.
   midipipe::Limits limits;
   limits.max_file_size = MaxAllocSize;
-  const std::string text = midipipe::to_json(midipipe::analyze({bytes, len}, limits));
+  midipipe::JsonOptions options;
+  options.depth = true;  // the midipipe_analysis depth columns and "chords", as the tables hold
+  const std::string text =
+      midipipe::to_json(midipipe::analyze({bytes, len}, limits), std::string_view(), options);
   json = mp_pg_call([&]() { return pnstrdup(text.data(), text.size()); });
   MP_GUARD_END
 

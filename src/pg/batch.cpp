@@ -22,11 +22,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <span>
 
 #include "analysis.hpp"
 #include "batch.hpp"
+#include "filename_meta.hpp"
+#include "split.hpp"
 #include "guard.hpp"
 #include "sha256.hpp"
 #include "shmem.hpp"
@@ -74,14 +77,18 @@ enum PlanId {
   P_DEL_ANALYSIS,
   P_INS_ANALYSIS,
   P_INS_TRACKS,
+  P_INS_CHORDS,
+  P_DEDUP_SMF,
   P_QUEUE_DONE,
   P_RUN_COUNTS,
   P_COUNT
 };
 
 SPIPlanPtr g_plans[P_COUNT];
-Oid g_plans_ext = InvalidOid;  // the extension the plans were prepared for
-char* g_schema = nullptr;      // its schema, quoted (TopMemoryContext)
+Oid g_plans_ext = InvalidOid;                  // the extension the plans were prepared for
+bool g_plans_current = false;                  // g_plans_ext's version was checked
+constexpr const char* kTablesVersion = "0.2";  // the install script version these plans need
+char* g_schema = nullptr;                      // its schema, quoted (TopMemoryContext)
 
 // Columns of midipipe_analysis after file_id, in the order analysis_row() pushes them.
 // `cast` turns the text parameter of an array column into the column's type.
@@ -136,6 +143,44 @@ constexpr ColSpec kAnalysisCols[] = {
     {"track_names", TEXTOID, "pg_catalog.text[]"},
     {"markers", TEXTOID, "pg_catalog.text[]"},
     {"has_lyrics", BOOLOID, nullptr},
+    // 0.2: analysis depth (docs/analysis-depth.md)
+    {"chord_resolution", TEXTOID, nullptr},
+    {"distinct_chords", INT4OID, nullptr},
+    {"chord_changes_per_bar", FLOAT8OID, nullptr},
+    {"has_sevenths", BOOLOID, nullptr},
+    {"has_extended", BOOLOID, nullptr},
+    {"harmonic_complexity", FLOAT8OID, nullptr},
+    {"drum_counts", TEXTOID, "pg_catalog.jsonb"},
+    {"ghost_notes", INT8OID, nullptr},
+    {"flams", INT8OID, nullptr},
+    {"double_bass", BOOLOID, nullptr},
+    {"double_bass_runs", INT4OID, nullptr},
+    {"swing_ratio", FLOAT8OID, nullptr},
+    {"drum_feel", TEXTOID, nullptr},
+    {"drum_pattern_bars", INT4OID, nullptr},
+    {"drum_loops", BOOLOID, nullptr},
+    {"cc_numbers", TEXTOID, "pg_catalog.int2[]"},
+    {"cc_counts", TEXTOID, "pg_catalog.int8[]"},
+    {"sustain_pedal_presses", INT8OID, nullptr},
+    {"has_sustain", BOOLOID, nullptr},
+    {"note_length_mean_beats", FLOAT8OID, nullptr},
+    {"note_length_median_beats", FLOAT8OID, nullptr},
+    {"legato_share", FLOAT8OID, nullptr},
+    {"staccato_share", FLOAT8OID, nullptr},
+    {"timing_dev_ticks", FLOAT8OID, nullptr},
+    {"timing_dev_ms", FLOAT8OID, nullptr},
+    {"on_grid_share", FLOAT8OID, nullptr},
+    {"timing_humanised", BOOLOID, nullptr},
+    {"bar_count", INT4OID, nullptr},
+    {"distinct_bars", INT4OID, nullptr},
+    {"repeated_share", FLOAT8OID, nullptr},
+    {"filename_bpm", FLOAT8OID, nullptr},
+    {"filename_key", TEXTOID, nullptr},
+    {"filename_key_tonic", INT2OID, nullptr},
+    {"filename_key_mode", TEXTOID, nullptr},
+    {"filename_genres", TEXTOID, "pg_catalog.text[]"},
+    {"filename_bpm_agrees", BOOLOID, nullptr},
+    {"filename_key_agrees", BOOLOID, nullptr},
 };
 constexpr int kNAnalysis = sizeof(kAnalysisCols) / sizeof(kAnalysisCols[0]);
 
@@ -150,8 +195,21 @@ constexpr ColSpec kTrackCols[] = {
     {"pitch_max", INT2OID, nullptr},
     {"is_drum", BOOLOID, nullptr},
     {"duration_ticks", INT8OID, nullptr},
+    {"smf", BYTEAOID, nullptr},         // 0.2: the track split to a format-0 file
+    {"smf_sha256", BYTEAOID, nullptr},  // (both NULL unless the run splits tracks)
 };
 constexpr int kNTracks = sizeof(kTrackCols) / sizeof(kTrackCols[0]);
+
+// midipipe_chords: one row per content, the progression as parallel arrays.
+constexpr ColSpec kChordCols[] = {
+    {"resolution", TEXTOID, nullptr},
+    {"ticks", TEXTOID, "pg_catalog.int8[]"},
+    {"seconds", TEXTOID, "pg_catalog.float8[]"},
+    {"roots", TEXTOID, "pg_catalog.int2[]"},
+    {"qualities", TEXTOID, "pg_catalog.text[]"},
+    {"names", TEXTOID, "pg_catalog.text[]"},
+};
+constexpr int kNChords = sizeof(kChordCols) / sizeof(kChordCols[0]);
 
 Oid array_of(Oid t) {
   switch (t) {
@@ -210,7 +268,25 @@ void check_plans() {
   if (!OidIsValid(ext))
     ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
                     errmsg("extension \"midipipe\" is not installed in this database")));
-  if (ext == g_plans_ext) return;
+  if (ext == g_plans_ext && g_plans_current) return;
+  // The tables must be those this library writes (ALTER EXTENSION ... UPDATE
+  // keeps the extension's oid, so the version is checked, not just the oid).
+  {
+    Datum arg[1] = {ObjectIdGetDatum(ext)};
+    Oid argt[1] = {OIDOID};
+    if (SPI_execute_with_args("SELECT extversion FROM pg_catalog.pg_extension WHERE oid = $1", 1,
+                              argt, arg, nullptr, true, 1) != SPI_OK_SELECT ||
+        SPI_processed != 1)
+      elog(ERROR, "midipipe: cannot read the extension's version");
+    char* version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+    if (version == nullptr || strcmp(version, kTablesVersion) != 0)
+      ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                      errmsg("midipipe: the extension in this database is version %s, the library "
+                             "writes version %s tables",
+                             version != nullptr ? version : "?", kTablesVersion),
+                      errhint("Run ALTER EXTENSION midipipe UPDATE;")));
+  }
+  g_plans_current = true;
   for (auto& p : g_plans) {
     if (p != nullptr) SPI_freeplan(p);
     p = nullptr;
@@ -245,7 +321,8 @@ SPIPlanPtr plan(PlanId id) {
     case P_RUN: {
       const Oid t[] = {INT8OID};
       g_plans[id] = prepare(
-          with_schema("SELECT coalesce((options->>'follow_symlinks')::pg_catalog.bool, false) "
+          with_schema("SELECT coalesce((options->>'follow_symlinks')::pg_catalog.bool, false), "
+                      "coalesce((options->>'split_tracks')::pg_catalog.bool, false) "
                       "FROM %s.midipipe_runs WHERE run_id = $1"),
           1, t);
       break;
@@ -305,6 +382,8 @@ SPIPlanPtr plan(PlanId id) {
       const Oid t[] = {INT8ARRAYOID};
       g_plans[id] = prepare(
           with_schema("WITH t AS (DELETE FROM %s.midipipe_tracks "
+                      "WHERE file_id OPERATOR(pg_catalog.=) ANY ($1)), "
+                      "c AS (DELETE FROM %s.midipipe_chords "
                       "WHERE file_id OPERATOR(pg_catalog.=) ANY ($1)) "
                       "DELETE FROM %s.midipipe_analysis WHERE file_id OPERATOR(pg_catalog.=) "
                       "ANY ($1)"),
@@ -312,15 +391,35 @@ SPIPlanPtr plan(PlanId id) {
       break;
     }
     case P_INS_ANALYSIS:
-    case P_INS_TRACKS: {
-      const bool analysis = id == P_INS_ANALYSIS;
-      const ColSpec* cols = analysis ? kAnalysisCols : kTrackCols;
-      const int n = analysis ? kNAnalysis : kNTracks;
+    case P_INS_TRACKS:
+    case P_INS_CHORDS: {
+      const ColSpec* cols = id == P_INS_ANALYSIS ? kAnalysisCols
+                            : id == P_INS_TRACKS ? kTrackCols
+                                                 : kChordCols;
+      const int n = id == P_INS_ANALYSIS ? kNAnalysis : id == P_INS_TRACKS ? kNTracks : kNChords;
+      const char* table = id == P_INS_ANALYSIS ? "midipipe_analysis"
+                          : id == P_INS_TRACKS ? "midipipe_tracks"
+                                               : "midipipe_chords";
       Oid t[kNAnalysis + 1];
       t[0] = INT8ARRAYOID;
       for (int i = 0; i < n; ++i) t[i + 1] = array_of(cols[i].type);
+      g_plans[id] = prepare(insert_unnest_sql(table, cols, n), n + 1, t);
+      break;
+    }
+    case P_DEDUP_SMF: {
+      // A split file whose bytes another track row already holds keeps only
+      // its smf_sha256 (the row with the smallest (file_id, track_no) keeps
+      // the bytes; rows of batches running at the same moment may both keep
+      // theirs: deduplication is best effort, never a lost track).
+      const Oid t[] = {INT8ARRAYOID};
       g_plans[id] = prepare(
-          insert_unnest_sql(analysis ? "midipipe_analysis" : "midipipe_tracks", cols, n), n + 1, t);
+          with_schema(
+              "UPDATE %s.midipipe_tracks t SET smf = NULL "
+              "WHERE t.file_id OPERATOR(pg_catalog.=) ANY ($1) AND t.smf IS NOT NULL "
+              "AND EXISTS (SELECT 1 FROM %s.midipipe_tracks o "
+              "WHERE o.smf_sha256 OPERATOR(pg_catalog.=) t.smf_sha256 "
+              "AND o.smf IS NOT NULL AND (o.file_id, o.track_no) < (t.file_id, t.track_no))"),
+          1, t);
       break;
     }
     case P_QUEUE_DONE: {
@@ -490,6 +589,25 @@ void push_i2_list(Col* c, const std::vector<int16_t>& v) {
   pfree(s.data);
 }
 
+// '{1,2,3}' for an int8[] column.
+void push_i8_list(Col* c, const std::vector<int64_t>& v) {
+  StringInfoData s;
+  initStringInfo(&s);
+  appendStringInfoChar(&s, '{');
+  for (size_t i = 0; i < v.size(); ++i)
+    appendStringInfo(&s, i == 0 ? INT64_FORMAT : "," INT64_FORMAT, static_cast<int64>(v[i]));
+  appendStringInfoChar(&s, '}');
+  push_text(c, s.data, static_cast<size_t>(s.len));
+  pfree(s.data);
+}
+
+void push_bytea(Col* c, const uint8_t* p, size_t len) {
+  bytea* v = static_cast<bytea*>(palloc(VARHDRSZ + len));
+  SET_VARSIZE(v, VARHDRSZ + len);
+  memcpy(VARDATA(v), p, len);
+  col_push(c, PointerGetDatum(v), false);
+}
+
 // '{"a","b\"c"}' for a text[] column.
 void push_text_list(Col* c, const std::vector<std::string>& v) {
   StringInfoData s;
@@ -534,6 +652,7 @@ struct FileRec {
   int analysis_row;  // row in the analysis columns (ok candidates), -1
   int track_first;   // rows in the track columns
   int track_count;
+  int chord_row;  // row in the chord columns, -1
   // the existing row for the path, if any
   bool exists;
   int64 old_id;
@@ -553,10 +672,13 @@ struct Batch {
   int n;
   Col a[kNAnalysis];
   Col t[kNTracks];
+  Col c[kNChords];
   int nanalysis;
   uint64 max_file_size;
   bool follow_symlinks;
-  char* buf;  // read buffer, reused
+  bool split_tracks;
+  bool any_smf;  // a split file was pushed: deduplicate after the insert
+  char* buf;     // read buffer, reused
   size_t bufcap;
 };
 
@@ -672,8 +794,19 @@ bool read_file(Batch* b, FileRec* r, size_t* len) {
   return true;
 }
 
-// Pushes one analysis row (in kAnalysisCols order) and its track rows.
-void push_analysis(Batch* b, FileRec* r, const midipipe::Analysis& an) {
+// What the engine made of one file: all of it C++ objects built inside one
+// try block (the only place a C++ exception may be thrown), then read by
+// push_analysis() under PG_TRY.
+struct EngineOut {
+  midipipe::AnalyzeResult result;
+  midipipe::FilenameMeta name;
+  midipipe::SplitResult split;  // empty unless the run splits tracks
+};
+
+// Pushes one analysis row (in kAnalysisCols order), its track rows and its
+// chord progression.
+void push_analysis(Batch* b, FileRec* r, const EngineOut& eo) {
+  const midipipe::Analysis& an = eo.result.analysis;
   Col* a = b->a;
   int i = 0;
   push_i2(&a[i++], an.format);
@@ -723,6 +856,85 @@ void push_analysis(Batch* b, FileRec* r, const midipipe::Analysis& an) {
   push_text_list(&a[i++], an.track_names);
   push_text_list(&a[i++], an.markers);
   push_bool(&a[i++], an.has_lyrics);
+  // analysis depth: NULL throughout when it was not computed
+  static const midipipe::Depth kNoDepth{};
+  const midipipe::Depth& d = an.depth.has_value() ? *an.depth : kNoDepth;
+  const bool hd = an.depth.has_value();
+  auto opt_b = [&](bool v) { col_push(&a[i++], BoolGetDatum(v), !hd); };
+  auto opt_i4 = [&](int64 v) { col_push(&a[i++], Int32GetDatum(static_cast<int32>(v)), !hd); };
+  auto opt_i8 = [&](uint64_t v) {
+    col_push(&a[i++], Int64GetDatum(static_cast<int64>(std::min<uint64_t>(v, PG_INT64_MAX))), !hd);
+  };
+  push_opt_str(&a[i++], d.chord_resolution);
+  opt_i4(d.distinct_chords);
+  push_opt_f8(&a[i++], d.chord_changes_per_bar);
+  opt_b(d.has_sevenths);
+  opt_b(d.has_extended);
+  push_opt_f8(&a[i++], d.harmonic_complexity);
+  if (hd) {
+    StringInfoData js;
+    initStringInfo(&js);
+    appendStringInfoChar(&js, '{');
+    for (int k = 0; k < midipipe::kDrumClasses; ++k) {
+      const std::string_view name = midipipe::drum_class_name(k);
+      appendStringInfo(&js, "%s\"%.*s\": " UINT64_FORMAT, k == 0 ? "" : ", ",
+                       static_cast<int>(name.size()), name.data(),
+                       static_cast<uint64>(d.drum_counts[k]));
+    }
+    appendStringInfoChar(&js, '}');
+    push_text(&a[i++], js.data, static_cast<size_t>(js.len));
+  } else {
+    col_push(&a[i++], 0, true);
+  }
+  opt_i8(d.ghost_notes);
+  opt_i8(d.flams);
+  opt_b(d.double_bass);
+  opt_i4(d.double_bass_runs);
+  push_opt_f8(&a[i++], d.swing_ratio);
+  push_opt_str(&a[i++], d.drum_feel);
+  if (d.drum_pattern_bars.has_value())
+    push_i4(&a[i++], *d.drum_pattern_bars);
+  else
+    col_push(&a[i++], 0, true);
+  opt_b(d.drum_loops);
+  if (hd) {
+    push_i2_list(&a[i++], d.cc_numbers);
+    push_i8_list(&a[i++], d.cc_counts);
+  } else {
+    col_push(&a[i++], 0, true);
+    col_push(&a[i++], 0, true);
+  }
+  opt_i8(d.sustain_pedal_presses);
+  opt_b(d.has_sustain);
+  push_opt_f8(&a[i++], d.note_length_mean_beats);
+  push_opt_f8(&a[i++], d.note_length_median_beats);
+  push_opt_f8(&a[i++], d.legato_share);
+  push_opt_f8(&a[i++], d.staccato_share);
+  push_opt_f8(&a[i++], d.timing_dev_ticks);
+  push_opt_f8(&a[i++], d.timing_dev_ms);
+  push_opt_f8(&a[i++], d.on_grid_share);
+  if (d.timing_humanised.has_value())
+    push_bool(&a[i++], *d.timing_humanised);
+  else
+    col_push(&a[i++], 0, true);
+  opt_i4(d.bar_count);
+  opt_i4(d.distinct_bars);
+  push_opt_f8(&a[i++], d.repeated_share);
+  // file-name metadata (of the path of the file that brought this content)
+  const midipipe::FilenameMeta& fm = eo.name;
+  push_opt_f8(&a[i++], fm.bpm);
+  push_opt_str(&a[i++], fm.key);
+  push_opt_i2(&a[i++], fm.key_tonic);
+  push_opt_str(&a[i++], fm.key_mode);
+  push_text_list(&a[i++], fm.genres);
+  if (fm.bpm_agrees.has_value())
+    push_bool(&a[i++], *fm.bpm_agrees);
+  else
+    col_push(&a[i++], 0, true);
+  if (fm.key_agrees.has_value())
+    push_bool(&a[i++], *fm.key_agrees);
+  else
+    col_push(&a[i++], 0, true);
   if (i != kNAnalysis) elog(ERROR, "midipipe: analysis columns out of step (%d)", i);
   r->analysis_row = b->nanalysis++;
 
@@ -741,8 +953,64 @@ void push_analysis(Batch* b, FileRec* r, const midipipe::Analysis& an) {
     push_opt_i2(&t[j++], tr.pitch_max);
     push_bool(&t[j++], tr.is_drum);
     push_i8(&t[j++], tr.duration_ticks);
+    const midipipe::SplitTrack* st = nullptr;
+    for (const auto& sp : eo.split.tracks)
+      if (sp.track_no == tr.track_no) st = &sp;
+    if (st != nullptr) {
+      push_bytea(&t[j++], st->smf.data(), st->smf.size());
+      push_bytea(&t[j++], st->sha256.data(), st->sha256.size());
+      b->any_smf = true;
+    } else {
+      col_push(&t[j++], 0, true);
+      col_push(&t[j++], 0, true);
+    }
     if (j != kNTracks) elog(ERROR, "midipipe: track columns out of step (%d)", j);
     ++r->track_count;
+  }
+
+  r->chord_row = -1;
+  if (hd && !d.chords.empty()) {
+    Col* c = b->c;
+    int k = 0;
+    push_opt_str(&c[k++], d.chord_resolution);
+    StringInfoData t1, t2, t3, t4, t5;
+    initStringInfo(&t1);
+    initStringInfo(&t2);
+    initStringInfo(&t3);
+    for (size_t e = 0; e < d.chords.size(); ++e) {
+      const midipipe::ChordEvent& ce = d.chords[e];
+      const char* sep = e == 0 ? "{" : ",";
+      appendStringInfo(&t1, "%s" INT64_FORMAT, sep, static_cast<int64>(ce.tick));
+      appendStringInfo(&t2, "%s%.17g", sep, std::isfinite(ce.seconds) ? ce.seconds : 0.0);
+      if (ce.root.has_value())
+        appendStringInfo(&t3, "%s%d", sep, *ce.root);
+      else
+        appendStringInfo(&t3, "%sNULL", sep);
+    }
+    appendStringInfoChar(&t1, '}');
+    appendStringInfoChar(&t2, '}');
+    appendStringInfoChar(&t3, '}');
+    push_text(&c[k++], t1.data, static_cast<size_t>(t1.len));
+    push_text(&c[k++], t2.data, static_cast<size_t>(t2.len));
+    push_text(&c[k++], t3.data, static_cast<size_t>(t3.len));
+    initStringInfo(&t4);
+    initStringInfo(&t5);
+    for (size_t e = 0; e < d.chords.size(); ++e) {
+      appendStringInfoString(&t4, e == 0 ? "{\"" : ",\"");
+      appendStringInfoString(&t5, e == 0 ? "{\"" : ",\"");
+      for (char ch : d.chords[e].quality)
+        if (ch != '"' && ch != '\\' && ch != '\0') appendStringInfoChar(&t4, ch);
+      for (char ch : d.chords[e].name)
+        if (ch != '"' && ch != '\\' && ch != '\0') appendStringInfoChar(&t5, ch);
+      appendStringInfoChar(&t4, '"');
+      appendStringInfoChar(&t5, '"');
+    }
+    appendStringInfoChar(&t4, '}');
+    appendStringInfoChar(&t5, '}');
+    push_text(&c[k++], t4.data, static_cast<size_t>(t4.len));
+    push_text(&c[k++], t5.data, static_cast<size_t>(t5.len));
+    if (k != kNChords) elog(ERROR, "midipipe: chord columns out of step (%d)", k);
+    r->chord_row = c[0].n - 1;
   }
 }
 
@@ -753,12 +1021,18 @@ void engine_file(Batch* b, FileRec* r, const uint8_t* data, size_t len) {
   memcpy(r->sha, digest.data(), 32);
   r->have_sha = true;
 
-  midipipe::AnalyzeResult* volatile res = nullptr;
+  EngineOut* volatile res = nullptr;
   bool oom = false;
   try {
     midipipe::Limits limits;
     limits.max_file_size = b->max_file_size;
-    res = new midipipe::AnalyzeResult(midipipe::analyze({data, len}, limits));
+    std::unique_ptr<EngineOut> eo(new EngineOut);
+    eo->result = midipipe::analyze({data, len}, limits);
+    if (eo->result.status.ok()) {
+      eo->name = midipipe::filename_meta(r->path, &eo->result.analysis);
+      if (b->split_tracks) eo->split = midipipe::split_tracks({data, len}, limits);
+    }
+    res = eo.release();
   } catch (...) {
     oom = true;  // std::bad_alloc: the engine throws nothing else
   }
@@ -768,7 +1042,7 @@ void engine_file(Batch* b, FileRec* r, const uint8_t* data, size_t len) {
   }
   PG_TRY();
   {
-    const midipipe::AnalyzeResult& ar = *res;
+    const midipipe::AnalyzeResult& ar = res->result;
     if (!ar.status.ok()) {
       const std::string_view name = midipipe::code_name(ar.status.code);
       set_error(r, pnstrdup(name.data(), name.size()), nullptr,
@@ -780,7 +1054,7 @@ void engine_file(Batch* b, FileRec* r, const uint8_t* data, size_t len) {
         r->err_msg = pstrdup(r->err_code);
     } else {
       r->state = FS_OK;
-      push_analysis(b, r, ar.analysis);
+      push_analysis(b, r, *res);
     }
   }
   PG_FINALLY();
@@ -908,6 +1182,7 @@ MpBatchOutcome mp_process_batch(int64 run_id, int batch_size, uint64 max_file_si
   b->max_file_size = max_file_size;
   for (int c = 0; c < kNAnalysis; ++c) col_init(&b->a[c], kAnalysisCols[c].type);
   for (int c = 0; c < kNTracks; ++c) col_init(&b->t[c], kTrackCols[c].type);
+  for (int c = 0; c < kNChords; ++c) col_init(&b->c[c], kChordCols[c].type);
 
   // the run's options
   {
@@ -919,6 +1194,8 @@ MpBatchOutcome mp_process_batch(int64 run_id, int batch_size, uint64 max_file_si
     bool isnull;
     b->follow_symlinks =
         DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+    b->split_tracks =
+        DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
     SPI_freetuptable(SPI_tuptable);
   }
 
@@ -936,6 +1213,7 @@ MpBatchOutcome mp_process_batch(int64 run_id, int batch_size, uint64 max_file_si
       r->path_text = CStringGetTextDatum(r->path);
       r->err_offset = -1;
       r->analysis_row = -1;
+      r->chord_row = -1;
       r->dup_of = -1;
       r->dup_of_rec = -1;
       r->file_id = -1;
@@ -1158,11 +1436,18 @@ MpBatchOutcome mp_process_batch(int64 run_id, int batch_size, uint64 max_file_si
     int* trows = static_cast<int*>(palloc(sizeof(int) * (ntr + 1)));
     Datum* tids = static_cast<Datum*>(palloc(sizeof(Datum) * (ntr + 1)));
     int nt = 0;
+    int* crows = static_cast<int*>(palloc(sizeof(int) * (b->nanalysis + 1)));
+    Datum* cids = static_cast<Datum*>(palloc(sizeof(Datum) * (b->nanalysis + 1)));
+    int nc = 0;
     for (int i = 0; i < noks; ++i) {
       const FileRec* r = &b->f[oks[i]];
       if (r->state != FS_OK) continue;
       arows[na] = r->analysis_row;
       aids[na++] = Int64GetDatum(r->file_id);
+      if (r->chord_row >= 0) {
+        crows[nc] = r->chord_row;
+        cids[nc++] = Int64GetDatum(r->file_id);
+      }
       for (int j = 0; j < r->track_count; ++j) {
         trows[nt] = r->track_first + j;
         tids[nt++] = Int64GetDatum(r->file_id);
@@ -1180,6 +1465,16 @@ MpBatchOutcome mp_process_batch(int64 run_id, int batch_size, uint64 max_file_si
       v[0] = simple_array(tids, nullptr, nt, INT8OID);
       for (int c = 0; c < kNTracks; ++c) v[c + 1] = col_array(&b->t[c], trows, nt);
       exec(P_INS_TRACKS, v, nullptr, SPI_OK_INSERT);
+      if (b->any_smf) {
+        Datum dv[1] = {simple_array(aids, nullptr, na, INT8OID)};
+        exec(P_DEDUP_SMF, dv, nullptr, SPI_OK_UPDATE);
+      }
+    }
+    if (nc > 0) {
+      Datum v[kNChords + 1];
+      v[0] = simple_array(cids, nullptr, nc, INT8OID);
+      for (int c = 0; c < kNChords; ++c) v[c + 1] = col_array(&b->c[c], crows, nc);
+      exec(P_INS_CHORDS, v, nullptr, SPI_OK_INSERT);
     }
   }
   for (int i = 0; i < b->n; ++i)

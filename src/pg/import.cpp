@@ -312,6 +312,8 @@ Datum midipipe_import(PG_FUNCTION_ARGS) {
   bool recursive = PG_ARGISNULL(2) ? true : PG_GETARG_BOOL(2);
   bool wait = PG_ARGISNULL(3) ? true : PG_GETARG_BOOL(3);
   bool follow = PG_ARGISNULL(4) ? false : PG_GETARG_BOOL(4);
+  // split_tracks arrived in 0.2; the 0.1 signature has five arguments
+  bool split = PG_NARGS() > 5 && !PG_ARGISNULL(5) ? PG_GETARG_BOOL(5) : false;
 
   // like COPY FROM a file
   if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
@@ -376,6 +378,7 @@ Datum midipipe_import(PG_FUNCTION_ARGS) {
   strlcpy(r->root, root, sizeof(r->root));
   r->recursive = recursive;
   r->follow_symlinks = follow;
+  r->split_tracks = split;
   r->wait = wait;
   r->workers_requested = requested;
   r->state = MP_R_QUEUED;

@@ -61,6 +61,7 @@ struct RunInfo {
   char root[MAXPGPATH];
   bool recursive;
   bool follow;
+  bool split;
   bool wait;
   int requested;
   int granted;
@@ -230,10 +231,11 @@ void mirror_row_locked(MpRunSlot* r, const RowState* rs) {
 bool setup_run_row() {
   if (!begin_tx(false)) extension_gone();
   char* user = GetUserNameFromId(info.roleoid, true);
-  char* options =
-      psprintf("{\"workers\": %d, \"recursive\": %s, \"wait\": %s, \"follow_symlinks\": %s}",
-               info.requested, info.recursive ? "true" : "false", info.wait ? "true" : "false",
-               info.follow ? "true" : "false");
+  char* options = psprintf(
+      "{\"workers\": %d, \"recursive\": %s, \"wait\": %s, \"follow_symlinks\": %s, "
+      "\"split_tracks\": %s}",
+      info.requested, info.recursive ? "true" : "false", info.wait ? "true" : "false",
+      info.follow ? "true" : "false", info.split ? "true" : "false");
   Oid types[7] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, TIMESTAMPTZOID};
   Datum values[7] = {
       Int64GetDatum(info.run_id),          CStringGetTextDatum(info.root),
@@ -705,6 +707,7 @@ void midipipe_scanner_main(Datum arg) {
   info.recursive = slot->recursive;
   info.follow = slot->follow_symlinks;
   info.wait = slot->wait;
+  info.split = slot->split_tracks;
   info.requested = slot->workers_requested;
   info.granted = slot->workers_granted > 0 ? slot->workers_granted : 0;
   info.started_at = slot->started_at;
@@ -784,7 +787,8 @@ void midipipe_resume_main(Datum arg) {
         "SELECT run_id, root, COALESCE((options->>'recursive')::boolean, true), "
         "COALESCE((options->>'follow_symlinks')::boolean, false), "
         "COALESCE((options->>'wait')::boolean, false), COALESCE(workers_requested, 0), "
-        "requested_by::text, started_at FROM midipipe_runs "
+        "requested_by::text, started_at, "
+        "COALESCE((options->>'split_tracks')::boolean, false) FROM midipipe_runs "
         "WHERE state IN ('queued', 'scanning', 'running') ORDER BY run_id",
         true, 0);
     if (rc != SPI_OK_SELECT) elog(ERROR, "midipipe: could not read unfinished runs");
@@ -800,6 +804,7 @@ void midipipe_resume_main(Datum arg) {
       int workers = DatumGetInt32(SPI_getbinval(t, td, 6, &isnull));
       char* role = SPI_getvalue(t, td, 7);
       TimestampTz started = DatumGetTimestampTz(SPI_getbinval(t, td, 8, &isnull));
+      bool split = DatumGetBool(SPI_getbinval(t, td, 9, &isnull));
       Oid roleoid = role != nullptr ? get_role_oid(role, true) : InvalidOid;
       if (!OidIsValid(roleoid)) {
         ereport(WARNING,
@@ -827,6 +832,7 @@ void midipipe_resume_main(Datum arg) {
           strlcpy(r->root, root != nullptr ? root : "/", sizeof(r->root));
           r->recursive = recursive;
           r->follow_symlinks = follow;
+          r->split_tracks = split;
           r->wait = wait;
           r->workers_requested = workers > 0 ? workers : mp_max_workers;
           r->state = MP_R_QUEUED;

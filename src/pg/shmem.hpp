@@ -85,7 +85,8 @@ struct MpRunSlot {
   char root[MAXPGPATH];
   bool recursive;
   bool follow_symlinks;
-  bool wait;  // recorded in the run's options
+  bool wait;          // recorded in the run's options
+  bool split_tracks;  // also split each track into a format-0 file (midipipe_tracks.smf)
   int workers_requested;
   int workers_granted;    // -1: not processed by the supervisor yet
   int state;              // MpRunState

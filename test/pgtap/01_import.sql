@@ -1,7 +1,7 @@
 -- Import of the corpus copy: one row per file, counts add up, analysis = CLI.
 SET client_min_messages = warning;
 BEGIN;
-SELECT plan(14);
+SELECT plan(15);
 SELECT value || '/corpus' AS root FROM tap.ctx WHERE key = 'work' \gset
 
 SELECT lives_ok($$SELECT midipipe_import('$$ || :'root' || $$', workers => 2)$$, 'the import runs');
@@ -27,12 +27,20 @@ SELECT ok((SELECT count(*) FROM midipipe_files WHERE status = 'error') > 0
 CREATE TEMP TABLE cli AS SELECT j->>'path' AS path, j FROM tap.cli;
 SELECT is_empty($$
   SELECT f.path FROM midipipe_files f JOIN midipipe_analysis a USING (file_id) JOIN cli c USING (path)
-   WHERE (to_jsonb(a) - 'file_id') <> (c.j - 'path' - 'tracks' - 'warnings')$$,
-  'midipipe_analysis equals the CLI''s JSON for every ok file');
+   WHERE (to_jsonb(a) - 'file_id') <> (c.j - 'path' - 'tracks' - 'warnings' - 'chords')$$,
+  'midipipe_analysis equals the CLI''s JSON for every ok file (depth and file-name fields included)');
+SELECT is_empty($$
+  SELECT f.path FROM midipipe_files f JOIN cli c USING (path)
+   WHERE f.status = 'ok' AND c.j->'chords' IS DISTINCT FROM
+     coalesce((SELECT jsonb_agg(jsonb_build_object('tick', e.tick, 'seconds', e.seconds, 'root', e.root,
+                                                   'quality', e.quality, 'name', e.name) ORDER BY e.ord)
+                 FROM midipipe_chord_events e WHERE e.file_id = f.file_id), '[]')$$,
+  'midipipe_chords equals the CLI''s chord progression');
 SELECT is_empty($$
   SELECT f.path FROM midipipe_files f JOIN cli c USING (path)
    WHERE f.status = 'ok' AND c.j->'tracks' IS DISTINCT FROM
-     (SELECT jsonb_agg(to_jsonb(t) - 'file_id' ORDER BY track_no) FROM midipipe_tracks t WHERE t.file_id = f.file_id)$$,
+     (SELECT jsonb_agg(to_jsonb(t) - 'file_id' - 'smf' - 'smf_sha256' ORDER BY track_no)
+        FROM midipipe_tracks t WHERE t.file_id = f.file_id)$$,
   'midipipe_tracks equals the CLI''s tracks');
 SELECT is_empty($$
   SELECT f.path FROM midipipe_files f JOIN cli c USING (path)

@@ -1,0 +1,92 @@
+-- Version 0.2 (analysis depth, chords, track splitting) reached two ways: a
+-- fresh CREATE EXTENSION (the 0.1 script plus the 0.1--0.2 update) and an
+-- ALTER EXTENSION ... UPDATE of a 0.1 install. A 0.1 schema is refused by the
+-- 0.2 library with a clear error, never written wrongly. Then split_tracks
+-- and midipipe_split() on a two-track file made here.
+SET client_min_messages = warning;
+SELECT extversion FROM pg_extension WHERE extname = 'midipipe';
+CREATE TEMP TABLE fresh AS
+  SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) AS type
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+   WHERE c.relname LIKE 'midipipe%' AND c.relkind IN ('r', 'v') AND a.attnum > 0
+     AND NOT a.attisdropped;
+
+DROP EXTENSION midipipe;
+CREATE EXTENSION midipipe VERSION '0.1';
+SELECT extversion FROM pg_extension WHERE extname = 'midipipe';
+-- a 0.1 schema: the run fails with the version error (the caller sees it)
+COPY (SELECT 1) TO PROGRAM 'rm -rf /tmp/midipipe_upgrade && mkdir -p /tmp/midipipe_upgrade';
+CREATE TEMP TABLE bytes (name text PRIMARY KEY, data bytea);
+INSERT INTO bytes VALUES
+  -- format 1, PPQ 96: a conductor track (120 bpm, 60 bpm from tick 96) and two
+  -- tracks with notes (one note of 192 ticks; two notes ending at tick 256)
+  ('two', decode('4d546864000000060001000300604d54726b0000001200ff510307a12060ff51030f424000ff2f00'
+                 || '4d54726b0000000d00903c648140803c0000ff2f00'
+                 || '4d54726b000000146091406460814000009143644081430000ff2f00', 'hex'));
+SELECT (midipipe_analyze(data)->>'note_count')::int AS notes, midipipe_analyze(data)->>'error_code' AS err
+  FROM bytes;
+CREATE FUNCTION pg_temp.put(name text, path text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  o oid := lo_from_bytea(0, (SELECT data FROM bytes b WHERE b.name = put.name));
+BEGIN
+  PERFORM lo_export(o, '/tmp/midipipe_upgrade/' || put.path);
+  PERFORM lo_unlink(o);
+END $$;
+SELECT pg_temp.put('two', 'two.mid');
+DO $$
+BEGIN
+  PERFORM midipipe_import('/tmp/midipipe_upgrade', workers => 1);
+  RAISE EXCEPTION 'the import of a 0.1 schema did not fail';
+EXCEPTION WHEN OTHERS THEN
+  RAISE WARNING 'import into a 0.1 schema: %', regexp_replace(SQLERRM, 'run [0-9]+', 'run N');
+END $$;
+
+ALTER EXTENSION midipipe UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'midipipe';
+-- the updated schema is the fresh one, column for column
+SELECT 'only fresh' AS side, * FROM (TABLE fresh EXCEPT
+  SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod)
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+   WHERE c.relname LIKE 'midipipe%' AND c.relkind IN ('r', 'v') AND a.attnum > 0
+     AND NOT a.attisdropped) s
+UNION ALL
+SELECT 'only updated', * FROM (
+  SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod)
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+   WHERE c.relname LIKE 'midipipe%' AND c.relkind IN ('r', 'v') AND a.attnum > 0
+     AND NOT a.attisdropped
+  EXCEPT TABLE fresh) s;
+
+-- split_tracks: one format-0 file per track with notes, carrying the tempo map
+SELECT midipipe_import('/tmp/midipipe_upgrade', workers => 1, split_tracks => true) IS NOT NULL AS imported;
+SELECT f.status, a.ntracks, a.note_count FROM midipipe_files f JOIN midipipe_analysis a USING (file_id);
+SELECT t.track_no, t.note_count, t.smf IS NOT NULL AS has_smf, sha256(t.smf) = t.smf_sha256 AS sha_ok,
+       (midipipe_analyze(t.smf)->>'format')::int AS split_format,
+       (midipipe_analyze(t.smf)->>'note_count')::int AS split_notes,
+       (midipipe_analyze(t.smf)->>'duration_seconds')::float8 AS split_seconds,
+       (midipipe_analyze(t.smf)->>'tempo_changes')::int AS split_tempo_changes
+  FROM midipipe_tracks t ORDER BY t.track_no;
+-- midipipe_split() recomputes the same files
+CREATE TEMP TABLE before AS SELECT track_no, smf_sha256 FROM midipipe_tracks;
+UPDATE midipipe_tracks SET smf = NULL, smf_sha256 = NULL;
+SELECT midipipe_split(file_id) AS split FROM midipipe_files;
+SELECT count(*) AS same_split FROM midipipe_tracks t JOIN before b USING (track_no)
+ WHERE t.smf_sha256 IS NOT DISTINCT FROM b.smf_sha256;
+-- privileges: a role without pg_read_server_files cannot split
+CREATE ROLE midipipe_upgrade_nobody;
+GRANT SELECT ON midipipe_files TO midipipe_upgrade_nobody;
+SET ROLE midipipe_upgrade_nobody;
+DO $$
+BEGIN
+  PERFORM midipipe_split(file_id) FROM midipipe_files;
+EXCEPTION WHEN insufficient_privilege THEN
+  RAISE WARNING 'midipipe_split without pg_read_server_files: %', SQLSTATE;
+END $$;
+RESET ROLE;
+DROP OWNED BY midipipe_upgrade_nobody;
+DROP ROLE midipipe_upgrade_nobody;
+-- leave the database as pg_regress made it, with no worker connected to it
+SELECT midipipe_pool_stop() >= 0 AS stopped;
+DROP EXTENSION midipipe;
+CREATE EXTENSION midipipe;
+COPY (SELECT 1) TO PROGRAM 'rm -rf /tmp/midipipe_upgrade';
