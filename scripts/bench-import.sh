@@ -16,6 +16,8 @@
 #   (b) a 200-file run, cold (midipipe_pool_stop() first: its workers must start) and
 #       warm (pool already up), alternated MIDIPIPE_BENCH_ROUNDS times (default 5), the
 #       200 files' rows deleted before each run; medians and their ratio;
+#   (d) the same import with midipipe.analysis_depth = off (rows deleted first): the
+#       files/s with depth over without (issue 6: at least 0.75);
 #   (c) the pool workers' memory (VmRSS and RssAnon from /proc/PID/status) before,
 #       sampled during, and after the big run. The verdict uses RssAnon (private
 #       memory): VmRSS also counts the shared buffers a worker touches, which grows
@@ -226,9 +228,11 @@ cpu_ratio=$(awk -v e="$eng_us" -v i="$imp_us" 'BEGIN {printf "%.3f", e / i}')
 per_worker=$(Q -c "SELECT string_agg(pid || ':' || files_done, ' ' ORDER BY pid) FROM midipipe_stats")
 echo "import: $N files in $wall_secs s wall ($imp_fps_wall files/s), $run_secs s by midipipe_runs ($imp_fps_run files/s); files per worker pid: $per_worker"
 
-# Memory: per worker, the median of the samples in the first quarter of the run
-# after the first 5% (the worker's steady state once its caches are built) against
-# the largest sample of the last quarter and the value after the run.
+# Memory: per worker, the largest sample in the first quarter of the run after the
+# first 5% (the worker's steady state once its caches are built) against the largest
+# sample of the last quarter and the value after the run. Peak against peak: within a
+# batch a worker's memory rises and falls (the batch's rows are built in memory, then
+# freed and handed back), so a median against a maximum would call that sawtooth growth.
 mem_report=$(awk -v T="$wall_secs" '
   $3 == "before" { before[$2] = $4 " / " $5 }
   $3 == "after"  { after_v[$2] = $4; after_a[$2] = $5 }
@@ -244,20 +248,41 @@ mem_report=$(awk -v T="$wall_secs" '
       # median of early samples (insertion sort; few samples)
       for (i = 1; i <= n; i++) a[i] = early[p, i]
       for (i = 2; i <= n; i++) { v = a[i]; j = i - 1; while (j >= 1 && a[j] > v) { a[j + 1] = a[j]; j-- } a[j + 1] = v }
-      base = n > 0 ? a[int((n + 1) / 2)] : 0
+      base = n > 0 ? a[n] : 0
       l = late[p]; if (after_a[p] > l) l = after_a[p]
       growth = l - base
       allow = base * 0.10; if (allow < 4096) allow = 4096
       if (n < 3 || l == 0) ok = -1  # too few samples: the run was too short to judge
       if (ok == 1 && growth > allow) ok = 0
       if (growth > worst) worst = growth
-      printf "worker %s: before %s kB (VmRSS / RssAnon); during RssAnon early median %d kB, late max %d kB (growth %+d kB, allowed %d); VmRSS max %d kB; after %s / %s kB\n", p, before[p], base, late[p], growth, allow, maxv[p], after_v[p], after_a[p]
+      printf "worker %s: before %s kB (VmRSS / RssAnon); during RssAnon early max %d kB, late max %d kB (growth %+d kB, allowed %d); VmRSS max %d kB; after %s / %s kB\n", p, before[p], base, late[p], growth, allow, maxv[p], after_v[p], after_a[p]
     }
     printf "MEMFLAT %s %d\n", ok == 1 ? "PASS" : (ok == 0 ? "MISS" : "n/a(run-too-short)"), worst
   }' "$samples")
 grep -v '^MEMFLAT' <<<"$mem_report"
 mem_verdict=$(sed -n 's/^MEMFLAT \([^ ]*\) .*/\1/p' <<<"$mem_report")
 mem_growth=$(sed -n 's/^MEMFLAT [^ ]* //p' <<<"$mem_report")
+
+# ------------------------------------------------------------------ (d) analysis depth off
+# The same import with midipipe.analysis_depth = off (issue 6: depth may cost at most 25% of
+# the import's files/s). The rows of the run above are deleted first, so every file is read
+# and analysed again.
+step "import again without analysis depth: $N files, workers => $workers"
+Q -c "DELETE FROM midipipe_files" >/dev/null || die "could not empty midipipe_files"
+Q -c "VACUUM midipipe_files, midipipe_analysis, midipipe_tracks, midipipe_chords" >/dev/null 2>&1 || true
+t_start=$(now)
+"${PSQL[@]}" -d bench -At -c "SET midipipe.analysis_depth = off" \
+  -c "SELECT midipipe_import('$tree', workers => $workers)" >"$bdir/import-nodepth.out" 2>&1 ||
+  {
+    cat "$bdir/import-nodepth.out"
+    die "the import without depth failed"
+  }
+t_end=$(now)
+tail -n 2 "$bdir/import-nodepth.out"
+nodepth_secs=$(awk -v a="$t_end" -v b="$t_start" 'BEGIN {printf "%.3f", a - b}')
+nodepth_fps=$(awk -v n="$N" -v s="$nodepth_secs" 'BEGIN {printf "%.1f", n / s}')
+depth_ratio=$(awk -v d="$imp_fps_wall" -v n="$nodepth_fps" 'BEGIN {printf "%.3f", d / n}')
+echo "import without depth: $N files in $nodepth_secs s ($nodepth_fps files/s); with depth / without = $depth_ratio"
 
 # ------------------------------------------------------------------ (b) cold vs warm
 step "cold vs warm: $small_n files, workers => $workers, $rounds rounds"
@@ -314,6 +339,7 @@ verdict() { awk -v v="$1" -v t="$2" 'BEGIN {print (v >= t) ? "PASS" : "MISS"}'; 
 v_rate=$(verdict "$imp_fps_wall" 5000)
 v_ratio=$(verdict "$ratio" 0.40)
 v_cw=$(verdict "$cw_ratio" 5)
+v_depth=$(verdict "$depth_ratio" 0.75)
 
 bash scripts/check-server-log.sh "$cluster/server.log" >/dev/null 2>&1 ||
   die "the server log shows a crashed process: $cluster/server.log"
@@ -335,4 +361,6 @@ worker RssAnon growth (worst)     $mem_growth kB over the run
 (a2) import >= 40% of the engine alone      $v_ratio
 (b)  warm 200-file run >= 5x faster (cold)  $v_cw
 (c)  worker memory flat across the run      $mem_verdict
+import without analysis depth     $nodepth_fps files/s  (with depth / without = $depth_ratio)
+(d)  depth costs <= 25% of files/s (issue 6) $v_depth
 EOF

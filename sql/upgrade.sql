@@ -72,6 +72,17 @@ UPDATE midipipe_tracks SET smf = NULL, smf_sha256 = NULL;
 SELECT midipipe_split(file_id) AS split FROM midipipe_files;
 SELECT count(*) AS same_split FROM midipipe_tracks t JOIN before b USING (track_no)
  WHERE t.smf_sha256 IS NOT DISTINCT FROM b.smf_sha256;
+-- midipipe.analysis_depth = off: the run records it and leaves the depth columns NULL
+SELECT a.distinct_chords IS NOT NULL AS depth_before, c.file_id IS NOT NULL AS chords_before
+  FROM midipipe_analysis a LEFT JOIN midipipe_chords c USING (file_id);
+SET midipipe.analysis_depth = off;
+UPDATE midipipe_files SET mtime = NULL;  -- read again
+SELECT midipipe_import('/tmp/midipipe_upgrade', workers => 1) AS nodepth \gset
+RESET midipipe.analysis_depth;
+SELECT options->>'analysis_depth' AS recorded FROM midipipe_runs WHERE run_id = :nodepth;
+SELECT a.note_count, a.distinct_chords IS NULL AS no_chords, a.drum_counts IS NULL AS no_drums,
+       a.bar_count IS NULL AS no_bars, c.file_id IS NULL AS no_chord_row
+  FROM midipipe_analysis a LEFT JOIN midipipe_chords c USING (file_id);
 -- privileges: a role without pg_read_server_files cannot split
 CREATE ROLE midipipe_upgrade_nobody;
 GRANT SELECT ON midipipe_files TO midipipe_upgrade_nobody;

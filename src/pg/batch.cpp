@@ -29,6 +29,7 @@
 #include "analysis.hpp"
 #include "batch.hpp"
 #include "filename_meta.hpp"
+#include "key.hpp"  // AnalyzeOptions, analyze_with
 #include "split.hpp"
 #include "guard.hpp"
 #include "sha256.hpp"
@@ -322,7 +323,8 @@ SPIPlanPtr plan(PlanId id) {
       const Oid t[] = {INT8OID};
       g_plans[id] = prepare(
           with_schema("SELECT coalesce((options->>'follow_symlinks')::pg_catalog.bool, false), "
-                      "coalesce((options->>'split_tracks')::pg_catalog.bool, false) "
+                      "coalesce((options->>'split_tracks')::pg_catalog.bool, false), "
+                      "coalesce((options->>'analysis_depth')::pg_catalog.bool, true) "
                       "FROM %s.midipipe_runs WHERE run_id = $1"),
           1, t);
       break;
@@ -677,6 +679,7 @@ struct Batch {
   uint64 max_file_size;
   bool follow_symlinks;
   bool split_tracks;
+  bool analysis_depth;
   bool any_smf;  // a split file was pushed: deduplicate after the insert
   char* buf;     // read buffer, reused
   size_t bufcap;
@@ -1027,7 +1030,9 @@ void engine_file(Batch* b, FileRec* r, const uint8_t* data, size_t len) {
     midipipe::Limits limits;
     limits.max_file_size = b->max_file_size;
     std::unique_ptr<EngineOut> eo(new EngineOut);
-    eo->result = midipipe::analyze({data, len}, limits);
+    midipipe::AnalyzeOptions options = midipipe::default_analyze_options();
+    options.depth = b->analysis_depth;
+    eo->result = midipipe::analyze_with({data, len}, limits, options);
     if (eo->result.status.ok()) {
       eo->name = midipipe::filename_meta(r->path, &eo->result.analysis);
       if (b->split_tracks) eo->split = midipipe::split_tracks({data, len}, limits);
@@ -1196,6 +1201,8 @@ MpBatchOutcome mp_process_batch(int64 run_id, int batch_size, uint64 max_file_si
         DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
     b->split_tracks =
         DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+    b->analysis_depth =
+        DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
     SPI_freetuptable(SPI_tuptable);
   }
 

@@ -379,6 +379,7 @@ Datum midipipe_import(PG_FUNCTION_ARGS) {
   r->recursive = recursive;
   r->follow_symlinks = follow;
   r->split_tracks = split;
+  r->analysis_depth = mp_analysis_depth;
   r->wait = wait;
   r->workers_requested = requested;
   r->state = MP_R_QUEUED;

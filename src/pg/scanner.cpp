@@ -62,6 +62,7 @@ struct RunInfo {
   bool recursive;
   bool follow;
   bool split;
+  bool depth;
   bool wait;
   int requested;
   int granted;
@@ -233,9 +234,9 @@ bool setup_run_row() {
   char* user = GetUserNameFromId(info.roleoid, true);
   char* options = psprintf(
       "{\"workers\": %d, \"recursive\": %s, \"wait\": %s, \"follow_symlinks\": %s, "
-      "\"split_tracks\": %s}",
+      "\"split_tracks\": %s, \"analysis_depth\": %s}",
       info.requested, info.recursive ? "true" : "false", info.wait ? "true" : "false",
-      info.follow ? "true" : "false", info.split ? "true" : "false");
+      info.follow ? "true" : "false", info.split ? "true" : "false", info.depth ? "true" : "false");
   Oid types[7] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, TIMESTAMPTZOID};
   Datum values[7] = {
       Int64GetDatum(info.run_id),          CStringGetTextDatum(info.root),
@@ -708,6 +709,7 @@ void midipipe_scanner_main(Datum arg) {
   info.follow = slot->follow_symlinks;
   info.wait = slot->wait;
   info.split = slot->split_tracks;
+  info.depth = slot->analysis_depth;
   info.requested = slot->workers_requested;
   info.granted = slot->workers_granted > 0 ? slot->workers_granted : 0;
   info.started_at = slot->started_at;
@@ -788,7 +790,8 @@ void midipipe_resume_main(Datum arg) {
         "COALESCE((options->>'follow_symlinks')::boolean, false), "
         "COALESCE((options->>'wait')::boolean, false), COALESCE(workers_requested, 0), "
         "requested_by::text, started_at, "
-        "COALESCE((options->>'split_tracks')::boolean, false) FROM midipipe_runs "
+        "COALESCE((options->>'split_tracks')::boolean, false), "
+        "COALESCE((options->>'analysis_depth')::boolean, true) FROM midipipe_runs "
         "WHERE state IN ('queued', 'scanning', 'running') ORDER BY run_id",
         true, 0);
     if (rc != SPI_OK_SELECT) elog(ERROR, "midipipe: could not read unfinished runs");
@@ -805,6 +808,7 @@ void midipipe_resume_main(Datum arg) {
       char* role = SPI_getvalue(t, td, 7);
       TimestampTz started = DatumGetTimestampTz(SPI_getbinval(t, td, 8, &isnull));
       bool split = DatumGetBool(SPI_getbinval(t, td, 9, &isnull));
+      bool depth = DatumGetBool(SPI_getbinval(t, td, 10, &isnull));
       Oid roleoid = role != nullptr ? get_role_oid(role, true) : InvalidOid;
       if (!OidIsValid(roleoid)) {
         ereport(WARNING,
@@ -833,6 +837,7 @@ void midipipe_resume_main(Datum arg) {
           r->recursive = recursive;
           r->follow_symlinks = follow;
           r->split_tracks = split;
+          r->analysis_depth = depth;
           r->wait = wait;
           r->workers_requested = workers > 0 ? workers : mp_max_workers;
           r->state = MP_R_QUEUED;

@@ -27,6 +27,7 @@ extern bool mp_test_on_checkout;
 extern int mp_batch_size;
 extern int mp_max_file_size_kb;
 extern int mp_worker_nice;
+extern bool mp_analysis_depth;
 
 // ------------------------------------------------------------------ shared state
 enum MpWorkerState : int {
@@ -85,8 +86,9 @@ struct MpRunSlot {
   char root[MAXPGPATH];
   bool recursive;
   bool follow_symlinks;
-  bool wait;          // recorded in the run's options
-  bool split_tracks;  // also split each track into a format-0 file (midipipe_tracks.smf)
+  bool wait;            // recorded in the run's options
+  bool split_tracks;    // also split each track into a format-0 file (midipipe_tracks.smf)
+  bool analysis_depth;  // chords, drums, performance, structure (midipipe.analysis_depth)
   int workers_requested;
   int workers_granted;    // -1: not processed by the supervisor yet
   int state;              // MpRunState

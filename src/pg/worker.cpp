@@ -7,6 +7,7 @@
 // mp_process_batch() as the run's role. A batch that errors is rolled back
 // (its paths go back to the queue) and retried; a batch that keeps failing
 // fails the run. The run's coordinator finalizes runs; a worker only works.
+#include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -408,6 +409,11 @@ void midipipe_worker_main(Datum arg) {
       char* err = nullptr;
       char* unhealthy = nullptr;
       BatchResult res = run_batch(a, loop_cxt, &err, &unhealthy);
+      // The engine's C++ allocations (large vectors for big files) come from
+      // malloc, not from memory contexts: give what a batch freed back to
+      // the kernel, so a worker's resident size does not creep up with the
+      // largest files it has seen.
+      (void)malloc_trim(0);
       if (res == BatchResult::kUnhealthy) {
         LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
         w->checks_failed++;
