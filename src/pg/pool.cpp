@@ -29,11 +29,13 @@ struct PoolCount {
   int ready;         // connected and not leaving
   int live;          // any state, not leaving
   int idle_leaving;  // asked to stop and not busy with a run: about to exit
+  bool spare;        // the pool's spare coordinator is connected (and holds no run)
 };
 
 PoolCount count_pool() {
-  PoolCount c = {0, 0, 0};
+  PoolCount c = {0, 0, 0, false};
   LWLockAcquire(mp_shared->lock, LW_SHARED);
+  if (MpPool* p = mp_pool_find_locked(MyDatabaseId, false)) c.spare = p->spare_pid != 0;
   for (int i = 0; i < mp_shared->nworkers; i++) {
     MpWorkerSlot* w = mp_worker_slot(i);
     if (w->state == MP_W_FREE || w->dboid != MyDatabaseId) continue;
@@ -160,6 +162,7 @@ Datum midipipe_pool_stop(PG_FUNCTION_ARGS) {
   }
   LWLockRelease(mp_shared->lock);
   mp_wake_supervisor();
-  (void)wait_pool([](const PoolCount& c) { return c.idle_leaving == 0; });
+  // the spare coordinator leaves with the pool (the supervisor stops it)
+  (void)wait_pool([](const PoolCount& c) { return c.idle_leaving == 0 && !c.spare; });
   PG_RETURN_INT32(stopped);
 }

@@ -274,8 +274,13 @@ bool setup_run_row() {
   r->scan_done = rs.scan_done;
   r->state = rs.state;
   r->row_written = true;
+  bool work_waiting = r->files_found > r->done_committed;
   LWLockRelease(mp_shared->lock);
-  wake_workers();
+  // Workers have something to claim only when the manifest has rows (a
+  // resumed run); a new run's workers are woken by the scan's first flush,
+  // instead of each spending a transaction on an empty claim now, on the CPU
+  // the scan needs.
+  if (work_waiting) wake_workers();
   return rs.scan_done;
 }
 
@@ -683,21 +688,17 @@ bool run_complete() {
 
 }  // namespace
 
-void midipipe_scanner_main(Datum arg) {
-  pqsignal(SIGHUP, SignalHandlerForConfigReload);
-  pqsignal(SIGTERM, die);
-  BackgroundWorkerUnblockSignals();
+namespace {
 
-  int r = DatumGetInt32(arg);
-  uint32 gen = 0;
-  memcpy(&gen, MyBgworkerEntry->bgw_extra, sizeof(gen));
-  if (mp_shared == nullptr || r < 0 || r >= MP_MAX_RUNS) proc_exit(0);
-
+// Takes run slot r (of generation gen) as its coordinator; false when the
+// slot was given away meanwhile or already has a coordinator.
+bool attach_run(int r, uint32 gen) {
+  if (r < 0 || r >= MP_MAX_RUNS) return false;
   LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
   MpRunSlot* slot = &mp_shared->runs[r];
   if (!slot->in_use || slot->finished || slot->generation != gen || slot->scanner_pid != 0) {
     LWLockRelease(mp_shared->lock);
-    proc_exit(0);
+    return false;
   }
   slot->scanner_pid = MyProcPid;
   slot->scanner_latch = MyLatch;
@@ -716,12 +717,12 @@ void midipipe_scanner_main(Datum arg) {
   LWLockRelease(mp_shared->lock);
   my_run = r;
   my_gen = gen;
-  before_shmem_exit(scanner_detach, 0);
+  return true;
+}
 
-  BackgroundWorkerInitializeConnectionByOid(info.dboid, InvalidOid, 0);
-  pgstat_report_appname("midipipe scanner");
-  GetUserIdAndSecContext(&boot_user, &boot_sec);
-
+// The coordinator's work once attached and connected: the run row, the scan,
+// then watching the run until it ends. Never returns.
+[[noreturn]] void coordinate() {
   bool scan_done = setup_run_row();
   if (!scan_done && !scan()) {
     bool fail = false;
@@ -735,7 +736,9 @@ void midipipe_scanner_main(Datum arg) {
 
   pgstat_report_activity(
       STATE_RUNNING, psprintf("midipipe run " INT64_FORMAT " waiting for workers", info.run_id));
-  TimestampTz last_check = 0;
+  // The first look at the manifest waits for a reason (below): asking it right
+  // after the scan would take CPU from the workers that just started.
+  TimestampTz last_check = GetCurrentTimestamp();
   for (;;) {
     CHECK_FOR_INTERRUPTS();
     if (ConfigReloadPending) {
@@ -766,6 +769,125 @@ void midipipe_scanner_main(Datum arg) {
                     PG_WAIT_EXTENSION);
     ResetLatch(MyLatch);
   }
+}
+
+int spare_pool = -1;
+uint32 spare_gen = 0;
+
+void spare_detach(int code, Datum arg) {
+  if (mp_shared == nullptr || spare_pool < 0) return;
+  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  MpPool* p = &mp_shared->pools[spare_pool];
+  if (p->spare_generation == spare_gen && p->spare_pid == MyProcPid) {
+    p->spare_pid = 0;
+    p->spare_latch = nullptr;
+  }
+  LWLockRelease(mp_shared->lock);
+  mp_wake_supervisor();
+}
+
+// Loads what a run's first transactions need (the extension's schema, the
+// relation cache entries of midipipe_runs and midipipe_queue), so that the
+// run does not pay for it. Nothing when the extension is not installed.
+void spare_warm_up() {
+  SetCurrentStatementStartTimestamp();
+  StartTransactionCommand();
+  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "midipipe: SPI_connect failed");
+  PushActiveSnapshot(GetTransactionSnapshot());
+  Oid nsp = mp_extension_schema();
+  if (OidIsValid(nsp) && OidIsValid(get_relname_relid("midipipe_runs", nsp)) &&
+      OidIsValid(get_relname_relid("midipipe_queue", nsp))) {
+    mp_set_local_search_path(nsp);
+    (void)SPI_execute("SELECT state FROM midipipe_runs WHERE run_id = 0", true, 0);
+    (void)SPI_execute("SELECT done FROM midipipe_queue WHERE run_id = 0 LIMIT 1", true, 0);
+  }
+  SPI_finish();
+  PopActiveSnapshot();
+  CommitTransactionCommand();
+  pgstat_report_activity(STATE_IDLE, nullptr);
+}
+
+}  // namespace
+
+void midipipe_scanner_main(Datum arg) {
+  pqsignal(SIGHUP, SignalHandlerForConfigReload);
+  pqsignal(SIGTERM, die);
+  BackgroundWorkerUnblockSignals();
+
+  int r = DatumGetInt32(arg);
+  uint32 gen = 0;
+  memcpy(&gen, MyBgworkerEntry->bgw_extra, sizeof(gen));
+  if (mp_shared == nullptr || !attach_run(r, gen)) proc_exit(0);
+  before_shmem_exit(scanner_detach, 0);
+
+  BackgroundWorkerInitializeConnectionByOid(info.dboid, InvalidOid, 0);
+  pgstat_report_appname("midipipe scanner");
+  GetUserIdAndSecContext(&boot_user, &boot_sec);
+  coordinate();
+}
+
+// A pool's spare coordinator: connects to the pool's database ahead of any
+// run, waits on its latch until the supervisor hands it a run, then is that
+// run's coordinator exactly as midipipe_scanner_main would be. It is started
+// and stopped (SIGTERM, only while it holds no run) by the supervisor.
+void midipipe_spare_main(Datum arg) {
+  pqsignal(SIGHUP, SignalHandlerForConfigReload);
+  pqsignal(SIGTERM, die);
+  BackgroundWorkerUnblockSignals();
+
+  int pi = DatumGetInt32(arg);
+  uint32 gen = 0;
+  memcpy(&gen, MyBgworkerEntry->bgw_extra, sizeof(gen));
+  if (mp_shared == nullptr || pi < 0 || pi >= MP_MAX_POOLS) proc_exit(0);
+  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  MpPool* p = &mp_shared->pools[pi];
+  if (!p->in_use || p->spare_generation != gen || p->spare_pid != 0) {
+    LWLockRelease(mp_shared->lock);
+    proc_exit(0);  // the supervisor started another spare meanwhile
+  }
+  p->spare_pid = MyProcPid;
+  p->spare_latch = MyLatch;
+  Oid dboid = p->dboid;
+  LWLockRelease(mp_shared->lock);
+  spare_pool = pi;
+  spare_gen = gen;
+  before_shmem_exit(spare_detach, 0);
+
+  BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+  pgstat_report_appname("midipipe scanner");
+  GetUserIdAndSecContext(&boot_user, &boot_sec);
+  spare_warm_up();
+
+  int r = -1;
+  uint32 run_gen = 0;
+  for (;;) {
+    CHECK_FOR_INTERRUPTS();
+    if (ConfigReloadPending) {
+      ConfigReloadPending = false;
+      ProcessConfigFile(PGC_SIGHUP);
+    }
+    LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+    if (p->spare_generation == gen && p->spare_assigned) {
+      r = p->spare_run;
+      run_gen = p->spare_run_generation;
+      p->spare_assigned = false;
+      p->spare_pid = 0;  // no longer the pool's spare: the supervisor starts another
+      p->spare_latch = nullptr;
+    }
+    LWLockRelease(mp_shared->lock);
+    if (r >= 0) break;
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000,
+                    PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+  }
+  mp_wake_supervisor();
+  // The supervisor holds this process's handle as the run's scanner handle
+  // now: when attaching fails (the run ended meanwhile), exiting is all it takes.
+  if (!attach_run(r, run_gen)) proc_exit(0);
+  before_shmem_exit(scanner_detach, 0);
+  pgstat_report_activity(STATE_RUNNING,
+                         psprintf("midipipe run " INT64_FORMAT " starting", info.run_id));
+  coordinate();
 }
 
 void midipipe_resume_main(Datum arg) {

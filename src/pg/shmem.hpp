@@ -120,6 +120,18 @@ struct MpPool {
   bool stopped;         // midipipe_pool_stop: no floor (not even min_workers) until pool_start
   bool trim_requested;  // supervisor: stop idle workers above the target once
   int start_failures;   // consecutive workers that never became ready
+  // The pool's spare coordinator: a "midipipe scanner" process that the
+  // supervisor starts while the pool is warm, connected to dboid ahead of any
+  // run, so that a run on a warm pool does not wait for a process to start.
+  // The supervisor hands it a run (spare_assigned, spare_run); it takes the
+  // run (clearing spare_assigned, spare_pid and spare_latch) and from then on
+  // is that run's coordinator. See supervisor.cpp and scanner.cpp.
+  uint32 spare_generation;  // bumped for each spare the supervisor starts
+  pid_t spare_pid;          // 0 until the spare attached, and once it took its run
+  Latch* spare_latch;
+  bool spare_assigned;  // spare_run is handed to the spare and not taken yet
+  int spare_run;        // run slot (with spare_assigned)
+  uint32 spare_run_generation;
 };
 
 struct MpShared {
@@ -177,6 +189,7 @@ extern "C" {
 PGDLLEXPORT void midipipe_supervisor_main(Datum arg);
 PGDLLEXPORT void midipipe_worker_main(Datum arg);
 PGDLLEXPORT void midipipe_scanner_main(Datum arg);
+PGDLLEXPORT void midipipe_spare_main(Datum arg);
 PGDLLEXPORT void midipipe_resume_main(Datum arg);
 }
 

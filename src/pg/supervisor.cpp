@@ -52,6 +52,13 @@ constexpr int kMaxStartFailures = 3;
 BackgroundWorkerHandle** worker_handles = nullptr;  // [mp_shared->nworkers]
 BackgroundWorkerHandle* scanner_handles[MP_MAX_RUNS];
 uint32 scanner_generation[MP_MAX_RUNS];
+// Each pool's spare coordinator until it is handed a run (its handle then
+// moves to scanner_handles), and whether it was asked to stop.
+BackgroundWorkerHandle* spare_handles[MP_MAX_POOLS];
+bool spare_stopping[MP_MAX_POOLS];
+// Set during a pass when a run could not get a process started (no free
+// max_worker_processes slot): spares give their slots up and none is started.
+bool slots_short = false;
 
 struct PendingResume {
   Oid dboid;
@@ -160,6 +167,85 @@ bool start_coordinator_locked(int r) {
   return true;
 }
 
+// Starts a spare coordinator for pool pi (see MpPool).
+bool start_spare_locked(int pi) {
+  MpPool* p = &mp_shared->pools[pi];
+  uint32 gen = ++p->spare_generation;
+  p->spare_pid = 0;
+  p->spare_latch = nullptr;
+  p->spare_assigned = false;
+  p->spare_run = -1;
+  BackgroundWorker bgw;
+  fill_common(&bgw, "midipipe_spare_main");
+  snprintf(bgw.bgw_name, BGW_MAXLEN, "midipipe scanner (spare) db %u", p->dboid);
+  snprintf(bgw.bgw_type, BGW_MAXLEN, "midipipe scanner");
+  bgw.bgw_main_arg = Int32GetDatum(pi);
+  memcpy(bgw.bgw_extra, &gen, sizeof(gen));
+  MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+  BackgroundWorkerHandle* handle = nullptr;
+  bool ok = RegisterDynamicBackgroundWorker(&bgw, &handle);
+  MemoryContextSwitchTo(old);
+  if (!ok) return false;
+  spare_handles[pi] = handle;
+  spare_stopping[pi] = false;
+  return true;
+}
+
+void stop_spare_locked(int pi) {
+  if (spare_handles[pi] == nullptr || spare_stopping[pi]) return;
+  TerminateBackgroundWorker(spare_handles[pi]);  // it holds no run: nothing is lost
+  spare_stopping[pi] = true;
+}
+
+// Hands the spare coordinator of the run's database, when there is one, to
+// run slot r: the run does not wait for a process to start and connect.
+bool take_spare_locked(int r) {
+  MpRunSlot* run = &mp_shared->runs[r];
+  MpPool* p = mp_pool_find_locked(run->dboid, false);
+  if (p == nullptr) return false;
+  int pi = static_cast<int>(p - mp_shared->pools);
+  if (spare_handles[pi] == nullptr || spare_stopping[pi] || p->spare_assigned) return false;
+  pid_t pid = 0;
+  if (GetBackgroundWorkerPid(spare_handles[pi], &pid) == BGWH_STOPPED) return false;
+  p->spare_assigned = true;
+  p->spare_run = r;
+  p->spare_run_generation = run->generation;
+  scanner_handles[r] = spare_handles[pi];
+  spare_handles[pi] = nullptr;
+  scanner_generation[r] = run->generation;
+  run->scanner_starts++;
+  if (p->spare_latch != nullptr) SetLatch(p->spare_latch);
+  return true;
+}
+
+// Stops one spare that holds no run, to give its max_worker_processes slot
+// to a run.
+void release_a_spare_locked() {
+  for (int pi = 0; pi < MP_MAX_POOLS; pi++) {
+    if (spare_handles[pi] != nullptr && !spare_stopping[pi]) {
+      stop_spare_locked(pi);
+      return;
+    }
+  }
+}
+
+// A pool keeps a spare coordinator while it is warm: not stopped, with live
+// workers, at least its floor of them (the workers come first when
+// max_worker_processes is tight).
+void reconcile_spares_locked() {
+  for (int pi = 0; pi < MP_MAX_POOLS; pi++) {
+    MpPool* p = &mp_shared->pools[pi];
+    if (!p->in_use) continue;
+    int live = mp_workers_in_db_locked(p->dboid, false);
+    bool want = !p->stopped && live > 0 && live >= mp_pool_floor_locked(p->dboid);
+    if (!want || slots_short) {
+      stop_spare_locked(pi);
+    } else if (spare_handles[pi] == nullptr && !p->spare_assigned) {
+      (void)start_spare_locked(pi);
+    }
+  }
+}
+
 bool start_resume(PendingResume* p) {
   BackgroundWorker bgw;
   fill_common(&bgw, "midipipe_resume_main");
@@ -229,6 +315,30 @@ void reap_locked() {
     if (run->generation == scanner_generation[r]) {
       run->scanner_pid = 0;
       run->scanner_latch = nullptr;
+    }
+    // a spare that exited before it took the run handed to it
+    for (int pi = 0; pi < MP_MAX_POOLS; pi++) {
+      MpPool* p = &mp_shared->pools[pi];
+      if (p->in_use && p->spare_assigned && p->spare_run == r &&
+          p->spare_run_generation == scanner_generation[r]) {
+        p->spare_assigned = false;
+        p->spare_pid = 0;
+        p->spare_latch = nullptr;
+      }
+    }
+  }
+
+  for (int pi = 0; pi < MP_MAX_POOLS; pi++) {
+    if (spare_handles[pi] == nullptr) continue;
+    pid_t pid = 0;
+    if (GetBackgroundWorkerPid(spare_handles[pi], &pid) != BGWH_STOPPED) continue;
+    pfree(spare_handles[pi]);
+    spare_handles[pi] = nullptr;
+    spare_stopping[pi] = false;
+    MpPool* p = &mp_shared->pools[pi];
+    if (!p->spare_assigned) {  // died without detaching (or never started)
+      p->spare_pid = 0;
+      p->spare_latch = nullptr;
     }
   }
 
@@ -306,7 +416,11 @@ int fill_run_locked(int r, int target) {
       pending_room++;
       continue;
     }
-    if (!start_worker_locked(run->dboid, r)) break;  // no free max_worker_processes slot
+    if (!start_worker_locked(run->dboid, r)) {  // no free max_worker_processes slot
+      slots_short = true;
+      release_a_spare_locked();
+      break;
+    }
     assigned++;
   }
   return assigned + pending_room;
@@ -330,7 +444,9 @@ void reconcile_runs_locked() {
                              run->run_id, run->scanner_starts)));
         continue;
       }
-      if (!start_coordinator_locked(r)) {
+      if (!take_spare_locked(r) && !start_coordinator_locked(r)) {
+        slots_short = true;
+        release_a_spare_locked();
         // Cancelled before its scanner ever ran (its caller gave up waiting):
         // nothing was written for it, so it simply ends here.
         if (run->cancel_requested && run->scanner_starts == 0)
@@ -641,8 +757,10 @@ void midipipe_supervisor_main(Datum arg) {
     Oid dbs[MP_MAX_RUNS + MP_MAX_POOLS];
     LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
     reap_locked();
+    slots_short = false;
     reconcile_runs_locked();
     reconcile_pools_locked();
+    reconcile_spares_locked();
     int ndbs = collect_active_dbs_locked(dbs);
     LWLockRelease(mp_shared->lock);
     // reap_locked() may have freed the slots of workers that died without detaching
