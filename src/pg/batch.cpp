@@ -353,7 +353,7 @@ SPIPlanPtr plan(PlanId id) {
     case P_BY_SHA: {
       const Oid t[] = {BYTEAARRAYOID};
       g_plans[id] =
-          prepare(with_schema("SELECT sha256, file_id FROM %s.midipipe_files "
+          prepare(with_schema("SELECT sha256, file_id, path FROM %s.midipipe_files "
                               "WHERE status = 'ok' AND sha256 OPERATOR(pg_catalog.=) ANY ($1)"),
                   1, t);
       break;
@@ -1367,12 +1367,22 @@ MpBatchOutcome mp_process_batch(int64 run_id, int batch_size, uint64 max_file_si
       bool isnull;
       bytea* sha = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[j], td, 1, &isnull));
       const int64 id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[j], td, 2, &isnull));
+      const char* stored_path = SPI_getvalue(SPI_tuptable->vals[j], td, 3);
       if (VARSIZE_ANY_EXHDR(sha) != 32) continue;
       const uint8* s = reinterpret_cast<const uint8*>(VARDATA_ANY(sha));
       for (int i = 0; i < noks; ++i) {
         FileRec* r = &b->f[oks[i]];
-        if (cmp_sha(r->sha, s) != 0) continue;
+        if (r->state != FS_OK || cmp_sha(r->sha, s) != 0) continue;
         if (r->reanalyse && r->old_id == id) continue;  // its own row
+        if (stored_path != nullptr && strcmp(stored_path, r->path) == 0) {
+          // Another run (on an overlapping tree) stored this very path with
+          // this content since this batch looked: nothing left to write, and
+          // never a duplicate of itself.
+          r->state = FS_UNCHANGED;
+          r->reanalyse = false;
+          ++out.unchanged;
+          continue;
+        }
         r->state = FS_DUPLICATE;
         r->dup_of = id;
         r->reanalyse = false;
