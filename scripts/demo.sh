@@ -190,6 +190,21 @@ SELECT rel AS file, to_char(make_interval(secs => a.duration_seconds), 'HH24:MI:
   FROM mine JOIN midipipe_analysis a ON a.file_id = mine.content_id
  ORDER BY a.duration_seconds DESC NULLS LAST LIMIT 5"
 
+echo "-- the most common chords (per beat or half bar, drums excluded)"
+psql_q -c "$q_common
+SELECT e.name AS chord, count(*) AS occurrences, count(DISTINCT e.file_id) AS files
+  FROM (SELECT DISTINCT content_id FROM mine) m
+  JOIN midipipe_chord_events e ON e.file_id = m.content_id
+ WHERE e.name <> 'N' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10"
+
+echo "-- drum parts (channel 10 only): feel, loop length, ghost notes"
+psql_q -c "$q_common
+SELECT rel AS file, a.drum_feel AS feel, round(a.swing_ratio::numeric, 2) AS swing,
+       a.drum_pattern_bars AS pattern_bars, a.drum_loops AS loops, a.ghost_notes,
+       (a.drum_counts->>'kick')::int AS kicks, (a.drum_counts->>'snare')::int AS snares
+  FROM mine JOIN midipipe_analysis a ON a.file_id = mine.content_id
+ WHERE a.has_drums ORDER BY a.drum_note_count DESC LIMIT 8"
+
 echo "-- bad files, and why (first 25)"
 psql_q -c "$q_common
 SELECT rel AS file, error_code, error_offset, left(error_message, 70) AS error_message
