@@ -942,6 +942,91 @@ s_memory() {
     test $((a1 + f1 - a0 - f0)) -le $MEM_LIMIT_KB
 }
 
+# ================================================================ 8. packaging
+# What a DBA does to an extension besides using it: pg_dump and restore it, run it in a
+# database that is not UTF-8, and forget shared_preload_libraries.
+s_packaging() {
+  local db=faults_dump db2=faults_restore db3=faults_latin1 T=$WORK/t_pack dump=$WORK/pack.dump
+  local C=$WORK/cluster-nopreload out run a b
+  rm -rf "$T" && mkdir -p "$T"
+  "$PY" - "$T" "$CORPUS" <<'PY'
+import os, shutil, sys
+root, corpus = sys.argv[1], sys.argv[2]
+files = []
+for dp, dn, fn in sorted(os.walk(corpus)):
+    for n in sorted(fn):
+        if n.lower().endswith(".mid") and "/edge" not in dp:
+            files.append(os.path.join(dp, n))
+for i, f in enumerate(files[:40]):
+    shutil.copy(f, os.path.join(root, "f%02d.mid" % i))
+shutil.copy(files[0], os.path.join(root, "dup.mid"))
+open(os.path.join(root, "bad.mid"), "wb").write(b"MThd\x00\x00")
+# a name that LATIN1 cannot hold (and a Latin-1 one that it can)
+shutil.copy(files[1], os.path.join(root, "\u65e5\u672c.mid".encode("utf-8").decode("utf-8")))
+shutil.copy(files[2], os.path.join(root, "caf\u00e9.mid"))
+PY
+  chmod -R a+rX "$T"
+  local n
+  n=$(find "$T" -type f | wc -l)
+
+  # pg_dump / pg_restore: the rows, the sequences and the extension come back as they were
+  fresh_db $db || { fail "create database $db"; return; }
+  run=$(q $db "SET midipipe.analysis_depth = on; SELECT midipipe_import('$T', workers => 2, split_tracks => true)" | tail -n 1)
+  is "$(run_state $db "$run")" completed "import into $db completed"
+  pg_dump -Fc -f "$dump" $db 2>"$WORK/pg_dump.err"
+  check "pg_dump of a database using midipipe succeeds" test -s "$dump"
+  qs postgres "DROP DATABASE IF EXISTS $db2 WITH (FORCE)" >/dev/null
+  q postgres "CREATE DATABASE $db2" >/dev/null
+  pg_restore -d $db2 "$dump" 2>"$WORK/pg_restore.err"
+  check "pg_restore into a new database reports no error ($(head -c 300 "$WORK/pg_restore.err"))" \
+    bash -c '! grep -q . "$1"' _ "$WORK/pg_restore.err"
+  a=$(digest $db "$T") b=$(digest $db2 "$T")
+  is "$b" "$a" "the restored rows equal the original (files, analysis, tracks)"
+  is "$(q $db2 "SELECT count(*) FROM midipipe_chords") $(q $db2 "SELECT count(smf_sha256) FROM midipipe_tracks") $(q $db2 "SELECT count(*) FROM midipipe_runs")" \
+    "$(q $db "SELECT count(*) FROM midipipe_chords") $(q $db "SELECT count(smf_sha256) FROM midipipe_tracks") $(q $db "SELECT count(*) FROM midipipe_runs")" \
+    "chords, split tracks and runs restored"
+  # the sequences came back too: a new run and new files get fresh ids, nothing collides
+  touch "$T"/f0*.mid
+  run=$(q $db2 "SELECT midipipe_import('$T', workers => 2)" 2>&1 | tail -n 1)
+  is "$(run_state $db2 "$run")" completed "an import into the restored database completes (run $run)"
+  check "the restored database's new run id follows the old ones" \
+    test "$(q $db2 "SELECT count(DISTINCT run_id) = count(*) FROM midipipe_runs")" = t
+  check_counts $db2 "$run" "$n"
+
+  # a LATIN1 database: every byte string is valid LATIN1, so file names are kept byte for byte
+  # (as pg_ls_dir shows them there) and every file is read; text from inside the files is
+  # converted from UTF-8 (or Latin-1) into the database encoding
+  qs postgres "DROP DATABASE IF EXISTS $db3 WITH (FORCE)" >/dev/null
+  q postgres "CREATE DATABASE $db3 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0" >/dev/null &&
+    q $db3 "CREATE EXTENSION midipipe" >/dev/null
+  run=$(q $db3 "SELECT midipipe_import('$T', workers => 2)" 2>&1 | tail -n 1)
+  is "$(run_state $db3 "$run")" completed "import into a LATIN1 database completed ($run)"
+  check_counts $db3 "$run" "$n"
+  is "$(q $db3 "SELECT status <> 'error' FROM midipipe_files
+               WHERE convert_to(path, 'LATIN1') = convert_to('$T/', 'LATIN1') || '\\xe697a5e69cac2e6d6964'::bytea")" t \
+    "a UTF-8 name is kept byte for byte and the file is read"
+  is "$(q $db3 "SELECT count(*) FROM midipipe_files f, pg_ls_dir('$T') d
+               WHERE f.path = '$T/' || d")" "$n" "every stored path is what pg_ls_dir shows in that database"
+  check "LATIN1: text from the files (titles, track names) is stored" \
+    test "$(q $db3 "SELECT count(*) FROM midipipe_analysis WHERE track_names IS NOT NULL")" -gt 0
+
+  # without shared_preload_libraries: clear errors, never a crash
+  bash "$CLUSTER_SH" destroy "$C" >/dev/null 2>&1
+  MIDIPIPE_CLUSTER_CONF="shared_preload_libraries = ''" bash "$CLUSTER_SH" start "$C" 5493 >/dev/null 2>&1
+  check "a server without midipipe preloaded starts" test $? -eq 0 || return
+  out=$(env PGHOST="$C" PGPORT=5493 psql -X -At -v VERBOSITY=verbose -d postgres -c "CREATE EXTENSION midipipe" 2>&1)
+  check "CREATE EXTENSION without preload fails with the message and hint ($(echo "$out" | head -n 1))" \
+    bash -c 'grep -q "must be loaded via shared_preload_libraries" <<<"$1" && grep -q "HINT" <<<"$1"' _ "$out"
+  out=$(env PGHOST="$C" PGPORT=5493 psql -X -At -d postgres \
+    -c "CREATE FUNCTION pg_temp.imp(text) RETURNS bigint AS '\$libdir/midipipe', 'midipipe_import' LANGUAGE C" \
+    -c "SELECT pg_temp.imp('$T')" 2>&1)
+  check "calling a midipipe function without preload is an ERROR, not a crash ($(echo "$out" | grep -m1 ERROR))" \
+    bash -c 'grep -q "must be loaded via shared_preload_libraries" <<<"$1"' _ "$out"
+  check "the no-preload cluster's log shows no crash" \
+    bash -c '! grep -E "terminated by signal|PANIC:|TRAP:" "$1"' _ "$C/server.log"
+  bash "$CLUSTER_SH" destroy "$C" >/dev/null 2>&1
+}
+
 # ---------------------------------------------------------------- main
 T_ALL=$SECONDS
 echo "# midipipe fault suite: scale $SCALE, server $PGHOST:$PGPORT, log $SERVER_LOG, scratch $WORK"
@@ -970,6 +1055,7 @@ scenario "4g pool: import(wait) holding locks the workers need" s_lock_wait
 scenario "5 privileges" s_privileges
 scenario "6 load beside OLTP (pgbench)" s_pgbench
 scenario "7 memory of a worker" s_memory
+scenario "8 packaging: pg_dump/restore, a LATIN1 database, no preload" s_packaging
 
 # leave the server as found: no warm pools in the suite's databases, default settings
 q postgres "ALTER SYSTEM RESET ALL" >/dev/null 2>&1
