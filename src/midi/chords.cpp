@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstring>
 
 #include "depth_internal.hpp"
 
@@ -77,6 +78,9 @@ double quality_weight(int q) noexcept {
   }
 }
 
+// 1 / sqrt(n) for templates of n pitch classes.
+const double kInvSqrt[6] = {0, 1, 1 / std::sqrt(2.0), 1 / std::sqrt(3.0), 0.5, 1 / std::sqrt(5.0)};
+
 // Chord id: root * kChordQualities + quality, or -1 for none.
 int classify(const double (&pc)[12], const double (&bass)[12]) noexcept {
   double maxw = 0, sumsq = 0;
@@ -88,27 +92,39 @@ int classify(const double (&pc)[12], const double (&bass)[12]) noexcept {
   int present = 0;
   for (const double w : pc) present += w >= 0.1 * maxw;
   if (present < 3) return -1;
-  static const double kInvSqrt[6] = {
-      0, 1, 1 / std::sqrt(2.0), 1 / std::sqrt(3.0), 0.5, 1 / std::sqrt(5.0)};
   const double inv_norm = 1 / std::sqrt(sumsq);
   double pc2[24];
   for (int i = 0; i < 12; ++i) pc2[i] = pc2[i + 12] = pc[i];
-  double score[12][kChordQualities];
-  int roots[12], nroots = 0;
-  double best = -1;
-  for (int r = 0; r < 12; ++r) {
-    if (!(pc[r] >= 0.1 * maxw)) continue;
-    roots[nroots++] = r;
-    const double* w = pc2 + r;
-    for (int q = 0; q < kChordQualities; ++q) {
-      const Quality& t = kQualities[q];
-      double s = w[t.iv[0]] + w[t.iv[1]] + w[t.iv[2]];
-      if (t.n > 3) s += w[t.iv[3]];
-      if (t.n > 4) s += w[t.iv[4]];
-      s *= inv_norm * kInvSqrt[t.n];
-      score[r][q] = s;
-      best = std::max(best, s);
+  // The score of every quality at every root, quality-major so that the loops
+  // over the 12 roots vectorise (each lane does the same arithmetic in the same
+  // order as a scalar loop: the same results).
+  double score[kChordQualities][12];
+  for (int q = 0; q < kChordQualities; ++q) {
+    const Quality& t = kQualities[q];
+    const double f = inv_norm * kInvSqrt[t.n];
+    const double* a = pc2 + t.iv[0];
+    const double* b = pc2 + t.iv[1];
+    const double* c = pc2 + t.iv[2];
+    double* s = score[q];
+    if (t.n == 3) {
+      for (int r = 0; r < 12; ++r) s[r] = (a[r] + b[r] + c[r]) * f;
+    } else if (t.n == 4) {
+      const double* e = pc2 + t.iv[3];
+      for (int r = 0; r < 12; ++r) s[r] = (a[r] + b[r] + c[r] + e[r]) * f;
+    } else {
+      const double* e = pc2 + t.iv[3];
+      const double* g = pc2 + t.iv[4];
+      for (int r = 0; r < 12; ++r) s[r] = (a[r] + b[r] + c[r] + e[r] + g[r]) * f;
     }
+  }
+  // Only the roots among the pitch classes present count.
+  int roots[12], nroots = 0;
+  for (int r = 0; r < 12; ++r) {
+    if (pc[r] >= 0.1 * maxw) roots[nroots++] = r;
+  }
+  double best = -1;
+  for (int q = 0; q < kChordQualities; ++q) {
+    for (int ri = 0; ri < nroots; ++ri) best = std::max(best, score[q][roots[ri]]);
   }
   if (best < 0.8) return -1;
   int pick = -1;
@@ -116,7 +132,7 @@ int classify(const double (&pc)[12], const double (&bass)[12]) noexcept {
   for (int ri = 0; ri < nroots; ++ri) {
     const int r = roots[ri];
     for (int q = 0; q < kChordQualities; ++q) {
-      const double s = score[r][q];
+      const double s = score[q][r];
       if (s < best - 0.02) continue;
       const double b = bass[r];
       if (b > pick_bass || (b == pick_bass && s > pick_score + 1e-12)) {
@@ -136,22 +152,29 @@ struct Entry {
 
 enum class Mode { beat, half_bar };
 
+// Note boundaries as the analysis sorts them (DepthInput::boundaries).
+constexpr int kTickShift = 9;
+constexpr uint64_t kStartBit = 256, kDrumBit = 128;
+
 // One pass over the boundaries with windows of the given kind.
 class Pass {
  public:
   Pass(const std::vector<uint64_t>& points, Meter& meter, Mode mode)
       : points_(points), meter_(meter), mode_(mode) {}
 
-  std::vector<Entry> run(bool& used_bar) {
+  // `first`: the first non-drum boundary.
+  std::vector<Entry> run(size_t first, bool& used_bar) {
     used_bar_ = false;
-    uint64_t prev = points_.front() >> 8;
-    for (size_t i = 0; i < points_.size();) {
-      const uint64_t tick = points_[i] >> 8;
+    uint64_t prev = points_[first] >> kTickShift;
+    for (size_t i = first; i < points_.size(); ++i) {
+      const uint64_t p = points_[i];
+      if (p & kDrumBit) continue;
+      const uint64_t tick = p >> kTickShift;
       if (tick != prev) {
         advance(static_cast<double>(prev), static_cast<double>(tick));
         prev = tick;
       }
-      for (; i < points_.size() && (points_[i] >> 8) == tick; ++i) apply(points_[i]);
+      apply(p);
     }
     if (open_) finalize();
     used_bar = used_bar_;
@@ -161,7 +184,7 @@ class Pass {
  private:
   void apply(uint64_t p) {
     const uint8_t pitch = p & 127;
-    if ((p >> 7) & 1) {
+    if (p & kStartBit) {
       if (cnt_[pitch]++ == 0) mask_[pitch >> 6] |= uint64_t{1} << (pitch & 63);
       ++pc_cnt_[pitch % 12];
     } else if (cnt_[pitch] != 0) {
@@ -207,20 +230,24 @@ class Pass {
     open_ = true;
   }
 
+  // Windows with the same content (repeated figures) are common: a small
+  // cache of recent windows (keyed by the exact bits of both vectors) spares
+  // classifying them again.
+  int classify_cached() noexcept {
+    uint64_t bits[24];
+    std::memcpy(bits, pc_, sizeof pc_);
+    std::memcpy(bits + 12, bass_, sizeof bass_);
+    uint64_t h = 0;
+    for (const uint64_t b : bits) h = (h ^ b) * 0x9E3779B97F4A7C15ull;
+    CacheEntry& e = cache_[(h >> 58) & (kCacheSize - 1)];
+    if (e.id != kEmpty && std::memcmp(e.bits, bits, sizeof bits) == 0) return e.id;
+    std::memcpy(e.bits, bits, sizeof bits);
+    e.id = classify(pc_, bass_);
+    return e.id;
+  }
+
   void finalize() {
-    // Consecutive windows with the same content (repeated figures) are common:
-    // classify once.
-    int id;
-    if (std::equal(std::begin(pc_), std::end(pc_), std::begin(last_pc_)) &&
-        std::equal(std::begin(bass_), std::end(bass_), std::begin(last_bass_)) && have_last_) {
-      id = last_id_;
-    } else {
-      id = classify(pc_, bass_);
-      std::copy(std::begin(pc_), std::end(pc_), std::begin(last_pc_));
-      std::copy(std::begin(bass_), std::end(bass_), std::begin(last_bass_));
-      last_id_ = id;
-      have_last_ = true;
-    }
+    const int id = classify_cached();
     if (!(out_.empty() && id < 0) && (out_.empty() || out_.back().id != id)) {
       out_.push_back(Entry{floor_u64(ws_), id});
     }
@@ -261,9 +288,13 @@ class Pass {
   uint32_t pc_cnt_[12] = {};
   uint64_t mask_[2] = {0, 0};
   double pc_[12] = {}, bass_[12] = {};
-  double last_pc_[12] = {}, last_bass_[12] = {};
-  int last_id_ = -1;
-  bool have_last_ = false;
+  static constexpr int kCacheSize = 64;  // a power of 2, at most 64 (6 bits of the hash)
+  static constexpr int kEmpty = -2;      // not a chord id
+  struct CacheEntry {
+    uint64_t bits[24];
+    int id = kEmpty;
+  };
+  CacheEntry cache_[kCacheSize];
   bool open_ = false, used_bar_ = false;
   double ws_ = 0, we_ = 0, wlen_ = 1, seg_end_ = 0;
   std::vector<Entry> out_;
@@ -293,20 +324,32 @@ std::string_view chord_suffix(int q) noexcept {
 namespace depth_detail {
 
 void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
+  // The boundaries of the non-drum notes with a length, sorted: the
+  // analysis's (drum boundaries are skipped) when it passed them on and no
+  // tick reached the clamp below, else built here.
   constexpr uint64_t kMaxTick = (uint64_t{1} << 55) - 1;
-  std::vector<uint64_t> points;
-  uint64_t first = UINT64_MAX, last = 0;
-  for (const DepthNote& n : in.notes) {
-    if (n.channel == kDrumChannel || n.end <= n.start) continue;
-    const uint64_t s = std::min(n.start, kMaxTick), e = std::min(n.end, kMaxTick);
-    if (e <= s) continue;
-    points.push_back((s << 8) | 128 | n.pitch);
-    points.push_back((e << 8) | n.pitch);
-    first = std::min(first, s);
-    last = std::max(last, e);
+  std::vector<uint64_t> own;
+  const std::vector<uint64_t>* bounds = &in.boundaries;
+  if (!in.have_boundaries ||
+      (!in.boundaries.empty() && (in.boundaries.back() >> kTickShift) >= kMaxTick)) {
+    for (const DepthNote& n : in.notes) {
+      if (n.channel == kDrumChannel || n.end <= n.start) continue;
+      const uint64_t s = std::min(n.start, kMaxTick), e = std::min(n.end, kMaxTick);
+      if (e <= s) continue;
+      own.push_back((s << kTickShift) | kStartBit | n.pitch);
+      own.push_back((e << kTickShift) | n.pitch);
+    }
+    radix_sort(own);
+    bounds = &own;
   }
-  if (points.empty()) return;
-  radix_sort(points);
+  const std::vector<uint64_t>& points = *bounds;
+  // The first and last non-drum boundaries: the earliest start (an end comes
+  // after its start) and the latest end (a start comes before its end).
+  size_t first_i = 0, last_i = points.size();
+  while (first_i < points.size() && (points[first_i] & kDrumBit)) ++first_i;
+  if (first_i == points.size()) return;
+  while (points[last_i - 1] & kDrumBit) --last_i;
+  const uint64_t first = points[first_i] >> kTickShift, last = points[last_i - 1] >> kTickShift;
   double pos;
   const uint64_t b0 = meter.bar_of(first, pos);
   const uint64_t b1 = meter.bar_of(last > first ? last - 1 : first, pos);
@@ -316,17 +359,17 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) 
   // the harmony may move faster: per-beat windows are used when they show
   // more than 2 changes per bar.
   bool used_bar = false;
-  std::vector<Entry> prog = Pass(points, meter, Mode::half_bar).run(used_bar);
+  std::vector<Entry> prog = Pass(points, meter, Mode::half_bar).run(first_i, used_bar);
   const char* resolution = used_bar ? "bar" : "half_bar";
   if (changes_per_bar(prog, bars) >= 1.5 || (used_bar && changes_per_bar(prog, bars) >= 0.75)) {
     bool unused = false;
-    std::vector<Entry> beat = Pass(points, meter, Mode::beat).run(unused);
+    std::vector<Entry> beat = Pass(points, meter, Mode::beat).run(first_i, unused);
     if (changes_per_bar(beat, bars) > 2.0) {
       prog = std::move(beat);
       resolution = "beat";
     }
   }
-  std::vector<uint64_t>().swap(points);
+  std::vector<uint64_t>().swap(own);
   while (!prog.empty() && prog.back().id < 0) prog.pop_back();
   if (prog.empty()) return;
   d.chord_resolution = resolution;
