@@ -503,6 +503,11 @@ class Analyzer {
       tempo_stats(map, a_.duration_ticks, acc_);
       a_.duration_seconds = map.at(a_.duration_ticks);
       a_.tempo_bpm = bpm_of(map.segs().front().tempo);
+      if (opt_.depth) {
+        // Sorted now: the chord pass of the analysis depth reuses them.
+        din_.boundaries.swap(points_);
+        din_.have_boundaries = true;
+      }
     }
     std::vector<uint64_t>().swap(points_);
     std::vector<uint64_t>().swap(scratch_);

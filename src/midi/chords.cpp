@@ -16,8 +16,10 @@
 // quality. No chord ("N") when fewer than 3 pitch classes carry at least 10%
 // of the strongest one's weight, or when the best cosine is below 0.8.
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
+#include <cstring>
 
 #include "depth_internal.hpp"
 
@@ -77,6 +79,28 @@ double quality_weight(int q) noexcept {
   }
 }
 
+// classify() spells the templates of kQualities out; this checks that they
+// are the ones it spells.
+constexpr bool spelled_as_in_classify() {
+  constexpr uint8_t kSpelled[kChordQualities][5] = {
+      {0, 4, 7},        {0, 3, 7},        {0, 3, 6},       {0, 4, 8},     {0, 2, 7},
+      {0, 5, 7},        {0, 4, 7, 9},     {0, 3, 7, 9},    {0, 4, 7, 10}, {0, 4, 7, 11},
+      {0, 3, 7, 10},    {0, 3, 6, 10},    {0, 3, 6, 9},    {0, 5, 7, 10}, {0, 2, 4, 7},
+      {0, 2, 4, 7, 10}, {0, 2, 4, 7, 11}, {0, 2, 3, 7, 10}};
+  constexpr uint8_t kSize[kChordQualities] = {3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5};
+  for (int q = 0; q < kChordQualities; ++q) {
+    if (kQualities[q].n != kSize[q]) return false;
+    for (int i = 0; i < kSize[q]; ++i) {
+      if (kQualities[q].iv[i] != kSpelled[q][i]) return false;
+    }
+  }
+  return true;
+}
+static_assert(spelled_as_in_classify());
+
+// 1 / sqrt(n) for templates of n pitch classes.
+const double kInvSqrt[6] = {0, 1, 1 / std::sqrt(2.0), 1 / std::sqrt(3.0), 0.5, 1 / std::sqrt(5.0)};
+
 // Chord id: root * kChordQualities + quality, or -1 for none.
 int classify(const double (&pc)[12], const double (&bass)[12]) noexcept {
   double maxw = 0, sumsq = 0;
@@ -88,35 +112,62 @@ int classify(const double (&pc)[12], const double (&bass)[12]) noexcept {
   int present = 0;
   for (const double w : pc) present += w >= 0.1 * maxw;
   if (present < 3) return -1;
-  static const double kInvSqrt[6] = {
-      0, 1, 1 / std::sqrt(2.0), 1 / std::sqrt(3.0), 0.5, 1 / std::sqrt(5.0)};
   const double inv_norm = 1 / std::sqrt(sumsq);
   double pc2[24];
   for (int i = 0; i < 12; ++i) pc2[i] = pc2[i + 12] = pc[i];
-  double score[12][kChordQualities];
-  int roots[12], nroots = 0;
-  double best = -1;
+  // The score of every quality at every root: the sum of the weights under
+  // its template (added left to right in the template's order, as in
+  // kQualities), times inv_norm / sqrt(size). Templates that start alike
+  // share their partial sums (the same additions in the same order: the
+  // same results), and the loop over the 12 roots vectorises.
+  double score[kChordQualities][12];
+  double root_max[12];  // per root, the best score over the qualities
+  const double f3 = inv_norm * kInvSqrt[3], f4 = inv_norm * kInvSqrt[4];
+  const double f5 = inv_norm * kInvSqrt[5];
   for (int r = 0; r < 12; ++r) {
-    if (!(pc[r] >= 0.1 * maxw)) continue;
-    roots[nroots++] = r;
     const double* w = pc2 + r;
-    for (int q = 0; q < kChordQualities; ++q) {
-      const Quality& t = kQualities[q];
-      double s = w[t.iv[0]] + w[t.iv[1]] + w[t.iv[2]];
-      if (t.n > 3) s += w[t.iv[3]];
-      if (t.n > 4) s += w[t.iv[4]];
-      s *= inv_norm * kInvSqrt[t.n];
-      score[r][q] = s;
-      best = std::max(best, s);
-    }
+    const double s04 = w[0] + w[4], s047 = s04 + w[7];
+    const double s03 = w[0] + w[3], s037 = s03 + w[7], s036 = s03 + w[6];
+    const double s02 = w[0] + w[2], s024 = s02 + w[4], s0247 = s024 + w[7];
+    const double s057 = w[0] + w[5] + w[7];
+    score[0][r] = s047 * f3;                          // maj
+    score[1][r] = s037 * f3;                          // min
+    score[2][r] = s036 * f3;                          // dim
+    score[3][r] = (s04 + w[8]) * f3;                  // aug
+    score[4][r] = (s02 + w[7]) * f3;                  // sus2
+    score[5][r] = s057 * f3;                          // sus4
+    score[6][r] = (s047 + w[9]) * f4;                 // 6
+    score[7][r] = (s037 + w[9]) * f4;                 // m6
+    score[8][r] = (s047 + w[10]) * f4;                // 7
+    score[9][r] = (s047 + w[11]) * f4;                // maj7
+    score[10][r] = (s037 + w[10]) * f4;               // m7
+    score[11][r] = (s036 + w[10]) * f4;               // m7b5
+    score[12][r] = (s036 + w[9]) * f4;                // dim7
+    score[13][r] = (s057 + w[10]) * f4;               // 7sus4
+    score[14][r] = s0247 * f4;                        // add9
+    score[15][r] = (s0247 + w[10]) * f5;              // 9
+    score[16][r] = (s0247 + w[11]) * f5;              // maj9
+    score[17][r] = (s02 + w[3] + w[7] + w[10]) * f5;  // m9
   }
+  std::copy(std::begin(score[0]), std::end(score[0]), std::begin(root_max));
+  for (int q = 1; q < kChordQualities; ++q) {
+    for (int r = 0; r < 12; ++r) root_max[r] = std::max(root_max[r], score[q][r]);
+  }
+  // Only the roots among the pitch classes present count.
+  int roots[12], nroots = 0;
+  for (int r = 0; r < 12; ++r) {
+    if (pc[r] >= 0.1 * maxw) roots[nroots++] = r;
+  }
+  double best = -1;
+  for (int ri = 0; ri < nroots; ++ri) best = std::max(best, root_max[roots[ri]]);
   if (best < 0.8) return -1;
   int pick = -1;
   double pick_bass = -1, pick_score = -1;
   for (int ri = 0; ri < nroots; ++ri) {
     const int r = roots[ri];
+    if (root_max[r] < best - 0.02) continue;  // no quality of this root is near the best
     for (int q = 0; q < kChordQualities; ++q) {
-      const double s = score[r][q];
+      const double s = score[q][r];
       if (s < best - 0.02) continue;
       const double b = bass[r];
       if (b > pick_bass || (b == pick_bass && s > pick_score + 1e-12)) {
@@ -136,22 +187,36 @@ struct Entry {
 
 enum class Mode { beat, half_bar };
 
+// pitch % 12 for every MIDI pitch.
+constexpr auto kPitchClass = [] {
+  std::array<uint8_t, 128> t{};
+  for (int i = 0; i < 128; ++i) t[static_cast<size_t>(i)] = static_cast<uint8_t>(i % 12);
+  return t;
+}();
+
+// Note boundaries as the analysis sorts them (DepthInput::boundaries).
+constexpr int kTickShift = 9;
+constexpr uint64_t kStartBit = 256, kDrumBit = 128;
+
 // One pass over the boundaries with windows of the given kind.
 class Pass {
  public:
   Pass(const std::vector<uint64_t>& points, Meter& meter, Mode mode)
       : points_(points), meter_(meter), mode_(mode) {}
 
-  std::vector<Entry> run(bool& used_bar) {
+  // `first`: the first non-drum boundary.
+  std::vector<Entry> run(size_t first, bool& used_bar) {
     used_bar_ = false;
-    uint64_t prev = points_.front() >> 8;
-    for (size_t i = 0; i < points_.size();) {
-      const uint64_t tick = points_[i] >> 8;
+    uint64_t prev = points_[first] >> kTickShift;
+    for (size_t i = first; i < points_.size(); ++i) {
+      const uint64_t p = points_[i];
+      if (p & kDrumBit) continue;
+      const uint64_t tick = p >> kTickShift;
       if (tick != prev) {
         advance(static_cast<double>(prev), static_cast<double>(tick));
         prev = tick;
       }
-      for (; i < points_.size() && (points_[i] >> 8) == tick; ++i) apply(points_[i]);
+      apply(p);
     }
     if (open_) finalize();
     used_bar = used_bar_;
@@ -159,15 +224,19 @@ class Pass {
   }
 
  private:
+  // A start adds a sounding note, an end removes one (an end without a
+  // sounding note is ignored). Branch-free: starts and ends alternate
+  // unpredictably.
   void apply(uint64_t p) {
-    const uint8_t pitch = p & 127;
-    if ((p >> 7) & 1) {
-      if (cnt_[pitch]++ == 0) mask_[pitch >> 6] |= uint64_t{1} << (pitch & 63);
-      ++pc_cnt_[pitch % 12];
-    } else if (cnt_[pitch] != 0) {
-      if (--cnt_[pitch] == 0) mask_[pitch >> 6] &= ~(uint64_t{1} << (pitch & 63));
-      --pc_cnt_[pitch % 12];
-    }
+    const uint32_t pitch = p & 127;
+    const uint32_t c = cnt_[pitch];
+    const int32_t delta = (p & kStartBit) ? 1 : (c != 0 ? -1 : 0);
+    const uint32_t now = c + static_cast<uint32_t>(delta);
+    cnt_[pitch] = now;
+    pc_cnt_[kPitchClass[pitch]] += delta;
+    const uint64_t bit = uint64_t{1} << (pitch & 63);
+    uint64_t& m = mask_[pitch >> 6];
+    m = (m & ~bit) | (now != 0 ? bit : 0);
   }
 
   void add(double dt) {
@@ -185,14 +254,17 @@ class Pass {
     const Meter::Seg& s = meter_.seg(si);
     const double seg_end =
         si + 1 < meter_.size() ? static_cast<double>(meter_.seg(si + 1).tick) : HUGE_VAL;
-    const double q = meter_.quarter();
-    if (mode_ == Mode::beat) {
-      wlen_ = q;
-    } else {
-      const double quarters = s.bar_len / q;
-      const bool even = quarters >= 2 && std::fmod(quarters, 2.0) == 0;
-      wlen_ = even ? s.bar_len / 2 : s.bar_len;
-      if (!even) used_bar_ = true;
+    if (si != wlen_seg_) {  // the window length depends on the meter segment only
+      wlen_seg_ = si;
+      const double q = meter_.quarter();
+      if (mode_ == Mode::beat) {
+        wlen_ = q;
+      } else {
+        const double quarters = s.bar_len / q;
+        const bool even = quarters >= 2 && std::fmod(quarters, 2.0) == 0;
+        wlen_ = even ? s.bar_len / 2 : s.bar_len;
+        if (!even) used_bar_ = true;
+      }
     }
     const double base = static_cast<double>(s.tick);
     const double k = std::floor((x - base) / wlen_);
@@ -207,20 +279,27 @@ class Pass {
     open_ = true;
   }
 
-  void finalize() {
-    // Consecutive windows with the same content (repeated figures) are common:
-    // classify once.
-    int id;
-    if (std::equal(std::begin(pc_), std::end(pc_), std::begin(last_pc_)) &&
-        std::equal(std::begin(bass_), std::end(bass_), std::begin(last_bass_)) && have_last_) {
-      id = last_id_;
-    } else {
-      id = classify(pc_, bass_);
-      std::copy(std::begin(pc_), std::end(pc_), std::begin(last_pc_));
-      std::copy(std::begin(bass_), std::end(bass_), std::begin(last_bass_));
-      last_id_ = id;
-      have_last_ = true;
+  // Windows with the same content (repeated figures) are common: a small
+  // cache of recent windows (keyed by the exact bits of both vectors) spares
+  // classifying them again.
+  int classify_cached() noexcept {
+    uint64_t bits[24];
+    std::memcpy(bits, pc_, sizeof pc_);
+    std::memcpy(bits + 12, bass_, sizeof bass_);
+    uint64_t h[4] = {1, 2, 3, 4};  // four independent lanes
+    for (int i = 0; i < 24; i += 4) {
+      for (int k = 0; k < 4; ++k) h[k] = (h[k] ^ bits[i + k]) * 0x9E3779B97F4A7C15ull;
     }
+    const uint64_t hash = (h[0] + h[1]) ^ (h[2] + h[3]);
+    CacheEntry& e = cache_[(hash >> 58) & (kCacheSize - 1)];
+    if (e.id != kEmpty && std::memcmp(e.bits, bits, sizeof bits) == 0) return e.id;
+    std::memcpy(e.bits, bits, sizeof bits);
+    e.id = classify(pc_, bass_);
+    return e.id;
+  }
+
+  void finalize() {
+    const int id = classify_cached();
     if (!(out_.empty() && id < 0) && (out_.empty() || out_.back().id != id)) {
       out_.push_back(Entry{floor_u64(ws_), id});
     }
@@ -258,14 +337,19 @@ class Pass {
   Meter& meter_;
   Mode mode_;
   uint32_t cnt_[128] = {};
-  uint32_t pc_cnt_[12] = {};
+  int32_t pc_cnt_[12] = {};  // sounding notes per pitch class
   uint64_t mask_[2] = {0, 0};
   double pc_[12] = {}, bass_[12] = {};
-  double last_pc_[12] = {}, last_bass_[12] = {};
-  int last_id_ = -1;
-  bool have_last_ = false;
+  static constexpr int kCacheSize = 64;  // a power of 2, at most 64 (6 bits of the hash)
+  static constexpr int kEmpty = -2;      // not a chord id
+  struct CacheEntry {
+    uint64_t bits[24];
+    int id = kEmpty;
+  };
+  CacheEntry cache_[kCacheSize];
   bool open_ = false, used_bar_ = false;
   double ws_ = 0, we_ = 0, wlen_ = 1, seg_end_ = 0;
+  size_t wlen_seg_ = SIZE_MAX;  // the meter segment wlen_ was computed for
   std::vector<Entry> out_;
 };
 
@@ -293,20 +377,32 @@ std::string_view chord_suffix(int q) noexcept {
 namespace depth_detail {
 
 void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
+  // The boundaries of the non-drum notes with a length, sorted: the
+  // analysis's (drum boundaries are skipped) when it passed them on and no
+  // tick reached the clamp below, else built here.
   constexpr uint64_t kMaxTick = (uint64_t{1} << 55) - 1;
-  std::vector<uint64_t> points;
-  uint64_t first = UINT64_MAX, last = 0;
-  for (const DepthNote& n : in.notes) {
-    if (n.channel == kDrumChannel || n.end <= n.start) continue;
-    const uint64_t s = std::min(n.start, kMaxTick), e = std::min(n.end, kMaxTick);
-    if (e <= s) continue;
-    points.push_back((s << 8) | 128 | n.pitch);
-    points.push_back((e << 8) | n.pitch);
-    first = std::min(first, s);
-    last = std::max(last, e);
+  std::vector<uint64_t> own;
+  const std::vector<uint64_t>* bounds = &in.boundaries;
+  if (!in.have_boundaries ||
+      (!in.boundaries.empty() && (in.boundaries.back() >> kTickShift) >= kMaxTick)) {
+    for (const DepthNote& n : in.notes) {
+      if (n.channel == kDrumChannel || n.end <= n.start) continue;
+      const uint64_t s = std::min(n.start, kMaxTick), e = std::min(n.end, kMaxTick);
+      if (e <= s) continue;
+      own.push_back((s << kTickShift) | kStartBit | n.pitch);
+      own.push_back((e << kTickShift) | n.pitch);
+    }
+    radix_sort(own);
+    bounds = &own;
   }
-  if (points.empty()) return;
-  radix_sort(points);
+  const std::vector<uint64_t>& points = *bounds;
+  // The first and last non-drum boundaries: the earliest start (an end comes
+  // after its start) and the latest end (a start comes before its end).
+  size_t first_i = 0, last_i = points.size();
+  while (first_i < points.size() && (points[first_i] & kDrumBit)) ++first_i;
+  if (first_i == points.size()) return;
+  while (points[last_i - 1] & kDrumBit) --last_i;
+  const uint64_t first = points[first_i] >> kTickShift, last = points[last_i - 1] >> kTickShift;
   double pos;
   const uint64_t b0 = meter.bar_of(first, pos);
   const uint64_t b1 = meter.bar_of(last > first ? last - 1 : first, pos);
@@ -316,17 +412,17 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) 
   // the harmony may move faster: per-beat windows are used when they show
   // more than 2 changes per bar.
   bool used_bar = false;
-  std::vector<Entry> prog = Pass(points, meter, Mode::half_bar).run(used_bar);
+  std::vector<Entry> prog = Pass(points, meter, Mode::half_bar).run(first_i, used_bar);
   const char* resolution = used_bar ? "bar" : "half_bar";
   if (changes_per_bar(prog, bars) >= 1.5 || (used_bar && changes_per_bar(prog, bars) >= 0.75)) {
     bool unused = false;
-    std::vector<Entry> beat = Pass(points, meter, Mode::beat).run(unused);
+    std::vector<Entry> beat = Pass(points, meter, Mode::beat).run(first_i, unused);
     if (changes_per_bar(beat, bars) > 2.0) {
       prog = std::move(beat);
       resolution = "beat";
     }
   }
-  std::vector<uint64_t>().swap(points);
+  std::vector<uint64_t>().swap(own);
   while (!prog.empty() && prog.back().id < 0) prog.pop_back();
   if (prog.empty()) return;
   d.chord_resolution = resolution;

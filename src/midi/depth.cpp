@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <memory>
 
 #include "depth_internal.hpp"
 
@@ -104,29 +105,47 @@ uint64_t Meter::bar_of(uint64_t tick, double& pos) noexcept {
 void radix_sort(std::vector<uint64_t>& v, int low_bit) {
   const size_t n = v.size();
   if (std::is_sorted(v.begin(), v.end())) return;
-  if (n < 256) {
+  if (n < 256 || n > UINT32_MAX) {
     std::sort(v.begin(), v.end());
     return;
   }
   uint64_t all = 0;
   for (const uint64_t x : v) all |= x;
   const int bits = 64 - std::countl_zero(all);
-  std::vector<uint64_t> tmp(n);
-  constexpr int kDigit = 11;
-  constexpr size_t kBuckets = size_t{1} << kDigit;
-  std::vector<size_t> count(kBuckets);
-  for (int shift = low_bit; shift < bits; shift += kDigit) {
-    std::fill(count.begin(), count.end(), 0);
-    for (const uint64_t x : v) ++count[(x >> shift) & (kBuckets - 1)];
-    size_t sum = 0;
-    for (size_t& c : count) {
-      const size_t k = c;
-      c = sum;
-      sum += k;
+  // Small inputs: smaller digits (fewer buckets to clear and sum).
+  const int digit = n < 8192 ? 8 : 11;
+  const size_t buckets = size_t{1} << digit;
+  const uint64_t mask = buckets - 1;
+  int passes = 0;
+  for (int shift = low_bit; shift < bits; shift += digit) ++passes;
+  // Every pass's histogram in one scan.
+  std::vector<uint32_t> count(static_cast<size_t>(passes) * buckets);
+  for (const uint64_t x : v) {
+    int shift = low_bit;
+    for (int p = 0; p < passes; ++p, shift += digit) {
+      ++count[static_cast<size_t>(p) * buckets + ((x >> shift) & mask)];
     }
-    for (const uint64_t x : v) tmp[count[(x >> shift) & (kBuckets - 1)]++] = x;
-    v.swap(tmp);
   }
+  const auto tmp = std::make_unique_for_overwrite<uint64_t[]>(n);
+  uint64_t* src = v.data();
+  uint64_t* dst = tmp.get();
+  int shift = low_bit;
+  for (int p = 0; p < passes; ++p, shift += digit) {
+    uint32_t* c = count.data() + static_cast<size_t>(p) * buckets;
+    if (c[(src[0] >> shift) & mask] == n) continue;  // one digit value: nothing to move
+    uint32_t sum = 0;
+    for (size_t k = 0; k < buckets; ++k) {
+      const uint32_t m = c[k];
+      c[k] = sum;
+      sum += m;
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t x = src[i];
+      dst[c[(x >> shift) & mask]++] = x;
+    }
+    std::swap(src, dst);
+  }
+  if (src != v.data()) std::copy(src, src + n, v.data());
 }
 
 double median_of(std::vector<double>& v) {
@@ -158,20 +177,61 @@ void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
   const double q = in.ppq;
   const auto& notes = in.notes;
 
-  // Note lengths and voices (non-drum).
+  // One walk over the notes in start order: note lengths and voices
+  // (non-drum), timing against the 16th / 16th-triplet grid, bar contents.
+  // What depends on the start only is computed once per distinct start.
   std::vector<double> lengths;
   std::vector<uint64_t> voice;  // (track, channel) << 32 | index: voice order, then start order
+  std::vector<uint64_t> bars;   // content hash per bar with onsets
   lengths.reserve(notes.size());
   voice.reserve(notes.size());
   double len_sum = 0;
+  const double g16 = q / 4, g24 = q / 6;
+  const double tol = std::max(0.5, q / 96);
+  double dev_ticks = 0, dev_ms = 0;
+  uint64_t on_grid = 0;
+  uint64_t cur_bar = UINT64_MAX, cur_hash = 0;
+  uint64_t prev_start = 0;
+  bool have_prev = false;
+  double dev = 0, dev_ms_add = 0;  // of the current start
+  uint64_t bar = 0, qpos = 0;
   for (size_t i = 0; i < notes.size(); ++i) {
     const DepthNote& n = notes[i];
-    if (n.channel == kDrumChannel || i > UINT32_MAX) continue;
-    const double len = static_cast<double>(n.end - n.start) / q;
-    lengths.push_back(len);
-    len_sum += len;
-    voice.push_back((uint64_t{n.track} << 36) | (uint64_t{n.channel} << 32) | i);
+    const bool drum = n.channel == kDrumChannel;
+    if (!drum && i <= UINT32_MAX) {
+      const double len = static_cast<double>(n.end - n.start) / q;
+      lengths.push_back(len);
+      len_sum += len;
+      voice.push_back((uint64_t{n.track} << 36) | (uint64_t{n.channel} << 32) | i);
+    }
+    if (!have_prev || n.start != prev_start) {
+      have_prev = true;
+      prev_start = n.start;
+      double pos;
+      bar = meter.bar_of(n.start, pos);
+      const double d16 = std::fabs(pos - round_pos(pos / g16) * g16);
+      const double d24 = std::fabs(pos - round_pos(pos / g24) * g24);
+      dev = std::min(d16, d24);
+      dev_ms_add = dev * clock.tempo_at(n.start) / (q * 1000);
+      qpos = static_cast<uint64_t>(round_pos(pos * 12 / q));
+    }
+    dev_ticks += dev;
+    dev_ms += dev_ms_add;
+    if (dev <= tol) ++on_grid;
+    if (bar != cur_bar) {
+      if (cur_bar != UINT64_MAX) bars.push_back(cur_hash);
+      cur_bar = bar;
+      cur_hash = 0;
+    }
+    cur_hash += mix64((qpos << 16) | (uint64_t{drum} << 8) | n.pitch);
   }
+  if (cur_bar != UINT64_MAX) bars.push_back(cur_hash);
+  const double cnt = static_cast<double>(notes.size());
+  d.timing_dev_ticks = dev_ticks / cnt;
+  d.timing_dev_ms = dev_ms / cnt;
+  d.on_grid_share = static_cast<double>(on_grid) / cnt;
+  if (notes.size() >= 8) d.timing_humanised = *d.on_grid_share < 0.75;
+
   if (!lengths.empty()) {
     d.note_length_mean_beats = len_sum / static_cast<double>(lengths.size());
     d.note_length_median_beats = median_of(lengths);
@@ -193,8 +253,8 @@ void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
       const double ioi = static_cast<double>(next - a.start);
       if (ioi <= 2 * q) {
         for (size_t k = i; k < j; ++k) {
-          const DepthNote& n = notes[voice[k] & 0xFFFFFFFFu];
-          const double len = static_cast<double>(n.end - n.start);
+          const DepthNote& m = notes[voice[k] & 0xFFFFFFFFu];
+          const double len = static_cast<double>(m.end - m.start);
           ++pairs;
           if (len >= 0.95 * ioi) ++legato;
           if (len <= 0.5 * ioi) ++staccato;
@@ -208,37 +268,6 @@ void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
     d.staccato_share = static_cast<double>(staccato) / static_cast<double>(pairs);
   }
   std::vector<uint64_t>().swap(voice);
-
-  // Timing against the 16th / 16th-triplet grid, and the bar contents.
-  const double g16 = q / 4, g24 = q / 6;
-  const double tol = std::max(0.5, q / 96);
-  double dev_ticks = 0, dev_ms = 0;
-  uint64_t on_grid = 0;
-  std::vector<uint64_t> bars;  // content hash per bar with onsets
-  uint64_t cur_bar = UINT64_MAX, cur_hash = 0;
-  for (const DepthNote& n : notes) {
-    double pos;
-    const uint64_t bar = meter.bar_of(n.start, pos);
-    const double d16 = std::fabs(pos - round_pos(pos / g16) * g16);
-    const double d24 = std::fabs(pos - round_pos(pos / g24) * g24);
-    const double dev = std::min(d16, d24);
-    dev_ticks += dev;
-    dev_ms += dev * clock.tempo_at(n.start) / (q * 1000);
-    if (dev <= tol) ++on_grid;
-    if (bar != cur_bar) {
-      if (cur_bar != UINT64_MAX) bars.push_back(cur_hash);
-      cur_bar = bar;
-      cur_hash = 0;
-    }
-    const uint64_t qpos = static_cast<uint64_t>(round_pos(pos * 12 / q));
-    cur_hash += mix64((qpos << 16) | (uint64_t{n.channel == kDrumChannel} << 8) | n.pitch);
-  }
-  if (cur_bar != UINT64_MAX) bars.push_back(cur_hash);
-  const double cnt = static_cast<double>(notes.size());
-  d.timing_dev_ticks = dev_ticks / cnt;
-  d.timing_dev_ms = dev_ms / cnt;
-  d.on_grid_share = static_cast<double>(on_grid) / cnt;
-  if (notes.size() >= 8) d.timing_humanised = *d.on_grid_share < 0.75;
 
   d.bar_count = static_cast<uint32_t>(std::min<size_t>(bars.size(), UINT32_MAX));
   std::sort(bars.begin(), bars.end());
@@ -259,13 +288,21 @@ Depth compute_depth(DepthInput& in) {
   // Notes by start (ties: the order they were recorded in), by a radix sort
   // of (start, index) keys when they fit in 64 bits.
   uint64_t max_start = 0;
-  for (const DepthNote& n : in.notes) max_start = std::max(max_start, n.start);
-  if (in.notes.size() < (size_t{1} << 24) && max_start < (uint64_t{1} << 40)) {
-    std::vector<uint64_t> keys(in.notes.size());
-    for (size_t i = 0; i < keys.size(); ++i) keys[i] = (in.notes[i].start << 24) | i;
+  bool sorted_already = true;
+  for (const DepthNote& n : in.notes) {
+    sorted_already &= n.start >= max_start;
+    max_start = std::max(max_start, n.start);
+  }
+  if (sorted_already) {
+    // nothing to do
+  } else if (in.notes.size() < (size_t{1} << 24) && max_start < (uint64_t{1} << 40)) {
+    std::vector<uint64_t> keys;
+    keys.reserve(in.notes.size());
+    for (size_t i = 0; i < in.notes.size(); ++i) keys.push_back((in.notes[i].start << 24) | i);
     radix_sort(keys, 24);
-    std::vector<DepthNote> sorted(in.notes.size());
-    for (size_t i = 0; i < keys.size(); ++i) sorted[i] = in.notes[keys[i] & 0xFFFFFF];
+    std::vector<DepthNote> sorted;
+    sorted.reserve(in.notes.size());
+    for (const uint64_t k : keys) sorted.push_back(in.notes[k & 0xFFFFFF]);
     in.notes.swap(sorted);
   } else {
     std::stable_sort(in.notes.begin(), in.notes.end(),

@@ -30,6 +30,14 @@ struct DepthInput {
   double smpte_seconds_per_tick = 0;  // SMPTE only
   uint64_t duration_ticks = 0;
   std::vector<DepthNote> notes;
+  // The boundaries of the notes that have a length (end > start), drum notes
+  // included, as integers tick << 9 | is_start << 8 | is_drum << 7 | pitch,
+  // sorted, ticks clamped to 2^55 - 1: the analysis sorts them for its own
+  // sweep and passes them on when they cover the whole file on one time line
+  // (formats 0 and 1), so that the chord pass need not sort again. Without
+  // them (have_boundaries false) compute_depth builds its own from `notes`.
+  std::vector<uint64_t> boundaries;
+  bool have_boundaries = false;
   // (tick, value), each sorted by tick with ties in file order (the last wins)
   std::vector<std::pair<uint64_t, uint32_t>> tempos;     // us per quarter, > 0
   std::vector<std::pair<uint64_t, uint32_t>> time_sigs;  // nn << 8 | dd

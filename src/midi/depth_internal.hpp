@@ -61,7 +61,7 @@ class Meter {
 inline uint64_t floor_u64(double x) noexcept {
   if (!(x > 0)) return 0;
   if (x >= 4.6e18) return uint64_t{1} << 62;
-  return static_cast<uint64_t>(x);
+  return static_cast<uint64_t>(static_cast<int64_t>(x));  // below 2^63: one signed conversion
 }
 
 // splitmix64 finaliser.

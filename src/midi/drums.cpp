@@ -104,13 +104,21 @@ int drum_class_of(int key) noexcept {
 
 namespace depth_detail {
 
+namespace {
+// A drum note: what the passes below read of it, its class computed once.
+struct Hit {
+  uint64_t start;
+  uint8_t cls, velocity;
+};
+}  // namespace
+
 void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
   std::vector<double> snare_vel;
-  std::vector<const DepthNote*> drums;
+  std::vector<Hit> drums;
   for (const DepthNote& n : in.notes) {
     if (n.channel != kDrumChannel) continue;
-    drums.push_back(&n);
     const int c = drum_class_of(n.pitch);
+    drums.push_back(Hit{n.start, static_cast<uint8_t>(c), n.velocity});
     ++d.drum_counts[c];
     if (c == snare) snare_vel.push_back(n.velocity);
   }
@@ -122,8 +130,8 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
     std::nth_element(snare_vel.begin(), snare_vel.begin() + static_cast<ptrdiff_t>(k),
                      snare_vel.end());
     const double accent = snare_vel[k];
-    for (const DepthNote* n : drums) {
-      if (drum_class_of(n->pitch) == snare && n->velocity < 0.6 * accent) ++d.ghost_notes;
+    for (const Hit& n : drums) {
+      if (n.cls == snare && n.velocity < 0.6 * accent) ++d.ghost_notes;
     }
   }
 
@@ -132,17 +140,16 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
     bool have = false;
     uint64_t prev_tick = 0;
     double prev_sec = 0;
-    for (const DepthNote* n : drums) {
-      const int c = drum_class_of(n->pitch);
-      if (c != snare && c != toms) continue;
-      const double sec = clock.at(n->start);
-      if (have && n->start != prev_tick && sec - prev_sec < 0.030) {
+    for (const Hit& n : drums) {
+      if (n.cls != snare && n.cls != toms) continue;
+      const double sec = clock.at(n.start);
+      if (have && n.start != prev_tick && sec - prev_sec < 0.030) {
         ++d.flams;
         have = false;  // the pair is used up
         continue;
       }
       have = true;
-      prev_tick = n->start;
+      prev_tick = n.start;
       prev_sec = sec;
     }
   }
@@ -159,17 +166,17 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
       if (run >= 4) ++d.double_bass_runs;
       run = 0;
     };
-    for (const DepthNote* n : drums) {
-      if (drum_class_of(n->pitch) != kick) continue;
-      if (have && n->start == prev) continue;
-      if (have && static_cast<double>(n->start - prev) <= gap_max) {
+    for (const Hit& n : drums) {
+      if (n.cls != kick) continue;
+      if (have && n.start == prev) continue;
+      if (have && static_cast<double>(n.start - prev) <= gap_max) {
         ++run;
       } else {
         end_run();
         run = 1;
       }
       have = true;
-      prev = n->start;
+      prev = n.start;
     }
     end_run();
     d.double_bass = d.double_bass_runs != 0;
@@ -196,19 +203,26 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
       pmin = 2;
       pmax = -1;
     };
-    for (const DepthNote* n : drums) {
-      double pos;
-      const uint64_t bar = meter.bar_of(n->start, pos);
+    // What depends on the start only, computed once per distinct start.
+    bool have_start = false;
+    uint64_t start = 0, bar = 0, qpos = 0;
+    double pos = 0;
+    for (const Hit& n : drums) {
+      if (!have_start || n.start != start) {
+        have_start = true;
+        start = n.start;
+        bar = meter.bar_of(n.start, pos);
+        qpos = static_cast<uint64_t>(std::llround(pos * 4 / q));
+      }
       if (bar != cur_bar) {
         end_beat();
         cur_beat = UINT64_MAX;
         bar_hash.emplace_back(bar, 0);
         cur_bar = bar;
       }
-      const uint64_t qpos = static_cast<uint64_t>(std::llround(pos * 4 / q));
-      bar_hash.back().second += mix64((qpos << 8) | static_cast<uint64_t>(drum_class_of(n->pitch)));
-      if (n->start == prev_tick) continue;  // distinct onsets only from here
-      prev_tick = n->start;
+      bar_hash.back().second += mix64((qpos << 8) | uint64_t{n.cls});
+      if (n.start == prev_tick) continue;  // distinct onsets only from here
+      prev_tick = n.start;
       const double beat_f = std::floor(pos / q);
       const uint64_t beat = floor_u64(beat_f);
       if (beat != cur_beat) {
