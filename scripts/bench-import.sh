@@ -16,7 +16,7 @@
 #   (b) a 200-file run, cold (midipipe_pool_stop() first: its workers must start) and
 #       warm (pool already up), alternated MIDIPIPE_BENCH_ROUNDS times (default 5), the
 #       200 files' rows deleted before each run; medians and their ratio;
-#   (d) the same import with midipipe.analysis_depth = off (rows deleted first): the
+#   (d) the same import with midipipe.analysis_depth = on (rows deleted first): the
 #       files/s with depth over without (issue 6: at least 0.75);
 #   (c) the pool workers' memory (VmRSS and RssAnon from /proc/PID/status) before,
 #       sampled during, and after the big run. The verdict uses RssAnon (private
@@ -263,26 +263,26 @@ grep -v '^MEMFLAT' <<<"$mem_report"
 mem_verdict=$(sed -n 's/^MEMFLAT \([^ ]*\) .*/\1/p' <<<"$mem_report")
 mem_growth=$(sed -n 's/^MEMFLAT [^ ]* //p' <<<"$mem_report")
 
-# ------------------------------------------------------------------ (d) analysis depth off
-# The same import with midipipe.analysis_depth = off (issue 6: depth may cost at most 25% of
-# the import's files/s). The rows of the run above are deleted first, so every file is read
-# and analysed again.
-step "import again without analysis depth: $N files, workers => $workers"
+# ------------------------------------------------------------------ (d) analysis depth on
+# The same import with midipipe.analysis_depth = on (off by default; issue 6: depth may cost
+# at most 25% of the import's files/s). The rows of the run above are deleted first, so every
+# file is read and analysed again.
+step "import again with analysis depth: $N files, workers => $workers"
 Q -c "DELETE FROM midipipe_files" >/dev/null || die "could not empty midipipe_files"
 Q -c "VACUUM midipipe_files, midipipe_analysis, midipipe_tracks, midipipe_chords" >/dev/null 2>&1 || true
 t_start=$(now)
-"${PSQL[@]}" -d bench -At -c "SET midipipe.analysis_depth = off" \
-  -c "SELECT midipipe_import('$tree', workers => $workers)" >"$bdir/import-nodepth.out" 2>&1 ||
+"${PSQL[@]}" -d bench -At -c "SET midipipe.analysis_depth = on" \
+  -c "SELECT midipipe_import('$tree', workers => $workers)" >"$bdir/import-depth.out" 2>&1 ||
   {
-    cat "$bdir/import-nodepth.out"
-    die "the import without depth failed"
+    cat "$bdir/import-depth.out"
+    die "the import with depth failed"
   }
 t_end=$(now)
-tail -n 2 "$bdir/import-nodepth.out"
-nodepth_secs=$(awk -v a="$t_end" -v b="$t_start" 'BEGIN {printf "%.3f", a - b}')
-nodepth_fps=$(awk -v n="$N" -v s="$nodepth_secs" 'BEGIN {printf "%.1f", n / s}')
-depth_ratio=$(awk -v d="$imp_fps_wall" -v n="$nodepth_fps" 'BEGIN {printf "%.3f", d / n}')
-echo "import without depth: $N files in $nodepth_secs s ($nodepth_fps files/s); with depth / without = $depth_ratio"
+tail -n 2 "$bdir/import-depth.out"
+depth_on_secs=$(awk -v a="$t_end" -v b="$t_start" 'BEGIN {printf "%.3f", a - b}')
+depth_on_fps=$(awk -v n="$N" -v s="$depth_on_secs" 'BEGIN {printf "%.1f", n / s}')
+depth_ratio=$(awk -v d="$depth_on_fps" -v n="$imp_fps_wall" 'BEGIN {printf "%.3f", d / n}')
+echo "import with depth: $N files in $depth_on_secs s ($depth_on_fps files/s); with depth / without = $depth_ratio"
 
 # ------------------------------------------------------------------ (b) cold vs warm
 step "cold vs warm: $small_n files, workers => $workers, $rounds rounds"
@@ -361,6 +361,6 @@ worker RssAnon growth (worst)     $mem_growth kB over the run
 (a2) import >= 40% of the engine alone      $v_ratio
 (b)  warm 200-file run >= 5x faster (cold)  $v_cw
 (c)  worker memory flat across the run      $mem_verdict
-import without analysis depth     $nodepth_fps files/s  (with depth / without = $depth_ratio)
+import with analysis depth        $depth_on_fps files/s  (with depth / without = $depth_ratio)
 (d)  depth costs <= 25% of files/s (issue 6) $v_depth
 EOF

@@ -1,6 +1,7 @@
 -- midipipe_import end to end on files written here (lo_export), with
 -- deterministic output only: no timings, pids or file_ids.
 SET client_min_messages = warning;  -- the progress/summary NOTICEs carry timings
+SET midipipe.analysis_depth = on;   -- compared with midipipe_analyze(), which computes depth
 CREATE TEMP TABLE bytes (name text PRIMARY KEY, data bytea);
 INSERT INTO bytes VALUES
   ('x', decode('4d54686400000006000000010060' || '4d54726b00000013'

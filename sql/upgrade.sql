@@ -4,6 +4,7 @@
 -- 0.2 library with a clear error, never written wrongly. Then split_tracks
 -- and midipipe_split() on a two-track file made here.
 SET client_min_messages = warning;
+SET midipipe.analysis_depth = on;
 SELECT extversion FROM pg_extension WHERE extname = 'midipipe';
 CREATE TEMP TABLE fresh AS
   SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) AS type
@@ -78,7 +79,7 @@ SELECT a.distinct_chords IS NOT NULL AS depth_before, c.file_id IS NOT NULL AS c
 SET midipipe.analysis_depth = off;
 UPDATE midipipe_files SET mtime = NULL;  -- read again
 SELECT midipipe_import('/tmp/midipipe_upgrade', workers => 1) AS nodepth \gset
-RESET midipipe.analysis_depth;
+SET midipipe.analysis_depth = on;
 SELECT options->>'analysis_depth' AS recorded FROM midipipe_runs WHERE run_id = :nodepth;
 SELECT a.note_count, a.distinct_chords IS NULL AS no_chords, a.drum_counts IS NULL AS no_drums,
        a.bar_count IS NULL AS no_bars, c.file_id IS NULL AS no_chord_row

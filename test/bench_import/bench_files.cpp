@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "analysis.hpp"
+#include "key.hpp"
 #include "sha256.hpp"
 
 namespace {
@@ -62,7 +63,10 @@ Totals run(const std::vector<std::string>& paths, size_t first, size_t step) {
     }
     t.bytes += buf.size();
     auto digest = midipipe::sha256(buf);
-    auto r = midipipe::analyze(buf);
+    // as the import does by default (midipipe.analysis_depth = off)
+    midipipe::AnalyzeOptions options = midipipe::default_analyze_options();
+    options.depth = false;
+    auto r = midipipe::analyze_with(buf, {}, options);
     if (!r.status.ok()) ++t.failed;
     t.notes += r.analysis.note_count + digest[0];  // keep both results live
   }

@@ -39,6 +39,8 @@ chmod -R a+rwX "$WORK"
 "${PSQL[@]}" -d "$DB" <<SQL
 CREATE EXTENSION pgtap;
 CREATE EXTENSION midipipe;
+-- the CLI computes the depth fields: so do this database's imports (default off)
+ALTER DATABASE $DB SET midipipe.analysis_depth = on;
 CREATE SCHEMA tap;
 CREATE TABLE tap.expected_files (path text PRIMARY KEY);
 COPY tap.expected_files FROM '$WORK/files.txt';
