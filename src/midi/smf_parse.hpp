@@ -146,6 +146,13 @@ bool parse_track(ParseCtx& ctx, uint32_t track, const uint8_t* p, const uint8_t*
     add_warning(st, code, ctx.off(at), max_kept);
     stopped = true;
   };
+  // Limits::max_events is fatal: the whole file is refused, not the track.
+  const auto too_many_events = [&](const uint8_t* at) {
+    set_fatal(st, Code::too_many_events, ctx.off(at),
+              "track %u: more than %llu events (limit); event at offset %llu", track,
+              static_cast<unsigned long long>(max_events),
+              static_cast<unsigned long long>(ctx.off(at)));
+  };
 
   while (p < end) {
     const uint8_t* const ev = p;
@@ -200,10 +207,7 @@ bool parse_track(ParseCtx& ctx, uint32_t track, const uint8_t* p, const uint8_t*
         continue;
       }
       if (++events > max_events) [[unlikely]] {
-        set_fatal(st, Code::too_many_events, ctx.off(ev),
-                  "track %u: more than %llu events (limit); event at offset %llu", track,
-                  static_cast<unsigned long long>(max_events),
-                  static_cast<unsigned long long>(ctx.off(ev)));
+        too_many_events(ev);
         return false;
       }
       v.on_channel(now, s, d1, d2);
@@ -225,10 +229,7 @@ bool parse_track(ParseCtx& ctx, uint32_t track, const uint8_t* p, const uint8_t*
         break;
       }
       if (++events > max_events) [[unlikely]] {
-        set_fatal(st, Code::too_many_events, ctx.off(ev),
-                  "track %u: more than %llu events (limit); event at offset %llu", track,
-                  static_cast<unsigned long long>(max_events),
-                  static_cast<unsigned long long>(ctx.off(ev)));
+        too_many_events(ev);
         return false;
       }
       tick = now;
@@ -251,10 +252,7 @@ bool parse_track(ParseCtx& ctx, uint32_t track, const uint8_t* p, const uint8_t*
         break;
       }
       if (++events > max_events) [[unlikely]] {
-        set_fatal(st, Code::too_many_events, ctx.off(ev),
-                  "track %u: more than %llu events (limit); event at offset %llu", track,
-                  static_cast<unsigned long long>(max_events),
-                  static_cast<unsigned long long>(ctx.off(ev)));
+        too_many_events(ev);
         return false;
       }
       tick = now;
