@@ -603,22 +603,22 @@ void push_i8_list(Col* c, const std::vector<int64_t>& v) {
   pfree(s.data);
 }
 
+Datum bytea_datum(const uint8* p, int len);
+
 void push_bytea(Col* c, const uint8_t* p, size_t len) {
-  bytea* v = static_cast<bytea*>(palloc(VARHDRSZ + len));
-  SET_VARSIZE(v, VARHDRSZ + len);
-  memcpy(VARDATA(v), p, len);
-  col_push(c, PointerGetDatum(v), false);
+  col_push(c, bytea_datum(p, static_cast<int>(len)), false);
 }
 
-// '{"a","b\"c"}' for a text[] column.
-void push_text_list(Col* c, const std::vector<std::string>& v) {
+// '{"a","b\"c"}' for a text[] column, from get(x) of every x in v.
+template <typename T, typename F>
+void push_text_list_of(Col* c, const std::vector<T>& v, F get) {
   StringInfoData s;
   initStringInfo(&s);
   appendStringInfoChar(&s, '{');
   for (size_t i = 0; i < v.size(); ++i) {
     if (i > 0) appendStringInfoChar(&s, ',');
     appendStringInfoChar(&s, '"');
-    for (char ch : v[i]) {
+    for (char ch : get(v[i])) {
       if (ch == '"' || ch == '\\') appendStringInfoChar(&s, '\\');
       if (ch != '\0') appendStringInfoChar(&s, ch);
     }
@@ -627,6 +627,10 @@ void push_text_list(Col* c, const std::vector<std::string>& v) {
   appendStringInfoChar(&s, '}');
   push_text(c, s.data, static_cast<size_t>(s.len));
   pfree(s.data);
+}
+
+void push_text_list(Col* c, const std::vector<std::string>& v) {
+  push_text_list_of(c, v, [](const std::string& x) -> const std::string& { return x; });
 }
 
 // ------------------------------------------------------------------ files
@@ -976,7 +980,7 @@ void push_analysis(Batch* b, FileRec* r, const EngineOut& eo) {
     Col* c = b->c;
     int k = 0;
     push_opt_str(&c[k++], d.chord_resolution);
-    StringInfoData t1, t2, t3, t4, t5;
+    StringInfoData t1, t2, t3;
     initStringInfo(&t1);
     initStringInfo(&t2);
     initStringInfo(&t3);
@@ -996,22 +1000,11 @@ void push_analysis(Batch* b, FileRec* r, const EngineOut& eo) {
     push_text(&c[k++], t1.data, static_cast<size_t>(t1.len));
     push_text(&c[k++], t2.data, static_cast<size_t>(t2.len));
     push_text(&c[k++], t3.data, static_cast<size_t>(t3.len));
-    initStringInfo(&t4);
-    initStringInfo(&t5);
-    for (size_t e = 0; e < d.chords.size(); ++e) {
-      appendStringInfoString(&t4, e == 0 ? "{\"" : ",\"");
-      appendStringInfoString(&t5, e == 0 ? "{\"" : ",\"");
-      for (char ch : d.chords[e].quality)
-        if (ch != '"' && ch != '\\' && ch != '\0') appendStringInfoChar(&t4, ch);
-      for (char ch : d.chords[e].name)
-        if (ch != '"' && ch != '\\' && ch != '\0') appendStringInfoChar(&t5, ch);
-      appendStringInfoChar(&t4, '"');
-      appendStringInfoChar(&t5, '"');
-    }
-    appendStringInfoChar(&t4, '}');
-    appendStringInfoChar(&t5, '}');
-    push_text(&c[k++], t4.data, static_cast<size_t>(t4.len));
-    push_text(&c[k++], t5.data, static_cast<size_t>(t5.len));
+    push_text_list_of(&c[k++], d.chords, [](const midipipe::ChordEvent& e) -> const std::string& {
+      return e.quality;
+    });
+    push_text_list_of(&c[k++], d.chords,
+                      [](const midipipe::ChordEvent& e) -> const std::string& { return e.name; });
     if (k != kNChords) elog(ERROR, "midipipe: chord columns out of step (%d)", k);
     r->chord_row = c[0].n - 1;
   }
