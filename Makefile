@@ -20,7 +20,8 @@ PG_OBJS = \
 	src/pg/split_sql.o \
 	src/pg/stats.o \
 	src/pg/supervisor.o \
-	src/pg/worker.o
+	src/pg/worker.o \
+	src/pg/yield.o
 MIDI_OBJS = \
 	src/midi/analysis.o \
 	src/midi/chords.o \

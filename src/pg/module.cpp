@@ -28,6 +28,8 @@ bool mp_test_on_checkout = true;
 int mp_batch_size = 500;
 int mp_max_file_size_kb = 64 * 1024;
 int mp_worker_nice = 10;
+double mp_yield_share = 0.25;
+int mp_yield_tps = 50;
 bool mp_analysis_depth = false;
 
 static bool mp_preloaded = false;
@@ -95,6 +97,17 @@ static void mp_define_gucs() {
                           "A worker raises its niceness when it starts and on reload; lowering "
                           "it again takes effect in workers started afterwards.",
                           &mp_worker_nice, 10, 0, 19, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomRealVariable(
+      "midipipe.yield_share",
+      "Share of the CPUs the analysis workers use, together, while client sessions are busy.",
+      "Workers rest between files to keep to it while regular backends run at least "
+      "midipipe.yield_tps transactions per second; 1 turns yielding off.",
+      &mp_yield_share, 0.25, 0.01, 1.0, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("midipipe.yield_tps",
+                          "Client transactions per second from which the workers yield.",
+                          "Counted over all regular backends of the server (not background "
+                          "workers or autovacuum), sampled every 50 ms.",
+                          &mp_yield_tps, 50, 1, INT_MAX, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomBoolVariable("midipipe.analysis_depth",
                            "Imports also analyse chords, drums, performance traits and structure.",
                            "Read when midipipe_import is called and kept with the run. Off (the "

@@ -162,6 +162,8 @@ const char* mp_worker_state_name(int state) {
       return "busy";
     case MP_W_STOPPING:
       return "stopping";
+    case MP_W_YIELDING:
+      return "yielding";
     default:
       return "free";
   }

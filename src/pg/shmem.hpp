@@ -27,6 +27,8 @@ extern bool mp_test_on_checkout;
 extern int mp_batch_size;
 extern int mp_max_file_size_kb;
 extern int mp_worker_nice;
+extern double mp_yield_share;
+extern int mp_yield_tps;
 extern bool mp_analysis_depth;
 
 // ------------------------------------------------------------------ shared state
@@ -37,6 +39,7 @@ enum MpWorkerState : int {
   MP_W_CHECKOUT,
   MP_W_BUSY,
   MP_W_STOPPING,
+  MP_W_YIELDING,  // busy with a run, resting to leave the CPU to client sessions
 };
 
 enum MpRunState : int {
@@ -195,6 +198,10 @@ PGDLLEXPORT void midipipe_resume_main(Datum arg);
 
 // Registers the static supervisor (from _PG_init, postmaster only).
 void mp_register_supervisor();
+
+// yield.cpp: called by a busy worker after each file; rests while client
+// sessions are busy (midipipe.yield_share, midipipe.yield_tps)
+void mp_yield_point(MpWorkerSlot* w);
 
 // Catalog helpers (need an open transaction).
 Oid mp_extension_schema();  // InvalidOid when the extension is not installed here

@@ -104,6 +104,7 @@ void on_file(void* arg, const char* path, int64 bytes_read, bool failed) {
   }
   LWLockRelease(mp_shared->lock);
   CHECK_FOR_INTERRUPTS();
+  if (!cancelled) mp_yield_point(me());
   if (cancelled) {
     // Abandon the batch: its rows roll back, the coordinator ends the run
     // without waiting for the rest of the batch.

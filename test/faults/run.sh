@@ -23,9 +23,8 @@
 #                                                      to hit a run in flight reliably)
 #   pgbench-beside-import tree      20,000    50,000   (re-imported until pgbench ends)
 #   memory run (one worker)         20,000    100,000
-#   pgbench duration                15 s      30 s;  the TPS ratio floor asserted: ci 0.1
-#                                                    (lenient: 2 shared cores, 2 import workers
-#                                                    saturate them; measured 0.18-0.30), full 0.5
+#   pgbench duration                15 s      30 s;  the TPS ratio floor asserted: ci 0.3
+#                                                    (lenient: 2 shared cores, noisy), full 0.5
 #
 # Every scenario is one function; each prints TAP-style "ok"/"not ok" lines for its checks and
 # then "ok"/"not ok" for itself. Every scenario also fails when the server log gained a
@@ -50,7 +49,7 @@ export PATH=$BINDIR:$PATH
 case "$SCALE" in
   ci)
     N_MUT=2000 BIG_MB=8 TINY=300000 N_KILL=20000 N_LOAD=20000 N_MEM=20000
-    PGB_SECS=15 RATIO_FLOOR=0.1 ;;
+    PGB_SECS=15 RATIO_FLOOR=0.3 ;;
   full)
     N_MUT=5000 BIG_MB=60 TINY=2000000 N_KILL=20000 N_LOAD=50000 N_MEM=100000
     PGB_SECS=30 RATIO_FLOOR=0.5 ;;
@@ -879,10 +878,34 @@ s_pgbench() {
   q postgres "DROP DATABASE IF EXISTS faults_bench" >/dev/null && q postgres "CREATE DATABASE faults_bench" >/dev/null
   pgbench -q -i -s 5 faults_bench >/dev/null 2>&1 || { fail "pgbench -i"; return; }
   q $db "SELECT midipipe_pool_start(2)" >/dev/null
+  # Without client traffic the workers never yield, even when a session polls
+  # midipipe_stats (5 statements a second here, under midipipe.yield_tps = 50).
+  run=$(q $db "SELECT midipipe_import('$T', workers => 2, wait => false)")
+  local polls=0 yielding=0 st
+  while :; do
+    st=$(run_state $db "$run")
+    case "$st" in completed | cancelled | failed) break ;; esac
+    yielding=$((yielding + $(q $db "SELECT count(*) FROM midipipe_stats WHERE state = 'yielding'")))
+    polls=$((polls + 1))
+    sleep 0.2
+  done
+  is "$st" completed "an import with no client traffic completes"
+  is "$yielding" 0 "no worker yields without client traffic ($polls polls of midipipe_stats)"
+  q $db "TRUNCATE midipipe_files CASCADE" >/dev/null 2>&1
   solo=$(pgbench -n -c 2 -j 2 -T "$PGB_SECS" faults_bench 2>&1 | sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | head -n 1)
   note "pgbench solo: $solo tps"
   pgbench -n -c 2 -j 2 -T "$PGB_SECS" faults_bench >"$WORK/pgbench-load.out" 2>&1 &
   local pgb=$! ok_runs=0
+  # midipipe_stats, sampled while pgbench runs: the workers rest ('yielding')
+  (
+    y=0
+    while kill -0 $pgb 2>/dev/null; do
+      y=$((y + $(qs $db "SELECT count(*) FROM midipipe_stats WHERE state = 'yielding'" || echo 0)))
+      sleep 0.2
+    done
+    echo "$y" >"$WORK/yield-samples"
+  ) &
+  local sampler=$!
   while kill -0 $pgb 2>/dev/null; do
     q $db "TRUNCATE midipipe_files CASCADE" >/dev/null 2>&1
     run=$(q $db "SELECT midipipe_import('$T', workers => 2, wait => false)")
@@ -892,6 +915,9 @@ s_pgbench() {
     files=$((files + $(q $db "SELECT files_ok + files_duplicate + files_failed FROM midipipe_runs WHERE run_id = $run")))
   done
   wait $pgb
+  wait $sampler
+  yielding=$(cat "$WORK/yield-samples" 2>/dev/null || echo 0)
+  check "workers yield to pgbench (midipipe_stats showed 'yielding' $yielding times)" test "$yielding" -gt 0
   both=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$WORK/pgbench-load.out" | head -n 1)
   is "$ok_runs" "$runs" "every import beside pgbench completed ($runs runs, $files files while pgbench ran)"
   ratio=$(awk -v a="${both:-0}" -v b="${solo:-0}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
