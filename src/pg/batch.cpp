@@ -201,16 +201,11 @@ constexpr ColSpec kTrackCols[] = {
 };
 constexpr int kNTracks = sizeof(kTrackCols) / sizeof(kTrackCols[0]);
 
-// midipipe_chords: one row per content, the progression as parallel arrays.
-constexpr ColSpec kChordCols[] = {
-    {"resolution", TEXTOID, nullptr},
-    {"ticks", TEXTOID, "pg_catalog.int8[]"},
-    {"seconds", TEXTOID, "pg_catalog.float8[]"},
-    {"roots", TEXTOID, "pg_catalog.int2[]"},
-    {"qualities", TEXTOID, "pg_catalog.text[]"},
-    {"names", TEXTOID, "pg_catalog.text[]"},
-};
-constexpr int kNChords = sizeof(kChordCols) / sizeof(kChordCols[0]);
+// midipipe_chords: one row per content, the progression as parallel arrays,
+// inserted a row at a time with the arrays built in binary (a progression is
+// a few hundred values: through text they cost more than the row's insert).
+// Parameters: file_id, resolution, ticks, seconds, roots, qualities, names.
+constexpr int kNChordParams = 7;
 
 Oid array_of(Oid t) {
   switch (t) {
@@ -392,16 +387,21 @@ SPIPlanPtr plan(PlanId id) {
           1, t);
       break;
     }
-    case P_INS_ANALYSIS:
-    case P_INS_TRACKS:
     case P_INS_CHORDS: {
-      const ColSpec* cols = id == P_INS_ANALYSIS ? kAnalysisCols
-                            : id == P_INS_TRACKS ? kTrackCols
-                                                 : kChordCols;
-      const int n = id == P_INS_ANALYSIS ? kNAnalysis : id == P_INS_TRACKS ? kNTracks : kNChords;
-      const char* table = id == P_INS_ANALYSIS ? "midipipe_analysis"
-                          : id == P_INS_TRACKS ? "midipipe_tracks"
-                                               : "midipipe_chords";
+      const Oid t[kNChordParams] = {INT8OID,      TEXTOID,      INT8ARRAYOID, FLOAT8ARRAYOID,
+                                    INT2ARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+      g_plans[id] =
+          prepare(with_schema("INSERT INTO %s.midipipe_chords "
+                              "(file_id, resolution, ticks, seconds, roots, qualities, names) "
+                              "VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+                  kNChordParams, t);
+      break;
+    }
+    case P_INS_ANALYSIS:
+    case P_INS_TRACKS: {
+      const ColSpec* cols = id == P_INS_ANALYSIS ? kAnalysisCols : kTrackCols;
+      const int n = id == P_INS_ANALYSIS ? kNAnalysis : kNTracks;
+      const char* table = id == P_INS_ANALYSIS ? "midipipe_analysis" : "midipipe_tracks";
       Oid t[kNAnalysis + 1];
       t[0] = INT8ARRAYOID;
       for (int i = 0; i < n; ++i) t[i + 1] = array_of(cols[i].type);
@@ -604,6 +604,7 @@ void push_i8_list(Col* c, const std::vector<int64_t>& v) {
 }
 
 Datum bytea_datum(const uint8* p, int len);
+Datum simple_array(Datum* v, bool* nulls, int n, Oid type);
 
 void push_bytea(Col* c, const uint8_t* p, size_t len) {
   col_push(c, bytea_datum(p, static_cast<int>(len)), false);
@@ -658,7 +659,8 @@ struct FileRec {
   int analysis_row;  // row in the analysis columns (ok candidates), -1
   int track_first;   // rows in the track columns
   int track_count;
-  int chord_row;  // row in the chord columns, -1
+  Datum* chords;  // the midipipe_chords parameters after file_id (kNChordParams - 1), or null
+  char* chord_nulls;
   // the existing row for the path, if any
   bool exists;
   int64 old_id;
@@ -678,7 +680,6 @@ struct Batch {
   int n;
   Col a[kNAnalysis];
   Col t[kNTracks];
-  Col c[kNChords];
   int nanalysis;
   uint64 max_file_size;
   bool follow_symlinks;
@@ -975,38 +976,47 @@ void push_analysis(Batch* b, FileRec* r, const EngineOut& eo) {
     ++r->track_count;
   }
 
-  r->chord_row = -1;
+  r->chords = nullptr;
   if (hd && !d.chords.empty()) {
-    Col* c = b->c;
+    const std::vector<midipipe::ChordEvent>& ch = d.chords;
+    const int n = static_cast<int>(std::min<size_t>(ch.size(), MaxAllocSize / sizeof(Datum) / 2));
+    Datum* v = static_cast<Datum*>(palloc(sizeof(Datum) * n));
+    bool* nulls = static_cast<bool*>(palloc0(sizeof(bool) * n));
+    r->chords = static_cast<Datum*>(palloc(sizeof(Datum) * (kNChordParams - 1)));
+    r->chord_nulls = static_cast<char*>(palloc(kNChordParams - 1));
+    memset(r->chord_nulls, ' ', kNChordParams - 1);
     int k = 0;
-    push_opt_str(&c[k++], d.chord_resolution);
-    StringInfoData t1, t2, t3;
-    initStringInfo(&t1);
-    initStringInfo(&t2);
-    initStringInfo(&t3);
-    for (size_t e = 0; e < d.chords.size(); ++e) {
-      const midipipe::ChordEvent& ce = d.chords[e];
-      const char* sep = e == 0 ? "{" : ",";
-      appendStringInfo(&t1, "%s" INT64_FORMAT, sep, static_cast<int64>(ce.tick));
-      appendStringInfo(&t2, "%s%.17g", sep, std::isfinite(ce.seconds) ? ce.seconds : 0.0);
-      if (ce.root.has_value())
-        appendStringInfo(&t3, "%s%d", sep, *ce.root);
-      else
-        appendStringInfo(&t3, "%sNULL", sep);
+    if (d.chord_resolution.has_value()) {
+      const bool ok =
+          utf8_text(d.chord_resolution->data(), d.chord_resolution->size(), &r->chords[k]);
+      if (!ok) r->chord_nulls[k] = 'n';
+    } else {
+      r->chords[k] = 0;
+      r->chord_nulls[k] = 'n';
     }
-    appendStringInfoChar(&t1, '}');
-    appendStringInfoChar(&t2, '}');
-    appendStringInfoChar(&t3, '}');
-    push_text(&c[k++], t1.data, static_cast<size_t>(t1.len));
-    push_text(&c[k++], t2.data, static_cast<size_t>(t2.len));
-    push_text(&c[k++], t3.data, static_cast<size_t>(t3.len));
-    push_text_list_of(&c[k++], d.chords, [](const midipipe::ChordEvent& e) -> const std::string& {
-      return e.quality;
-    });
-    push_text_list_of(&c[k++], d.chords,
-                      [](const midipipe::ChordEvent& e) -> const std::string& { return e.name; });
-    if (k != kNChords) elog(ERROR, "midipipe: chord columns out of step (%d)", k);
-    r->chord_row = c[0].n - 1;
+    ++k;
+    for (int e = 0; e < n; ++e) v[e] = Int64GetDatum(static_cast<int64>(ch[e].tick));
+    r->chords[k++] = simple_array(v, nullptr, n, INT8OID);
+    for (int e = 0; e < n; ++e)
+      v[e] = Float8GetDatum(std::isfinite(ch[e].seconds) ? ch[e].seconds : 0.0);
+    r->chords[k++] = simple_array(v, nullptr, n, FLOAT8OID);
+    bool any_null = false;
+    for (int e = 0; e < n; ++e) {
+      nulls[e] = !ch[e].root.has_value();
+      any_null = any_null || nulls[e];
+      v[e] = Int16GetDatum(nulls[e] ? 0 : static_cast<int16>(*ch[e].root));
+    }
+    r->chords[k++] = simple_array(v, any_null ? nulls : nullptr, n, INT2OID);
+    for (int which = 0; which < 2; ++which) {
+      any_null = false;
+      for (int e = 0; e < n; ++e) {
+        const std::string& str = which == 0 ? ch[e].quality : ch[e].name;
+        nulls[e] = !utf8_text(str.data(), str.size(), &v[e]);
+        any_null = any_null || nulls[e];
+      }
+      r->chords[k++] = simple_array(v, any_null ? nulls : nullptr, n, TEXTOID);
+    }
+    if (k != kNChordParams - 1) elog(ERROR, "midipipe: chord columns out of step (%d)", k);
   }
 }
 
@@ -1180,7 +1190,6 @@ MpBatchOutcome mp_process_batch(int64 run_id, int batch_size, uint64 max_file_si
   b->max_file_size = max_file_size;
   for (int c = 0; c < kNAnalysis; ++c) col_init(&b->a[c], kAnalysisCols[c].type);
   for (int c = 0; c < kNTracks; ++c) col_init(&b->t[c], kTrackCols[c].type);
-  for (int c = 0; c < kNChords; ++c) col_init(&b->c[c], kChordCols[c].type);
 
   // the run's options
   {
@@ -1213,7 +1222,6 @@ MpBatchOutcome mp_process_batch(int64 run_id, int batch_size, uint64 max_file_si
       r->path_text = CStringGetTextDatum(r->path);
       r->err_offset = -1;
       r->analysis_row = -1;
-      r->chord_row = -1;
       r->dup_of = -1;
       r->dup_of_rec = -1;
       r->file_id = -1;
@@ -1446,18 +1454,11 @@ MpBatchOutcome mp_process_batch(int64 run_id, int batch_size, uint64 max_file_si
     int* trows = static_cast<int*>(palloc(sizeof(int) * (ntr + 1)));
     Datum* tids = static_cast<Datum*>(palloc(sizeof(Datum) * (ntr + 1)));
     int nt = 0;
-    int* crows = static_cast<int*>(palloc(sizeof(int) * (b->nanalysis + 1)));
-    Datum* cids = static_cast<Datum*>(palloc(sizeof(Datum) * (b->nanalysis + 1)));
-    int nc = 0;
     for (int i = 0; i < noks; ++i) {
       const FileRec* r = &b->f[oks[i]];
       if (r->state != FS_OK) continue;
       arows[na] = r->analysis_row;
       aids[na++] = Int64GetDatum(r->file_id);
-      if (r->chord_row >= 0) {
-        crows[nc] = r->chord_row;
-        cids[nc++] = Int64GetDatum(r->file_id);
-      }
       for (int j = 0; j < r->track_count; ++j) {
         trows[nt] = r->track_first + j;
         tids[nt++] = Int64GetDatum(r->file_id);
@@ -1480,11 +1481,19 @@ MpBatchOutcome mp_process_batch(int64 run_id, int batch_size, uint64 max_file_si
         exec(P_DEDUP_SMF, dv, nullptr, SPI_OK_UPDATE);
       }
     }
-    if (nc > 0) {
-      Datum v[kNChords + 1];
-      v[0] = simple_array(cids, nullptr, nc, INT8OID);
-      for (int c = 0; c < kNChords; ++c) v[c + 1] = col_array(&b->c[c], crows, nc);
-      exec(P_INS_CHORDS, v, nullptr, SPI_OK_INSERT);
+    for (int i = 0; i < noks; ++i) {
+      const FileRec* r = &b->f[oks[i]];
+      if (r->state != FS_OK || r->chords == nullptr) continue;
+      Datum v[kNChordParams];
+      char nulls[kNChordParams + 1];
+      v[0] = Int64GetDatum(r->file_id);
+      nulls[0] = ' ';
+      for (int c = 1; c < kNChordParams; ++c) {
+        v[c] = r->chords[c - 1];
+        nulls[c] = r->chord_nulls[c - 1];
+      }
+      nulls[kNChordParams] = '\0';
+      exec(P_INS_CHORDS, v, nulls, SPI_OK_INSERT);
     }
   }
   for (int i = 0; i < b->n; ++i)

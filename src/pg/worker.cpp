@@ -335,6 +335,11 @@ void midipipe_worker_main(Datum arg) {
   BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
   pgstat_report_appname("midipipe worker");
   apply_worker_nice();
+#ifdef USE_LZ4
+  // Large values (chord progressions, split tracks) are compressed with lz4,
+  // several times faster than pglz (on columns that do not set a method).
+  SetConfigOption("default_toast_compression", "lz4", PGC_USERSET, PGC_S_SESSION);
+#endif
 
   LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
   w->ready = true;
