@@ -42,6 +42,7 @@ void mp_shmem_startup() {
     }
     for (int i = 0; i < MP_MAX_RUNS; i++) ConditionVariableInit(&mp_shared->run_cv[i]);
     ConditionVariableInit(&mp_shared->pool_cv);
+    for (int i = 0; i < MP_MAX_YIELD_TOKENS; i++) mp_shared->yield_tokens[i].holder = -1;
   }
   LWLockRelease(AddinShmemInitLock);
 }

@@ -137,6 +137,14 @@ struct MpPool {
   uint32 spare_run_generation;
 };
 
+constexpr int MP_MAX_YIELD_TOKENS = 64;
+
+struct MpYieldToken {
+  int holder;           // worker slot index, -1 when free
+  uint32 holder_gen;    // that slot's generation when it took the token
+  TimestampTz free_at;  // a released token may be taken again from then on
+};
+
 struct MpShared {
   LWLock* lock;
   pid_t supervisor_pid;
@@ -152,6 +160,9 @@ struct MpShared {
   ConditionVariable run_cv[MP_MAX_RUNS];
   // Broadcast when a worker becomes ready or leaves (midipipe_pool_* wait on it).
   ConditionVariable pool_cv;
+  // While workers yield to client sessions (yield.cpp), a worker works only
+  // while it holds one of these; a released token rests before it is free.
+  MpYieldToken yield_tokens[MP_MAX_YIELD_TOKENS];
   // followed by MpWorkerSlot[nworkers]
 };
 
@@ -201,7 +212,9 @@ void mp_register_supervisor();
 
 // yield.cpp: called by a busy worker after each file; rests while client
 // sessions are busy (midipipe.yield_share, midipipe.yield_tps)
-void mp_yield_point(MpWorkerSlot* w);
+void mp_yield_point(int slot);
+// gives back the CPU token a worker holds, if any (end of a batch, exit)
+void mp_yield_release();
 
 // Catalog helpers (need an open transaction).
 Oid mp_extension_schema();  // InvalidOid when the extension is not installed here

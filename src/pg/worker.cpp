@@ -104,7 +104,7 @@ void on_file(void* arg, const char* path, int64 bytes_read, bool failed) {
   }
   LWLockRelease(mp_shared->lock);
   CHECK_FOR_INTERRUPTS();
-  if (!cancelled) mp_yield_point(me());
+  if (!cancelled) mp_yield_point(my_slot);
   if (cancelled) {
     // Abandon the batch: its rows roll back, the coordinator ends the run
     // without waiting for the rest of the batch.
@@ -415,6 +415,7 @@ void midipipe_worker_main(Datum arg) {
       char* err = nullptr;
       char* unhealthy = nullptr;
       BatchResult res = run_batch(a, loop_cxt, &err, &unhealthy);
+      mp_yield_release();  // between batches a worker holds no CPU token
       // The engine's C++ allocations (large vectors for big files) come from
       // malloc, not from memory contexts: give what a batch freed back to
       // the kernel, so a worker's resident size does not creep up with the

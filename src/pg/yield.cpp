@@ -4,9 +4,14 @@
 // development VM, kernel 6.x) two CPU-bound processes at nice 10, or even
 // SCHED_IDLE, cut a 2-client pgbench to a fifth of its throughput, because a
 // latency-bound session waits for a CPU at every step of its round trips.
-// Only leaving the CPUs idle helps. So, while client sessions are busy,
-// the workers rest between files: together they keep their busy time to
-// midipipe.yield_share of the CPUs this server may use.
+// Only leaving the CPUs idle helps. So, while client sessions are busy, the
+// workers together use at most midipipe.yield_share of the CPUs this server
+// may run on, and never more CPUs at once than that share rounds down to (at
+// least one): a worker works only while it holds one of K = max(1,
+// floor(share * cpus)) CPU tokens, gives its token back after a quantum of
+// work, and a token given back rests so that it is held a fraction
+// share * cpus / K of the time. On 2 cores with the default 0.25: one worker
+// at a time, working half the time, so a client always finds a CPU free.
 //
 // "Busy" is measured from the client backends' local transaction ids
 // (PGPROC->lxid grows by one per transaction): a sample every kSampleMs
@@ -67,7 +72,10 @@ int usable_cpus() {
   return n > 0 ? static_cast<int>(n) : 1;
 }
 
-// Client transactions started since the previous sample.
+// Client transactions started since the previous sample. A backend's lxid is
+// 0 between its transactions (PGPROC holds it only while one runs), so each
+// backend's last nonzero value is kept, and a backend counts from the second
+// time it is seen inside a transaction.
 int64 count_client_transactions() {
   int64 n = 0;
   for (int i = 0; i < MaxBackends; i++) {
@@ -76,41 +84,100 @@ int64 count_client_transactions() {
     const LocalTransactionId lxid = p->lxid;
     const bool client = pid != 0 && !p->isBackgroundWorker &&
                         (p->statusFlags & PROC_IS_AUTOVACUUM) == 0 && pid != MyProcPid;
-    if (client && seen[i].pid == pid && lxid != seen[i].lxid)
-      n += static_cast<uint32>(lxid - seen[i].lxid);
-    seen[i].pid = client ? pid : 0;
+    if (!client) {
+      seen[i].pid = 0;
+      continue;
+    }
+    if (seen[i].pid != pid) {  // a new session in this slot
+      seen[i].pid = pid;
+      seen[i].lxid = lxid;
+      continue;
+    }
+    if (lxid == InvalidLocalTransactionId) continue;  // between transactions
+    if (seen[i].lxid != InvalidLocalTransactionId) {
+      const uint32 d = static_cast<uint32>(lxid - seen[i].lxid);
+      if (d < (1U << 30)) n += d;  // (a torn read is not a billion transactions)
+    }
     seen[i].lxid = lxid;
   }
   return n;
 }
 
-int busy_workers() {
-  int n = 0;
-  LWLockAcquire(mp_shared->lock, LW_SHARED);
-  for (int i = 0; i < mp_shared->nworkers; i++) {
-    const int s = mp_worker_slot(i)->state;
-    if (s == MP_W_BUSY || s == MP_W_CHECKOUT || s == MP_W_YIELDING) n++;
-  }
-  LWLockRelease(mp_shared->lock);
-  return std::max(n, 1);
+// The tokens (in shared memory, under mp_shared->lock). A token whose holder
+// slot was freed or handed out again is free: a worker that died holding one
+// does not keep it.
+bool holder_alive_locked(const MpYieldToken& t) {
+  if (t.holder < 0 || t.holder >= mp_shared->nworkers) return false;
+  const MpWorkerSlot* w = mp_worker_slot(t.holder);
+  return w->state != MP_W_FREE && w->generation == t.holder_gen;
 }
 
-void set_state(MpWorkerSlot* w, int state) {
+int my_token = -1;
+int my_slot_idx = -1;
+
+// Takes a free, rested token among the first k; else returns how long to wait (ms).
+long try_take(int slot, int k, TimestampTz now) {
+  long wait_ms = kQuantumMs;
   LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  const uint32 gen = mp_worker_slot(slot)->generation;
+  for (int i = 0; i < k && my_token < 0; i++) {
+    MpYieldToken& t = mp_shared->yield_tokens[i];
+    if (holder_alive_locked(t)) continue;
+    if (now >= t.free_at) {
+      t.holder = slot;
+      t.holder_gen = gen;
+      my_token = i;
+    } else {
+      wait_ms = std::min(wait_ms, static_cast<long>((t.free_at - now) / 1000) + 1);
+    }
+  }
+  LWLockRelease(mp_shared->lock);
+  return my_token >= 0 ? 0 : wait_ms;
+}
+
+void give_back(TimestampTz free_at) {
+  if (my_token < 0) return;
+  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  MpYieldToken& t = mp_shared->yield_tokens[my_token];
+  if (t.holder == my_slot_idx) {
+    t.holder = -1;
+    t.free_at = free_at;
+  }
+  LWLockRelease(mp_shared->lock);
+  my_token = -1;
+}
+
+void set_state(int slot, int state) {
+  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  MpWorkerSlot* w = mp_worker_slot(slot);
   if (w->state == MP_W_BUSY || w->state == MP_W_YIELDING) w->state = state;
   LWLockRelease(mp_shared->lock);
 }
 
+void rest(int slot, long ms) {
+  set_state(slot, MP_W_YIELDING);
+  (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, std::max(ms, 1L),
+                  PG_WAIT_EXTENSION);
+  ResetLatch(MyLatch);
+  set_state(slot, MP_W_BUSY);
+  CHECK_FOR_INTERRUPTS();
+}
+
 }  // namespace
 
-void mp_yield_point(MpWorkerSlot* w) {
-  if (mp_yield_share >= 1.0) return;
+void mp_yield_release() { give_back(GetCurrentTimestamp()); }
+
+void mp_yield_point(int slot) {
+  my_slot_idx = slot;
+  if (mp_yield_share >= 1.0) {
+    mp_yield_release();
+    return;
+  }
   if (seen == nullptr) {
     seen = static_cast<Seen*>(MemoryContextAllocZero(TopMemoryContext, sizeof(Seen) * MaxBackends));
     cpus = usable_cpus();
   }
-  const TimestampTz now = GetCurrentTimestamp();
-  if (stretch_start == 0) stretch_start = now;
+  TimestampTz now = GetCurrentTimestamp();
   if (TimestampDifferenceExceeds(last_sample, now, kSampleMs)) {
     // a long pause between samples (a worker between runs) would dilute the rate:
     // such a sample only starts a new window
@@ -132,23 +199,24 @@ void mp_yield_point(MpWorkerSlot* w) {
     }
   }
   if (now >= yield_until) {
-    stretch_start = now;
+    mp_yield_release();
     return;
   }
-  const long worked_ms = static_cast<long>((now - stretch_start) / 1000);
-  if (worked_ms < kQuantumMs) return;
-  // each worker's duty cycle: together the busy workers use yield_share of the CPUs
-  const double duty = std::min(1.0, mp_yield_share * cpus / busy_workers());
-  if (duty >= 1.0) {
-    stretch_start = now;
-    return;
+  const double allowed = mp_yield_share * cpus;  // CPUs the workers may use together
+  const int k = std::clamp(static_cast<int>(allowed), 1, MP_MAX_YIELD_TOKENS);
+  const double duty = std::min(1.0, allowed / k);  // the share of time a token is held
+  if (my_token >= 0) {
+    const long worked_ms = static_cast<long>((now - stretch_start) / 1000);
+    if (worked_ms < kQuantumMs) return;
+    const long rest_ms = std::min(kMaxRestMs, static_cast<long>(worked_ms * (1.0 - duty) / duty));
+    give_back(TimestampTzPlusMilliseconds(now, rest_ms));
   }
-  const long rest_ms = std::min(kMaxRestMs, static_cast<long>(worked_ms * (1.0 - duty) / duty));
-  set_state(w, MP_W_YIELDING);
-  (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, rest_ms,
-                  PG_WAIT_EXTENSION);
-  ResetLatch(MyLatch);
-  set_state(w, MP_W_BUSY);
+  // wait for a token (the one just given back rests first)
+  for (;;) {
+    const long wait_ms = try_take(slot, k, now);
+    if (wait_ms == 0) break;
+    rest(slot, wait_ms);
+    now = GetCurrentTimestamp();
+  }
   stretch_start = GetCurrentTimestamp();
-  CHECK_FOR_INTERRUPTS();
 }
