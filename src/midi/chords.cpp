@@ -115,59 +115,58 @@ int classify(const double (&pc)[12], const double (&bass)[12]) noexcept {
   const double inv_norm = 1 / std::sqrt(sumsq);
   double pc2[24];
   for (int i = 0; i < 12; ++i) pc2[i] = pc2[i + 12] = pc[i];
-  // The score of every quality at every root: the sum of the weights under
-  // its template (added left to right in the template's order, as in
-  // kQualities), times inv_norm / sqrt(size). Templates that start alike
-  // share their partial sums (the same additions in the same order: the
-  // same results), and the loop over the 12 roots vectorises.
-  double score[kChordQualities][12];
-  double root_max[12];  // per root, the best score over the qualities
-  const double f3 = inv_norm * kInvSqrt[3], f4 = inv_norm * kInvSqrt[4];
-  const double f5 = inv_norm * kInvSqrt[5];
-  for (int r = 0; r < 12; ++r) {
-    const double* w = pc2 + r;
-    const double s04 = w[0] + w[4], s047 = s04 + w[7];
-    const double s03 = w[0] + w[3], s037 = s03 + w[7], s036 = s03 + w[6];
-    const double s02 = w[0] + w[2], s024 = s02 + w[4], s0247 = s024 + w[7];
-    const double s057 = w[0] + w[5] + w[7];
-    score[0][r] = s047 * f3;                          // maj
-    score[1][r] = s037 * f3;                          // min
-    score[2][r] = s036 * f3;                          // dim
-    score[3][r] = (s04 + w[8]) * f3;                  // aug
-    score[4][r] = (s02 + w[7]) * f3;                  // sus2
-    score[5][r] = s057 * f3;                          // sus4
-    score[6][r] = (s047 + w[9]) * f4;                 // 6
-    score[7][r] = (s037 + w[9]) * f4;                 // m6
-    score[8][r] = (s047 + w[10]) * f4;                // 7
-    score[9][r] = (s047 + w[11]) * f4;                // maj7
-    score[10][r] = (s037 + w[10]) * f4;               // m7
-    score[11][r] = (s036 + w[10]) * f4;               // m7b5
-    score[12][r] = (s036 + w[9]) * f4;                // dim7
-    score[13][r] = (s057 + w[10]) * f4;               // 7sus4
-    score[14][r] = s0247 * f4;                        // add9
-    score[15][r] = (s0247 + w[10]) * f5;              // 9
-    score[16][r] = (s0247 + w[11]) * f5;              // maj9
-    score[17][r] = (s02 + w[3] + w[7] + w[10]) * f5;  // m9
-  }
-  std::copy(std::begin(score[0]), std::end(score[0]), std::begin(root_max));
-  for (int q = 1; q < kChordQualities; ++q) {
-    for (int r = 0; r < 12; ++r) root_max[r] = std::max(root_max[r], score[q][r]);
-  }
-  // Only the roots among the pitch classes present count.
+  // Only the roots among the pitch classes present count: the score of
+  // every quality at each of them, the sum of the weights under its template
+  // (added left to right in the template's order, as in kQualities), times
+  // inv_norm / sqrt(size). Templates that start alike share their partial
+  // sums (the same additions in the same order: the same results).
   int roots[12], nroots = 0;
   for (int r = 0; r < 12; ++r) {
     if (pc[r] >= 0.1 * maxw) roots[nroots++] = r;
   }
+  double score[12][kChordQualities];  // by index in roots
+  double root_max[12];                // per root, the best score over the qualities
+  const double f3 = inv_norm * kInvSqrt[3], f4 = inv_norm * kInvSqrt[4];
+  const double f5 = inv_norm * kInvSqrt[5];
   double best = -1;
-  for (int ri = 0; ri < nroots; ++ri) best = std::max(best, root_max[roots[ri]]);
+  for (int ri = 0; ri < nroots; ++ri) {
+    const double* w = pc2 + roots[ri];
+    double* sc = score[ri];
+    const double s04 = w[0] + w[4], s047 = s04 + w[7];
+    const double s03 = w[0] + w[3], s037 = s03 + w[7], s036 = s03 + w[6];
+    const double s02 = w[0] + w[2], s024 = s02 + w[4], s0247 = s024 + w[7];
+    const double s057 = w[0] + w[5] + w[7];
+    sc[0] = s047 * f3;                          // maj
+    sc[1] = s037 * f3;                          // min
+    sc[2] = s036 * f3;                          // dim
+    sc[3] = (s04 + w[8]) * f3;                  // aug
+    sc[4] = (s02 + w[7]) * f3;                  // sus2
+    sc[5] = s057 * f3;                          // sus4
+    sc[6] = (s047 + w[9]) * f4;                 // 6
+    sc[7] = (s037 + w[9]) * f4;                 // m6
+    sc[8] = (s047 + w[10]) * f4;                // 7
+    sc[9] = (s047 + w[11]) * f4;                // maj7
+    sc[10] = (s037 + w[10]) * f4;               // m7
+    sc[11] = (s036 + w[10]) * f4;               // m7b5
+    sc[12] = (s036 + w[9]) * f4;                // dim7
+    sc[13] = (s057 + w[10]) * f4;               // 7sus4
+    sc[14] = s0247 * f4;                        // add9
+    sc[15] = (s0247 + w[10]) * f5;              // 9
+    sc[16] = (s0247 + w[11]) * f5;              // maj9
+    sc[17] = (s02 + w[3] + w[7] + w[10]) * f5;  // m9
+    double m = sc[0];
+    for (int q = 1; q < kChordQualities; ++q) m = std::max(m, sc[q]);
+    root_max[ri] = m;
+    best = std::max(best, m);
+  }
   if (best < 0.8) return -1;
   int pick = -1;
   double pick_bass = -1, pick_score = -1;
   for (int ri = 0; ri < nroots; ++ri) {
     const int r = roots[ri];
-    if (root_max[r] < best - 0.02) continue;  // no quality of this root is near the best
+    if (root_max[ri] < best - 0.02) continue;  // no quality of this root is near the best
     for (int q = 0; q < kChordQualities; ++q) {
-      const double s = score[q][r];
+      const double s = score[ri][q];
       if (s < best - 0.02) continue;
       const double b = bass[r];
       if (b > pick_bass || (b == pick_bass && s > pick_score + 1e-12)) {
@@ -364,6 +363,7 @@ class Pass {
 // per stretch between distinct ticks.
 class IntPass {
  public:
+  // `points`: the non-drum boundaries only.
   IntPass(const std::vector<uint64_t>& points, Meter& meter, Mode mode)
       : points_(points), meter_(meter), mode_(mode) {}
 
@@ -379,20 +379,46 @@ class IntPass {
     return true;
   }
 
-  std::vector<Entry> run(size_t first, bool& used_bar) {
+  // The loop is branch-free but for window ends: the bass stretch since the
+  // last boundary is added at every boundary (zero at the same tick; to a
+  // spare slot when nothing sounds).
+  std::vector<Entry> run(bool& used_bar) {
     used_bar_ = false;
-    uint64_t x = points_[first] >> kTickShift;
+    const uint64_t* pts = points_.data();
+    const size_t n = points_.size();
+    uint64_t x = pts[0] >> kTickShift;
     const uint64_t first_tick = x;
     open_at(x);
-    for (size_t i = first; i < points_.size(); ++i) {
-      const uint64_t p = points_[i];
-      if (p & kDrumBit) continue;
+    uint64_t m0 = 0, m1 = 0;  // sounding pitches 0-63, 64-127
+    uint64_t we = we_;
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t p = pts[i];
       const uint64_t tick = p >> kTickShift;
-      if (tick != x) {
-        advance(x, tick);
-        x = tick;
+      if (tick > we) {
+        x = cross(x, tick, m0, m1);
+        we = we_;
       }
-      apply(p, tick);
+      const int low = m0 != 0 ? std::countr_zero(m0) : 64 + std::countr_zero(m1);
+      const size_t slot = (m0 | m1) != 0 ? kPitchClass[static_cast<size_t>(low) & 127] : 12;
+      bass_[slot] += static_cast<int64_t>(tick - x);
+      x = tick;
+      // A start adds a sounding note, an end removes one (an end without a
+      // sounding note is ignored).
+      const uint32_t pitch = p & 127;
+      const uint32_t c = cnt_[pitch];
+      const int32_t delta = (p & kStartBit) ? 1 : (c != 0 ? -1 : 0);
+      const uint32_t now = c + static_cast<uint32_t>(delta);
+      cnt_[pitch] = now;
+      const int pc = kPitchClass[pitch];
+      pc_cnt_[pc] += delta;
+      pc_[pc] += int64_t{delta} * static_cast<int64_t>(we - tick);
+      const uint64_t bit = uint64_t{1} << (pitch & 63);
+      const uint64_t set = now != 0 ? bit : 0;
+      if (pitch < 64) {
+        m0 = (m0 & ~bit) | set;
+      } else {
+        m1 = (m1 & ~bit) | set;
+      }
     }
     if (x != first_tick) finalize();  // Pass opens no window when nothing lasts
     used_bar = used_bar_;
@@ -410,23 +436,9 @@ class IntPass {
     return even ? bar_len / 2 : bar_len;
   }
 
-  void apply(uint64_t p, uint64_t tick) {
-    const uint32_t pitch = p & 127;
-    const uint32_t c = cnt_[pitch];
-    const int32_t delta = (p & kStartBit) ? 1 : (c != 0 ? -1 : 0);
-    const uint32_t now = c + static_cast<uint32_t>(delta);
-    cnt_[pitch] = now;
-    const int pc = kPitchClass[pitch];
-    pc_cnt_[pc] += delta;
-    pc_[pc] += int64_t{delta} * static_cast<int64_t>(we_ - tick);
-    const uint64_t bit = uint64_t{1} << (pitch & 63);
-    uint64_t& m = mask_[pitch >> 6];
-    m = (m & ~bit) | (now != 0 ? bit : 0);
-  }
-
-  void add_bass(uint64_t dt) {
-    if ((mask_[0] | mask_[1]) != 0) {
-      const int low = mask_[0] != 0 ? std::countr_zero(mask_[0]) : 64 + std::countr_zero(mask_[1]);
+  void add_bass(uint64_t dt, uint64_t m0, uint64_t m1) {
+    if ((m0 | m1) != 0) {
+      const int low = m0 != 0 ? std::countr_zero(m0) : 64 + std::countr_zero(m1);
       bass_[kPitchClass[static_cast<size_t>(low)]] += static_cast<int64_t>(dt);
     }
   }
@@ -475,11 +487,12 @@ class IntPass {
     std::fill(std::begin(bass_), std::end(bass_), 0);
   }
 
-  // From tick a (inside the open window) to tick b > a.
-  void advance(uint64_t a, uint64_t b) {
-    uint64_t x = a;
+  // From x (inside the open window) past the window's end to b: the windows
+  // ending before b are finalised; returns where the stretch in the window
+  // holding b starts.
+  uint64_t cross(uint64_t x, uint64_t b, uint64_t m0, uint64_t m1) {
     while (we_ < b) {
-      add_bass(we_ - x);
+      add_bass(we_ - x, m0, m1);
       finalize();
       x = we_;
       open_at(x);
@@ -489,14 +502,14 @@ class IntPass {
       if (we_ - ws_ == wlen_ && we_ < lim) {
         const uint64_t n = (lim - ws_) / wlen_;
         if (n >= 2) {
-          add_bass(wlen_);
+          add_bass(wlen_, m0, m1);
           finalize();
           x = ws_ + (n - 1) * wlen_;
           open_at(x);
         }
       }
     }
-    add_bass(b - x);
+    return x;
   }
 
   const std::vector<uint64_t>& points_;
@@ -504,8 +517,7 @@ class IntPass {
   Mode mode_;
   uint32_t cnt_[128] = {};
   int32_t pc_cnt_[12] = {};
-  uint64_t mask_[2] = {0, 0};
-  int64_t pc_[12] = {}, bass_[12] = {};
+  int64_t pc_[12] = {}, bass_[13] = {};  // bass_[12]: time with nothing sounding
   static constexpr int kCacheSize = 64;
   static constexpr int kEmpty = -2;
   struct CacheEntry {
@@ -579,8 +591,23 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) 
   // more than 2 changes per bar.
   bool used_bar = false;
   const size_t nnotes = points.size() / 2 + 1;
+  // The integer pass reads the non-drum boundaries only (copied without
+  // branches: drum and other boundaries alternate unpredictably).
+  std::vector<uint64_t> pitched;
   const auto run_pass = [&](Mode mode, bool& ub) {
-    if (IntPass::usable(meter, mode, last, nnotes)) return IntPass(points, meter, mode).run(first_i, ub);
+    if (IntPass::usable(meter, mode, last, nnotes)) {
+      if (pitched.empty()) {
+        pitched.resize(last_i - first_i);
+        size_t k = 0;
+        for (size_t i = first_i; i < last_i; ++i) {
+          const uint64_t p = points[i];
+          pitched[k] = p;
+          k += (p & kDrumBit) == 0;
+        }
+        pitched.resize(k);
+      }
+      return IntPass(pitched, meter, mode).run(ub);
+    }
     return Pass(points, meter, mode).run(first_i, ub);
   };
   std::vector<Entry> prog = run_pass(Mode::half_bar, used_bar);
@@ -594,6 +621,7 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) 
     }
   }
   std::vector<uint64_t>().swap(own);
+  std::vector<uint64_t>().swap(pitched);
   while (!prog.empty() && prog.back().id < 0) prog.pop_back();
   if (prog.empty()) return;
   d.chord_resolution = resolution;

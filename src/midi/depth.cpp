@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <memory>
 
 #include "depth_internal.hpp"
@@ -102,6 +103,27 @@ uint64_t Meter::bar_of(uint64_t tick, double& pos) noexcept {
   return s.first_bar + k;
 }
 
+uint64_t BarCursor::bar_of(uint64_t tick, double& pos) noexcept {
+  if (tick >= lo_ && tick < hi_) {
+    pos = static_cast<double>(tick - lo_);
+    return bar_;
+  }
+  bar_ = m_.bar_of(tick, pos);
+  lo_ = hi_ = 0;
+  const size_t si = m_.seg_of(tick);
+  const double len = m_.seg(si).bar_len;
+  constexpr uint64_t kLimit = uint64_t{1} << 51;
+  // Whole ticks below 2^51: rel / len rounds to the exact quotient's floor,
+  // and pos = rel - k * len is exact.
+  if (len >= 1 && len < 0x1p40 && len == std::floor(len) && tick < kLimit) {
+    lo_ = tick - static_cast<uint64_t>(pos);
+    hi_ = lo_ + static_cast<uint64_t>(len);
+    if (si + 1 < m_.size()) hi_ = std::min(hi_, m_.seg(si + 1).tick);
+    hi_ = std::min(hi_, kLimit);
+  }
+  return bar_;
+}
+
 void radix_sort(std::vector<uint64_t>& v, int low_bit) {
   const size_t n = v.size();
   if (std::is_sorted(v.begin(), v.end())) return;
@@ -179,12 +201,48 @@ void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
 
   // One walk over the notes in start order: note lengths and voices
   // (non-drum), timing against the 16th / 16th-triplet grid, bar contents.
-  // What depends on the start only is computed once per distinct start.
-  std::vector<double> lengths;
-  std::vector<uint64_t> voice;  // (track, channel) << 32 | index: voice order, then start order
-  std::vector<uint64_t> bars;   // content hash per bar with onsets
-  lengths.reserve(notes.size());
-  voice.reserve(notes.size());
+  // What depends on the start only is computed once per distinct start, and
+  // what depends on the position in the bar and the tempo only is memoised.
+  const size_t count = notes.size();
+  // Voices (track, channel) as dense indices when the tracks are few: each
+  // keeps its current group of notes starting together (a chain through
+  // `next`), settled when the voice's next onset comes. Otherwise the voice
+  // keys are sorted (voice order, then start order).
+  uint32_t max_track = 0;
+  for (const DepthNote& n : notes) max_track = std::max(max_track, n.track);
+  const bool dense =
+      count < UINT32_MAX && (uint64_t{max_track} + 1) * 16 <= 4 * static_cast<uint64_t>(count) + 4096;
+  constexpr uint32_t kNone = UINT32_MAX;
+  struct VoiceGroup {
+    uint64_t start = 0;
+    uint32_t head = kNone;
+  };
+  std::vector<VoiceGroup> groups;
+  std::vector<uint32_t> next;
+  std::vector<uint64_t> voice;  // (track, channel) << 32 | index, when not dense
+  if (dense) {
+    groups.resize((size_t{max_track} + 1) * 16);
+    next.resize(count);
+  } else {
+    voice.reserve(count);
+  }
+  uint64_t pairs = 0, legato = 0, staccato = 0;
+  // Settles the group of `g` given the next onset of its voice.
+  const auto settle = [&](const VoiceGroup& g, uint64_t next_start) {
+    const double ioi = static_cast<double>(next_start - g.start);
+    if (!(ioi <= 2 * q)) return;
+    for (uint32_t k = g.head; k != kNone; k = next[k]) {
+      const DepthNote& m = notes[k];
+      const double len = static_cast<double>(m.end - m.start);
+      ++pairs;
+      legato += len >= 0.95 * ioi;
+      staccato += len <= 0.5 * ioi;
+    }
+  };
+
+  std::vector<uint64_t> lengths;  // in ticks (x / q is monotonic: the same order)
+  std::vector<uint64_t> bars;     // content hash per bar with onsets
+  lengths.reserve(count);
   double len_sum = 0;
   const double g16 = q / 4, g24 = q / 6;
   const double tol = std::max(0.5, q / 96);
@@ -195,25 +253,75 @@ void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
   bool have_prev = false;
   double dev = 0, dev_ms_add = 0;  // of the current start
   uint64_t bar = 0, qpos = 0;
-  for (size_t i = 0; i < notes.size(); ++i) {
+  BarCursor bars_at(meter);
+  struct Grid {
+    uint64_t pos_bits = 0;
+    uint32_t tempo = 0;
+    bool used = false;
+    double dev = 0, dev_ms = 0;
+    uint64_t qpos = 0;
+  };
+  Grid memo[64];
+  // Integer grid arithmetic (see below) when the PPQ is a multiple of 6.
+  const bool int_grid = in.ppq % 6 == 0;
+  const ExactDiv div_2q(2u * in.ppq);
+  constexpr double kGridLimit = 0x1p24;
+  for (size_t i = 0; i < count; ++i) {
     const DepthNote& n = notes[i];
     const bool drum = n.channel == kDrumChannel;
     if (!drum && i <= UINT32_MAX) {
-      const double len = static_cast<double>(n.end - n.start) / q;
-      lengths.push_back(len);
-      len_sum += len;
-      voice.push_back((uint64_t{n.track} << 36) | (uint64_t{n.channel} << 32) | i);
+      const uint64_t ticks = n.end - n.start;
+      lengths.push_back(ticks);
+      len_sum += static_cast<double>(ticks) / q;
+      if (dense) {
+        VoiceGroup& g = groups[size_t{n.track} * 16 + n.channel];
+        const uint32_t idx = static_cast<uint32_t>(i);
+        if (g.head != kNone && g.start != n.start) {
+          settle(g, n.start);
+          g.head = kNone;
+        }
+        next[idx] = g.head;  // kNone for a new group
+        if (g.head == kNone) g.start = n.start;
+        g.head = idx;
+      } else {
+        voice.push_back((uint64_t{n.track} << 36) | (uint64_t{n.channel} << 32) | i);
+      }
     }
     if (!have_prev || n.start != prev_start) {
       have_prev = true;
       prev_start = n.start;
       double pos;
-      bar = meter.bar_of(n.start, pos);
-      const double d16 = std::fabs(pos - round_pos(pos / g16) * g16);
-      const double d24 = std::fabs(pos - round_pos(pos / g24) * g24);
-      dev = std::min(d16, d24);
-      dev_ms_add = dev * clock.tempo_at(n.start) / (q * 1000);
-      qpos = static_cast<uint64_t>(round_pos(pos * 12 / q));
+      bar = bars_at.bar_of(n.start, pos);
+      const uint32_t tempo = clock.tempo_at(n.start);
+      if (int_grid && pos >= 0 && pos < kGridLimit &&
+          static_cast<double>(static_cast<uint32_t>(pos)) == pos) {
+        // Whole ticks, PPQ a multiple of 6: x / g16 = 4P / Q, x / g24 = 6P / Q
+        // and x * 12 / q = 12P / Q are correctly rounded quotients that are
+        // never within rounding of a half (they are at least 1 / 2Q away from
+        // one): round_pos() of each is the exact floor((2kP + Q) / 2Q).
+        const uint32_t p32 = static_cast<uint32_t>(pos), qq = in.ppq;
+        const double r16 = div_2q(8 * p32 + qq), r24 = div_2q(12 * p32 + qq);
+        dev = std::min(std::fabs(pos - r16 * g16), std::fabs(pos - r24 * g24));
+        dev_ms_add = dev * tempo / (q * 1000);
+        qpos = div_2q(24 * p32 + qq);
+      } else {
+        uint64_t pos_bits;
+        std::memcpy(&pos_bits, &pos, sizeof pos);
+        Grid& g = memo[((pos_bits ^ (uint64_t{tempo} << 20)) * 0x9E3779B97F4A7C15ull) >> 58];
+        if (!g.used || g.pos_bits != pos_bits || g.tempo != tempo) {
+          const double d16 = std::fabs(pos - round_pos(pos / g16) * g16);
+          const double d24 = std::fabs(pos - round_pos(pos / g24) * g24);
+          g.dev = std::min(d16, d24);
+          g.dev_ms = g.dev * tempo / (q * 1000);
+          g.qpos = static_cast<uint64_t>(round_pos(pos * 12 / q));
+          g.pos_bits = pos_bits;
+          g.tempo = tempo;
+          g.used = true;
+        }
+        dev = g.dev;
+        dev_ms_add = g.dev_ms;
+        qpos = g.qpos;
+      }
     }
     dev_ticks += dev;
     dev_ms += dev_ms_add;
@@ -234,34 +342,46 @@ void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
 
   if (!lengths.empty()) {
     d.note_length_mean_beats = len_sum / static_cast<double>(lengths.size());
-    d.note_length_median_beats = median_of(lengths);
-  }
-  std::vector<double>().swap(lengths);
-  radix_sort(voice, 32);
-  uint64_t pairs = 0, legato = 0, staccato = 0;
-  for (size_t i = 0; i < voice.size();) {
-    // group [i, j): same voice, same start
-    const uint64_t v = voice[i] >> 32;
-    const DepthNote& a = notes[voice[i] & 0xFFFFFFFFu];
-    size_t j = i + 1;
-    while (j < voice.size() && (voice[j] >> 32) == v &&
-           notes[voice[j] & 0xFFFFFFFFu].start == a.start) {
-      ++j;
+    // median_of() on the lengths in beats, from the lengths in ticks.
+    const size_t mid = lengths.size() / 2;
+    std::nth_element(lengths.begin(), lengths.begin() + static_cast<ptrdiff_t>(mid), lengths.end());
+    double m = static_cast<double>(lengths[mid]) / q;
+    if (lengths.size() % 2 == 0) {
+      const double lo =
+          static_cast<double>(*std::max_element(lengths.begin(),
+                                                lengths.begin() + static_cast<ptrdiff_t>(mid))) /
+          q;
+      m = (m + lo) / 2;
     }
-    if (j < voice.size() && (voice[j] >> 32) == v) {
-      const uint64_t next = notes[voice[j] & 0xFFFFFFFFu].start;
-      const double ioi = static_cast<double>(next - a.start);
-      if (ioi <= 2 * q) {
-        for (size_t k = i; k < j; ++k) {
-          const DepthNote& m = notes[voice[k] & 0xFFFFFFFFu];
-          const double len = static_cast<double>(m.end - m.start);
-          ++pairs;
-          if (len >= 0.95 * ioi) ++legato;
-          if (len <= 0.5 * ioi) ++staccato;
+    d.note_length_median_beats = m;
+  }
+  std::vector<uint64_t>().swap(lengths);
+  if (!dense) {
+    radix_sort(voice, 32);
+    for (size_t i = 0; i < voice.size();) {
+      // group [i, j): same voice, same start
+      const uint64_t v = voice[i] >> 32;
+      const DepthNote& a = notes[voice[i] & 0xFFFFFFFFu];
+      size_t j = i + 1;
+      while (j < voice.size() && (voice[j] >> 32) == v &&
+             notes[voice[j] & 0xFFFFFFFFu].start == a.start) {
+        ++j;
+      }
+      if (j < voice.size() && (voice[j] >> 32) == v) {
+        const uint64_t next_start = notes[voice[j] & 0xFFFFFFFFu].start;
+        const double ioi = static_cast<double>(next_start - a.start);
+        if (ioi <= 2 * q) {
+          for (size_t k = i; k < j; ++k) {
+            const DepthNote& m = notes[voice[k] & 0xFFFFFFFFu];
+            const double len = static_cast<double>(m.end - m.start);
+            ++pairs;
+            if (len >= 0.95 * ioi) ++legato;
+            if (len <= 0.5 * ioi) ++staccato;
+          }
         }
       }
+      i = j;
     }
-    i = j;
   }
   if (pairs != 0) {
     d.legato_share = static_cast<double>(legato) / static_cast<double>(pairs);
