@@ -210,8 +210,8 @@ void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
   // keys are sorted (voice order, then start order).
   uint32_t max_track = 0;
   for (const DepthNote& n : notes) max_track = std::max(max_track, n.track);
-  const bool dense =
-      count < UINT32_MAX && (uint64_t{max_track} + 1) * 16 <= 4 * static_cast<uint64_t>(count) + 4096;
+  const bool dense = count < UINT32_MAX &&
+                     (uint64_t{max_track} + 1) * 16 <= 4 * static_cast<uint64_t>(count) + 4096;
   constexpr uint32_t kNone = UINT32_MAX;
   struct VoiceGroup {
     uint64_t start = 0;
@@ -266,6 +266,12 @@ void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
   const bool int_grid = in.ppq % 6 == 0;
   const ExactDiv div_2q(2u * in.ppq);
   constexpr double kGridLimit = 0x1p24;
+  struct MsMemo {  // dev * tempo / (q * 1000) by (dev, tempo); tempo 0: empty
+    uint64_t dev_bits = 0;
+    uint32_t tempo = 0;
+    double value = 0;
+  };
+  MsMemo ms_memo[32];
   for (size_t i = 0; i < count; ++i) {
     const DepthNote& n = notes[i];
     const bool drum = n.channel == kDrumChannel;
@@ -302,7 +308,15 @@ void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
         const uint32_t p32 = static_cast<uint32_t>(pos), qq = in.ppq;
         const double r16 = div_2q(8 * p32 + qq), r24 = div_2q(12 * p32 + qq);
         dev = std::min(std::fabs(pos - r16 * g16), std::fabs(pos - r24 * g24));
-        dev_ms_add = dev * tempo / (q * 1000);
+        uint64_t dev_bits;
+        std::memcpy(&dev_bits, &dev, sizeof dev);
+        MsMemo& ms = ms_memo[((dev_bits ^ tempo) * 0x9E3779B97F4A7C15ull) >> 59];
+        if (ms.tempo != tempo || ms.dev_bits != dev_bits) {
+          ms.tempo = tempo;
+          ms.dev_bits = dev_bits;
+          ms.value = dev * tempo / (q * 1000);
+        }
+        dev_ms_add = ms.value;
         qpos = div_2q(24 * p32 + qq);
       } else {
         uint64_t pos_bits;
@@ -347,10 +361,9 @@ void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
     std::nth_element(lengths.begin(), lengths.begin() + static_cast<ptrdiff_t>(mid), lengths.end());
     double m = static_cast<double>(lengths[mid]) / q;
     if (lengths.size() % 2 == 0) {
-      const double lo =
-          static_cast<double>(*std::max_element(lengths.begin(),
-                                                lengths.begin() + static_cast<ptrdiff_t>(mid))) /
-          q;
+      const double lo = static_cast<double>(*std::max_element(
+                            lengths.begin(), lengths.begin() + static_cast<ptrdiff_t>(mid))) /
+                        q;
       m = (m + lo) / 2;
     }
     d.note_length_median_beats = m;
@@ -399,35 +412,98 @@ void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
   }
 }
 
+// Notes by (start, seq). The analysis records each track's notes at their
+// note-ons, in start order, and numbers them (seq) in the order they end: the
+// notes starting together are put in seq order inside each run of equal
+// starts, then the runs (the tracks) are merged, or, when there are many,
+// sorted stably by start (a radix sort of (start, index) keys when they fit
+// in 64 bits); seq grows from track to track, so both give (start, seq).
+void sort_notes(std::vector<DepthNote>& v) {
+  const size_t n = v.size();
+  const auto by_seq = [](const DepthNote& a, const DepthNote& b) { return a.seq < b.seq; };
+  const auto less = [](const DepthNote& a, const DepthNote& b) {
+    return a.start < b.start || (a.start == b.start && a.seq < b.seq);
+  };
+  for (size_t i = 0; i < n;) {
+    size_t j = i + 1;
+    while (j < n && v[j].start == v[i].start) ++j;
+    if (j - i > 1) {
+      if (j - i <= 16) {
+        for (size_t k = i + 1; k < j; ++k) {  // insertion sort
+          const DepthNote x = v[k];
+          size_t m = k;
+          for (; m > i && x.seq < v[m - 1].seq; --m) v[m] = v[m - 1];
+          v[m] = x;
+        }
+      } else {
+        std::sort(v.begin() + static_cast<ptrdiff_t>(i), v.begin() + static_cast<ptrdiff_t>(j),
+                  by_seq);
+      }
+    }
+    i = j;
+  }
+  constexpr size_t kMaxRuns = 32;
+  size_t runs[kMaxRuns + 1];
+  size_t nruns = 0;
+  runs[nruns++] = 0;
+  bool many = false;
+  for (size_t i = 1; i < n; ++i) {
+    if (v[i].start < v[i - 1].start) {
+      if (nruns == kMaxRuns) {
+        many = true;
+        break;
+      }
+      runs[nruns++] = i;
+    }
+  }
+  if (nruns == 1 && !many) return;
+  if (!many) {
+    runs[nruns] = n;
+    std::vector<DepthNote> tmp(n);
+    DepthNote* src = v.data();
+    DepthNote* dst = tmp.data();
+    while (nruns > 1) {
+      size_t out = 0;
+      for (size_t r = 0; r < nruns; r += 2) {
+        const size_t lo = runs[r], mid = runs[r + 1], hi = r + 2 <= nruns ? runs[r + 2] : mid;
+        if (r + 1 < nruns) {
+          std::merge(src + lo, src + mid, src + mid, src + hi, dst + lo, less);
+        } else {
+          std::copy(src + lo, src + mid, dst + lo);
+        }
+        runs[out++] = lo;
+      }
+      runs[out] = n;
+      nruns = out;
+      std::swap(src, dst);
+    }
+    if (src != v.data()) v.swap(tmp);
+    return;
+  }
+  uint64_t max_start = 0;
+  for (const DepthNote& x : v) max_start = std::max(max_start, x.start);
+  if (n < (size_t{1} << 24) && max_start < (uint64_t{1} << 40)) {
+    std::vector<uint64_t> keys;
+    keys.reserve(n);
+    for (size_t i = 0; i < n; ++i) keys.push_back((v[i].start << 24) | i);
+    radix_sort(keys, 24);
+    std::vector<DepthNote> sorted;
+    sorted.reserve(n);
+    for (const uint64_t k : keys) sorted.push_back(v[k & 0xFFFFFF]);
+    v.swap(sorted);
+  } else {
+    std::stable_sort(v.begin(), v.end(),
+                     [](const DepthNote& a, const DepthNote& b) { return a.start < b.start; });
+  }
+}
+
 }  // namespace
 }  // namespace depth_detail
 
 Depth compute_depth(DepthInput& in) {
   using namespace depth_detail;
   Depth d;
-  // Notes by start (ties: the order they were recorded in), by a radix sort
-  // of (start, index) keys when they fit in 64 bits.
-  uint64_t max_start = 0;
-  bool sorted_already = true;
-  for (const DepthNote& n : in.notes) {
-    sorted_already &= n.start >= max_start;
-    max_start = std::max(max_start, n.start);
-  }
-  if (sorted_already) {
-    // nothing to do
-  } else if (in.notes.size() < (size_t{1} << 24) && max_start < (uint64_t{1} << 40)) {
-    std::vector<uint64_t> keys;
-    keys.reserve(in.notes.size());
-    for (size_t i = 0; i < in.notes.size(); ++i) keys.push_back((in.notes[i].start << 24) | i);
-    radix_sort(keys, 24);
-    std::vector<DepthNote> sorted;
-    sorted.reserve(in.notes.size());
-    for (const uint64_t k : keys) sorted.push_back(in.notes[k & 0xFFFFFF]);
-    in.notes.swap(sorted);
-  } else {
-    std::stable_sort(in.notes.begin(), in.notes.end(),
-                     [](const DepthNote& a, const DepthNote& b) { return a.start < b.start; });
-  }
+  sort_notes(in.notes);
   Clock clock(in);
   Meter meter(in);
   if (in.ppq != 0) analyze_chords(in, clock, meter, d);
