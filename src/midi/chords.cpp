@@ -404,21 +404,22 @@ class IntPass {
       x = tick;
       // A start adds a sounding note, an end removes one (an end without a
       // sounding note is ignored).
+      // (Arithmetic rather than branches: starts and ends, and pitches
+      // either side of 64, alternate unpredictably.)
       const uint32_t pitch = p & 127;
       const uint32_t c = cnt_[pitch];
-      const int32_t delta = (p & kStartBit) ? 1 : (c != 0 ? -1 : 0);
+      const int32_t start = static_cast<int32_t>((p >> 8) & 1);
+      const int32_t delta = start - ((start ^ 1) & static_cast<int32_t>(c != 0));
       const uint32_t now = c + static_cast<uint32_t>(delta);
       cnt_[pitch] = now;
       const int pc = kPitchClass[pitch];
       pc_cnt_[pc] += delta;
       pc_[pc] += int64_t{delta} * static_cast<int64_t>(we - tick);
+      const uint64_t hi = uint64_t{0} - (pitch >> 6);  // all ones for pitches 64-127
       const uint64_t bit = uint64_t{1} << (pitch & 63);
-      const uint64_t set = now != 0 ? bit : 0;
-      if (pitch < 64) {
-        m0 = (m0 & ~bit) | set;
-      } else {
-        m1 = (m1 & ~bit) | set;
-      }
+      const uint64_t set = bit & (uint64_t{0} - uint64_t{now != 0});
+      m0 = (m0 & ~(bit & ~hi)) | (set & ~hi);
+      m1 = (m1 & ~(bit & hi)) | (set & hi);
     }
     if (x != first_tick) finalize();  // Pass opens no window when nothing lasts
     used_bar = used_bar_;

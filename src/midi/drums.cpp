@@ -113,23 +113,29 @@ struct Hit {
 }  // namespace
 
 void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
-  std::vector<double> snare_vel;
+  uint64_t snare_vel[128] = {};  // snare hits by velocity
+  uint64_t snares = 0;
   std::vector<Hit> drums;
   for (const DepthNote& n : in.notes) {
     if (n.channel != kDrumChannel) continue;
     const int c = drum_class_of(n.pitch);
     drums.push_back(Hit{n.start, static_cast<uint8_t>(c), n.velocity});
     ++d.drum_counts[c];
-    if (c == snare) snare_vel.push_back(n.velocity);
+    if (c == snare) {
+      ++snare_vel[n.velocity & 127];
+      ++snares;
+    }
   }
   if (drums.empty()) return;
 
   // ghost notes
-  if (!snare_vel.empty()) {
-    const size_t k = (snare_vel.size() - 1) * 9 / 10;
-    std::nth_element(snare_vel.begin(), snare_vel.begin() + static_cast<ptrdiff_t>(k),
-                     snare_vel.end());
-    const double accent = snare_vel[k];
+  if (snares != 0) {
+    // The k-th smallest snare velocity, k = (snares - 1) * 9 / 10.
+    const uint64_t k = (snares - 1) * 9 / 10;
+    uint64_t below = 0;
+    int v = 0;
+    while (below + snare_vel[v] <= k) below += snare_vel[v++];
+    const double accent = v;
     for (const Hit& n : drums) {
       if (n.cls == snare && n.velocity < 0.6 * accent) ++d.ghost_notes;
     }
@@ -207,12 +213,20 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
     bool have_start = false;
     uint64_t start = 0, bar = 0, qpos = 0;
     double pos = 0;
+    BarCursor bars_at(meter);
+    const ExactDiv div_2q(2u * in.ppq);
     for (const Hit& n : drums) {
       if (!have_start || n.start != start) {
         have_start = true;
         start = n.start;
-        bar = meter.bar_of(n.start, pos);
-        qpos = static_cast<uint64_t>(std::llround(pos * 4 / q));
+        bar = bars_at.bar_of(n.start, pos);
+        if (pos >= 0 && pos < 0x1p24 && static_cast<double>(static_cast<uint32_t>(pos)) == pos) {
+          // llround(4P / Q) of a whole P: the quotient is a half exactly or
+          // at least 1 / 2Q away from one, so it rounds as the exact value.
+          qpos = div_2q(8 * static_cast<uint32_t>(pos) + in.ppq);
+        } else {
+          qpos = static_cast<uint64_t>(std::llround(pos * 4 / q));
+        }
       }
       if (bar != cur_bar) {
         end_beat();
@@ -234,7 +248,7 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
         pmin = std::min(pmin, phase);
         pmax = std::max(pmax, phase);
         ++inner_onsets;
-        if (std::fabs(phase * 4 - std::round(phase * 4)) <= 0.2) ++inner_on16;
+        if (std::fabs(phase * 4 - round_nonneg(phase * 4)) <= 0.2) ++inner_on16;
       }
     }
     end_beat();
