@@ -186,6 +186,26 @@ namespace {
 // round() of a non-negative value below 2^62 (no libm call).
 inline double round_pos(double x) noexcept { return static_cast<double>(floor_u64(x + 0.5)); }
 
+// The k-th smallest of v (k < v.size()): a radix select, 8 bits a level from
+// the top digit of the largest value, one counting pass per level.
+uint64_t kth_smallest(const std::vector<uint64_t>& v, size_t k) {
+  uint64_t all = 0;
+  for (const uint64_t x : v) all |= x;
+  const int bits = 64 - std::countl_zero(all | 1);
+  uint64_t prefix = 0, prefix_mask = 0;
+  for (int shift = (bits - 1) / 8 * 8; shift >= 0; shift -= 8) {
+    size_t hist[257] = {};  // [256]: values outside the prefix
+    for (const uint64_t x : v) {
+      ++hist[(x & prefix_mask) == prefix ? (x >> shift) & 255 : 256];
+    }
+    size_t digit = 0;
+    while (k >= hist[digit]) k -= hist[digit++];
+    prefix |= uint64_t{digit} << shift;
+    prefix_mask |= uint64_t{255} << shift;
+  }
+  return prefix;
+}
+
 void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
   for (int c = 0; c < 128; ++c) {
     if (in.cc_counts[c] != 0) {
@@ -356,16 +376,12 @@ void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
 
   if (!lengths.empty()) {
     d.note_length_mean_beats = len_sum / static_cast<double>(lengths.size());
-    // median_of() on the lengths in beats, from the lengths in ticks.
+    // median_of() on the lengths in beats, from the order statistics of the
+    // lengths in ticks (x / q is monotonic).
     const size_t mid = lengths.size() / 2;
-    std::nth_element(lengths.begin(), lengths.begin() + static_cast<ptrdiff_t>(mid), lengths.end());
-    double m = static_cast<double>(lengths[mid]) / q;
-    if (lengths.size() % 2 == 0) {
-      const double lo = static_cast<double>(*std::max_element(
-                            lengths.begin(), lengths.begin() + static_cast<ptrdiff_t>(mid))) /
-                        q;
-      m = (m + lo) / 2;
-    }
+    double m = static_cast<double>(kth_smallest(lengths, mid)) / q;
+    if (lengths.size() % 2 == 0)
+      m = (m + static_cast<double>(kth_smallest(lengths, mid - 1)) / q) / 2;
     d.note_length_median_beats = m;
   }
   std::vector<uint64_t>().swap(lengths);
