@@ -455,10 +455,7 @@ class Analyzer {
       const uint8_t pitch = static_cast<uint8_t>(si & 127);
       for (uint32_t n = s.head; n != kNil;) {
         const uint64_t start = pool_[n].tick;
-        if (opt_.depth) {
-          depth_note(start, independent ? end_tick : kOpenEnd, static_cast<uint8_t>(si >> 7), pitch,
-                     pool_[n].vel);
-        }
+        if (opt_.depth) depth_end(pool_[n].didx, independent ? end_tick : kOpenEnd);
         if (independent) {
           add_note(start, end_tick, drum, pitch);
         } else {
@@ -630,7 +627,7 @@ class Analyzer {
   struct Node {
     uint64_t tick;
     uint32_t next;
-    uint8_t vel;
+    uint32_t didx;  // the note's index in din_.notes (analysis depth only)
   };
   static constexpr uint64_t kOpenEnd = UINT64_MAX;  // a stuck note (format 0/1): ends at the end
   struct TrackState {
@@ -681,7 +678,7 @@ class Analyzer {
     // Append to the FIFO of this (channel, pitch).
     const uint16_t si = static_cast<uint16_t>(ch << 7 | pitch);
     Slot& s = slots_[si];
-    const uint32_t n = alloc_node(tick, vel);
+    const uint32_t n = alloc_node(tick, opt_.depth ? depth_start(tick, ch, pitch, vel) : 0);
     if (s.head == kNil) {
       if (!slot_touched(si)) touched_.push_back(si);
       s.head = s.tail = n;
@@ -699,13 +696,23 @@ class Analyzer {
     s.head = pool_[n].next;
     if (s.head == kNil) s.tail = kNil;
     add_note(pool_[n].tick, tick, ch == kDrumChannel, pitch);
-    if (opt_.depth) depth_note(pool_[n].tick, tick, ch, pitch, pool_[n].vel);
+    if (opt_.depth) depth_end(pool_[n].didx, tick);
     free_node(n);
   }
 
-  void depth_note(uint64_t start, uint64_t end, uint8_t ch, uint8_t pitch, uint8_t vel) {
+  // Depth notes are recorded at their note-on (so each track's are in start
+  // order) and completed at their note-off, which also gives them their
+  // place among the notes starting together (DepthNote::seq).
+  uint32_t depth_start(uint64_t start, uint8_t ch, uint8_t pitch, uint8_t vel) {
     const uint32_t track = track_gen() ? track_gen() - 1 : 0;
-    din_.notes.push_back(DepthNote{start, end, track, ch, pitch, vel});
+    const uint32_t i = static_cast<uint32_t>(din_.notes.size());
+    din_.notes.push_back(DepthNote{start, kOpenEnd, 0, track, ch, pitch, vel});
+    return i;
+  }
+  void depth_end(uint32_t i, uint64_t end) {
+    DepthNote& n = din_.notes[i];
+    n.end = end;
+    n.seq = depth_seq_++;
   }
 
   void add_note(uint64_t start, uint64_t end, bool drum, uint8_t pitch) {
@@ -728,15 +735,15 @@ class Analyzer {
   }
   uint32_t track_gen() const noexcept { return static_cast<uint32_t>(a_.tracks.size()); }
 
-  uint32_t alloc_node(uint64_t tick, uint8_t vel) {
+  uint32_t alloc_node(uint64_t tick, uint32_t didx) {
     uint32_t n;
     if (free_ != kNil) {
       n = free_;
       free_ = pool_[n].next;
-      pool_[n] = Node{tick, kNil, vel};
+      pool_[n] = Node{tick, kNil, didx};
     } else {
       n = static_cast<uint32_t>(pool_.size());
-      pool_.push_back(Node{tick, kNil, vel});
+      pool_.push_back(Node{tick, kNil, didx});
     }
     return n;
   }
@@ -776,7 +783,8 @@ class Analyzer {
   bool lyric_ = false, kar_header_ = false, plain_text_ = false;
   // analysis depth (opt_.depth)
   DepthInput din_;
-  uint16_t sustain_ = 0;  // channels whose sustain pedal is down
+  uint16_t sustain_ = 0;    // channels whose sustain pedal is down
+  uint32_t depth_seq_ = 0;  // depth notes completed so far
 };
 
 }  // namespace

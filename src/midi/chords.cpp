@@ -115,59 +115,58 @@ int classify(const double (&pc)[12], const double (&bass)[12]) noexcept {
   const double inv_norm = 1 / std::sqrt(sumsq);
   double pc2[24];
   for (int i = 0; i < 12; ++i) pc2[i] = pc2[i + 12] = pc[i];
-  // The score of every quality at every root: the sum of the weights under
-  // its template (added left to right in the template's order, as in
-  // kQualities), times inv_norm / sqrt(size). Templates that start alike
-  // share their partial sums (the same additions in the same order: the
-  // same results), and the loop over the 12 roots vectorises.
-  double score[kChordQualities][12];
-  double root_max[12];  // per root, the best score over the qualities
-  const double f3 = inv_norm * kInvSqrt[3], f4 = inv_norm * kInvSqrt[4];
-  const double f5 = inv_norm * kInvSqrt[5];
-  for (int r = 0; r < 12; ++r) {
-    const double* w = pc2 + r;
-    const double s04 = w[0] + w[4], s047 = s04 + w[7];
-    const double s03 = w[0] + w[3], s037 = s03 + w[7], s036 = s03 + w[6];
-    const double s02 = w[0] + w[2], s024 = s02 + w[4], s0247 = s024 + w[7];
-    const double s057 = w[0] + w[5] + w[7];
-    score[0][r] = s047 * f3;                          // maj
-    score[1][r] = s037 * f3;                          // min
-    score[2][r] = s036 * f3;                          // dim
-    score[3][r] = (s04 + w[8]) * f3;                  // aug
-    score[4][r] = (s02 + w[7]) * f3;                  // sus2
-    score[5][r] = s057 * f3;                          // sus4
-    score[6][r] = (s047 + w[9]) * f4;                 // 6
-    score[7][r] = (s037 + w[9]) * f4;                 // m6
-    score[8][r] = (s047 + w[10]) * f4;                // 7
-    score[9][r] = (s047 + w[11]) * f4;                // maj7
-    score[10][r] = (s037 + w[10]) * f4;               // m7
-    score[11][r] = (s036 + w[10]) * f4;               // m7b5
-    score[12][r] = (s036 + w[9]) * f4;                // dim7
-    score[13][r] = (s057 + w[10]) * f4;               // 7sus4
-    score[14][r] = s0247 * f4;                        // add9
-    score[15][r] = (s0247 + w[10]) * f5;              // 9
-    score[16][r] = (s0247 + w[11]) * f5;              // maj9
-    score[17][r] = (s02 + w[3] + w[7] + w[10]) * f5;  // m9
-  }
-  std::copy(std::begin(score[0]), std::end(score[0]), std::begin(root_max));
-  for (int q = 1; q < kChordQualities; ++q) {
-    for (int r = 0; r < 12; ++r) root_max[r] = std::max(root_max[r], score[q][r]);
-  }
-  // Only the roots among the pitch classes present count.
+  // Only the roots among the pitch classes present count: the score of
+  // every quality at each of them, the sum of the weights under its template
+  // (added left to right in the template's order, as in kQualities), times
+  // inv_norm / sqrt(size). Templates that start alike share their partial
+  // sums (the same additions in the same order: the same results).
   int roots[12], nroots = 0;
   for (int r = 0; r < 12; ++r) {
     if (pc[r] >= 0.1 * maxw) roots[nroots++] = r;
   }
+  double score[12][kChordQualities];  // by index in roots
+  double root_max[12];                // per root, the best score over the qualities
+  const double f3 = inv_norm * kInvSqrt[3], f4 = inv_norm * kInvSqrt[4];
+  const double f5 = inv_norm * kInvSqrt[5];
   double best = -1;
-  for (int ri = 0; ri < nroots; ++ri) best = std::max(best, root_max[roots[ri]]);
+  for (int ri = 0; ri < nroots; ++ri) {
+    const double* w = pc2 + roots[ri];
+    double* sc = score[ri];
+    const double s04 = w[0] + w[4], s047 = s04 + w[7];
+    const double s03 = w[0] + w[3], s037 = s03 + w[7], s036 = s03 + w[6];
+    const double s02 = w[0] + w[2], s024 = s02 + w[4], s0247 = s024 + w[7];
+    const double s057 = w[0] + w[5] + w[7];
+    sc[0] = s047 * f3;                          // maj
+    sc[1] = s037 * f3;                          // min
+    sc[2] = s036 * f3;                          // dim
+    sc[3] = (s04 + w[8]) * f3;                  // aug
+    sc[4] = (s02 + w[7]) * f3;                  // sus2
+    sc[5] = s057 * f3;                          // sus4
+    sc[6] = (s047 + w[9]) * f4;                 // 6
+    sc[7] = (s037 + w[9]) * f4;                 // m6
+    sc[8] = (s047 + w[10]) * f4;                // 7
+    sc[9] = (s047 + w[11]) * f4;                // maj7
+    sc[10] = (s037 + w[10]) * f4;               // m7
+    sc[11] = (s036 + w[10]) * f4;               // m7b5
+    sc[12] = (s036 + w[9]) * f4;                // dim7
+    sc[13] = (s057 + w[10]) * f4;               // 7sus4
+    sc[14] = s0247 * f4;                        // add9
+    sc[15] = (s0247 + w[10]) * f5;              // 9
+    sc[16] = (s0247 + w[11]) * f5;              // maj9
+    sc[17] = (s02 + w[3] + w[7] + w[10]) * f5;  // m9
+    double m = sc[0];
+    for (int q = 1; q < kChordQualities; ++q) m = std::max(m, sc[q]);
+    root_max[ri] = m;
+    best = std::max(best, m);
+  }
   if (best < 0.8) return -1;
   int pick = -1;
   double pick_bass = -1, pick_score = -1;
   for (int ri = 0; ri < nroots; ++ri) {
     const int r = roots[ri];
-    if (root_max[r] < best - 0.02) continue;  // no quality of this root is near the best
+    if (root_max[ri] < best - 0.02) continue;  // no quality of this root is near the best
     for (int q = 0; q < kChordQualities; ++q) {
-      const double s = score[q][r];
+      const double s = score[ri][q];
       if (s < best - 0.02) continue;
       const double b = bass[r];
       if (b > pick_bass || (b == pick_bass && s > pick_score + 1e-12)) {
@@ -353,6 +352,186 @@ class Pass {
   std::vector<Entry> out_;
 };
 
+// The same pass in integer arithmetic, for the usual case where every window
+// edge is a whole tick and every window sum stays below 2^52: the double
+// sums of Pass are then exact integers, so these integer sums give the same
+// doubles (the same classification, the same progression). A window's
+// pitch-class sums are set when it opens (what sounds then, times its
+// length) and corrected at each boundary inside it (the change times the
+// time left to the window's end): O(1) per boundary instead of O(12) per
+// distinct tick. The bass, which needs the lowest sounding pitch, is added
+// per stretch between distinct ticks.
+class IntPass {
+ public:
+  // `points`: the non-drum boundaries only.
+  IntPass(const std::vector<uint64_t>& points, Meter& meter, Mode mode)
+      : points_(points), meter_(meter), mode_(mode) {}
+
+  // Whether the windows of `mode` have whole-tick edges and sums that fit:
+  // `max_tick` is the last boundary tick, `notes` bounds the notes sounding.
+  static bool usable(Meter& meter, Mode mode, uint64_t max_tick, size_t notes) {
+    if (max_tick >= (uint64_t{1} << 50)) return false;
+    for (size_t i = 0; i < meter.size(); ++i) {
+      const double w = window_length(meter, i, mode, nullptr);
+      if (!(w >= 1 && w < 0x1p40 && w == std::floor(w))) return false;
+      if (static_cast<double>(notes) * w >= 0x1p52) return false;
+    }
+    return true;
+  }
+
+  // The loop is branch-free but for window ends: the bass stretch since the
+  // last boundary is added at every boundary (zero at the same tick; to a
+  // spare slot when nothing sounds).
+  std::vector<Entry> run(bool& used_bar) {
+    used_bar_ = false;
+    const uint64_t* pts = points_.data();
+    const size_t n = points_.size();
+    uint64_t x = pts[0] >> kTickShift;
+    const uint64_t first_tick = x;
+    open_at(x);
+    uint64_t m0 = 0, m1 = 0;  // sounding pitches 0-63, 64-127
+    uint64_t we = we_;
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t p = pts[i];
+      const uint64_t tick = p >> kTickShift;
+      if (tick > we) {
+        x = cross(x, tick, m0, m1);
+        we = we_;
+      }
+      const int low = m0 != 0 ? std::countr_zero(m0) : 64 + std::countr_zero(m1);
+      const size_t slot = (m0 | m1) != 0 ? kPitchClass[static_cast<size_t>(low) & 127] : 12;
+      bass_[slot] += static_cast<int64_t>(tick - x);
+      x = tick;
+      // A start adds a sounding note, an end removes one (an end without a
+      // sounding note is ignored).
+      // (Arithmetic rather than branches: starts and ends, and pitches
+      // either side of 64, alternate unpredictably.)
+      const uint32_t pitch = p & 127;
+      const uint32_t c = cnt_[pitch];
+      const int32_t start = static_cast<int32_t>((p >> 8) & 1);
+      const int32_t delta = start - ((start ^ 1) & static_cast<int32_t>(c != 0));
+      const uint32_t now = c + static_cast<uint32_t>(delta);
+      cnt_[pitch] = now;
+      const int pc = kPitchClass[pitch];
+      pc_cnt_[pc] += delta;
+      pc_[pc] += int64_t{delta} * static_cast<int64_t>(we - tick);
+      const uint64_t hi = uint64_t{0} - (pitch >> 6);  // all ones for pitches 64-127
+      const uint64_t bit = uint64_t{1} << (pitch & 63);
+      const uint64_t set = bit & (uint64_t{0} - uint64_t{now != 0});
+      m0 = (m0 & ~(bit & ~hi)) | (set & ~hi);
+      m1 = (m1 & ~(bit & hi)) | (set & hi);
+    }
+    if (x != first_tick) finalize();  // Pass opens no window when nothing lasts
+    used_bar = used_bar_;
+    return std::move(out_);
+  }
+
+ private:
+  static double window_length(Meter& meter, size_t si, Mode mode, bool* used_bar) {
+    const double q = meter.quarter();
+    if (mode == Mode::beat) return q;
+    const double bar_len = meter.seg(si).bar_len;
+    const double quarters = bar_len / q;
+    const bool even = quarters >= 2 && std::fmod(quarters, 2.0) == 0;
+    if (!even && used_bar != nullptr) *used_bar = true;
+    return even ? bar_len / 2 : bar_len;
+  }
+
+  void add_bass(uint64_t dt, uint64_t m0, uint64_t m1) {
+    if ((m0 | m1) != 0) {
+      const int low = m0 != 0 ? std::countr_zero(m0) : 64 + std::countr_zero(m1);
+      bass_[kPitchClass[static_cast<size_t>(low)]] += static_cast<int64_t>(dt);
+    }
+  }
+
+  // Opens the window that contains x (as Pass::open_at, in whole ticks).
+  void open_at(uint64_t x) {
+    const size_t si = meter_.seg_of(x);
+    const Meter::Seg& s = meter_.seg(si);
+    seg_end_ = si + 1 < meter_.size() ? meter_.seg(si + 1).tick : UINT64_MAX;
+    if (si != wlen_seg_) {
+      wlen_seg_ = si;
+      wlen_ = static_cast<uint64_t>(window_length(meter_, si, mode_, &used_bar_));
+    }
+    ws_ = s.tick + (x - s.tick) / wlen_ * wlen_;
+    we_ = std::min(ws_ + wlen_, seg_end_);
+    const int64_t len = static_cast<int64_t>(we_ - ws_);
+    for (int i = 0; i < 12; ++i) pc_[i] = pc_cnt_[i] * len;
+  }
+
+  int classify_cached() noexcept {
+    double pc[12], bass[12];
+    for (int i = 0; i < 12; ++i) {
+      pc[i] = static_cast<double>(pc_[i]);
+      bass[i] = static_cast<double>(bass_[i]);
+    }
+    uint64_t bits[24];
+    std::memcpy(bits, pc, sizeof pc);
+    std::memcpy(bits + 12, bass, sizeof bass);
+    uint64_t h[4] = {1, 2, 3, 4};
+    for (int i = 0; i < 24; i += 4) {
+      for (int k = 0; k < 4; ++k) h[k] = (h[k] ^ bits[i + k]) * 0x9E3779B97F4A7C15ull;
+    }
+    const uint64_t hash = (h[0] + h[1]) ^ (h[2] + h[3]);
+    CacheEntry& e = cache_[(hash >> 58) & (kCacheSize - 1)];
+    if (e.id != kEmpty && std::memcmp(e.bits, bits, sizeof bits) == 0) return e.id;
+    std::memcpy(e.bits, bits, sizeof bits);
+    e.id = classify(pc, bass);
+    return e.id;
+  }
+
+  void finalize() {
+    const int id = classify_cached();
+    if (!(out_.empty() && id < 0) && (out_.empty() || out_.back().id != id)) {
+      out_.push_back(Entry{ws_, id});
+    }
+    std::fill(std::begin(bass_), std::end(bass_), 0);
+  }
+
+  // From x (inside the open window) past the window's end to b: the windows
+  // ending before b are finalised; returns where the stretch in the window
+  // holding b starts.
+  uint64_t cross(uint64_t x, uint64_t b, uint64_t m0, uint64_t m1) {
+    while (we_ < b) {
+      add_bass(we_ - x, m0, m1);
+      finalize();
+      x = we_;
+      open_at(x);
+      // Full windows in [ws_, min(b, segment end)) hold the same content:
+      // classify the first, skip to the last (left to the loop).
+      const uint64_t lim = std::min(b, seg_end_);
+      if (we_ - ws_ == wlen_ && we_ < lim) {
+        const uint64_t n = (lim - ws_) / wlen_;
+        if (n >= 2) {
+          add_bass(wlen_, m0, m1);
+          finalize();
+          x = ws_ + (n - 1) * wlen_;
+          open_at(x);
+        }
+      }
+    }
+    return x;
+  }
+
+  const std::vector<uint64_t>& points_;
+  Meter& meter_;
+  Mode mode_;
+  uint32_t cnt_[128] = {};
+  int32_t pc_cnt_[12] = {};
+  int64_t pc_[12] = {}, bass_[13] = {};  // bass_[12]: time with nothing sounding
+  static constexpr int kCacheSize = 64;
+  static constexpr int kEmpty = -2;
+  struct CacheEntry {
+    uint64_t bits[24];
+    int id = kEmpty;
+  };
+  CacheEntry cache_[kCacheSize];
+  bool used_bar_ = false;
+  uint64_t ws_ = 0, we_ = 0, wlen_ = 1, seg_end_ = 0;
+  size_t wlen_seg_ = SIZE_MAX;
+  std::vector<Entry> out_;
+};
+
 // Chord changes (consecutive chords, "N" skipped) per bar spanned.
 double changes_per_bar(const std::vector<Entry>& prog, double bars) {
   int last = -1;
@@ -412,17 +591,38 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) 
   // the harmony may move faster: per-beat windows are used when they show
   // more than 2 changes per bar.
   bool used_bar = false;
-  std::vector<Entry> prog = Pass(points, meter, Mode::half_bar).run(first_i, used_bar);
+  const size_t nnotes = points.size() / 2 + 1;
+  // The integer pass reads the non-drum boundaries only (copied without
+  // branches: drum and other boundaries alternate unpredictably).
+  std::vector<uint64_t> pitched;
+  const auto run_pass = [&](Mode mode, bool& ub) {
+    if (IntPass::usable(meter, mode, last, nnotes)) {
+      if (pitched.empty()) {
+        pitched.resize(last_i - first_i);
+        size_t k = 0;
+        for (size_t i = first_i; i < last_i; ++i) {
+          const uint64_t p = points[i];
+          pitched[k] = p;
+          k += (p & kDrumBit) == 0;
+        }
+        pitched.resize(k);
+      }
+      return IntPass(pitched, meter, mode).run(ub);
+    }
+    return Pass(points, meter, mode).run(first_i, ub);
+  };
+  std::vector<Entry> prog = run_pass(Mode::half_bar, used_bar);
   const char* resolution = used_bar ? "bar" : "half_bar";
   if (changes_per_bar(prog, bars) >= 1.5 || (used_bar && changes_per_bar(prog, bars) >= 0.75)) {
     bool unused = false;
-    std::vector<Entry> beat = Pass(points, meter, Mode::beat).run(first_i, unused);
+    std::vector<Entry> beat = run_pass(Mode::beat, unused);
     if (changes_per_bar(beat, bars) > 2.0) {
       prog = std::move(beat);
       resolution = "beat";
     }
   }
   std::vector<uint64_t>().swap(own);
+  std::vector<uint64_t>().swap(pitched);
   while (!prog.empty() && prog.back().id < 0) prog.pop_back();
   if (prog.empty()) return;
   d.chord_resolution = resolution;

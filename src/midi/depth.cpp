@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <memory>
 
 #include "depth_internal.hpp"
@@ -102,6 +103,27 @@ uint64_t Meter::bar_of(uint64_t tick, double& pos) noexcept {
   return s.first_bar + k;
 }
 
+uint64_t BarCursor::bar_of(uint64_t tick, double& pos) noexcept {
+  if (tick >= lo_ && tick < hi_) {
+    pos = static_cast<double>(tick - lo_);
+    return bar_;
+  }
+  bar_ = m_.bar_of(tick, pos);
+  lo_ = hi_ = 0;
+  const size_t si = m_.seg_of(tick);
+  const double len = m_.seg(si).bar_len;
+  constexpr uint64_t kLimit = uint64_t{1} << 51;
+  // Whole ticks below 2^51: rel / len rounds to the exact quotient's floor,
+  // and pos = rel - k * len is exact.
+  if (len >= 1 && len < 0x1p40 && len == std::floor(len) && tick < kLimit) {
+    lo_ = tick - static_cast<uint64_t>(pos);
+    hi_ = lo_ + static_cast<uint64_t>(len);
+    if (si + 1 < m_.size()) hi_ = std::min(hi_, m_.seg(si + 1).tick);
+    hi_ = std::min(hi_, kLimit);
+  }
+  return bar_;
+}
+
 void radix_sort(std::vector<uint64_t>& v, int low_bit) {
   const size_t n = v.size();
   if (std::is_sorted(v.begin(), v.end())) return;
@@ -164,6 +186,26 @@ namespace {
 // round() of a non-negative value below 2^62 (no libm call).
 inline double round_pos(double x) noexcept { return static_cast<double>(floor_u64(x + 0.5)); }
 
+// The k-th smallest of v (k < v.size()): a radix select, 8 bits a level from
+// the top digit of the largest value, one counting pass per level.
+uint64_t kth_smallest(const std::vector<uint64_t>& v, size_t k) {
+  uint64_t all = 0;
+  for (const uint64_t x : v) all |= x;
+  const int bits = 64 - std::countl_zero(all | 1);
+  uint64_t prefix = 0, prefix_mask = 0;
+  for (int shift = (bits - 1) / 8 * 8; shift >= 0; shift -= 8) {
+    size_t hist[257] = {};  // [256]: values outside the prefix
+    for (const uint64_t x : v) {
+      ++hist[(x & prefix_mask) == prefix ? (x >> shift) & 255 : 256];
+    }
+    size_t digit = 0;
+    while (k >= hist[digit]) k -= hist[digit++];
+    prefix |= uint64_t{digit} << shift;
+    prefix_mask |= uint64_t{255} << shift;
+  }
+  return prefix;
+}
+
 void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
   for (int c = 0; c < 128; ++c) {
     if (in.cc_counts[c] != 0) {
@@ -179,12 +221,48 @@ void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
 
   // One walk over the notes in start order: note lengths and voices
   // (non-drum), timing against the 16th / 16th-triplet grid, bar contents.
-  // What depends on the start only is computed once per distinct start.
-  std::vector<double> lengths;
-  std::vector<uint64_t> voice;  // (track, channel) << 32 | index: voice order, then start order
-  std::vector<uint64_t> bars;   // content hash per bar with onsets
-  lengths.reserve(notes.size());
-  voice.reserve(notes.size());
+  // What depends on the start only is computed once per distinct start, and
+  // what depends on the position in the bar and the tempo only is memoised.
+  const size_t count = notes.size();
+  // Voices (track, channel) as dense indices when the tracks are few: each
+  // keeps its current group of notes starting together (a chain through
+  // `next`), settled when the voice's next onset comes. Otherwise the voice
+  // keys are sorted (voice order, then start order).
+  uint32_t max_track = 0;
+  for (const DepthNote& n : notes) max_track = std::max(max_track, n.track);
+  const bool dense = count < UINT32_MAX &&
+                     (uint64_t{max_track} + 1) * 16 <= 4 * static_cast<uint64_t>(count) + 4096;
+  constexpr uint32_t kNone = UINT32_MAX;
+  struct VoiceGroup {
+    uint64_t start = 0;
+    uint32_t head = kNone;
+  };
+  std::vector<VoiceGroup> groups;
+  std::vector<uint32_t> next;
+  std::vector<uint64_t> voice;  // (track, channel) << 32 | index, when not dense
+  if (dense) {
+    groups.resize((size_t{max_track} + 1) * 16);
+    next.resize(count);
+  } else {
+    voice.reserve(count);
+  }
+  uint64_t pairs = 0, legato = 0, staccato = 0;
+  // Settles the group of `g` given the next onset of its voice.
+  const auto settle = [&](const VoiceGroup& g, uint64_t next_start) {
+    const double ioi = static_cast<double>(next_start - g.start);
+    if (!(ioi <= 2 * q)) return;
+    for (uint32_t k = g.head; k != kNone; k = next[k]) {
+      const DepthNote& m = notes[k];
+      const double len = static_cast<double>(m.end - m.start);
+      ++pairs;
+      legato += len >= 0.95 * ioi;
+      staccato += len <= 0.5 * ioi;
+    }
+  };
+
+  std::vector<uint64_t> lengths;  // in ticks (x / q is monotonic: the same order)
+  std::vector<uint64_t> bars;     // content hash per bar with onsets
+  lengths.reserve(count);
   double len_sum = 0;
   const double g16 = q / 4, g24 = q / 6;
   const double tol = std::max(0.5, q / 96);
@@ -195,25 +273,89 @@ void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
   bool have_prev = false;
   double dev = 0, dev_ms_add = 0;  // of the current start
   uint64_t bar = 0, qpos = 0;
-  for (size_t i = 0; i < notes.size(); ++i) {
+  BarCursor bars_at(meter);
+  struct Grid {
+    uint64_t pos_bits = 0;
+    uint32_t tempo = 0;
+    bool used = false;
+    double dev = 0, dev_ms = 0;
+    uint64_t qpos = 0;
+  };
+  Grid memo[64];
+  // Integer grid arithmetic (see below) when the PPQ is a multiple of 6.
+  const bool int_grid = in.ppq % 6 == 0;
+  const ExactDiv div_2q(2u * in.ppq);
+  constexpr double kGridLimit = 0x1p24;
+  struct MsMemo {  // dev * tempo / (q * 1000) by (dev, tempo); tempo 0: empty
+    uint64_t dev_bits = 0;
+    uint32_t tempo = 0;
+    double value = 0;
+  };
+  MsMemo ms_memo[32];
+  for (size_t i = 0; i < count; ++i) {
     const DepthNote& n = notes[i];
     const bool drum = n.channel == kDrumChannel;
     if (!drum && i <= UINT32_MAX) {
-      const double len = static_cast<double>(n.end - n.start) / q;
-      lengths.push_back(len);
-      len_sum += len;
-      voice.push_back((uint64_t{n.track} << 36) | (uint64_t{n.channel} << 32) | i);
+      const uint64_t ticks = n.end - n.start;
+      lengths.push_back(ticks);
+      len_sum += static_cast<double>(ticks) / q;
+      if (dense) {
+        VoiceGroup& g = groups[size_t{n.track} * 16 + n.channel];
+        const uint32_t idx = static_cast<uint32_t>(i);
+        if (g.head != kNone && g.start != n.start) {
+          settle(g, n.start);
+          g.head = kNone;
+        }
+        next[idx] = g.head;  // kNone for a new group
+        if (g.head == kNone) g.start = n.start;
+        g.head = idx;
+      } else {
+        voice.push_back((uint64_t{n.track} << 36) | (uint64_t{n.channel} << 32) | i);
+      }
     }
     if (!have_prev || n.start != prev_start) {
       have_prev = true;
       prev_start = n.start;
       double pos;
-      bar = meter.bar_of(n.start, pos);
-      const double d16 = std::fabs(pos - round_pos(pos / g16) * g16);
-      const double d24 = std::fabs(pos - round_pos(pos / g24) * g24);
-      dev = std::min(d16, d24);
-      dev_ms_add = dev * clock.tempo_at(n.start) / (q * 1000);
-      qpos = static_cast<uint64_t>(round_pos(pos * 12 / q));
+      bar = bars_at.bar_of(n.start, pos);
+      const uint32_t tempo = clock.tempo_at(n.start);
+      if (int_grid && pos >= 0 && pos < kGridLimit &&
+          static_cast<double>(static_cast<uint32_t>(pos)) == pos) {
+        // Whole ticks, PPQ a multiple of 6: x / g16 = 4P / Q, x / g24 = 6P / Q
+        // and x * 12 / q = 12P / Q are correctly rounded quotients that are
+        // never within rounding of a half (they are at least 1 / 2Q away from
+        // one): round_pos() of each is the exact floor((2kP + Q) / 2Q).
+        const uint32_t p32 = static_cast<uint32_t>(pos), qq = in.ppq;
+        const double r16 = div_2q(8 * p32 + qq), r24 = div_2q(12 * p32 + qq);
+        dev = std::min(std::fabs(pos - r16 * g16), std::fabs(pos - r24 * g24));
+        uint64_t dev_bits;
+        std::memcpy(&dev_bits, &dev, sizeof dev);
+        MsMemo& ms = ms_memo[((dev_bits ^ tempo) * 0x9E3779B97F4A7C15ull) >> 59];
+        if (ms.tempo != tempo || ms.dev_bits != dev_bits) {
+          ms.tempo = tempo;
+          ms.dev_bits = dev_bits;
+          ms.value = dev * tempo / (q * 1000);
+        }
+        dev_ms_add = ms.value;
+        qpos = div_2q(24 * p32 + qq);
+      } else {
+        uint64_t pos_bits;
+        std::memcpy(&pos_bits, &pos, sizeof pos);
+        Grid& g = memo[((pos_bits ^ (uint64_t{tempo} << 20)) * 0x9E3779B97F4A7C15ull) >> 58];
+        if (!g.used || g.pos_bits != pos_bits || g.tempo != tempo) {
+          const double d16 = std::fabs(pos - round_pos(pos / g16) * g16);
+          const double d24 = std::fabs(pos - round_pos(pos / g24) * g24);
+          g.dev = std::min(d16, d24);
+          g.dev_ms = g.dev * tempo / (q * 1000);
+          g.qpos = static_cast<uint64_t>(round_pos(pos * 12 / q));
+          g.pos_bits = pos_bits;
+          g.tempo = tempo;
+          g.used = true;
+        }
+        dev = g.dev;
+        dev_ms_add = g.dev_ms;
+        qpos = g.qpos;
+      }
     }
     dev_ticks += dev;
     dev_ms += dev_ms_add;
@@ -234,34 +376,41 @@ void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
 
   if (!lengths.empty()) {
     d.note_length_mean_beats = len_sum / static_cast<double>(lengths.size());
-    d.note_length_median_beats = median_of(lengths);
+    // median_of() on the lengths in beats, from the order statistics of the
+    // lengths in ticks (x / q is monotonic).
+    const size_t mid = lengths.size() / 2;
+    double m = static_cast<double>(kth_smallest(lengths, mid)) / q;
+    if (lengths.size() % 2 == 0)
+      m = (m + static_cast<double>(kth_smallest(lengths, mid - 1)) / q) / 2;
+    d.note_length_median_beats = m;
   }
-  std::vector<double>().swap(lengths);
-  radix_sort(voice, 32);
-  uint64_t pairs = 0, legato = 0, staccato = 0;
-  for (size_t i = 0; i < voice.size();) {
-    // group [i, j): same voice, same start
-    const uint64_t v = voice[i] >> 32;
-    const DepthNote& a = notes[voice[i] & 0xFFFFFFFFu];
-    size_t j = i + 1;
-    while (j < voice.size() && (voice[j] >> 32) == v &&
-           notes[voice[j] & 0xFFFFFFFFu].start == a.start) {
-      ++j;
-    }
-    if (j < voice.size() && (voice[j] >> 32) == v) {
-      const uint64_t next = notes[voice[j] & 0xFFFFFFFFu].start;
-      const double ioi = static_cast<double>(next - a.start);
-      if (ioi <= 2 * q) {
-        for (size_t k = i; k < j; ++k) {
-          const DepthNote& m = notes[voice[k] & 0xFFFFFFFFu];
-          const double len = static_cast<double>(m.end - m.start);
-          ++pairs;
-          if (len >= 0.95 * ioi) ++legato;
-          if (len <= 0.5 * ioi) ++staccato;
+  std::vector<uint64_t>().swap(lengths);
+  if (!dense) {
+    radix_sort(voice, 32);
+    for (size_t i = 0; i < voice.size();) {
+      // group [i, j): same voice, same start
+      const uint64_t v = voice[i] >> 32;
+      const DepthNote& a = notes[voice[i] & 0xFFFFFFFFu];
+      size_t j = i + 1;
+      while (j < voice.size() && (voice[j] >> 32) == v &&
+             notes[voice[j] & 0xFFFFFFFFu].start == a.start) {
+        ++j;
+      }
+      if (j < voice.size() && (voice[j] >> 32) == v) {
+        const uint64_t next_start = notes[voice[j] & 0xFFFFFFFFu].start;
+        const double ioi = static_cast<double>(next_start - a.start);
+        if (ioi <= 2 * q) {
+          for (size_t k = i; k < j; ++k) {
+            const DepthNote& m = notes[voice[k] & 0xFFFFFFFFu];
+            const double len = static_cast<double>(m.end - m.start);
+            ++pairs;
+            if (len >= 0.95 * ioi) ++legato;
+            if (len <= 0.5 * ioi) ++staccato;
+          }
         }
       }
+      i = j;
     }
-    i = j;
   }
   if (pairs != 0) {
     d.legato_share = static_cast<double>(legato) / static_cast<double>(pairs);
@@ -279,35 +428,98 @@ void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
   }
 }
 
+// Notes by (start, seq). The analysis records each track's notes at their
+// note-ons, in start order, and numbers them (seq) in the order they end: the
+// notes starting together are put in seq order inside each run of equal
+// starts, then the runs (the tracks) are merged, or, when there are many,
+// sorted stably by start (a radix sort of (start, index) keys when they fit
+// in 64 bits); seq grows from track to track, so both give (start, seq).
+void sort_notes(std::vector<DepthNote>& v) {
+  const size_t n = v.size();
+  const auto by_seq = [](const DepthNote& a, const DepthNote& b) { return a.seq < b.seq; };
+  const auto less = [](const DepthNote& a, const DepthNote& b) {
+    return a.start < b.start || (a.start == b.start && a.seq < b.seq);
+  };
+  for (size_t i = 0; i < n;) {
+    size_t j = i + 1;
+    while (j < n && v[j].start == v[i].start) ++j;
+    if (j - i > 1) {
+      if (j - i <= 16) {
+        for (size_t k = i + 1; k < j; ++k) {  // insertion sort
+          const DepthNote x = v[k];
+          size_t m = k;
+          for (; m > i && x.seq < v[m - 1].seq; --m) v[m] = v[m - 1];
+          v[m] = x;
+        }
+      } else {
+        std::sort(v.begin() + static_cast<ptrdiff_t>(i), v.begin() + static_cast<ptrdiff_t>(j),
+                  by_seq);
+      }
+    }
+    i = j;
+  }
+  constexpr size_t kMaxRuns = 32;
+  size_t runs[kMaxRuns + 1];
+  size_t nruns = 0;
+  runs[nruns++] = 0;
+  bool many = false;
+  for (size_t i = 1; i < n; ++i) {
+    if (v[i].start < v[i - 1].start) {
+      if (nruns == kMaxRuns) {
+        many = true;
+        break;
+      }
+      runs[nruns++] = i;
+    }
+  }
+  if (nruns == 1 && !many) return;
+  if (!many) {
+    runs[nruns] = n;
+    std::vector<DepthNote> tmp(n);
+    DepthNote* src = v.data();
+    DepthNote* dst = tmp.data();
+    while (nruns > 1) {
+      size_t out = 0;
+      for (size_t r = 0; r < nruns; r += 2) {
+        const size_t lo = runs[r], mid = runs[r + 1], hi = r + 2 <= nruns ? runs[r + 2] : mid;
+        if (r + 1 < nruns) {
+          std::merge(src + lo, src + mid, src + mid, src + hi, dst + lo, less);
+        } else {
+          std::copy(src + lo, src + mid, dst + lo);
+        }
+        runs[out++] = lo;
+      }
+      runs[out] = n;
+      nruns = out;
+      std::swap(src, dst);
+    }
+    if (src != v.data()) v.swap(tmp);
+    return;
+  }
+  uint64_t max_start = 0;
+  for (const DepthNote& x : v) max_start = std::max(max_start, x.start);
+  if (n < (size_t{1} << 24) && max_start < (uint64_t{1} << 40)) {
+    std::vector<uint64_t> keys;
+    keys.reserve(n);
+    for (size_t i = 0; i < n; ++i) keys.push_back((v[i].start << 24) | i);
+    radix_sort(keys, 24);
+    std::vector<DepthNote> sorted;
+    sorted.reserve(n);
+    for (const uint64_t k : keys) sorted.push_back(v[k & 0xFFFFFF]);
+    v.swap(sorted);
+  } else {
+    std::stable_sort(v.begin(), v.end(),
+                     [](const DepthNote& a, const DepthNote& b) { return a.start < b.start; });
+  }
+}
+
 }  // namespace
 }  // namespace depth_detail
 
 Depth compute_depth(DepthInput& in) {
   using namespace depth_detail;
   Depth d;
-  // Notes by start (ties: the order they were recorded in), by a radix sort
-  // of (start, index) keys when they fit in 64 bits.
-  uint64_t max_start = 0;
-  bool sorted_already = true;
-  for (const DepthNote& n : in.notes) {
-    sorted_already &= n.start >= max_start;
-    max_start = std::max(max_start, n.start);
-  }
-  if (sorted_already) {
-    // nothing to do
-  } else if (in.notes.size() < (size_t{1} << 24) && max_start < (uint64_t{1} << 40)) {
-    std::vector<uint64_t> keys;
-    keys.reserve(in.notes.size());
-    for (size_t i = 0; i < in.notes.size(); ++i) keys.push_back((in.notes[i].start << 24) | i);
-    radix_sort(keys, 24);
-    std::vector<DepthNote> sorted;
-    sorted.reserve(in.notes.size());
-    for (const uint64_t k : keys) sorted.push_back(in.notes[k & 0xFFFFFF]);
-    in.notes.swap(sorted);
-  } else {
-    std::stable_sort(in.notes.begin(), in.notes.end(),
-                     [](const DepthNote& a, const DepthNote& b) { return a.start < b.start; });
-  }
+  sort_notes(in.notes);
   Clock clock(in);
   Meter meter(in);
   if (in.ppq != 0) analyze_chords(in, clock, meter, d);

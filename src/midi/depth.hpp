@@ -21,6 +21,9 @@ namespace midipipe {
 // One paired note (zero-length notes included: drums count by onset).
 struct DepthNote {
   uint64_t start, end;  // absolute ticks (per track for format 2)
+  // Order among the notes with the same start (their note-off order: the
+  // order the notes were completed in); compute_depth sorts by (start, seq).
+  uint32_t seq;
   uint32_t track;
   uint8_t channel, pitch, velocity;
 };
@@ -102,7 +105,7 @@ struct Depth {
   std::optional<double> repeated_share;
 };
 
-// Throws only std::bad_alloc. `in.notes` is reordered.
+// Throws only std::bad_alloc. `in.notes` is reordered (by start, then seq).
 Depth compute_depth(DepthInput& in);
 
 }  // namespace midipipe

@@ -57,11 +57,48 @@ class Meter {
   double quarter_ = 1;
 };
 
+// Meter::bar_of for ticks visited in non-decreasing order, with its results:
+// when the bar length is a whole number of ticks, the bar found last is kept
+// as a tick range [lo_, hi_) and reused while the ticks stay in it (then the
+// position is exactly tick - lo_, as Meter::bar_of computes it).
+class BarCursor {
+ public:
+  explicit BarCursor(Meter& m) noexcept : m_(m) {}
+  uint64_t bar_of(uint64_t tick, double& pos) noexcept;
+
+ private:
+  Meter& m_;
+  uint64_t lo_ = 0, hi_ = 0, bar_ = 0;
+};
+
 // floor(x) as uint64, clamped to [0, 2^62] (x may be any finite double).
 inline uint64_t floor_u64(double x) noexcept {
   if (!(x > 0)) return 0;
   if (x >= 4.6e18) return uint64_t{1} << 62;
   return static_cast<uint64_t>(static_cast<int64_t>(x));  // below 2^63: one signed conversion
+}
+
+// floor(n / d) for n < 2^30 and 1 <= d < 2^20 by a multiplication
+// (Granlund and Montgomery: m = ceil(2^(30 + l) / d), 2^l >= d).
+class ExactDiv {
+ public:
+  explicit ExactDiv(uint32_t d) noexcept {
+    int l = 0;
+    while ((uint64_t{1} << l) < d) ++l;
+    s_ = 30 + l;
+    m_ = ((uint64_t{1} << s_) - 1) / d + 1;
+  }
+  uint32_t operator()(uint32_t n) const noexcept { return static_cast<uint32_t>((n * m_) >> s_); }
+
+ private:
+  uint64_t m_;
+  int s_;
+};
+
+// std::round(y) for 0 <= y < 2^52 without a library call.
+inline double round_nonneg(double y) noexcept {
+  const double t = static_cast<double>(static_cast<int64_t>(y));
+  return y - t >= 0.5 ? t + 1 : t;
 }
 
 // splitmix64 finaliser.

@@ -20,7 +20,9 @@
 //     when at least 4 beats have inner onsets and 80% of those lie within
 //     1/20 beat of the 16th grid; otherwise NULL.
 //   * pattern: each bar's hits as a set of (position rounded to the 16th,
-//     class), hashed (so that humanised playing still repeats); pattern_bars = the smallest P
+//     class), hashed (so that humanised playing still repeats); a hit at most
+//     PPQ/16 ticks before a bar line whose nearest 16th is that line counts as
+//     the next bar's downbeat (played early); pattern_bars = the smallest P
 //     in 1..8 such that the bar sequence (first to last drum bar, empty bars included) repeats with
 //     period P in at least 75% of the bars and holds at least two periods
 //     (then loops = true); otherwise the number of drum bars when at most 8
@@ -113,23 +115,29 @@ struct Hit {
 }  // namespace
 
 void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
-  std::vector<double> snare_vel;
+  uint64_t snare_vel[128] = {};  // snare hits by velocity
+  uint64_t snares = 0;
   std::vector<Hit> drums;
   for (const DepthNote& n : in.notes) {
     if (n.channel != kDrumChannel) continue;
     const int c = drum_class_of(n.pitch);
     drums.push_back(Hit{n.start, static_cast<uint8_t>(c), n.velocity});
     ++d.drum_counts[c];
-    if (c == snare) snare_vel.push_back(n.velocity);
+    if (c == snare) {
+      ++snare_vel[n.velocity & 127];
+      ++snares;
+    }
   }
   if (drums.empty()) return;
 
   // ghost notes
-  if (!snare_vel.empty()) {
-    const size_t k = (snare_vel.size() - 1) * 9 / 10;
-    std::nth_element(snare_vel.begin(), snare_vel.begin() + static_cast<ptrdiff_t>(k),
-                     snare_vel.end());
-    const double accent = snare_vel[k];
+  if (snares != 0) {
+    // The k-th smallest snare velocity, k = (snares - 1) * 9 / 10.
+    const uint64_t k = (snares - 1) * 9 / 10;
+    uint64_t below = 0;
+    int v = 0;
+    while (below + snare_vel[v] <= k) below += snare_vel[v++];
+    const double accent = v;
     for (const Hit& n : drums) {
       if (n.cls == snare && n.velocity < 0.6 * accent) ++d.ghost_notes;
     }
@@ -186,6 +194,7 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
   std::vector<double> ratios;
   uint64_t beats_with_hits = 0, inner_beats = 0, inner_onsets = 0, inner_on16 = 0;
   std::vector<std::pair<uint64_t, uint64_t>> bar_hash;  // (bar, hash) for bars with hits
+  bool pattern_sorted = true;                           // bar_hash by bar
   {
     uint64_t cur_bar = UINT64_MAX, cur_beat = UINT64_MAX;
     double pmin = 2, pmax = -1;
@@ -205,22 +214,45 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
     };
     // What depends on the start only, computed once per distinct start.
     bool have_start = false;
-    uint64_t start = 0, bar = 0, qpos = 0;
+    uint64_t start = 0, bar = 0;
+    uint64_t pbar = 0, upos = 0;  // the pattern's bar and quantised position
     double pos = 0;
+    BarCursor bars_at(meter);
+    const ExactDiv div_2q(2u * in.ppq);
     for (const Hit& n : drums) {
       if (!have_start || n.start != start) {
         have_start = true;
         start = n.start;
-        bar = meter.bar_of(n.start, pos);
-        qpos = static_cast<uint64_t>(std::llround(pos * 4 / q));
+        bar = bars_at.bar_of(n.start, pos);
+        // The pattern position: the nearest 16th (as qpos), except that a hit
+        // at most PPQ/16 ticks before the bar line whose nearest 16th is that
+        // line is the next bar's downbeat (played early).
+        if (pos >= 0 && pos < 0x1p24 && static_cast<double>(static_cast<uint32_t>(pos)) == pos) {
+          // llround(4P / Q) of a whole P: the quotient is a half exactly or
+          // at least 1 / 2Q away from one, so it rounds as the exact value.
+          upos = div_2q(8 * static_cast<uint32_t>(pos) + in.ppq);
+        } else {
+          upos = static_cast<uint64_t>(std::llround(pos * 4 / q));
+        }
+        pbar = bar;
+        const double bar_len = meter.seg(meter.seg_of(n.start)).bar_len;
+        if (bar_len - pos <= q / 16 && static_cast<double>(upos) * q / 4 >= bar_len) {
+          pbar = bar + 1;
+          upos = 0;
+        }
       }
       if (bar != cur_bar) {
         end_beat();
         cur_beat = UINT64_MAX;
-        bar_hash.emplace_back(bar, 0);
         cur_bar = bar;
       }
-      bar_hash.back().second += mix64((qpos << 8) | uint64_t{n.cls});
+      const uint64_t h = mix64((upos << 8) | uint64_t{n.cls});
+      if (!bar_hash.empty() && bar_hash.back().first == pbar) {
+        bar_hash.back().second += h;
+      } else {
+        pattern_sorted &= bar_hash.empty() || bar_hash.back().first < pbar;
+        bar_hash.emplace_back(pbar, h);
+      }
       if (n.start == prev_tick) continue;  // distinct onsets only from here
       prev_tick = n.start;
       const double beat_f = std::floor(pos / q);
@@ -234,7 +266,7 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
         pmin = std::min(pmin, phase);
         pmax = std::max(pmax, phase);
         ++inner_onsets;
-        if (std::fabs(phase * 4 - std::round(phase * 4)) <= 0.2) ++inner_on16;
+        if (std::fabs(phase * 4 - round_nonneg(phase * 4)) <= 0.2) ++inner_on16;
       }
     }
     end_beat();
@@ -255,12 +287,17 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
     d.drum_feel = "straight";
   }
 
-  // pattern
+  // pattern (a bar may have two entries when a snapped hit went back a bar)
+  if (!pattern_sorted) std::sort(bar_hash.begin(), bar_hash.end());
   const uint64_t first = bar_hash.front().first, last = bar_hash.back().first;
   const uint64_t span = last - first + 1;
-  if (span > 4 * static_cast<uint64_t>(bar_hash.size()) + 64) return;
+  size_t bars_with_hits = 0;
+  for (size_t i = 0; i < bar_hash.size(); ++i) {
+    bars_with_hits += i == 0 || bar_hash[i].first != bar_hash[i - 1].first;
+  }
+  if (span > 4 * static_cast<uint64_t>(bars_with_hits) + 64) return;
   std::vector<uint64_t> seq(static_cast<size_t>(span), 0);
-  for (const auto& [bar, h] : bar_hash) seq[static_cast<size_t>(bar - first)] = h;
+  for (const auto& [b, h] : bar_hash) seq[static_cast<size_t>(b - first)] += h;
   const size_t nb = seq.size();
   for (size_t p = 1; p <= 8 && 2 * p <= nb; ++p) {
     size_t match = 0;

@@ -141,6 +141,33 @@ TEST(Drums, StraightRockBeat) {
   EXPECT_TRUE(d.chords.empty());
 }
 
+// A one-bar rock groove played by hand (PPQ 480): every hit a few ticks off
+// the grid, the downbeat kick often a few ticks early (before the bar line).
+// Rounded positions alone put those kicks in the previous bar; snapped to the
+// grid within PPQ/16 the eight bars are one repeating bar.
+TEST(Drums, HumanisedLoopRepeats) {
+  constexpr int64_t q = 480, bar = 4 * q;
+  constexpr int64_t kJitter[] = {3, -5, 2, -7, 6, -2, 4, -4, 1, -6, 5, -3, 7, -1, 2};
+  constexpr int64_t kDownbeat[] = {-4, 3, -6, -2, 5, -3, -5, 2};  // the kick on 1, per bar
+  Timeline t;
+  size_t j = 0;
+  const auto hit = [&](int64_t at, int key, int64_t off) {
+    t.note(static_cast<uint64_t>(at + off), 30, 9, key, 90);
+  };
+  for (int64_t b = 1; b <= 8; ++b) {  // bars 1-8 (bar 0 empty: no hit before tick 0)
+    const int64_t s = b * bar;
+    hit(s, 36, kDownbeat[b - 1]);
+    hit(s + q, 38, kJitter[j++ % std::size(kJitter)]);
+    hit(s + 2 * q, 36, kJitter[j++ % std::size(kJitter)]);
+    hit(s + 3 * q, 38, kJitter[j++ % std::size(kJitter)]);
+    for (int64_t e = 0; e < 8; ++e) hit(s + e * q / 2, 42, kJitter[j++ % std::size(kJitter)]);
+  }
+  const Analysis a = analyse(file0(t, 480));
+  ASSERT_TRUE(a.depth->drum_pattern_bars);
+  EXPECT_EQ(*a.depth->drum_pattern_bars, 1u);
+  EXPECT_TRUE(a.depth->drum_loops);
+}
+
 TEST(Drums, TwoBarPatternLoops) {
   Timeline t = rock_beat(8);
   for (uint64_t b = 1; b < 8; b += 2) t.note(b * BAR + 3 * Q + Q / 2, 10, 9, 36);  // extra kick
