@@ -335,6 +335,12 @@ void midipipe_worker_main(Datum arg) {
   BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
   pgstat_report_appname("midipipe worker");
   apply_worker_nice();
+  // Every statement of a batch looks rows up by a key that has an index. A
+  // cached generic plan made while the tables were small (a new database,
+  // after TRUNCATE) would scan them whole on every later batch instead: perf
+  // showed 22% of a worker's time in the filter of such a scan, growing with
+  // the table. Autovacuum may not analyze the tables during a run to fix it.
+  SetConfigOption("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION);
 #ifdef USE_LZ4
   // Large values (chord progressions, split tracks) are compressed with lz4,
   // several times faster than pglz (on columns that do not set a method).
