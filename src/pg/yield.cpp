@@ -42,11 +42,12 @@ extern "C" {
 
 namespace {
 
-constexpr long kSampleMs = 50;    // how often a worker counts client transactions
-constexpr long kWindowMs = 500;   // the rate is judged over this long (a burst is not traffic)
-constexpr long kHoldMs = 1000;    // yield this long after the last busy sample
-constexpr long kQuantumMs = 20;   // work stretch between two rests
-constexpr long kMaxRestMs = 500;  // one rest at most (then work a quantum again)
+constexpr long kSampleMs = 50;       // how often a worker counts client transactions
+constexpr long kWindowMs = 500;      // the rate is judged over this long (a burst is not traffic)
+constexpr long kHoldMs = 1000;       // yield this long after the last busy window
+constexpr long kRememberMs = 10000;  // after a pause, traffic this recent still counts
+constexpr long kQuantumMs = 20;      // work stretch between two rests
+constexpr long kMaxRestMs = 500;     // one rest at most (then work a quantum again)
 
 struct Seen {
   int pid;
@@ -58,6 +59,7 @@ TimestampTz last_sample = 0;
 TimestampTz window_start = 0;
 int64 window_n = 0;
 TimestampTz yield_until = 0;
+TimestampTz last_busy = 0;  // end of the last window with client traffic
 TimestampTz stretch_start = 0;
 int cpus = 0;
 
@@ -163,9 +165,31 @@ void rest(int slot, long ms) {
   CHECK_FOR_INTERRUPTS();
 }
 
+// The share of the time a token is held (its duty cycle), and how many tokens.
+double token_duty(int* k) {
+  const double allowed = mp_yield_share * cpus;  // CPUs the workers may use together
+  *k = std::clamp(static_cast<int>(allowed), 1, MP_MAX_YIELD_TOKENS);
+  return std::min(1.0, allowed / *k);
+}
+
+// When a token is given back after worked_ms of work, it rests this long.
+long rest_after(long worked_ms, double duty) {
+  return std::min(kMaxRestMs, static_cast<long>(worked_ms * (1.0 - duty) / duty));
+}
+
 }  // namespace
 
-void mp_yield_release() { give_back(GetCurrentTimestamp()); }
+// At the end of a batch: the token rests for the batch's writes too, which
+// ran after the last file's yield point.
+void mp_yield_release() {
+  if (my_token < 0) return;
+  const TimestampTz now = GetCurrentTimestamp();
+  int k;
+  const double duty = token_duty(&k);
+  const long worked_ms = static_cast<long>((now - stretch_start) / 1000);
+  give_back(now < yield_until ? TimestampTzPlusMilliseconds(now, rest_after(worked_ms, duty))
+                              : now);
+}
 
 void mp_yield_point(int slot) {
   my_slot_idx = slot;
@@ -185,14 +209,20 @@ void mp_yield_point(int slot) {
     const int64 n = count_client_transactions();
     last_sample = now;
     if (restart) {
+      // traffic seen shortly before this pause (between two runs, say) is
+      // assumed to go on until a window says otherwise
+      if (last_busy != 0 && !TimestampDifferenceExceeds(last_busy, now, kRememberMs))
+        yield_until = TimestampTzPlusMilliseconds(now, kWindowMs);
       window_start = now;
       window_n = 0;
     } else {
       window_n += n;
       if (TimestampDifferenceExceeds(window_start, now, kWindowMs)) {
         const double secs = static_cast<double>(now - window_start) / USECS_PER_SEC;
-        if (window_n >= mp_yield_tps * secs)
+        if (window_n >= mp_yield_tps * secs) {
           yield_until = TimestampTzPlusMilliseconds(now, kHoldMs);
+          last_busy = now;
+        }
         window_start = now;
         window_n = 0;
       }
@@ -202,14 +232,12 @@ void mp_yield_point(int slot) {
     mp_yield_release();
     return;
   }
-  const double allowed = mp_yield_share * cpus;  // CPUs the workers may use together
-  const int k = std::clamp(static_cast<int>(allowed), 1, MP_MAX_YIELD_TOKENS);
-  const double duty = std::min(1.0, allowed / k);  // the share of time a token is held
+  int k;
+  const double duty = token_duty(&k);
   if (my_token >= 0) {
     const long worked_ms = static_cast<long>((now - stretch_start) / 1000);
     if (worked_ms < kQuantumMs) return;
-    const long rest_ms = std::min(kMaxRestMs, static_cast<long>(worked_ms * (1.0 - duty) / duty));
-    give_back(TimestampTzPlusMilliseconds(now, rest_ms));
+    give_back(TimestampTzPlusMilliseconds(now, rest_after(worked_ms, duty)));
   }
   // wait for a token (the one just given back rests first)
   for (;;) {
