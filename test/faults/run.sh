@@ -756,7 +756,8 @@ s_sighup() {
   local g
   for g in "midipipe.max_workers = 3" "midipipe.min_workers = 1" "midipipe.acquire_timeout = '7s'" \
     "midipipe.idle_timeout = '1s'" "midipipe.max_lifetime = '1s'" "midipipe.test_on_checkout = off" \
-    "midipipe.batch_size = 37" "midipipe.max_file_size = '1MB'" "midipipe.database = '$db'"; do
+    "midipipe.batch_size = 37" "midipipe.max_file_size = '1MB'" "midipipe.database = '$db'" \
+    "midipipe.worker_nice = 5" "midipipe.yield_share = 0.5" "midipipe.yield_tps = 1"; do
     qerr postgres - 30 "ALTER SYSTEM SET $g" | grep -v '^OK$' | sed "s/^/    # ALTER SYSTEM SET $g: /"
   done
   is "$(q postgres "SELECT pg_reload_conf()")" t "pg_reload_conf() with every pool GUC changed mid-run"
