@@ -186,6 +186,37 @@ struct Entry {
 
 enum class Mode { beat, half_bar };
 
+// Windows with the same content (repeated figures) are common: a small cache
+// of recent windows, keyed by the exact bits of both vectors, spares
+// classifying them again.
+class ClassifyCache {
+ public:
+  int lookup(const double (&pc)[12], const double (&bass)[12]) noexcept {
+    uint64_t bits[24];
+    std::memcpy(bits, pc, sizeof pc);
+    std::memcpy(bits + 12, bass, sizeof bass);
+    uint64_t h[4] = {1, 2, 3, 4};  // four independent lanes
+    for (int i = 0; i < 24; i += 4) {
+      for (int k = 0; k < 4; ++k) h[k] = (h[k] ^ bits[i + k]) * 0x9E3779B97F4A7C15ull;
+    }
+    const uint64_t hash = (h[0] + h[1]) ^ (h[2] + h[3]);
+    Entry& e = cache_[(hash >> 58) & (kSize - 1)];
+    if (e.id != kEmpty && std::memcmp(e.bits, bits, sizeof bits) == 0) return e.id;
+    std::memcpy(e.bits, bits, sizeof bits);
+    e.id = classify(pc, bass);
+    return e.id;
+  }
+
+ private:
+  static constexpr int kSize = 64;   // a power of 2, at most 64 (6 bits of the hash)
+  static constexpr int kEmpty = -2;  // not a chord id
+  struct Entry {
+    uint64_t bits[24];
+    int id = kEmpty;
+  };
+  Entry cache_[kSize];
+};
+
 // pitch % 12 for every MIDI pitch.
 constexpr auto kPitchClass = [] {
   std::array<uint8_t, 128> t{};
@@ -278,24 +309,7 @@ class Pass {
     open_ = true;
   }
 
-  // Windows with the same content (repeated figures) are common: a small
-  // cache of recent windows (keyed by the exact bits of both vectors) spares
-  // classifying them again.
-  int classify_cached() noexcept {
-    uint64_t bits[24];
-    std::memcpy(bits, pc_, sizeof pc_);
-    std::memcpy(bits + 12, bass_, sizeof bass_);
-    uint64_t h[4] = {1, 2, 3, 4};  // four independent lanes
-    for (int i = 0; i < 24; i += 4) {
-      for (int k = 0; k < 4; ++k) h[k] = (h[k] ^ bits[i + k]) * 0x9E3779B97F4A7C15ull;
-    }
-    const uint64_t hash = (h[0] + h[1]) ^ (h[2] + h[3]);
-    CacheEntry& e = cache_[(hash >> 58) & (kCacheSize - 1)];
-    if (e.id != kEmpty && std::memcmp(e.bits, bits, sizeof bits) == 0) return e.id;
-    std::memcpy(e.bits, bits, sizeof bits);
-    e.id = classify(pc_, bass_);
-    return e.id;
-  }
+  int classify_cached() noexcept { return cache_.lookup(pc_, bass_); }
 
   void finalize() {
     const int id = classify_cached();
@@ -339,13 +353,7 @@ class Pass {
   int32_t pc_cnt_[12] = {};  // sounding notes per pitch class
   uint64_t mask_[2] = {0, 0};
   double pc_[12] = {}, bass_[12] = {};
-  static constexpr int kCacheSize = 64;  // a power of 2, at most 64 (6 bits of the hash)
-  static constexpr int kEmpty = -2;      // not a chord id
-  struct CacheEntry {
-    uint64_t bits[24];
-    int id = kEmpty;
-  };
-  CacheEntry cache_[kCacheSize];
+  ClassifyCache cache_;
   bool open_ = false, used_bar_ = false;
   double ws_ = 0, we_ = 0, wlen_ = 1, seg_end_ = 0;
   size_t wlen_seg_ = SIZE_MAX;  // the meter segment wlen_ was computed for
@@ -465,19 +473,7 @@ class IntPass {
       pc[i] = static_cast<double>(pc_[i]);
       bass[i] = static_cast<double>(bass_[i]);
     }
-    uint64_t bits[24];
-    std::memcpy(bits, pc, sizeof pc);
-    std::memcpy(bits + 12, bass, sizeof bass);
-    uint64_t h[4] = {1, 2, 3, 4};
-    for (int i = 0; i < 24; i += 4) {
-      for (int k = 0; k < 4; ++k) h[k] = (h[k] ^ bits[i + k]) * 0x9E3779B97F4A7C15ull;
-    }
-    const uint64_t hash = (h[0] + h[1]) ^ (h[2] + h[3]);
-    CacheEntry& e = cache_[(hash >> 58) & (kCacheSize - 1)];
-    if (e.id != kEmpty && std::memcmp(e.bits, bits, sizeof bits) == 0) return e.id;
-    std::memcpy(e.bits, bits, sizeof bits);
-    e.id = classify(pc, bass);
-    return e.id;
+    return cache_.lookup(pc, bass);
   }
 
   void finalize() {
@@ -519,13 +515,7 @@ class IntPass {
   uint32_t cnt_[128] = {};
   int32_t pc_cnt_[12] = {};
   int64_t pc_[12] = {}, bass_[13] = {};  // bass_[12]: time with nothing sounding
-  static constexpr int kCacheSize = 64;
-  static constexpr int kEmpty = -2;
-  struct CacheEntry {
-    uint64_t bits[24];
-    int id = kEmpty;
-  };
-  CacheEntry cache_[kCacheSize];
+  ClassifyCache cache_;
   bool used_bar_ = false;
   uint64_t ws_ = 0, we_ = 0, wlen_ = 1, seg_end_ = 0;
   size_t wlen_seg_ = SIZE_MAX;
