@@ -307,6 +307,19 @@ class Analyzer {
     for (Slot& s : slots_) s = Slot{};
   }
 
+  // Room for the notes of a file of `bytes` bytes, so that the vectors that
+  // take one entry per note do not grow (and copy) as they fill: a note needs
+  // at least 6 bytes (two events of delta, status or running status, two data
+  // bytes), so bytes / 6 bounds the notes of most files (a file with more
+  // grows the vectors as usual). Capped: the pages are only reserved, but a
+  // huge file should not reserve gigabytes.
+  [[gnu::noinline]] void size_hint(size_t bytes) {
+    constexpr size_t kMaxNotes = size_t{1} << 20;
+    const size_t notes = std::min(bytes / 6, kMaxNotes);
+    points_.reserve(2 * notes);
+    if (opt_.depth) din_.notes.reserve(notes);
+  }
+
   void on_header(const Header& h) {
     header_ = h;
     a_.format = h.format;
@@ -796,6 +809,7 @@ AnalyzeResult analyze_with(std::span<const uint8_t> bytes, const Limits& limits,
   AnalyzeResult r;
   try {
     Analyzer v(r.analysis, options);
+    v.size_hint(bytes.size());
     r.status = parse_smf(bytes, v, limits);
     if (r.status.ok()) v.finish();
   } catch (...) {
