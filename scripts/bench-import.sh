@@ -16,8 +16,9 @@
 #   (b) a 200-file run, cold (midipipe_pool_stop() first: its workers must start) and
 #       warm (pool already up), alternated MIDIPIPE_BENCH_ROUNDS times (default 5), the
 #       200 files' rows deleted before each run; medians and their ratio;
-#   (d) the same import with midipipe.analysis_depth = on (rows deleted first): the
-#       files/s with depth over without (issue 6: at least 0.75);
+#   (d) the same import with midipipe.analysis_depth off and on, in alternating rounds
+#       (rows deleted and tables vacuumed before each): median files/s with depth over
+#       median without (issue 6: at least 0.75);
 #   (c) the pool workers' memory (VmRSS and RssAnon from /proc/PID/status) before,
 #       sampled during, and after the big run. The verdict uses RssAnon (private
 #       memory): VmRSS also counts the shared buffers a worker touches, which grows
@@ -31,7 +32,7 @@
 #
 # Knobs: MIDIPIPE_CORPUS (../shared/corpus), MIDIPIPE_BENCH_DIR (/tmp/midipipe-bench),
 # MIDIPIPE_BENCH_PORT (5497), MIDIPIPE_BENCH_ROUNDS (5), MIDIPIPE_BENCH_SKIP_BUILD=1,
-# MIDIPIPE_BENCH_KEEP=1 (leave the cluster running at the end).
+# MIDIPIPE_BENCH_KEEP=1 (leave the cluster running at the end), MIDIPIPE_BENCH_DEPTH_ROUNDS (2).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -265,24 +266,41 @@ mem_growth=$(sed -n 's/^MEMFLAT [^ ]* //p' <<<"$mem_report")
 
 # ------------------------------------------------------------------ (d) analysis depth on
 # The same import with midipipe.analysis_depth = on (off by default; issue 6: depth may cost
-# at most 25% of the import's files/s). The rows of the run above are deleted first, so every
-# file is read and analysed again.
-step "import again with analysis depth: $N files, workers => $workers"
-Q -c "DELETE FROM midipipe_files" >/dev/null || die "could not empty midipipe_files"
-Q -c "VACUUM midipipe_files, midipipe_analysis, midipipe_tracks, midipipe_chords" >/dev/null 2>&1 || true
-t_start=$(now)
-"${PSQL[@]}" -d bench -At -c "SET midipipe.analysis_depth = on" \
-  -c "SELECT midipipe_import('$tree', workers => $workers)" >"$bdir/import-depth.out" 2>&1 ||
-  {
-    cat "$bdir/import-depth.out"
-    die "the import with depth failed"
-  }
-t_end=$(now)
-tail -n 2 "$bdir/import-depth.out"
-depth_on_secs=$(awk -v a="$t_end" -v b="$t_start" 'BEGIN {printf "%.3f", a - b}')
-depth_on_fps=$(awk -v n="$N" -v s="$depth_on_secs" 'BEGIN {printf "%.1f", n / s}')
-depth_ratio=$(awk -v d="$depth_on_fps" -v n="$imp_fps_wall" 'BEGIN {printf "%.3f", d / n}')
-echo "import with depth: $N files in $depth_on_secs s ($depth_on_fps files/s); with depth / without = $depth_ratio"
+# at most 25% of the import's files/s), against the same import with it off, in alternating
+# rounds (off, on, off, on, ...: MIDIPIPE_BENCH_DEPTH_ROUNDS pairs, default 2) so that drift
+# of the shared machine falls on both. Before every round the rows are deleted and the tables
+# vacuumed, so every round reads and analyses every file again into the same tables. The
+# figure is median(on) / median(off); (a)'s run, on fresh tables, is not one of them.
+depth_rounds=${MIDIPIPE_BENCH_DEPTH_ROUNDS:-2}
+depth_import() {  # off|on -> files/s (wall clock of the statement)
+  local mode=$1 t0 t1 out=$bdir/import-depth-$1.out
+  Q -c "DELETE FROM midipipe_files" >/dev/null || die "could not empty midipipe_files"
+  Q -c "VACUUM midipipe_files, midipipe_analysis, midipipe_tracks, midipipe_chords" >/dev/null 2>&1 || true
+  Q -c "CHECKPOINT" >/dev/null
+  t0=$(now)
+  "${PSQL[@]}" -d bench -At -c "SET midipipe.analysis_depth = $mode" \
+    -c "SELECT midipipe_import('$tree', workers => $workers)" >"$out" 2>&1 ||
+    {
+      cat "$out" >&2
+      die "the import with analysis_depth = $mode failed"
+    }
+  t1=$(now)
+  awk -v n="$N" -v a="$t1" -v b="$t0" 'BEGIN {printf "%.1f", n / (a - b)}'
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+step "analysis depth off and on, alternating: $N files, workers => $workers, $depth_rounds rounds"
+depth_off_list=() depth_on_list=()
+for ((r = 1; r <= depth_rounds; r++)); do
+  f_off=$(depth_import off)
+  f_on=$(depth_import on)
+  echo "round $r: depth off $f_off files/s, on $f_on files/s (on / off = $(awk -v a="$f_on" -v b="$f_off" 'BEGIN {printf "%.3f", a / b}'))"
+  depth_off_list+=("$f_off")
+  depth_on_list+=("$f_on")
+done
+depth_off_fps=$(median "${depth_off_list[@]}")
+depth_on_fps=$(median "${depth_on_list[@]}")
+depth_ratio=$(awk -v d="$depth_on_fps" -v n="$depth_off_fps" 'BEGIN {printf "%.3f", d / n}')
+echo "import with depth: median $depth_on_fps files/s; without: median $depth_off_fps files/s; with / without = $depth_ratio"
 
 # ------------------------------------------------------------------ (b) cold vs warm
 step "cold vs warm: $small_n files, workers => $workers, $rounds rounds"
@@ -361,6 +379,7 @@ worker RssAnon growth (worst)     $mem_growth kB over the run
 (a2) import >= 40% of the engine alone      $v_ratio
 (b)  warm 200-file run >= 5x faster (cold)  $v_cw
 (c)  worker memory flat across the run      $mem_verdict
-import with analysis depth        $depth_on_fps files/s  (with depth / without = $depth_ratio)
+import, depth off / on (medians)  $depth_off_fps / $depth_on_fps files/s  [off ${depth_off_list[*]}] [on ${depth_on_list[*]}]
+with depth / without              $depth_ratio
 (d)  depth costs <= 25% of files/s (issue 6) $v_depth
 EOF
