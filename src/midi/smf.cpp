@@ -2,6 +2,7 @@
 // reader read_smf. Plain C++20 (no postgres.h).
 #include "smf.hpp"
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 
@@ -100,6 +101,7 @@ namespace {
 struct Collector {
   Smf& smf;
   const uint8_t* base;
+  uint64_t size;
   Track* cur = nullptr;
 
   static uint32_t clamp32(uint64_t v) {
@@ -107,9 +109,18 @@ struct Collector {
   }
 
   void on_header(const Header& h) { smf.header = h; }
-  void on_track_begin(uint32_t /*track*/, uint64_t /*offset*/) {
+  void on_track_begin(uint32_t /*track*/, uint64_t offset) {
     smf.tracks.emplace_back();
     cur = &smf.tracks.back();
+    // Room for the chunk's events (an event takes 3 bytes or more but for
+    // program and pressure changes in running status), so that they are not
+    // copied as the vector grows; capped, the length is the file's word.
+    if (offset <= size && size - offset >= 8) {
+      const uint8_t* p = base + offset + 4;
+      uint64_t len = uint64_t{p[0]} << 24 | uint64_t{p[1]} << 16 | uint64_t{p[2]} << 8 | p[3];
+      len = std::min<uint64_t>(len, size - offset - 8);
+      cur->events.reserve(static_cast<size_t>(std::min<uint64_t>(len / 3 + 1, 1u << 20)));
+    }
   }
   void on_channel(uint64_t tick, uint8_t status, uint8_t d1, uint8_t d2) {
     cur->events.push_back(Event{tick, 0, 0, status, 0, d1, d2});
@@ -132,7 +143,7 @@ struct Collector {
 
 Smf read_smf(std::span<const uint8_t> bytes, const Limits& limits) {
   Smf smf;
-  Collector c{smf, bytes.data()};
+  Collector c{smf, bytes.data(), bytes.size()};
   smf.status = parse_smf(bytes, c, limits);
   return smf;
 }

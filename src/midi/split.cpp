@@ -2,30 +2,83 @@
 #include "split.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 namespace midipipe {
 namespace {
 
-void put_vlq(std::vector<uint8_t>& out, uint32_t v) {
-  uint8_t tmp[5];
-  int n = 0;
-  tmp[n++] = static_cast<uint8_t>(v & 0x7F);
-  while ((v >>= 7) != 0) tmp[n++] = static_cast<uint8_t>(0x80 | (v & 0x7F));
-  while (n > 0) out.push_back(tmp[--n]);
-}
-
-// Delta time to `tick`; deltas beyond the 4-byte VLQ range get empty text
-// events (FF 01 00) as fillers (unreachable from a file the reader accepts).
-void put_delta(std::vector<uint8_t>& out, uint64_t& now, uint64_t tick) {
-  constexpr uint64_t kMaxDelta = 0x0FFFFFFF;
-  uint64_t d = tick > now ? tick - now : 0;
-  while (d > kMaxDelta) {
-    put_vlq(out, static_cast<uint32_t>(kMaxDelta));
-    out.insert(out.end(), {0xFF, 0x01, 0x00});
-    d -= kMaxDelta;
+// The split file, written through a pointer: room for a whole event is made
+// before the event is written (one check per event, not one per byte).
+class Writer {
+ public:
+  explicit Writer(std::vector<uint8_t>& v) : v_(v) {}
+  // Room for k more bytes.
+  void need(size_t k) {
+    if (v_.size() - n_ < k) v_.resize(std::max(v_.size() * 2, n_ + k));
   }
-  put_vlq(out, static_cast<uint32_t>(d));
-  now = tick > now ? tick : now;
+  // The writers below assume need() made room.
+  void byte(uint8_t b) noexcept { v_[n_++] = b; }
+  void bytes(const uint8_t* p, size_t k) noexcept {
+    if (k != 0) std::memcpy(v_.data() + n_, p, k);
+    n_ += k;
+  }
+  void vlq(uint32_t v) noexcept {  // at most 5 bytes
+    if (v < 0x80) {
+      v_[n_++] = static_cast<uint8_t>(v);
+      return;
+    }
+    uint8_t tmp[5];
+    int n = 0;
+    tmp[n++] = static_cast<uint8_t>(v & 0x7F);
+    while ((v >>= 7) != 0) tmp[n++] = static_cast<uint8_t>(0x80 | (v & 0x7F));
+    while (n > 0) v_[n_++] = tmp[--n];
+  }
+  // Delta time to `tick` (at most 5 bytes of room needed).
+  void delta(uint64_t& now, uint64_t tick) {
+    const uint64_t d = tick > now ? tick - now : 0;
+    now = tick > now ? tick : now;
+    if (d < 0x80) {
+      v_[n_++] = static_cast<uint8_t>(d);
+    } else {
+      long_delta(d);
+    }
+  }
+
+ private:
+  // Deltas beyond the 4-byte VLQ range get empty text events (FF 01 00) as
+  // fillers, which make their own room (unreachable from a file the reader
+  // accepts).
+  [[gnu::noinline]] void long_delta(uint64_t d) {
+    constexpr uint64_t kMaxDelta = 0x0FFFFFFF;
+    while (d > kMaxDelta) {
+      need(8);
+      vlq(static_cast<uint32_t>(kMaxDelta));
+      byte(0xFF);
+      byte(0x01);
+      byte(0x00);
+      d -= kMaxDelta;
+    }
+    vlq(static_cast<uint32_t>(d));
+  }
+
+ public:
+  size_t size() const noexcept { return n_; }
+  uint8_t& at(size_t i) noexcept { return v_[i]; }
+  void finish() { v_.resize(n_); }
+
+ private:
+  std::vector<uint8_t>& v_;
+  size_t n_ = 0;
+};
+
+// Most bytes an event takes in a split file, but for delta fillers: delta
+// (4) + status, meta type, length (5) and payload, or delta + 3.
+inline uint64_t max_event_bytes(const Event& e) noexcept {
+  return e.status >= 0xF0 ? 11 + uint64_t{e.length} : 7;
+}
+// What it usually takes (a 1-byte delta): the first size of a split file.
+inline uint64_t usual_event_bytes(const Event& e) noexcept {
+  return e.status >= 0xF0 ? 4 + uint64_t{e.length} : 4;
 }
 
 struct Ref {
@@ -58,12 +111,16 @@ SplitResult split_tracks(std::span<const uint8_t> bytes, const Limits& limits) {
     // tick order), so a split costs its own events plus the conductor events
     // it copies, and the output limit bounds the total.
     std::vector<Ref> conductor;
+    uint64_t conductor_bytes = 0;  // their usual bytes in a split file
     if (!independent) {
       for (uint32_t u = 0; u < smf.tracks.size(); ++u) {
         const auto& ev = smf.tracks[u].events;
         for (uint32_t i = 0; i < ev.size(); ++i) {
           if (is_conductor_meta(ev[i])) conductor.push_back(Ref{ev[i].tick, u, i});
         }
+      }
+      for (const Ref& k : conductor) {
+        conductor_bytes += usual_event_bytes(smf.tracks[k.track].events[k.index]);
       }
       std::sort(conductor.begin(), conductor.end(), [](const Ref& a, const Ref& b) {
         if (a.tick != b.tick) return a.tick < b.tick;
@@ -73,52 +130,63 @@ SplitResult split_tracks(std::span<const uint8_t> bytes, const Limits& limits) {
     }
     for (uint32_t t = 0; t < smf.tracks.size(); ++t) {
       const Track& tr = smf.tracks[t];
-      uint64_t notes = 0;
-      for (const Event& e : tr.events) notes += (e.status & 0xF0) == 0x90 && e.d2 != 0;
+      uint64_t notes = 0, own_bytes = 0;
+      for (const Event& e : tr.events) {
+        notes += (e.status & 0xF0) == 0x90 && e.d2 != 0;
+        own_bytes += usual_event_bytes(e);
+      }
       if (notes == 0) continue;
       SplitTrack s;
       s.track_no = t;
       s.note_count = notes;
-      std::vector<uint8_t>& o = s.smf;
+      // Room for what the file usually takes, within the output limit (the
+      // writer grows it for longer deltas and the like).
+      const uint64_t room = 22 + own_bytes + conductor_bytes + 8;
+      const uint64_t left = limit > total ? limit - total : 0;
+      s.smf.resize(static_cast<size_t>(std::min(room, left + 64)));
+      Writer o(s.smf);
       const uint16_t div = smf.header.division_raw;
-      o.insert(o.end(), {'M',
-                         'T',
-                         'h',
-                         'd',
-                         0,
-                         0,
-                         0,
-                         6,
-                         0,
-                         0,
-                         0,
-                         1,
-                         static_cast<uint8_t>(div >> 8),
-                         static_cast<uint8_t>(div),
-                         'M',
-                         'T',
-                         'r',
-                         'k',
-                         0,
-                         0,
-                         0,
-                         0});
+      const uint8_t head[22] = {'M',
+                                'T',
+                                'h',
+                                'd',
+                                0,
+                                0,
+                                0,
+                                6,
+                                0,
+                                0,
+                                0,
+                                1,
+                                static_cast<uint8_t>(div >> 8),
+                                static_cast<uint8_t>(div),
+                                'M',
+                                'T',
+                                'r',
+                                'k',
+                                0,
+                                0,
+                                0,
+                                0};
+      o.need(sizeof head);
+      o.bytes(head, sizeof head);
       uint64_t now = 0;
       const auto write = [&](const Event& e) {
         if (e.status >= 0xF0 &&
             (uint64_t{e.offset} + e.length > bytes.size() || e.length == UINT32_MAX)) {
           return;  // payload not addressable (only with limits beyond 4 GiB)
         }
-        put_delta(o, now, e.tick);
+        o.need(static_cast<size_t>(max_event_bytes(e)));
+        o.delta(now, e.tick);
         if (e.status < 0xF0) {
-          o.push_back(e.status);
-          o.push_back(e.d1);
-          if ((e.status & 0xE0) != 0xC0) o.push_back(e.d2);
+          o.byte(e.status);
+          o.byte(e.d1);
+          if ((e.status & 0xE0) != 0xC0) o.byte(e.d2);
         } else {
-          o.push_back(e.status);
-          if (e.status == 0xFF) o.push_back(e.meta_type);
-          put_vlq(o, e.length);
-          o.insert(o.end(), bytes.begin() + e.offset, bytes.begin() + e.offset + e.length);
+          o.byte(e.status);
+          if (e.status == 0xFF) o.byte(e.meta_type);
+          o.vlq(e.length);
+          o.bytes(bytes.data() + e.offset, e.length);
         }
       };
       size_t c = 0;
@@ -140,8 +208,12 @@ SplitResult split_tracks(std::span<const uint8_t> bytes, const Limits& limits) {
         if (e.status == 0xFF && e.meta_type == 0x2F) continue;
         write(e);
       }
-      put_delta(o, now, tr.end_tick);
-      o.insert(o.end(), {0xFF, 0x2F, 0x00});
+      o.need(8);
+      o.delta(now, tr.end_tick);
+      o.byte(0xFF);
+      o.byte(0x2F);
+      o.byte(0x00);
+      o.finish();
       total += o.size();
       if (total > limit) {
         r.tracks.clear();
@@ -152,11 +224,11 @@ SplitResult split_tracks(std::span<const uint8_t> bytes, const Limits& limits) {
         return r;
       }
       const uint64_t len = o.size() - 22;
-      o[18] = static_cast<uint8_t>(len >> 24);
-      o[19] = static_cast<uint8_t>(len >> 16);
-      o[20] = static_cast<uint8_t>(len >> 8);
-      o[21] = static_cast<uint8_t>(len);
-      s.sha256 = sha256(o);
+      o.at(18) = static_cast<uint8_t>(len >> 24);
+      o.at(19) = static_cast<uint8_t>(len >> 16);
+      o.at(20) = static_cast<uint8_t>(len >> 8);
+      o.at(21) = static_cast<uint8_t>(len);
+      s.sha256 = sha256(s.smf);
       r.tracks.push_back(std::move(s));
     }
   } catch (...) {
