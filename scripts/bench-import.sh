@@ -16,9 +16,10 @@
 #   (b) a 200-file run, cold (midipipe_pool_stop() first: its workers must start) and
 #       warm (pool already up), alternated MIDIPIPE_BENCH_ROUNDS times (default 5), the
 #       200 files' rows deleted before each run; medians and their ratio;
-#   (d) the same import with midipipe.analysis_depth off and on, in alternating rounds
-#       (rows deleted and tables vacuumed before each): median files/s with depth over
-#       median without (issue 6: at least 0.75);
+#   (d) the same import with midipipe.analysis_depth off, on, and on with split_tracks,
+#       in alternating rounds (rows deleted and tables vacuumed before each): median
+#       files/s with depth over median without (issue 6: at least 0.75); with depth and
+#       splitting over without, reported;
 #   (c) the pool workers' memory (VmRSS and RssAnon from /proc/PID/status) before,
 #       sampled during, and after the big run. The verdict uses RssAnon (private
 #       memory): VmRSS also counts the shared buffers a worker touches, which grows
@@ -267,40 +268,48 @@ mem_growth=$(sed -n 's/^MEMFLAT [^ ]* //p' <<<"$mem_report")
 # ------------------------------------------------------------------ (d) analysis depth on
 # The same import with midipipe.analysis_depth = on (off by default; issue 6: depth may cost
 # at most 25% of the import's files/s), against the same import with it off, in alternating
-# rounds (off, on, off, on, ...: MIDIPIPE_BENCH_DEPTH_ROUNDS pairs, default 2) so that drift
-# of the shared machine falls on both. Before every round the rows are deleted and the tables
-# vacuumed, so every round reads and analyses every file again into the same tables. The
-# figure is median(on) / median(off); (a)'s run, on fresh tables, is not one of them.
+# rounds (off, on, on + split_tracks, off, ...: MIDIPIPE_BENCH_DEPTH_ROUNDS rounds, default
+# 2) so that drift of the shared machine falls on all. Before every run the rows are deleted
+# and the tables vacuumed, so every run reads and analyses every file again into the same
+# tables. The figure is median(on) / median(off); (a)'s run, on fresh tables, is not one of
+# them. The third run also splits every multi-track file into one format-0 file per track
+# (split_tracks => true): reported, as everything the issue adds switched on at once.
 depth_rounds=${MIDIPIPE_BENCH_DEPTH_ROUNDS:-2}
-depth_import() {  # off|on -> files/s (wall clock of the statement)
-  local mode=$1 t0 t1 out=$bdir/import-depth-$1.out
+depth_import() {  # off|on|split -> files/s (wall clock of the statement)
+  local mode=$1 depth=on split=false t0 t1 out=$bdir/import-depth-$1.out
+  [[ $mode == off ]] && depth=off
+  [[ $mode == split ]] && split=true
   Q -c "DELETE FROM midipipe_files" >/dev/null || die "could not empty midipipe_files"
   Q -c "VACUUM midipipe_files, midipipe_analysis, midipipe_tracks, midipipe_chords" >/dev/null 2>&1 || true
   Q -c "CHECKPOINT" >/dev/null
   t0=$(now)
-  "${PSQL[@]}" -d bench -At -c "SET midipipe.analysis_depth = $mode" \
-    -c "SELECT midipipe_import('$tree', workers => $workers)" >"$out" 2>&1 ||
+  "${PSQL[@]}" -d bench -At -c "SET midipipe.analysis_depth = $depth" \
+    -c "SELECT midipipe_import('$tree', workers => $workers, split_tracks => $split)" >"$out" 2>&1 ||
     {
       cat "$out" >&2
-      die "the import with analysis_depth = $mode failed"
+      die "the import with analysis_depth = $depth, split_tracks => $split failed"
     }
   t1=$(now)
   awk -v n="$N" -v a="$t1" -v b="$t0" 'BEGIN {printf "%.1f", n / (a - b)}'
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
-step "analysis depth off and on, alternating: $N files, workers => $workers, $depth_rounds rounds"
-depth_off_list=() depth_on_list=()
+step "analysis depth off, on, on + split_tracks, alternating: $N files, workers => $workers, $depth_rounds rounds"
+depth_off_list=() depth_on_list=() depth_split_list=()
 for ((r = 1; r <= depth_rounds; r++)); do
   f_off=$(depth_import off)
   f_on=$(depth_import on)
-  echo "round $r: depth off $f_off files/s, on $f_on files/s (on / off = $(awk -v a="$f_on" -v b="$f_off" 'BEGIN {printf "%.3f", a / b}'))"
+  f_split=$(depth_import split)
+  echo "round $r: depth off $f_off files/s, on $f_on, on + split $f_split (on / off = $(awk -v a="$f_on" -v b="$f_off" 'BEGIN {printf "%.3f", a / b}'))"
   depth_off_list+=("$f_off")
   depth_on_list+=("$f_on")
+  depth_split_list+=("$f_split")
 done
 depth_off_fps=$(median "${depth_off_list[@]}")
 depth_on_fps=$(median "${depth_on_list[@]}")
+depth_split_fps=$(median "${depth_split_list[@]}")
 depth_ratio=$(awk -v d="$depth_on_fps" -v n="$depth_off_fps" 'BEGIN {printf "%.3f", d / n}')
-echo "import with depth: median $depth_on_fps files/s; without: median $depth_off_fps files/s; with / without = $depth_ratio"
+split_ratio=$(awk -v d="$depth_split_fps" -v n="$depth_off_fps" 'BEGIN {printf "%.3f", d / n}')
+echo "import with depth: median $depth_on_fps files/s; with depth and split: $depth_split_fps; without: $depth_off_fps; with depth / without = $depth_ratio"
 
 # ------------------------------------------------------------------ (b) cold vs warm
 step "cold vs warm: $small_n files, workers => $workers, $rounds rounds"
@@ -381,5 +390,6 @@ worker RssAnon growth (worst)     $mem_growth kB over the run
 (c)  worker memory flat across the run      $mem_verdict
 import, depth off / on (medians)  $depth_off_fps / $depth_on_fps files/s  [off ${depth_off_list[*]}] [on ${depth_on_list[*]}]
 with depth / without              $depth_ratio
+depth and split_tracks (median)   $depth_split_fps files/s  [${depth_split_list[*]}]: / without = $split_ratio  (reported)
 (d)  depth costs <= 25% of files/s (issue 6) $v_depth
 EOF
