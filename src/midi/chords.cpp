@@ -101,29 +101,43 @@ static_assert(spelled_as_in_classify());
 // 1 / sqrt(n) for templates of n pitch classes.
 const double kInvSqrt[6] = {0, 1, 1 / std::sqrt(2.0), 1 / std::sqrt(3.0), 0.5, 1 / std::sqrt(5.0)};
 
+// The larger of a and b (a when equal, as std::max).
+inline double max2(double a, double b) noexcept { return a < b ? b : a; }
+
+// The largest of v[0..N) (never NaN, so any grouping gives the same value):
+// a tree, not a chain, so that the maxima add little to the dependencies.
+template <int N>
+double tree_max(const double* v) noexcept {
+  if constexpr (N == 1) {
+    return v[0];
+  } else {
+    return max2(tree_max<N / 2>(v), tree_max<N - N / 2>(v + N / 2));
+  }
+}
+
 // Chord id: root * kChordQualities + quality, or -1 for none.
 int classify(const double (&pc)[12], const double (&bass)[12]) noexcept {
-  double maxw = 0, sumsq = 0;
-  for (const double w : pc) {
-    maxw = std::max(maxw, w);
-    sumsq += w * w;
-  }
+  double sumsq = 0;
+  for (const double w : pc) sumsq += w * w;
+  const double maxw = tree_max<12>(pc);
   if (!(maxw > 0)) return -1;
-  int present = 0;
-  for (const double w : pc) present += w >= 0.1 * maxw;
-  if (present < 3) return -1;
+  // Only the roots among the pitch classes present count (at least 10% of
+  // the strongest one's weight).
+  const double floor10 = 0.1 * maxw;
+  int roots[12], nroots = 0;
+  for (int r = 0; r < 12; ++r) {
+    roots[nroots] = r;
+    nroots += pc[r] >= floor10;
+  }
+  if (nroots < 3) return -1;
   const double inv_norm = 1 / std::sqrt(sumsq);
   double pc2[24];
   for (int i = 0; i < 12; ++i) pc2[i] = pc2[i + 12] = pc[i];
-  // Only the roots among the pitch classes present count: the score of
-  // every quality at each of them, the sum of the weights under its template
-  // (added left to right in the template's order, as in kQualities), times
-  // inv_norm / sqrt(size). Templates that start alike share their partial
-  // sums (the same additions in the same order: the same results).
-  int roots[12], nroots = 0;
-  for (int r = 0; r < 12; ++r) {
-    if (pc[r] >= 0.1 * maxw) roots[nroots++] = r;
-  }
+  // The score of every quality at each root: the sum of the weights under
+  // its template (added left to right in the template's order, as in
+  // kQualities), times inv_norm / sqrt(size). Templates that start alike
+  // share their partial sums (the same additions in the same order: the same
+  // results).
   double score[12][kChordQualities];  // by index in roots
   double root_max[12];                // per root, the best score over the qualities
   const double f3 = inv_norm * kInvSqrt[3], f4 = inv_norm * kInvSqrt[4];
@@ -154,10 +168,9 @@ int classify(const double (&pc)[12], const double (&bass)[12]) noexcept {
     sc[15] = (s0247 + w[10]) * f5;              // 9
     sc[16] = (s0247 + w[11]) * f5;              // maj9
     sc[17] = (s02 + w[3] + w[7] + w[10]) * f5;  // m9
-    double m = sc[0];
-    for (int q = 1; q < kChordQualities; ++q) m = std::max(m, sc[q]);
+    const double m = tree_max<kChordQualities>(sc);
     root_max[ri] = m;
-    best = std::max(best, m);
+    best = max2(best, m);
   }
   if (best < 0.8) return -1;
   int pick = -1;
