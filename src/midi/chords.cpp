@@ -19,7 +19,6 @@
 #include <array>
 #include <bit>
 #include <cmath>
-#include <cstring>
 
 #include "depth_internal.hpp"
 
@@ -107,7 +106,7 @@ inline double max2(double a, double b) noexcept { return a < b ? b : a; }
 // The largest of v[0..N) (never NaN, so any grouping gives the same value):
 // a tree, not a chain, so that the maxima add little to the dependencies.
 template <int N>
-double tree_max(const double* v) noexcept {
+[[gnu::always_inline]] inline double tree_max(const double* v) noexcept {
   if constexpr (N == 1) {
     return v[0];
   } else {
@@ -201,30 +200,47 @@ enum class Mode { beat, half_bar };
 
 // Windows with the same content (repeated figures) are common: a small cache
 // of recent windows, keyed by the exact bits of both vectors, spares
-// classifying them again.
+// classifying them again. The integer pass keys it by its integer sums
+// (which convert to the doubles exactly: equal keys, equal doubles), so a hit
+// converts nothing.
 class ClassifyCache {
  public:
-  int lookup(const double (&pc)[12], const double (&bass)[12]) noexcept {
-    uint64_t bits[24];
-    std::memcpy(bits, pc, sizeof pc);
-    std::memcpy(bits + 12, bass, sizeof bass);
-    uint64_t h[4] = {1, 2, 3, 4};  // four independent lanes
-    for (int i = 0; i < 24; i += 4) {
-      for (int k = 0; k < 4; ++k) h[k] = (h[k] ^ bits[i + k]) * 0x9E3779B97F4A7C15ull;
+  // `pc` and `bass`: 12 values each, double or int64_t.
+  template <class T>
+  int lookup(const T* pc, const T* bass) noexcept {
+    constexpr uint64_t kMul = 0x9E3779B97F4A7C15ull;
+    uint64_t h0 = 1, h1 = 2, h2 = 3, h3 = 4;  // four independent lanes (in registers)
+    for (const T* v : {pc, bass}) {
+      for (int i = 0; i < 12; i += 4) {
+        h0 = (h0 ^ word(v[i])) * kMul;
+        h1 = (h1 ^ word(v[i + 1])) * kMul;
+        h2 = (h2 ^ word(v[i + 2])) * kMul;
+        h3 = (h3 ^ word(v[i + 3])) * kMul;
+      }
     }
-    const uint64_t hash = (h[0] + h[1]) ^ (h[2] + h[3]);
+    const uint64_t hash = (h0 + h1) ^ (h2 + h3);
     Entry& e = cache_[(hash >> 58) & (kSize - 1)];
-    if (e.id != kEmpty && std::memcmp(e.bits, bits, sizeof bits) == 0) return e.id;
-    std::memcpy(e.bits, bits, sizeof bits);
-    e.id = classify(pc, bass);
+    uint64_t diff = 0;  // no early exit: a hit compares all 24 anyway
+    for (int i = 0; i < 12; ++i) diff |= (e.key[i] ^ word(pc[i])) | (e.key[12 + i] ^ word(bass[i]));
+    if (diff == 0 && e.id != kEmpty) return e.id;
+    double p[12], b[12];
+    for (int i = 0; i < 12; ++i) {
+      e.key[i] = word(pc[i]);
+      e.key[12 + i] = word(bass[i]);
+      p[i] = static_cast<double>(pc[i]);
+      b[i] = static_cast<double>(bass[i]);
+    }
+    e.id = classify(p, b);
     return e.id;
   }
 
  private:
+  static uint64_t word(double x) noexcept { return std::bit_cast<uint64_t>(x); }
+  static uint64_t word(int64_t x) noexcept { return static_cast<uint64_t>(x); }
   static constexpr int kSize = 64;   // a power of 2, at most 64 (6 bits of the hash)
   static constexpr int kEmpty = -2;  // not a chord id
   struct Entry {
-    uint64_t bits[24];
+    uint64_t key[24];
     int id = kEmpty;
   };
   Entry cache_[kSize];
@@ -480,14 +496,7 @@ class IntPass {
     for (int i = 0; i < 12; ++i) pc_[i] = pc_cnt_[i] * len;
   }
 
-  int classify_cached() noexcept {
-    double pc[12], bass[12];
-    for (int i = 0; i < 12; ++i) {
-      pc[i] = static_cast<double>(pc_[i]);
-      bass[i] = static_cast<double>(bass_[i]);
-    }
-    return cache_.lookup(pc, bass);
-  }
+  int classify_cached() noexcept { return cache_.lookup(pc_, bass_); }
 
   void finalize() {
     const int id = classify_cached();
