@@ -428,15 +428,19 @@ class IntPass {
     open_at(x);
     uint64_t m0 = 0, m1 = 0;  // sounding pitches 0-63, 64-127
     uint64_t we = we_;
-    for (size_t i = 0; i < n; ++i) {
-      const uint64_t p = pts[i];
+    for (const uint64_t* it = pts; it != pts + n; ++it) {
+      const uint64_t p = *it;
       const uint64_t tick = p >> kTickShift;
-      if (tick > we) {
+      if (tick > we) [[unlikely]] {
         x = cross(x, tick, m0, m1);
         we = we_;
       }
-      const int low = m0 != 0 ? std::countr_zero(m0) : 64 + std::countr_zero(m1);
-      const size_t slot = (m0 | m1) != 0 ? kPitchClass[static_cast<size_t>(low) & 127] : 12;
+      // The lowest sounding pitch: the lowest bit of m0, else of m1 (the
+      // argument of countr_zero is never 0: bit 63 changes no answer).
+      const uint64_t lm = m0 != 0 ? m0 : m1;
+      const uint32_t low =
+          (m0 != 0 ? 0 : 64) + static_cast<uint32_t>(std::countr_zero(lm | (uint64_t{1} << 63)));
+      const size_t slot = (m0 | m1) != 0 ? kPitchClass[low & 127] : 12;
       bass_[slot] += static_cast<int64_t>(tick - x);
       x = tick;
       // A start adds a sounding note, an end removes one (an end without a
@@ -509,7 +513,7 @@ class IntPass {
   // From x (inside the open window) past the window's end to b: the windows
   // ending before b are finalised; returns where the stretch in the window
   // holding b starts.
-  uint64_t cross(uint64_t x, uint64_t b, uint64_t m0, uint64_t m1) {
+  [[gnu::noinline]] uint64_t cross(uint64_t x, uint64_t b, uint64_t m0, uint64_t m1) {
     while (we_ < b) {
       add_bass(we_ - x, m0, m1);
       finalize();
