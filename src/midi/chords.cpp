@@ -129,58 +129,75 @@ int classify(const double (&pc)[12], const double (&bass)[12]) noexcept {
     nroots += pc[r] >= floor10;
   }
   if (nroots < 3) return -1;
-  const double inv_norm = 1 / std::sqrt(sumsq);
   double pc2[24];
   for (int i = 0; i < 12; ++i) pc2[i] = pc2[i + 12] = pc[i];
   // The score of every quality at each root: the sum of the weights under
   // its template (added left to right in the template's order, as in
-  // kQualities), times inv_norm / sqrt(size). Templates that start alike
-  // share their partial sums (the same additions in the same order: the same
-  // results).
-  double score[12][kChordQualities];  // by index in roots
-  double root_max[12];                // per root, the best score over the qualities
-  const double f3 = inv_norm * kInvSqrt[3], f4 = inv_norm * kInvSqrt[4];
-  const double f5 = inv_norm * kInvSqrt[5];
-  double best = -1;
+  // kQualities), times f[size] = inv_norm / sqrt(size). Templates that start
+  // alike share their partial sums (the same additions in the same order:
+  // the same results). A rounded product is monotonic in the sum, so the
+  // best score of a root is the largest sum of each size times its factor:
+  // the sums need not wait for the norm.
+  double sum[12][kChordQualities];  // by index in roots
+  double top[12][3];                // per root, the largest sum of 3, 4 and 5 pitch classes
   for (int ri = 0; ri < nroots; ++ri) {
     const double* w = pc2 + roots[ri];
-    double* sc = score[ri];
+    double* sc = sum[ri];
     const double s04 = w[0] + w[4], s047 = s04 + w[7];
     const double s03 = w[0] + w[3], s037 = s03 + w[7], s036 = s03 + w[6];
     const double s02 = w[0] + w[2], s024 = s02 + w[4], s0247 = s024 + w[7];
     const double s057 = w[0] + w[5] + w[7];
-    sc[0] = s047 * f3;                          // maj
-    sc[1] = s037 * f3;                          // min
-    sc[2] = s036 * f3;                          // dim
-    sc[3] = (s04 + w[8]) * f3;                  // aug
-    sc[4] = (s02 + w[7]) * f3;                  // sus2
-    sc[5] = s057 * f3;                          // sus4
-    sc[6] = (s047 + w[9]) * f4;                 // 6
-    sc[7] = (s037 + w[9]) * f4;                 // m6
-    sc[8] = (s047 + w[10]) * f4;                // 7
-    sc[9] = (s047 + w[11]) * f4;                // maj7
-    sc[10] = (s037 + w[10]) * f4;               // m7
-    sc[11] = (s036 + w[10]) * f4;               // m7b5
-    sc[12] = (s036 + w[9]) * f4;                // dim7
-    sc[13] = (s057 + w[10]) * f4;               // 7sus4
-    sc[14] = s0247 * f4;                        // add9
-    sc[15] = (s0247 + w[10]) * f5;              // 9
-    sc[16] = (s0247 + w[11]) * f5;              // maj9
-    sc[17] = (s02 + w[3] + w[7] + w[10]) * f5;  // m9
-    const double m = tree_max<kChordQualities>(sc);
-    root_max[ri] = m;
-    best = max2(best, m);
+    sc[0] = s047;                        // maj
+    sc[1] = s037;                        // min
+    sc[2] = s036;                        // dim
+    sc[3] = s04 + w[8];                  // aug
+    sc[4] = s02 + w[7];                  // sus2
+    sc[5] = s057;                        // sus4
+    sc[6] = s047 + w[9];                 // 6
+    sc[7] = s037 + w[9];                 // m6
+    sc[8] = s047 + w[10];                // 7
+    sc[9] = s047 + w[11];                // maj7
+    sc[10] = s037 + w[10];               // m7
+    sc[11] = s036 + w[10];               // m7b5
+    sc[12] = s036 + w[9];                // dim7
+    sc[13] = s057 + w[10];               // 7sus4
+    sc[14] = s0247;                      // add9
+    sc[15] = s0247 + w[10];              // 9
+    sc[16] = s0247 + w[11];              // maj9
+    sc[17] = s02 + w[3] + w[7] + w[10];  // m9
+    top[ri][0] = tree_max<6>(sc);        // the triads and suspended chords
+    top[ri][1] = tree_max<9>(sc + 6);    // the four-note chords
+    top[ri][2] = tree_max<3>(sc + 15);   // the ninths
+  }
+  const double inv_norm = 1 / std::sqrt(sumsq);
+  const double f3 = inv_norm * kInvSqrt[3], f4 = inv_norm * kInvSqrt[4];
+  const double f5 = inv_norm * kInvSqrt[5];
+  double root_max[12];  // per root, the best score over the qualities
+  double best = -1;
+  for (int ri = 0; ri < nroots; ++ri) {
+    root_max[ri] = max2(max2(top[ri][0] * f3, top[ri][1] * f4), top[ri][2] * f5);
+    best = max2(best, root_max[ri]);
   }
   if (best < 0.8) return -1;
+  // The factor of each quality's template size.
+  double f[kChordQualities];
+  for (int q = 0; q < kChordQualities; ++q) f[q] = q < 6 ? f3 : q < 15 ? f4 : f5;
+  const double near = best - 0.02;
   int pick = -1;
   double pick_bass = -1, pick_score = -1;
   for (int ri = 0; ri < nroots; ++ri) {
-    const int r = roots[ri];
-    if (root_max[ri] < best - 0.02) continue;  // no quality of this root is near the best
+    if (root_max[ri] < near) continue;  // no quality of this root is near the best
+    // The qualities near the best, as bits (compared without branches),
+    // then visited in order.
+    uint32_t cand = 0;
     for (int q = 0; q < kChordQualities; ++q) {
-      const double s = score[ri][q];
-      if (s < best - 0.02) continue;
-      const double b = bass[r];
+      cand |= static_cast<uint32_t>(sum[ri][q] * f[q] >= near) << q;
+    }
+    const int r = roots[ri];
+    const double b = bass[r];
+    for (; cand != 0; cand &= cand - 1) {
+      const int q = std::countr_zero(cand);
+      const double s = sum[ri][q] * f[q];
       if (b > pick_bass || (b == pick_bass && s > pick_score + 1e-12)) {
         pick = r * kChordQualities + q;
         pick_bass = b;
