@@ -270,6 +270,13 @@ constexpr auto kPitchClass = [] {
   return t;
 }();
 
+// The bit of every MIDI pitch in a pair of masks (pitches 0-63, 64-127).
+constexpr auto kPitchBit = [] {
+  std::array<std::array<uint64_t, 2>, 128> t{};
+  for (size_t i = 0; i < 128; ++i) t[i][i / 64] = uint64_t{1} << (i % 64);
+  return t;
+}();
+
 // Note boundaries as the analysis sorts them (DepthInput::boundaries).
 constexpr int kTickShift = 9;
 constexpr uint64_t kStartBit = 256, kDrumBit = 128;
@@ -473,11 +480,10 @@ class IntPass {
       const int pc = kPitchClass[pitch];
       pc_cnt_[pc] += delta;
       pc_[pc] += int64_t{delta} * static_cast<int64_t>(we - tick);
-      const uint64_t hi = uint64_t{0} - (pitch >> 6);  // all ones for pitches 64-127
-      const uint64_t bit = uint64_t{1} << (pitch & 63);
-      const uint64_t set = bit & (uint64_t{0} - uint64_t{now != 0});
-      m0 = (m0 & ~(bit & ~hi)) | (set & ~hi);
-      m1 = (m1 & ~(bit & hi)) | (set & hi);
+      // The pitch's bit flips when its count leaves or reaches 0.
+      const uint64_t flip = uint64_t{0} - uint64_t{(c == 0) != (now == 0)};
+      m0 ^= kPitchBit[pitch][0] & flip;
+      m1 ^= kPitchBit[pitch][1] & flip;
     }
     if (x != first_tick) finalize();  // Pass opens no window when nothing lasts
     used_bar = used_bar_;
