@@ -19,6 +19,7 @@
 #include <array>
 #include <bit>
 #include <cmath>
+#include <memory>
 
 #include "depth_internal.hpp"
 
@@ -424,9 +425,9 @@ class Pass {
 // per stretch between distinct ticks.
 class IntPass {
  public:
-  // `points`: the non-drum boundaries only.
-  IntPass(const std::vector<uint64_t>& points, Meter& meter, Mode mode)
-      : points_(points), meter_(meter), mode_(mode) {}
+  // `points`: the non-drum boundaries only (n > 0 of them).
+  IntPass(const uint64_t* points, size_t n, Meter& meter, Mode mode)
+      : points_(points), n_(n), meter_(meter), mode_(mode) {}
 
   // Whether the windows of `mode` have whole-tick edges and sums that fit:
   // `max_tick` is the last boundary tick, `notes` bounds the notes sounding.
@@ -445,8 +446,8 @@ class IntPass {
   // spare slot when nothing sounds).
   std::vector<Entry> run(bool& used_bar) {
     used_bar_ = false;
-    const uint64_t* pts = points_.data();
-    const size_t n = points_.size();
+    const uint64_t* pts = points_;
+    const size_t n = n_;
     uint64_t x = pts[0] >> kTickShift;
     const uint64_t first_tick = x;
     open_at(x);
@@ -558,7 +559,8 @@ class IntPass {
     return x;
   }
 
-  const std::vector<uint64_t>& points_;
+  const uint64_t* points_;
+  size_t n_;
   Meter& meter_;
   Mode mode_;
   uint32_t cnt_[128] = {};
@@ -631,22 +633,34 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) 
   // more than 2 changes per bar.
   bool used_bar = false;
   const size_t nnotes = points.size() / 2 + 1;
-  // The integer pass reads the non-drum boundaries only (copied without
-  // branches: drum and other boundaries alternate unpredictably).
-  std::vector<uint64_t> pitched;
+  // The integer pass reads the non-drum boundaries only: those in
+  // [first_i, last_i) when no drum boundary lies among them, else a copy
+  // without the drums (made without branches: drum and other boundaries
+  // alternate unpredictably).
+  std::unique_ptr<uint64_t[]> copy;
+  const uint64_t* pitched = nullptr;
+  size_t npitched = 0;
   const auto run_pass = [&](Mode mode, bool& ub) {
     if (IntPass::usable(meter, mode, last, nnotes)) {
-      if (pitched.empty()) {
-        pitched.resize(last_i - first_i);
-        size_t k = 0;
-        for (size_t i = first_i; i < last_i; ++i) {
-          const uint64_t p = points[i];
-          pitched[k] = p;
-          k += (p & kDrumBit) == 0;
+      if (pitched == nullptr) {
+        uint64_t any = 0;
+        for (size_t i = first_i; i < last_i; ++i) any |= points[i];
+        if ((any & kDrumBit) == 0) {
+          pitched = points.data() + first_i;
+          npitched = last_i - first_i;
+        } else {
+          copy.reset(new uint64_t[last_i - first_i]);
+          size_t k = 0;
+          for (size_t i = first_i; i < last_i; ++i) {
+            const uint64_t p = points[i];
+            copy[k] = p;
+            k += (p & kDrumBit) == 0;
+          }
+          pitched = copy.get();
+          npitched = k;
         }
-        pitched.resize(k);
       }
-      return IntPass(pitched, meter, mode).run(ub);
+      return IntPass(pitched, npitched, meter, mode).run(ub);
     }
     return Pass(points, meter, mode).run(first_i, ub);
   };
@@ -661,7 +675,7 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) 
     }
   }
   std::vector<uint64_t>().swap(own);
-  std::vector<uint64_t>().swap(pitched);
+  copy.reset();
   while (!prog.empty() && prog.back().id < 0) prog.pop_back();
   if (prog.empty()) return;
   d.chord_resolution = resolution;
