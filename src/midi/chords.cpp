@@ -238,9 +238,13 @@ class ClassifyCache {
     }
     const uint64_t hash = (h0 + h1) ^ (h2 + h3);
     Entry& e = cache_[(hash >> 58) & (kSize - 1)];
-    uint64_t diff = 0;  // no early exit: a hit compares all 24 anyway
-    for (int i = 0; i < 12; ++i) diff |= (e.key[i] ^ word(pc[i])) | (e.key[12 + i] ^ word(bass[i]));
-    if (diff == 0 && e.id != kEmpty) return e.id;
+    if (e.id != kEmpty) {  // (an empty entry's key is not initialised)
+      uint64_t diff = 0;   // no early exit: a hit compares all 24 anyway
+      for (int i = 0; i < 12; ++i) {
+        diff |= (e.key[i] ^ word(pc[i])) | (e.key[12 + i] ^ word(bass[i]));
+      }
+      if (diff == 0) return e.id;
+    }
     double p[12], b[12];
     for (int i = 0; i < 12; ++i) {
       e.key[i] = word(pc[i]);
