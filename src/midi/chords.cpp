@@ -522,7 +522,13 @@ class IntPass {
       wlen_seg_ = si;
       wlen_ = static_cast<uint64_t>(window_length(meter_, si, mode_, &used_bar_));
     }
-    ws_ = s.tick + (x - s.tick) / wlen_ * wlen_;
+    open_aligned(s.tick + (x - s.tick) / wlen_ * wlen_);
+  }
+
+  // Opens the window starting at x, a window edge inside the current meter
+  // segment (what open_at(x) does, without its search and division).
+  void open_aligned(uint64_t x) {
+    ws_ = x;
     we_ = std::min(ws_ + wlen_, seg_end_);
     const int64_t len = static_cast<int64_t>(we_ - ws_);
     for (int i = 0; i < 12; ++i) pc_[i] = pc_cnt_[i] * len;
@@ -550,7 +556,11 @@ class IntPass {
       add_bass(we_ - x, m0, m1);
       finalize();
       x = we_;
-      open_at(x);
+      if (x < seg_end_) {  // the next window of the same segment
+        open_aligned(x);
+      } else {
+        open_at(x);
+      }
       // Full windows in [ws_, min(b, segment end)) hold the same content:
       // classify the first, skip to the last (left to the loop).
       const uint64_t lim = std::min(b, seg_end_);
@@ -560,7 +570,7 @@ class IntPass {
           add_bass(wlen_, m0, m1);
           finalize();
           x = ws_ + (n - 1) * wlen_;
-          open_at(x);
+          open_aligned(x);
         }
       }
     }
