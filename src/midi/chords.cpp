@@ -19,7 +19,7 @@
 #include <array>
 #include <bit>
 #include <cmath>
-#include <cstring>
+#include <memory>
 
 #include "depth_internal.hpp"
 
@@ -101,74 +101,104 @@ static_assert(spelled_as_in_classify());
 // 1 / sqrt(n) for templates of n pitch classes.
 const double kInvSqrt[6] = {0, 1, 1 / std::sqrt(2.0), 1 / std::sqrt(3.0), 0.5, 1 / std::sqrt(5.0)};
 
+// The larger of a and b (a when equal, as std::max).
+inline double max2(double a, double b) noexcept { return a < b ? b : a; }
+
+// The largest of v[0..N) (never NaN, so any grouping gives the same value):
+// a tree, not a chain, so that the maxima add little to the dependencies.
+template <int N>
+[[gnu::always_inline]] inline double tree_max(const double* v) noexcept {
+  if constexpr (N == 1) {
+    return v[0];
+  } else {
+    return max2(tree_max<N / 2>(v), tree_max<N - N / 2>(v + N / 2));
+  }
+}
+
 // Chord id: root * kChordQualities + quality, or -1 for none.
 int classify(const double (&pc)[12], const double (&bass)[12]) noexcept {
-  double maxw = 0, sumsq = 0;
-  for (const double w : pc) {
-    maxw = std::max(maxw, w);
-    sumsq += w * w;
-  }
+  double sumsq = 0;
+  for (const double w : pc) sumsq += w * w;
+  const double maxw = tree_max<12>(pc);
   if (!(maxw > 0)) return -1;
-  int present = 0;
-  for (const double w : pc) present += w >= 0.1 * maxw;
-  if (present < 3) return -1;
-  const double inv_norm = 1 / std::sqrt(sumsq);
-  double pc2[24];
-  for (int i = 0; i < 12; ++i) pc2[i] = pc2[i + 12] = pc[i];
-  // Only the roots among the pitch classes present count: the score of
-  // every quality at each of them, the sum of the weights under its template
-  // (added left to right in the template's order, as in kQualities), times
-  // inv_norm / sqrt(size). Templates that start alike share their partial
-  // sums (the same additions in the same order: the same results).
+  // Only the roots among the pitch classes present count (at least 10% of
+  // the strongest one's weight).
+  const double floor10 = 0.1 * maxw;
   int roots[12], nroots = 0;
   for (int r = 0; r < 12; ++r) {
-    if (pc[r] >= 0.1 * maxw) roots[nroots++] = r;
+    roots[nroots] = r;
+    nroots += pc[r] >= floor10;
   }
-  double score[12][kChordQualities];  // by index in roots
-  double root_max[12];                // per root, the best score over the qualities
-  const double f3 = inv_norm * kInvSqrt[3], f4 = inv_norm * kInvSqrt[4];
-  const double f5 = inv_norm * kInvSqrt[5];
-  double best = -1;
+  if (nroots < 3) return -1;
+  double pc2[24];
+  for (int i = 0; i < 12; ++i) pc2[i] = pc2[i + 12] = pc[i];
+  // The score of every quality at each root: the sum of the weights under
+  // its template (added left to right in the template's order, as in
+  // kQualities), times f[size] = inv_norm / sqrt(size). Templates that start
+  // alike share their partial sums (the same additions in the same order:
+  // the same results). A rounded product is monotonic in the sum, so the
+  // best score of a root is the largest sum of each size times its factor:
+  // the sums need not wait for the norm.
+  double sum[12][kChordQualities];  // by index in roots
+  double top[12][3];                // per root, the largest sum of 3, 4 and 5 pitch classes
   for (int ri = 0; ri < nroots; ++ri) {
     const double* w = pc2 + roots[ri];
-    double* sc = score[ri];
+    double* sc = sum[ri];
     const double s04 = w[0] + w[4], s047 = s04 + w[7];
     const double s03 = w[0] + w[3], s037 = s03 + w[7], s036 = s03 + w[6];
     const double s02 = w[0] + w[2], s024 = s02 + w[4], s0247 = s024 + w[7];
     const double s057 = w[0] + w[5] + w[7];
-    sc[0] = s047 * f3;                          // maj
-    sc[1] = s037 * f3;                          // min
-    sc[2] = s036 * f3;                          // dim
-    sc[3] = (s04 + w[8]) * f3;                  // aug
-    sc[4] = (s02 + w[7]) * f3;                  // sus2
-    sc[5] = s057 * f3;                          // sus4
-    sc[6] = (s047 + w[9]) * f4;                 // 6
-    sc[7] = (s037 + w[9]) * f4;                 // m6
-    sc[8] = (s047 + w[10]) * f4;                // 7
-    sc[9] = (s047 + w[11]) * f4;                // maj7
-    sc[10] = (s037 + w[10]) * f4;               // m7
-    sc[11] = (s036 + w[10]) * f4;               // m7b5
-    sc[12] = (s036 + w[9]) * f4;                // dim7
-    sc[13] = (s057 + w[10]) * f4;               // 7sus4
-    sc[14] = s0247 * f4;                        // add9
-    sc[15] = (s0247 + w[10]) * f5;              // 9
-    sc[16] = (s0247 + w[11]) * f5;              // maj9
-    sc[17] = (s02 + w[3] + w[7] + w[10]) * f5;  // m9
-    double m = sc[0];
-    for (int q = 1; q < kChordQualities; ++q) m = std::max(m, sc[q]);
-    root_max[ri] = m;
-    best = std::max(best, m);
+    sc[0] = s047;                        // maj
+    sc[1] = s037;                        // min
+    sc[2] = s036;                        // dim
+    sc[3] = s04 + w[8];                  // aug
+    sc[4] = s02 + w[7];                  // sus2
+    sc[5] = s057;                        // sus4
+    sc[6] = s047 + w[9];                 // 6
+    sc[7] = s037 + w[9];                 // m6
+    sc[8] = s047 + w[10];                // 7
+    sc[9] = s047 + w[11];                // maj7
+    sc[10] = s037 + w[10];               // m7
+    sc[11] = s036 + w[10];               // m7b5
+    sc[12] = s036 + w[9];                // dim7
+    sc[13] = s057 + w[10];               // 7sus4
+    sc[14] = s0247;                      // add9
+    sc[15] = s0247 + w[10];              // 9
+    sc[16] = s0247 + w[11];              // maj9
+    sc[17] = s02 + w[3] + w[7] + w[10];  // m9
+    top[ri][0] = tree_max<6>(sc);        // the triads and suspended chords
+    top[ri][1] = tree_max<9>(sc + 6);    // the four-note chords
+    top[ri][2] = tree_max<3>(sc + 15);   // the ninths
+  }
+  const double inv_norm = 1 / std::sqrt(sumsq);
+  const double f3 = inv_norm * kInvSqrt[3], f4 = inv_norm * kInvSqrt[4];
+  const double f5 = inv_norm * kInvSqrt[5];
+  double root_max[12];  // per root, the best score over the qualities
+  double best = -1;
+  for (int ri = 0; ri < nroots; ++ri) {
+    root_max[ri] = max2(max2(top[ri][0] * f3, top[ri][1] * f4), top[ri][2] * f5);
+    best = max2(best, root_max[ri]);
   }
   if (best < 0.8) return -1;
+  // The factor of each quality's template size.
+  double f[kChordQualities];
+  for (int q = 0; q < kChordQualities; ++q) f[q] = q < 6 ? f3 : q < 15 ? f4 : f5;
+  const double near = best - 0.02;
   int pick = -1;
   double pick_bass = -1, pick_score = -1;
   for (int ri = 0; ri < nroots; ++ri) {
-    const int r = roots[ri];
-    if (root_max[ri] < best - 0.02) continue;  // no quality of this root is near the best
+    if (root_max[ri] < near) continue;  // no quality of this root is near the best
+    // The qualities near the best, as bits (compared without branches),
+    // then visited in order.
+    uint32_t cand = 0;
     for (int q = 0; q < kChordQualities; ++q) {
-      const double s = score[ri][q];
-      if (s < best - 0.02) continue;
-      const double b = bass[r];
+      cand |= static_cast<uint32_t>(sum[ri][q] * f[q] >= near) << q;
+    }
+    const int r = roots[ri];
+    const double b = bass[r];
+    for (; cand != 0; cand &= cand - 1) {
+      const int q = std::countr_zero(cand);
+      const double s = sum[ri][q] * f[q];
       if (b > pick_bass || (b == pick_bass && s > pick_score + 1e-12)) {
         pick = r * kChordQualities + q;
         pick_bass = b;
@@ -188,30 +218,51 @@ enum class Mode { beat, half_bar };
 
 // Windows with the same content (repeated figures) are common: a small cache
 // of recent windows, keyed by the exact bits of both vectors, spares
-// classifying them again.
+// classifying them again. The integer pass keys it by its integer sums
+// (which convert to the doubles exactly: equal keys, equal doubles), so a hit
+// converts nothing.
 class ClassifyCache {
  public:
-  int lookup(const double (&pc)[12], const double (&bass)[12]) noexcept {
-    uint64_t bits[24];
-    std::memcpy(bits, pc, sizeof pc);
-    std::memcpy(bits + 12, bass, sizeof bass);
-    uint64_t h[4] = {1, 2, 3, 4};  // four independent lanes
-    for (int i = 0; i < 24; i += 4) {
-      for (int k = 0; k < 4; ++k) h[k] = (h[k] ^ bits[i + k]) * 0x9E3779B97F4A7C15ull;
+  // `pc` and `bass`: 12 values each, double or int64_t.
+  template <class T>
+  int lookup(const T* pc, const T* bass) noexcept {
+    constexpr uint64_t kMul = 0x9E3779B97F4A7C15ull;
+    uint64_t h0 = 1, h1 = 2, h2 = 3, h3 = 4;  // four independent lanes (in registers)
+    for (const T* v : {pc, bass}) {
+      for (int i = 0; i < 12; i += 4) {
+        h0 = (h0 ^ word(v[i])) * kMul;
+        h1 = (h1 ^ word(v[i + 1])) * kMul;
+        h2 = (h2 ^ word(v[i + 2])) * kMul;
+        h3 = (h3 ^ word(v[i + 3])) * kMul;
+      }
     }
-    const uint64_t hash = (h[0] + h[1]) ^ (h[2] + h[3]);
+    const uint64_t hash = (h0 + h1) ^ (h2 + h3);
     Entry& e = cache_[(hash >> 58) & (kSize - 1)];
-    if (e.id != kEmpty && std::memcmp(e.bits, bits, sizeof bits) == 0) return e.id;
-    std::memcpy(e.bits, bits, sizeof bits);
-    e.id = classify(pc, bass);
+    if (e.id != kEmpty) {  // (an empty entry's key is not initialised)
+      uint64_t diff = 0;   // no early exit: a hit compares all 24 anyway
+      for (int i = 0; i < 12; ++i) {
+        diff |= (e.key[i] ^ word(pc[i])) | (e.key[12 + i] ^ word(bass[i]));
+      }
+      if (diff == 0) return e.id;
+    }
+    double p[12], b[12];
+    for (int i = 0; i < 12; ++i) {
+      e.key[i] = word(pc[i]);
+      e.key[12 + i] = word(bass[i]);
+      p[i] = static_cast<double>(pc[i]);
+      b[i] = static_cast<double>(bass[i]);
+    }
+    e.id = classify(p, b);
     return e.id;
   }
 
  private:
+  static uint64_t word(double x) noexcept { return std::bit_cast<uint64_t>(x); }
+  static uint64_t word(int64_t x) noexcept { return static_cast<uint64_t>(x); }
   static constexpr int kSize = 64;   // a power of 2, at most 64 (6 bits of the hash)
   static constexpr int kEmpty = -2;  // not a chord id
   struct Entry {
-    uint64_t bits[24];
+    uint64_t key[24];
     int id = kEmpty;
   };
   Entry cache_[kSize];
@@ -221,6 +272,13 @@ class ClassifyCache {
 constexpr auto kPitchClass = [] {
   std::array<uint8_t, 128> t{};
   for (int i = 0; i < 128; ++i) t[static_cast<size_t>(i)] = static_cast<uint8_t>(i % 12);
+  return t;
+}();
+
+// The bit of every MIDI pitch in a pair of masks (pitches 0-63, 64-127).
+constexpr auto kPitchBit = [] {
+  std::array<std::array<uint64_t, 2>, 128> t{};
+  for (size_t i = 0; i < 128; ++i) t[i][i / 64] = uint64_t{1} << (i % 64);
   return t;
 }();
 
@@ -371,9 +429,9 @@ class Pass {
 // per stretch between distinct ticks.
 class IntPass {
  public:
-  // `points`: the non-drum boundaries only.
-  IntPass(const std::vector<uint64_t>& points, Meter& meter, Mode mode)
-      : points_(points), meter_(meter), mode_(mode) {}
+  // `points`: the non-drum boundaries only (n > 0 of them).
+  IntPass(const uint64_t* points, size_t n, Meter& meter, Mode mode)
+      : points_(points), n_(n), meter_(meter), mode_(mode) {}
 
   // Whether the windows of `mode` have whole-tick edges and sums that fit:
   // `max_tick` is the last boundary tick, `notes` bounds the notes sounding.
@@ -392,22 +450,26 @@ class IntPass {
   // spare slot when nothing sounds).
   std::vector<Entry> run(bool& used_bar) {
     used_bar_ = false;
-    const uint64_t* pts = points_.data();
-    const size_t n = points_.size();
+    const uint64_t* pts = points_;
+    const size_t n = n_;
     uint64_t x = pts[0] >> kTickShift;
     const uint64_t first_tick = x;
     open_at(x);
     uint64_t m0 = 0, m1 = 0;  // sounding pitches 0-63, 64-127
     uint64_t we = we_;
-    for (size_t i = 0; i < n; ++i) {
-      const uint64_t p = pts[i];
+    for (const uint64_t* it = pts; it != pts + n; ++it) {
+      const uint64_t p = *it;
       const uint64_t tick = p >> kTickShift;
-      if (tick > we) {
+      if (tick > we) [[unlikely]] {
         x = cross(x, tick, m0, m1);
         we = we_;
       }
-      const int low = m0 != 0 ? std::countr_zero(m0) : 64 + std::countr_zero(m1);
-      const size_t slot = (m0 | m1) != 0 ? kPitchClass[static_cast<size_t>(low) & 127] : 12;
+      // The lowest sounding pitch: the lowest bit of m0, else of m1 (the
+      // argument of countr_zero is never 0: bit 63 changes no answer).
+      const uint64_t lm = m0 != 0 ? m0 : m1;
+      const uint32_t low =
+          (m0 != 0 ? 0 : 64) + static_cast<uint32_t>(std::countr_zero(lm | (uint64_t{1} << 63)));
+      const size_t slot = (m0 | m1) != 0 ? kPitchClass[low & 127] : 12;
       bass_[slot] += static_cast<int64_t>(tick - x);
       x = tick;
       // A start adds a sounding note, an end removes one (an end without a
@@ -423,11 +485,10 @@ class IntPass {
       const int pc = kPitchClass[pitch];
       pc_cnt_[pc] += delta;
       pc_[pc] += int64_t{delta} * static_cast<int64_t>(we - tick);
-      const uint64_t hi = uint64_t{0} - (pitch >> 6);  // all ones for pitches 64-127
-      const uint64_t bit = uint64_t{1} << (pitch & 63);
-      const uint64_t set = bit & (uint64_t{0} - uint64_t{now != 0});
-      m0 = (m0 & ~(bit & ~hi)) | (set & ~hi);
-      m1 = (m1 & ~(bit & hi)) | (set & hi);
+      // The pitch's bit flips when its count leaves or reaches 0.
+      const uint64_t flip = uint64_t{0} - uint64_t{(c == 0) != (now == 0)};
+      m0 ^= kPitchBit[pitch][0] & flip;
+      m1 ^= kPitchBit[pitch][1] & flip;
     }
     if (x != first_tick) finalize();  // Pass opens no window when nothing lasts
     used_bar = used_bar_;
@@ -461,38 +522,45 @@ class IntPass {
       wlen_seg_ = si;
       wlen_ = static_cast<uint64_t>(window_length(meter_, si, mode_, &used_bar_));
     }
-    ws_ = s.tick + (x - s.tick) / wlen_ * wlen_;
+    open_aligned(s.tick + (x - s.tick) / wlen_ * wlen_);
+  }
+
+  // Opens the window starting at x, a window edge inside the current meter
+  // segment (what open_at(x) does, without its search and division).
+  void open_aligned(uint64_t x) {
+    ws_ = x;
     we_ = std::min(ws_ + wlen_, seg_end_);
     const int64_t len = static_cast<int64_t>(we_ - ws_);
     for (int i = 0; i < 12; ++i) pc_[i] = pc_cnt_[i] * len;
   }
 
-  int classify_cached() noexcept {
-    double pc[12], bass[12];
-    for (int i = 0; i < 12; ++i) {
-      pc[i] = static_cast<double>(pc_[i]);
-      bass[i] = static_cast<double>(bass_[i]);
-    }
-    return cache_.lookup(pc, bass);
-  }
+  int classify_cached() noexcept { return cache_.lookup(pc_, bass_); }
 
   void finalize() {
     const int id = classify_cached();
     if (!(out_.empty() && id < 0) && (out_.empty() || out_.back().id != id)) {
       out_.push_back(Entry{ws_, id});
     }
-    std::fill(std::begin(bass_), std::end(bass_), 0);
+    // In pairs: GCC makes a fill of 13 words a "rep stos", slow to start.
+    for (int k = 0; k < 14; k += 2) {
+      bass_[k] = 0;
+      bass_[k + 1] = 0;
+    }
   }
 
   // From x (inside the open window) past the window's end to b: the windows
   // ending before b are finalised; returns where the stretch in the window
   // holding b starts.
-  uint64_t cross(uint64_t x, uint64_t b, uint64_t m0, uint64_t m1) {
+  [[gnu::noinline]] uint64_t cross(uint64_t x, uint64_t b, uint64_t m0, uint64_t m1) {
     while (we_ < b) {
       add_bass(we_ - x, m0, m1);
       finalize();
       x = we_;
-      open_at(x);
+      if (x < seg_end_) {  // the next window of the same segment
+        open_aligned(x);
+      } else {
+        open_at(x);
+      }
       // Full windows in [ws_, min(b, segment end)) hold the same content:
       // classify the first, skip to the last (left to the loop).
       const uint64_t lim = std::min(b, seg_end_);
@@ -502,19 +570,20 @@ class IntPass {
           add_bass(wlen_, m0, m1);
           finalize();
           x = ws_ + (n - 1) * wlen_;
-          open_at(x);
+          open_aligned(x);
         }
       }
     }
     return x;
   }
 
-  const std::vector<uint64_t>& points_;
+  const uint64_t* points_;
+  size_t n_;
   Meter& meter_;
   Mode mode_;
   uint32_t cnt_[128] = {};
   int32_t pc_cnt_[12] = {};
-  int64_t pc_[12] = {}, bass_[13] = {};  // bass_[12]: time with nothing sounding
+  int64_t pc_[12] = {}, bass_[14] = {};  // bass_[12]: time with nothing sounding; [13]: padding
   ClassifyCache cache_;
   bool used_bar_ = false;
   uint64_t ws_ = 0, we_ = 0, wlen_ = 1, seg_end_ = 0;
@@ -582,22 +651,34 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) 
   // more than 2 changes per bar.
   bool used_bar = false;
   const size_t nnotes = points.size() / 2 + 1;
-  // The integer pass reads the non-drum boundaries only (copied without
-  // branches: drum and other boundaries alternate unpredictably).
-  std::vector<uint64_t> pitched;
+  // The integer pass reads the non-drum boundaries only: those in
+  // [first_i, last_i) when no drum boundary lies among them, else a copy
+  // without the drums (made without branches: drum and other boundaries
+  // alternate unpredictably).
+  std::unique_ptr<uint64_t[]> copy;
+  const uint64_t* pitched = nullptr;
+  size_t npitched = 0;
   const auto run_pass = [&](Mode mode, bool& ub) {
     if (IntPass::usable(meter, mode, last, nnotes)) {
-      if (pitched.empty()) {
-        pitched.resize(last_i - first_i);
-        size_t k = 0;
-        for (size_t i = first_i; i < last_i; ++i) {
-          const uint64_t p = points[i];
-          pitched[k] = p;
-          k += (p & kDrumBit) == 0;
+      if (pitched == nullptr) {
+        uint64_t any = 0;
+        for (size_t i = first_i; i < last_i; ++i) any |= points[i];
+        if ((any & kDrumBit) == 0) {
+          pitched = points.data() + first_i;
+          npitched = last_i - first_i;
+        } else {
+          copy.reset(new uint64_t[last_i - first_i]);
+          size_t k = 0;
+          for (size_t i = first_i; i < last_i; ++i) {
+            const uint64_t p = points[i];
+            copy[k] = p;
+            k += (p & kDrumBit) == 0;
+          }
+          pitched = copy.get();
+          npitched = k;
         }
-        pitched.resize(k);
       }
-      return IntPass(pitched, meter, mode).run(ub);
+      return IntPass(pitched, npitched, meter, mode).run(ub);
     }
     return Pass(points, meter, mode).run(first_i, ub);
   };
@@ -612,7 +693,7 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) 
     }
   }
   std::vector<uint64_t>().swap(own);
-  std::vector<uint64_t>().swap(pitched);
+  copy.reset();
   while (!prog.empty() && prog.back().id < 0) prog.pop_back();
   if (prog.empty()) return;
   d.chord_resolution = resolution;

@@ -107,6 +107,33 @@ TEST(Chords, DrumsAreNotHarmony) {
   EXPECT_TRUE(a.depth->chords.empty());
 }
 
+TEST(Chords, DrumsBetweenTheNotesChangeNothing) {
+  // The chord pass reads the pitched boundaries in place when no drum
+  // boundary lies among them, else a copy without the drums: both must give
+  // the same progression (fast harmony: both window sizes are swept).
+  Timeline pitched;
+  const std::initializer_list<int> ch[4] = {
+      {48, 60, 64, 67}, {50, 62, 65, 69}, {52, 64, 67, 71}, {41, 65, 69, 72}};
+  for (uint64_t b = 0; b < 16; ++b) pitched.chord(b * Q, Q, ch[b % 4]);
+  Timeline with_drums = pitched;
+  for (uint64_t e = 0; e < 40; ++e) with_drums.note(e * Q / 2, Q / 3, 9, e % 4 == 0 ? 36 : 42);
+  Timeline drums_after = pitched;  // a drum boundary only after the pitched ones
+  drums_after.note(16 * Q + 5, 10, 9, 38);
+  const Analysis a = analyse(file0(pitched));
+  ASSERT_FALSE(a.depth->chords.empty());
+  EXPECT_EQ(*a.depth->chord_resolution, "beat");
+  for (const Timeline* t : {&with_drums, &drums_after}) {
+    const Analysis b = analyse(file0(*t));
+    EXPECT_EQ(chord_names(b), chord_names(a));
+    ASSERT_EQ(b.depth->chords.size(), a.depth->chords.size());
+    for (size_t i = 0; i < a.depth->chords.size(); ++i) {
+      EXPECT_EQ(b.depth->chords[i].tick, a.depth->chords[i].tick);
+    }
+    EXPECT_EQ(b.depth->chord_resolution, a.depth->chord_resolution);
+    EXPECT_EQ(b.depth->chord_changes_per_bar, a.depth->chord_changes_per_bar);
+  }
+}
+
 // ---------------------------------------------------------------- drums
 
 namespace {
