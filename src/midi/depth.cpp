@@ -186,24 +186,66 @@ namespace {
 // round() of a non-negative value below 2^62 (no libm call).
 inline double round_pos(double x) noexcept { return static_cast<double>(floor_u64(x + 0.5)); }
 
-// The k-th smallest of v (k < v.size()): a radix select, 8 bits a level from
-// the top digit of the largest value, one counting pass per level.
-uint64_t kth_smallest(const std::vector<uint64_t>& v, size_t k) {
-  uint64_t all = 0;
-  for (const uint64_t x : v) all |= x;
-  const int bits = 64 - std::countl_zero(all | 1);
-  uint64_t prefix = 0, prefix_mask = 0;
-  for (int shift = (bits - 1) / 8 * 8; shift >= 0; shift -= 8) {
-    size_t hist[257] = {};  // [256]: values outside the prefix
-    for (const uint64_t x : v) {
-      ++hist[(x & prefix_mask) == prefix ? (x >> shift) & 255 : 256];
+// The k-th smallest of v (k < v.size()): a radix select on the bits that
+// vary, 11 at a time from the highest: one histogram pass, then the values
+// holding the k-th's digit are moved to `scratch` (the first level) and only
+// they are looked at again. Every level leaves at most the bits below its
+// digit varying, so there are at most 6 levels; linear. v is not changed.
+uint64_t kth_smallest(const std::vector<uint64_t>& v, size_t k, std::vector<uint64_t>& scratch) {
+  const uint64_t* src = v.data();
+  size_t n = v.size();
+  for (;;) {
+    uint64_t any = 0, all = ~uint64_t{0};
+    for (size_t i = 0; i < n; ++i) {
+      any |= src[i];
+      all &= src[i];
     }
-    size_t digit = 0;
+    const uint64_t varying = any ^ all;
+    if (varying == 0) return any;
+    const int top = 64 - std::countl_zero(varying);
+    const int digit_bits = std::min(top, n < 1024 ? 8 : 11);
+    const int shift = top - digit_bits;
+    const uint64_t mask = (uint64_t{1} << digit_bits) - 1;
+    uint32_t hist[2048];
+    std::fill_n(hist, size_t{1} << digit_bits, 0);
+    for (size_t i = 0; i < n; ++i) ++hist[(src[i] >> shift) & mask];
+    uint64_t digit = 0;
     while (k >= hist[digit]) k -= hist[digit++];
-    prefix |= uint64_t{digit} << shift;
-    prefix_mask |= uint64_t{255} << shift;
+    if (shift == 0) return (all & ~mask) | digit;
+    if (scratch.empty())
+      scratch.resize(size_t{hist[digit]} + 1);  // + 1: the loop below writes one past
+    uint64_t* dst = scratch.data();
+    size_t m = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t x = src[i];
+      dst[m] = x;
+      m += ((x >> shift) & mask) == digit;
+    }
+    src = dst;
+    n = m;
   }
-  return prefix;
+}
+
+// median_of() on the lengths in beats (x / q), from the order statistics of
+// the lengths in ticks (x / q is monotonic); v not empty.
+double median_beats(const std::vector<uint64_t>& v, double q) {
+  std::vector<uint64_t> scratch;
+  const size_t mid = v.size() / 2;
+  const uint64_t hi = kth_smallest(v, mid, scratch);
+  double m = static_cast<double>(hi) / q;
+  if (v.size() % 2 == 0) {
+    // The (mid - 1)-th: hi again unless fewer than mid values are below it,
+    // else the largest value below it.
+    size_t below = 0;
+    uint64_t lo = 0;
+    for (const uint64_t x : v) {
+      const bool lt = x < hi;
+      below += lt;
+      lo = lt && x > lo ? x : lo;
+    }
+    m = (m + static_cast<double>(below < mid ? hi : lo) / q) / 2;
+  }
+  return m;
 }
 
 void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
@@ -376,13 +418,7 @@ void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
 
   if (!lengths.empty()) {
     d.note_length_mean_beats = len_sum / static_cast<double>(lengths.size());
-    // median_of() on the lengths in beats, from the order statistics of the
-    // lengths in ticks (x / q is monotonic).
-    const size_t mid = lengths.size() / 2;
-    double m = static_cast<double>(kth_smallest(lengths, mid)) / q;
-    if (lengths.size() % 2 == 0)
-      m = (m + static_cast<double>(kth_smallest(lengths, mid - 1)) / q) / 2;
-    d.note_length_median_beats = m;
+    d.note_length_median_beats = median_beats(lengths, q);
   }
   std::vector<uint64_t>().swap(lengths);
   if (!dense) {
