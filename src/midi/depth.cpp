@@ -103,24 +103,36 @@ uint64_t Meter::bar_of(uint64_t tick, double& pos) noexcept {
   return s.first_bar + k;
 }
 
+namespace {
+
+// BarCursor::bar_of() when the tick is outside the bar kept: finds the bar
+// and keeps it as [lo, hi) when its length is a whole number of ticks.
+uint64_t bar_cursor_miss(Meter& m, uint64_t tick, double& pos, uint64_t& lo,
+                         uint64_t& hi) noexcept {
+  const uint64_t bar = m.bar_of(tick, pos);
+  lo = hi = 0;
+  const size_t si = m.seg_of(tick);
+  const double len = m.seg(si).bar_len;
+  constexpr uint64_t kLimit = uint64_t{1} << 51;
+  // Whole ticks below 2^51: rel / len rounds to the exact quotient's floor,
+  // and pos = rel - k * len is exact.
+  if (len >= 1 && len < 0x1p40 && len == std::floor(len) && tick < kLimit) {
+    lo = tick - static_cast<uint64_t>(pos);
+    hi = lo + static_cast<uint64_t>(len);
+    if (si + 1 < m.size()) hi = std::min(hi, m.seg(si + 1).tick);
+    hi = std::min(hi, kLimit);
+  }
+  return bar;
+}
+
+}  // namespace
+
 uint64_t BarCursor::bar_of(uint64_t tick, double& pos) noexcept {
   if (tick >= lo_ && tick < hi_) {
     pos = static_cast<double>(tick - lo_);
     return bar_;
   }
-  bar_ = m_.bar_of(tick, pos);
-  lo_ = hi_ = 0;
-  const size_t si = m_.seg_of(tick);
-  const double len = m_.seg(si).bar_len;
-  constexpr uint64_t kLimit = uint64_t{1} << 51;
-  // Whole ticks below 2^51: rel / len rounds to the exact quotient's floor,
-  // and pos = rel - k * len is exact.
-  if (len >= 1 && len < 0x1p40 && len == std::floor(len) && tick < kLimit) {
-    lo_ = tick - static_cast<uint64_t>(pos);
-    hi_ = lo_ + static_cast<uint64_t>(len);
-    if (si + 1 < m_.size()) hi_ = std::min(hi_, m_.seg(si + 1).tick);
-    hi_ = std::min(hi_, kLimit);
-  }
+  bar_ = bar_cursor_miss(m_, tick, pos, lo_, hi_);
   return bar_;
 }
 
@@ -186,14 +198,19 @@ namespace {
 // round() of a non-negative value below 2^62 (no libm call).
 inline double round_pos(double x) noexcept { return static_cast<double>(floor_u64(x + 0.5)); }
 
-// The k-th smallest of v (k < v.size()): a radix select on the bits that
+// The k-th smallest of v[0, size) (k < size): a radix select on the bits that
 // vary, 11 at a time from the highest: one histogram pass, then the values
 // holding the k-th's digit are moved to `scratch` (the first level) and only
 // they are looked at again. Every level leaves at most the bits below its
 // digit varying, so there are at most 6 levels; linear. v is not changed.
-uint64_t kth_smallest(const std::vector<uint64_t>& v, size_t k, std::vector<uint64_t>& scratch) {
-  const uint64_t* src = v.data();
-  size_t n = v.size();
+uint64_t kth_smallest(const uint64_t* v, size_t size, size_t k, std::vector<uint64_t>& scratch) {
+  const uint64_t* src = v;
+  size_t n = size;
+  if (n > UINT32_MAX) {  // beyond the 32-bit counts
+    scratch.assign(v, v + size);
+    std::nth_element(scratch.begin(), scratch.begin() + static_cast<ptrdiff_t>(k), scratch.end());
+    return scratch[k];
+  }
   for (;;) {
     uint64_t any = 0, all = ~uint64_t{0};
     for (size_t i = 0; i < n; ++i) {
@@ -227,18 +244,19 @@ uint64_t kth_smallest(const std::vector<uint64_t>& v, size_t k, std::vector<uint
 }
 
 // median_of() on the lengths in beats (x / q), from the order statistics of
-// the lengths in ticks (x / q is monotonic); v not empty.
-double median_beats(const std::vector<uint64_t>& v, double q) {
+// the lengths in ticks (x / q is monotonic); size > 0.
+double median_beats(const uint64_t* v, size_t size, double q) {
   std::vector<uint64_t> scratch;
-  const size_t mid = v.size() / 2;
-  const uint64_t hi = kth_smallest(v, mid, scratch);
+  const size_t mid = size / 2;
+  const uint64_t hi = kth_smallest(v, size, mid, scratch);
   double m = static_cast<double>(hi) / q;
-  if (v.size() % 2 == 0) {
+  if (size % 2 == 0) {
     // The (mid - 1)-th: hi again unless fewer than mid values are below it,
     // else the largest value below it.
     size_t below = 0;
     uint64_t lo = 0;
-    for (const uint64_t x : v) {
+    for (size_t i = 0; i < size; ++i) {
+      const uint64_t x = v[i];
       const bool lt = x < hi;
       below += lt;
       lo = lt && x > lo ? x : lo;
@@ -248,7 +266,7 @@ double median_beats(const std::vector<uint64_t>& v, double q) {
   return m;
 }
 
-void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
+void performance(const DepthInput& in, Meter& meter, Depth& d) {
   for (int c = 0; c < 128; ++c) {
     if (in.cc_counts[c] != 0) {
       d.cc_numbers.push_back(static_cast<int16_t>(c));
@@ -261,167 +279,56 @@ void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
   const double q = in.ppq;
   const auto& notes = in.notes;
 
-  // One walk over the notes in start order: note lengths and voices
-  // (non-drum), timing against the 16th / 16th-triplet grid, bar contents.
-  // What depends on the start only is computed once per distinct start, and
-  // what depends on the position in the bar and the tempo only is memoised.
   const size_t count = notes.size();
-  // Voices (track, channel) as dense indices when the tracks are few: each
-  // keeps its current group of notes starting together (a chain through
-  // `next`), settled when the voice's next onset comes. Otherwise the voice
-  // keys are sorted (voice order, then start order).
+
+  // Legato and staccato: a note's group is the notes of its voice (track,
+  // channel) starting with it, and pairs with the voice's next onset. With
+  // few tracks the voices are dense indices and one backward walk gives every
+  // note the next onset of its voice; otherwise the voice keys are sorted
+  // (voice order, then start order).
   uint32_t max_track = 0;
   for (const DepthNote& n : notes) max_track = std::max(max_track, n.track);
-  const bool dense = count < UINT32_MAX &&
+  // (Dense also needs the starts below 2^61, for the sentinel below.)
+  constexpr uint64_t kNoTick = uint64_t{1} << 62;
+  const bool dense = count < UINT32_MAX && notes.back().start < kNoTick / 2 &&
                      (uint64_t{max_track} + 1) * 16 <= 4 * static_cast<uint64_t>(count) + 4096;
-  constexpr uint32_t kNone = UINT32_MAX;
-  struct VoiceGroup {
-    uint64_t start = 0;
-    uint32_t head = kNone;
-  };
-  std::vector<VoiceGroup> groups;
-  std::vector<uint32_t> next;
-  std::vector<uint64_t> voice;  // (track, channel) << 32 | index, when not dense
-  if (dense) {
-    groups.resize((size_t{max_track} + 1) * 16);
-    next.resize(count);
-  } else {
-    voice.reserve(count);
-  }
   uint64_t pairs = 0, legato = 0, staccato = 0;
-  // Settles the group of `g` given the next onset of its voice.
-  const auto settle = [&](const VoiceGroup& g, uint64_t next_start) {
-    const double ioi = static_cast<double>(next_start - g.start);
-    if (!(ioi <= 2 * q)) return;
-    for (uint32_t k = g.head; k != kNone; k = next[k]) {
-      const DepthNote& m = notes[k];
-      const double len = static_cast<double>(m.end - m.start);
-      ++pairs;
-      legato += len >= 0.95 * ioi;
-      staccato += len <= 0.5 * ioi;
+  if (dense) {
+    // Walking backwards, a voice holds the start of the group seen last and
+    // the start of the group after that one (its next onset), kNoTick when
+    // there is none: then the interval is at least 2^61 and pairs nothing.
+    // Branch-free: the selections are masks.
+    struct Voice {
+      uint64_t cur = kNoTick, next = kNoTick;
+    };
+    std::vector<Voice> voices((size_t{max_track} + 1) * 16 + 1);  // the last: the drum notes
+    const size_t drum_voice = voices.size() - 1;
+    const double two_q = 2 * q;
+    for (size_t i = count; i-- > 0;) {
+      const DepthNote& n = notes[i];
+      const bool drum = n.channel == kDrumChannel;
+      const size_t drum_mask = size_t{0} - drum;
+      Voice& v =
+          voices[((size_t{n.track} * 16 + n.channel) & ~drum_mask) | (drum_voice & drum_mask)];
+      const uint64_t fresh = uint64_t{0} - (v.cur != n.start);  // a new group of the voice
+      v.next = (v.cur & fresh) | (v.next & ~fresh);
+      v.cur = n.start;
+      // Below 2^62: the signed conversion is exact as the unsigned one.
+      const double ioi = static_cast<double>(static_cast<int64_t>(v.next - n.start));
+      const double len = static_cast<double>(n.end - n.start);
+      const bool paired = !drum && ioi <= two_q;
+      pairs += paired;
+      legato += paired && len >= 0.95 * ioi;
+      staccato += paired && len <= 0.5 * ioi;
     }
-  };
-
-  std::vector<uint64_t> lengths;  // in ticks (x / q is monotonic: the same order)
-  std::vector<uint64_t> bars;     // content hash per bar with onsets
-  lengths.reserve(count);
-  double len_sum = 0;
-  const double g16 = q / 4, g24 = q / 6;
-  const double tol = std::max(0.5, q / 96);
-  double dev_ticks = 0, dev_ms = 0;
-  uint64_t on_grid = 0;
-  uint64_t cur_bar = UINT64_MAX, cur_hash = 0;
-  uint64_t prev_start = 0;
-  bool have_prev = false;
-  double dev = 0, dev_ms_add = 0;  // of the current start
-  uint64_t bar = 0, qpos = 0;
-  BarCursor bars_at(meter);
-  struct Grid {
-    uint64_t pos_bits = 0;
-    uint32_t tempo = 0;
-    bool used = false;
-    double dev = 0, dev_ms = 0;
-    uint64_t qpos = 0;
-  };
-  Grid memo[64];
-  // Integer grid arithmetic (see below) when the PPQ is a multiple of 6.
-  const bool int_grid = in.ppq % 6 == 0;
-  const ExactDiv div_2q(2u * in.ppq);
-  constexpr double kGridLimit = 0x1p24;
-  struct MsMemo {  // dev * tempo / (q * 1000) by (dev, tempo); tempo 0: empty
-    uint64_t dev_bits = 0;
-    uint32_t tempo = 0;
-    double value = 0;
-  };
-  MsMemo ms_memo[32];
-  for (size_t i = 0; i < count; ++i) {
-    const DepthNote& n = notes[i];
-    const bool drum = n.channel == kDrumChannel;
-    if (!drum && i <= UINT32_MAX) {
-      const uint64_t ticks = n.end - n.start;
-      lengths.push_back(ticks);
-      len_sum += static_cast<double>(ticks) / q;
-      if (dense) {
-        VoiceGroup& g = groups[size_t{n.track} * 16 + n.channel];
-        const uint32_t idx = static_cast<uint32_t>(i);
-        if (g.head != kNone && g.start != n.start) {
-          settle(g, n.start);
-          g.head = kNone;
-        }
-        next[idx] = g.head;  // kNone for a new group
-        if (g.head == kNone) g.start = n.start;
-        g.head = idx;
-      } else {
-        voice.push_back((uint64_t{n.track} << 36) | (uint64_t{n.channel} << 32) | i);
-      }
+  } else {
+    std::vector<uint64_t> voice;  // (track, channel) << 32 | index
+    voice.reserve(count);
+    for (size_t i = 0; i < count && i <= UINT32_MAX; ++i) {
+      const DepthNote& n = notes[i];
+      if (n.channel == kDrumChannel) continue;
+      voice.push_back((uint64_t{n.track} << 36) | (uint64_t{n.channel} << 32) | i);
     }
-    if (!have_prev || n.start != prev_start) {
-      have_prev = true;
-      prev_start = n.start;
-      double pos;
-      bar = bars_at.bar_of(n.start, pos);
-      const uint32_t tempo = clock.tempo_at(n.start);
-      if (int_grid && pos >= 0 && pos < kGridLimit &&
-          static_cast<double>(static_cast<uint32_t>(pos)) == pos) {
-        // Whole ticks, PPQ a multiple of 6: x / g16 = 4P / Q, x / g24 = 6P / Q
-        // and x * 12 / q = 12P / Q are correctly rounded quotients that are
-        // never within rounding of a half (they are at least 1 / 2Q away from
-        // one): round_pos() of each is the exact floor((2kP + Q) / 2Q).
-        const uint32_t p32 = static_cast<uint32_t>(pos), qq = in.ppq;
-        const double r16 = div_2q(8 * p32 + qq), r24 = div_2q(12 * p32 + qq);
-        dev = std::min(std::fabs(pos - r16 * g16), std::fabs(pos - r24 * g24));
-        uint64_t dev_bits;
-        std::memcpy(&dev_bits, &dev, sizeof dev);
-        MsMemo& ms = ms_memo[((dev_bits ^ tempo) * 0x9E3779B97F4A7C15ull) >> 59];
-        if (ms.tempo != tempo || ms.dev_bits != dev_bits) {
-          ms.tempo = tempo;
-          ms.dev_bits = dev_bits;
-          ms.value = dev * tempo / (q * 1000);
-        }
-        dev_ms_add = ms.value;
-        qpos = div_2q(24 * p32 + qq);
-      } else {
-        uint64_t pos_bits;
-        std::memcpy(&pos_bits, &pos, sizeof pos);
-        Grid& g = memo[((pos_bits ^ (uint64_t{tempo} << 20)) * 0x9E3779B97F4A7C15ull) >> 58];
-        if (!g.used || g.pos_bits != pos_bits || g.tempo != tempo) {
-          const double d16 = std::fabs(pos - round_pos(pos / g16) * g16);
-          const double d24 = std::fabs(pos - round_pos(pos / g24) * g24);
-          g.dev = std::min(d16, d24);
-          g.dev_ms = g.dev * tempo / (q * 1000);
-          g.qpos = static_cast<uint64_t>(round_pos(pos * 12 / q));
-          g.pos_bits = pos_bits;
-          g.tempo = tempo;
-          g.used = true;
-        }
-        dev = g.dev;
-        dev_ms_add = g.dev_ms;
-        qpos = g.qpos;
-      }
-    }
-    dev_ticks += dev;
-    dev_ms += dev_ms_add;
-    if (dev <= tol) ++on_grid;
-    if (bar != cur_bar) {
-      if (cur_bar != UINT64_MAX) bars.push_back(cur_hash);
-      cur_bar = bar;
-      cur_hash = 0;
-    }
-    cur_hash += mix64((qpos << 16) | (uint64_t{drum} << 8) | n.pitch);
-  }
-  if (cur_bar != UINT64_MAX) bars.push_back(cur_hash);
-  const double cnt = static_cast<double>(notes.size());
-  d.timing_dev_ticks = dev_ticks / cnt;
-  d.timing_dev_ms = dev_ms / cnt;
-  d.on_grid_share = static_cast<double>(on_grid) / cnt;
-  if (notes.size() >= 8) d.timing_humanised = *d.on_grid_share < 0.75;
-
-  if (!lengths.empty()) {
-    d.note_length_mean_beats = len_sum / static_cast<double>(lengths.size());
-    d.note_length_median_beats = median_beats(lengths, q);
-  }
-  std::vector<uint64_t>().swap(lengths);
-  if (!dense) {
     radix_sort(voice, 32);
     for (size_t i = 0; i < voice.size();) {
       // group [i, j): same voice, same start
@@ -452,7 +359,114 @@ void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
     d.legato_share = static_cast<double>(legato) / static_cast<double>(pairs);
     d.staccato_share = static_cast<double>(staccato) / static_cast<double>(pairs);
   }
-  std::vector<uint64_t>().swap(voice);
+
+  // One walk over the notes in start order: note lengths (non-drum), timing
+  // against the 16th / 16th-triplet grid, bar contents. What depends on the
+  // start only is computed once per distinct start.
+  // The lengths in ticks (x / q is monotonic: the same order), non-drum notes.
+  const auto lengths = std::make_unique_for_overwrite<uint64_t[]>(count);
+  size_t nlengths = 0;
+  std::vector<uint64_t> bars;  // content hash per bar with onsets
+  double len_sum = 0;
+  const double g16 = q / 4, g24 = q / 6;
+  const double tol = std::max(0.5, q / 96);
+  double dev_ticks = 0, dev_ms = 0;
+  uint64_t on_grid = 0;
+  uint64_t cur_bar = UINT64_MAX, cur_hash = 0;
+  uint64_t prev_start = 0;
+  bool have_prev = false;
+  double dev = 0, dev_ms_add = 0;  // of the current start
+  uint64_t bar = 0, qpos = 0;
+  uint64_t bar_lo = 0, bar_hi = 0;  // the bar kept (see BarCursor)
+  // The tempo in force (Clock::tempo_at: the last of the tempos at or before
+  // the tick, 500,000 before the first), the starts being visited in order.
+  const auto& tempos = in.tempos;
+  size_t next_tempo = 0;
+  uint32_t tempo = 500'000;
+  struct Grid {  // what a position in the bar and a tempo give, memoised
+    uint64_t pos_bits = 0;
+    uint32_t tempo = 0;
+    bool used = false;
+    double dev = 0, dev_ms = 0;
+    uint64_t qpos = 0;
+  };
+  Grid memo[64];
+  // Integer grid arithmetic (see below) when the PPQ is a multiple of 6.
+  const bool int_grid = in.ppq % 6 == 0;
+  const ExactDiv div_2q(2u * in.ppq);
+  constexpr double kGridLimit = 0x1p24;
+  for (size_t i = 0; i < count; ++i) {
+    const DepthNote& n = notes[i];
+    const bool drum = n.channel == kDrumChannel;
+    const bool counted = !drum && i <= UINT32_MAX;
+    const uint64_t ticks = n.end - n.start;
+    lengths[nlengths] = ticks;
+    nlengths += counted;
+    // Not counted: + 0 / q, which leaves len_sum as it is.
+    len_sum += static_cast<double>(ticks & (uint64_t{0} - counted)) / q;
+    if (!have_prev || n.start != prev_start) {
+      have_prev = true;
+      prev_start = n.start;
+      double pos;
+      if (n.start >= bar_lo && n.start < bar_hi) {  // BarCursor::bar_of() inline
+        pos = static_cast<double>(n.start - bar_lo);
+      } else {
+        bar = bar_cursor_miss(meter, n.start, pos, bar_lo, bar_hi);
+      }
+      while (next_tempo < tempos.size() && tempos[next_tempo].first <= n.start) {
+        tempo = tempos[next_tempo++].second;
+      }
+      if (int_grid && pos >= 0 && pos < kGridLimit &&
+          static_cast<double>(static_cast<uint32_t>(pos)) == pos) {
+        // Whole ticks, PPQ a multiple of 6: x / g16 = 4P / Q, x / g24 = 6P / Q
+        // and x * 12 / q = 12P / Q are correctly rounded quotients that are
+        // never within rounding of a half (they are at least 1 / 2Q away from
+        // one): round_pos() of each is the exact floor((2kP + Q) / 2Q).
+        const uint32_t p32 = static_cast<uint32_t>(pos), qq = in.ppq;
+        const double r16 = div_2q(8 * p32 + qq), r24 = div_2q(12 * p32 + qq);
+        dev = std::min(std::fabs(pos - r16 * g16), std::fabs(pos - r24 * g24));
+        dev_ms_add = dev * tempo / (q * 1000);
+        qpos = div_2q(24 * p32 + qq);
+      } else {
+        uint64_t pos_bits;
+        std::memcpy(&pos_bits, &pos, sizeof pos);
+        Grid& g = memo[((pos_bits ^ (uint64_t{tempo} << 20)) * 0x9E3779B97F4A7C15ull) >> 58];
+        if (!g.used || g.pos_bits != pos_bits || g.tempo != tempo) {
+          const double d16 = std::fabs(pos - round_pos(pos / g16) * g16);
+          const double d24 = std::fabs(pos - round_pos(pos / g24) * g24);
+          g.dev = std::min(d16, d24);
+          g.dev_ms = g.dev * tempo / (q * 1000);
+          g.qpos = static_cast<uint64_t>(round_pos(pos * 12 / q));
+          g.pos_bits = pos_bits;
+          g.tempo = tempo;
+          g.used = true;
+        }
+        dev = g.dev;
+        dev_ms_add = g.dev_ms;
+        qpos = g.qpos;
+      }
+    }
+    dev_ticks += dev;
+    dev_ms += dev_ms_add;
+    on_grid += dev <= tol;
+    if (bar != cur_bar) {
+      if (cur_bar != UINT64_MAX) bars.push_back(cur_hash);
+      cur_bar = bar;
+      cur_hash = 0;
+    }
+    cur_hash += mix64((qpos << 16) | (uint64_t{drum} << 8) | n.pitch);
+  }
+  if (cur_bar != UINT64_MAX) bars.push_back(cur_hash);
+  const double cnt = static_cast<double>(notes.size());
+  d.timing_dev_ticks = dev_ticks / cnt;
+  d.timing_dev_ms = dev_ms / cnt;
+  d.on_grid_share = static_cast<double>(on_grid) / cnt;
+  if (notes.size() >= 8) d.timing_humanised = *d.on_grid_share < 0.75;
+
+  if (nlengths != 0) {
+    d.note_length_mean_beats = len_sum / static_cast<double>(nlengths);
+    d.note_length_median_beats = median_beats(lengths.get(), nlengths, q);
+  }
 
   d.bar_count = static_cast<uint32_t>(std::min<size_t>(bars.size(), UINT32_MAX));
   std::sort(bars.begin(), bars.end());
@@ -560,7 +574,7 @@ Depth compute_depth(DepthInput& in) {
   Meter meter(in);
   if (in.ppq != 0) analyze_chords(in, clock, meter, d);
   analyze_drums(in, clock, meter, d);
-  performance(in, clock, meter, d);
+  performance(in, meter, d);
   return d;
 }
 
