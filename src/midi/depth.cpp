@@ -478,62 +478,81 @@ void performance(const DepthInput& in, Meter& meter, Depth& d) {
   }
 }
 
+// Merges the sorted runs [a, ae) and [b, be) into out by (start, seq), ties
+// from the first run (as std::merge); branch-free selection.
+void merge_notes(const DepthNote* a, const DepthNote* ae, const DepthNote* b, const DepthNote* be,
+                 DepthNote* out) noexcept {
+  while (a != ae && b != be) {
+    const bool take_b = (b->start < a->start) | ((b->start == a->start) & (b->seq < a->seq));
+    *out++ = *(take_b ? b : a);
+    a += !take_b;
+    b += take_b;
+  }
+  out = std::copy(a, ae, out);
+  if (out != b) std::copy(b, be, out);  // b's rest may already be in place (see sort_notes)
+}
+
 // Notes by (start, seq). The analysis records each track's notes at their
-// note-ons, in start order, and numbers them (seq) in the order they end: the
-// notes starting together are put in seq order inside each run of equal
-// starts, then the runs (the tracks) are merged, or, when there are many,
-// sorted stably by start (a radix sort of (start, index) keys when they fit
-// in 64 bits); seq grows from track to track, so both give (start, seq).
+// note-ons, in start order, and numbers them (seq) in the order they end: one
+// pass finds the runs of ascending starts (the tracks) and whether notes
+// starting together are out of seq order; if so, each such group is put in
+// seq order; then the runs are merged, or, when there are many, sorted stably
+// by start (a radix sort of (start, index) keys when they fit in 64 bits);
+// seq grows from track to track, so both give (start, seq).
 void sort_notes(std::vector<DepthNote>& v) {
   const size_t n = v.size();
-  const auto by_seq = [](const DepthNote& a, const DepthNote& b) { return a.seq < b.seq; };
-  const auto less = [](const DepthNote& a, const DepthNote& b) {
-    return a.start < b.start || (a.start == b.start && a.seq < b.seq);
-  };
-  for (size_t i = 0; i < n;) {
-    size_t j = i + 1;
-    while (j < n && v[j].start == v[i].start) ++j;
-    if (j - i > 1) {
-      if (j - i <= 16) {
-        for (size_t k = i + 1; k < j; ++k) {  // insertion sort
-          const DepthNote x = v[k];
-          size_t m = k;
-          for (; m > i && x.seq < v[m - 1].seq; --m) v[m] = v[m - 1];
-          v[m] = x;
-        }
-      } else {
-        std::sort(v.begin() + static_cast<ptrdiff_t>(i), v.begin() + static_cast<ptrdiff_t>(j),
-                  by_seq);
-      }
-    }
-    i = j;
-  }
+  if (n < 2) return;
+  DepthNote* const a = v.data();
   constexpr size_t kMaxRuns = 32;
   size_t runs[kMaxRuns + 1];
   size_t nruns = 0;
   runs[nruns++] = 0;
-  bool many = false;
+  bool many = false, inverted = false;
   for (size_t i = 1; i < n; ++i) {
-    if (v[i].start < v[i - 1].start) {
-      if (nruns == kMaxRuns) {
+    inverted |= (a[i].start == a[i - 1].start) & (a[i].seq < a[i - 1].seq);
+    if (a[i].start < a[i - 1].start) {
+      if (nruns < kMaxRuns) {
+        runs[nruns++] = i;
+      } else {
         many = true;
-        break;
       }
-      runs[nruns++] = i;
     }
   }
-  if (nruns == 1 && !many) return;
+  if (inverted) {
+    // Each group of equal starts holding an inversion is sorted once, then
+    // skipped: linear scanning.
+    const auto by_seq = [](const DepthNote& x, const DepthNote& y) { return x.seq < y.seq; };
+    for (size_t i = 1; i < n; ++i) {
+      if ((a[i].start == a[i - 1].start) & (a[i].seq < a[i - 1].seq)) {
+        size_t lo = i - 1, hi = i + 1;
+        while (lo > 0 && a[lo - 1].start == a[i].start) --lo;
+        while (hi < n && a[hi].start == a[i].start) ++hi;
+        if (hi - lo <= 16) {
+          for (size_t k = lo + 1; k < hi; ++k) {  // insertion sort
+            const DepthNote x = a[k];
+            size_t m = k;
+            for (; m > lo && x.seq < a[m - 1].seq; --m) a[m] = a[m - 1];
+            a[m] = x;
+          }
+        } else {
+          std::sort(a + lo, a + hi, by_seq);
+        }
+        i = hi;
+      }
+    }
+  }
+  if (nruns == 1) return;
   if (!many) {
     runs[nruns] = n;
-    std::vector<DepthNote> tmp(n);
-    DepthNote* src = v.data();
-    DepthNote* dst = tmp.data();
-    while (nruns > 1) {
+    const auto tmp = std::make_unique_for_overwrite<DepthNote[]>(n);
+    DepthNote* src = a;
+    DepthNote* dst = tmp.get();
+    while (nruns > 2) {
       size_t out = 0;
       for (size_t r = 0; r < nruns; r += 2) {
         const size_t lo = runs[r], mid = runs[r + 1], hi = r + 2 <= nruns ? runs[r + 2] : mid;
         if (r + 1 < nruns) {
-          std::merge(src + lo, src + mid, src + mid, src + hi, dst + lo, less);
+          merge_notes(src + lo, src + mid, src + mid, src + hi, dst + lo);
         } else {
           std::copy(src + lo, src + mid, dst + lo);
         }
@@ -543,7 +562,16 @@ void sort_notes(std::vector<DepthNote>& v) {
       nruns = out;
       std::swap(src, dst);
     }
-    if (src != v.data()) v.swap(tmp);
+    // The last merge writes into v. When both runs are in v, the first is
+    // moved out first: the output then never passes the second's next note.
+    const size_t mid = runs[1];
+    if (src == a) {
+      std::copy(a, a + mid, tmp.get());
+      src = tmp.get();
+      merge_notes(src, src + mid, a + mid, a + n, a);
+    } else {
+      merge_notes(src, src + mid, src + mid, src + n, a);
+    }
     return;
   }
   uint64_t max_start = 0;
@@ -559,7 +587,7 @@ void sort_notes(std::vector<DepthNote>& v) {
     v.swap(sorted);
   } else {
     std::stable_sort(v.begin(), v.end(),
-                     [](const DepthNote& a, const DepthNote& b) { return a.start < b.start; });
+                     [](const DepthNote& x, const DepthNote& y) { return x.start < y.start; });
   }
 }
 
