@@ -36,18 +36,21 @@ Clock::Clock(const DepthInput& in) {
   } else {
     ppq_ = in.ppq;
   }
-  segs_.reserve(in.tempos.size() + 1);
-  segs_.push_back(Seg{0, 0.0, 500'000});
+  // Filled by index (no push_back per tempo: piano files change tempo often).
+  segs_.resize(in.tempos.size() + 1);
+  size_t last_i = 0;
+  segs_[0] = Seg{0, 0.0, 500'000};
   for (const auto& [tick, us] : in.tempos) {
-    Seg& last = segs_.back();
+    Seg& last = segs_[last_i];
     if (tick == last.tick) {
       last.tempo = us;
     } else if (us != last.tempo) {
       const double sec =
           last.sec + static_cast<double>(tick - last.tick) * (last.tempo / (ppq_ * 1e6));
-      segs_.push_back(Seg{tick, sec, us});
+      segs_[++last_i] = Seg{tick, sec, us};
     }
   }
+  segs_.resize(last_i + 1);
 }
 
 void Clock::seek(uint64_t tick) noexcept {
