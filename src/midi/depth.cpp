@@ -269,6 +269,38 @@ double median_beats(const uint64_t* v, size_t size, double q) {
   return m;
 }
 
+// The number of distinct values in v (reordered when sorted): an
+// open-addressing set with linear probing, the values being hashes already;
+// should the probes pass 8 per value (values made to collide), v is sorted
+// instead, so the cost stays n log n at worst.
+size_t count_distinct(std::vector<uint64_t>& v) {
+  const size_t n = v.size();
+  if (n < 2) return n;
+  const size_t cap = std::bit_ceil(2 * n);
+  const int shift = 64 - std::countr_zero(cap);
+  std::vector<uint64_t> table(cap, 0);  // 0: empty (the value 0 is counted apart)
+  bool zero = false;
+  size_t distinct = 0, probes = 0;
+  for (const uint64_t x : v) {
+    if (x == 0) {
+      zero = true;
+      continue;
+    }
+    size_t i = static_cast<size_t>((x * 0x9E3779B97F4A7C15ull) >> shift);
+    while (table[i] != 0 && table[i] != x) {
+      i = (i + 1) & (cap - 1);
+      ++probes;
+    }
+    if (probes > 8 * n) {
+      std::sort(v.begin(), v.end());
+      return static_cast<size_t>(std::unique(v.begin(), v.end()) - v.begin());
+    }
+    distinct += table[i] == 0;
+    table[i] = x;
+  }
+  return distinct + zero;
+}
+
 void performance(const DepthInput& in, Meter& meter, Depth& d) {
   for (int c = 0; c < 128; ++c) {
     if (in.cc_counts[c] != 0) {
@@ -472,8 +504,7 @@ void performance(const DepthInput& in, Meter& meter, Depth& d) {
   }
 
   d.bar_count = static_cast<uint32_t>(std::min<size_t>(bars.size(), UINT32_MAX));
-  std::sort(bars.begin(), bars.end());
-  const size_t distinct = static_cast<size_t>(std::unique(bars.begin(), bars.end()) - bars.begin());
+  const size_t distinct = count_distinct(bars);
   d.distinct_bars = static_cast<uint32_t>(std::min<size_t>(distinct, UINT32_MAX));
   if (!bars.empty()) {
     d.repeated_share =
