@@ -397,7 +397,10 @@ void performance(const DepthInput& in, Meter& meter, Depth& d) {
 
   // One walk over the notes in start order: note lengths (non-drum), timing
   // against the 16th / 16th-triplet grid, bar contents. What depends on the
-  // start only is computed once per distinct start.
+  // start only is computed once per distinct start: with whole ticks and a
+  // PPQ that is a multiple of 6 directly (integer arithmetic, one division),
+  // otherwise memoised by position in the bar and tempo. (Measured: a memo
+  // of the milliseconds on the integer path cost more than its division.)
   // The lengths in ticks (x / q is monotonic: the same order), non-drum notes.
   const auto lengths = std::make_unique_for_overwrite<uint64_t[]>(count);
   size_t nlengths = 0;
