@@ -252,7 +252,8 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
     double pos = 0, bar_len = 0;
     uint64_t seg_end = 0;
     BarCursor bars_at(meter);
-    const ExactDiv div_2q(2u * in.ppq);
+    const ExactDiv div_2q(2u * in.ppq), div_q(in.ppq);
+    bool whole = false;  // pos is a whole number of ticks below 2^24
     for (const Hit& n : drums) {
       if (!have_start || n.start != start) {
         have_start = true;
@@ -261,7 +262,8 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
         // The pattern position: the nearest 16th (as qpos), except that a hit
         // at most PPQ/16 ticks before the bar line whose nearest 16th is that
         // line is the next bar's downbeat (played early).
-        if (pos >= 0 && pos < 0x1p24 && static_cast<double>(static_cast<uint32_t>(pos)) == pos) {
+        whole = pos >= 0 && pos < 0x1p24 && static_cast<double>(static_cast<uint32_t>(pos)) == pos;
+        if (whole) {
           // llround(4P / Q) of a whole P: the quotient is a half exactly or
           // at least 1 / 2Q away from one, so it rounds as the exact value.
           upos = div_2q(8 * static_cast<uint32_t>(pos) + in.ppq);
@@ -293,8 +295,18 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
       }
       if (n.start == prev_tick) continue;  // distinct onsets only from here
       prev_tick = n.start;
-      const double beat_f = std::floor(pos / q);
-      const uint64_t beat = floor_u64(beat_f);
+      // floor(pos / q): for whole ticks the quotient P / Q is at least 1 / Q
+      // below the next integer, far more than its rounding error, so it is
+      // the integer quotient.
+      uint64_t beat;
+      double beat_f;
+      if (whole) {
+        beat = div_q(static_cast<uint32_t>(pos));
+        beat_f = static_cast<double>(beat);
+      } else {
+        beat_f = std::floor(pos / q);
+        beat = floor_u64(beat_f);
+      }
       if (beat != cur_beat) {
         end_beat();
         cur_beat = beat;
