@@ -36,18 +36,21 @@ Clock::Clock(const DepthInput& in) {
   } else {
     ppq_ = in.ppq;
   }
-  segs_.reserve(in.tempos.size() + 1);
-  segs_.push_back(Seg{0, 0.0, 500'000});
+  // Filled by index (no push_back per tempo: piano files change tempo often).
+  segs_.resize(in.tempos.size() + 1);
+  size_t last_i = 0;
+  segs_[0] = Seg{0, 0.0, 500'000};
   for (const auto& [tick, us] : in.tempos) {
-    Seg& last = segs_.back();
+    Seg& last = segs_[last_i];
     if (tick == last.tick) {
       last.tempo = us;
     } else if (us != last.tempo) {
       const double sec =
           last.sec + static_cast<double>(tick - last.tick) * (last.tempo / (ppq_ * 1e6));
-      segs_.push_back(Seg{tick, sec, us});
+      segs_[++last_i] = Seg{tick, sec, us};
     }
   }
+  segs_.resize(last_i + 1);
 }
 
 void Clock::seek(uint64_t tick) noexcept {
@@ -103,24 +106,36 @@ uint64_t Meter::bar_of(uint64_t tick, double& pos) noexcept {
   return s.first_bar + k;
 }
 
+namespace {
+
+// BarCursor::bar_of() when the tick is outside the bar kept: finds the bar
+// and keeps it as [lo, hi) when its length is a whole number of ticks.
+uint64_t bar_cursor_miss(Meter& m, uint64_t tick, double& pos, uint64_t& lo,
+                         uint64_t& hi) noexcept {
+  const uint64_t bar = m.bar_of(tick, pos);
+  lo = hi = 0;
+  const size_t si = m.seg_of(tick);
+  const double len = m.seg(si).bar_len;
+  constexpr uint64_t kLimit = uint64_t{1} << 51;
+  // Whole ticks below 2^51: rel / len rounds to the exact quotient's floor,
+  // and pos = rel - k * len is exact.
+  if (len >= 1 && len < 0x1p40 && len == std::floor(len) && tick < kLimit) {
+    lo = tick - static_cast<uint64_t>(pos);
+    hi = lo + static_cast<uint64_t>(len);
+    if (si + 1 < m.size()) hi = std::min(hi, m.seg(si + 1).tick);
+    hi = std::min(hi, kLimit);
+  }
+  return bar;
+}
+
+}  // namespace
+
 uint64_t BarCursor::bar_of(uint64_t tick, double& pos) noexcept {
   if (tick >= lo_ && tick < hi_) {
     pos = static_cast<double>(tick - lo_);
     return bar_;
   }
-  bar_ = m_.bar_of(tick, pos);
-  lo_ = hi_ = 0;
-  const size_t si = m_.seg_of(tick);
-  const double len = m_.seg(si).bar_len;
-  constexpr uint64_t kLimit = uint64_t{1} << 51;
-  // Whole ticks below 2^51: rel / len rounds to the exact quotient's floor,
-  // and pos = rel - k * len is exact.
-  if (len >= 1 && len < 0x1p40 && len == std::floor(len) && tick < kLimit) {
-    lo_ = tick - static_cast<uint64_t>(pos);
-    hi_ = lo_ + static_cast<uint64_t>(len);
-    if (si + 1 < m_.size()) hi_ = std::min(hi_, m_.seg(si + 1).tick);
-    hi_ = std::min(hi_, kLimit);
-  }
+  bar_ = bar_cursor_miss(m_, tick, pos, lo_, hi_);
   return bar_;
 }
 
@@ -186,27 +201,107 @@ namespace {
 // round() of a non-negative value below 2^62 (no libm call).
 inline double round_pos(double x) noexcept { return static_cast<double>(floor_u64(x + 0.5)); }
 
-// The k-th smallest of v (k < v.size()): a radix select, 8 bits a level from
-// the top digit of the largest value, one counting pass per level.
-uint64_t kth_smallest(const std::vector<uint64_t>& v, size_t k) {
-  uint64_t all = 0;
-  for (const uint64_t x : v) all |= x;
-  const int bits = 64 - std::countl_zero(all | 1);
-  uint64_t prefix = 0, prefix_mask = 0;
-  for (int shift = (bits - 1) / 8 * 8; shift >= 0; shift -= 8) {
-    size_t hist[257] = {};  // [256]: values outside the prefix
-    for (const uint64_t x : v) {
-      ++hist[(x & prefix_mask) == prefix ? (x >> shift) & 255 : 256];
-    }
-    size_t digit = 0;
-    while (k >= hist[digit]) k -= hist[digit++];
-    prefix |= uint64_t{digit} << shift;
-    prefix_mask |= uint64_t{255} << shift;
+// The k-th smallest of v[0, size) (k < size): a radix select on the bits that
+// vary, 11 at a time from the highest: one histogram pass, then the values
+// holding the k-th's digit are moved to `scratch` (the first level) and only
+// they are looked at again. Every level leaves at most the bits below its
+// digit varying, so there are at most 6 levels; linear. v is not changed.
+uint64_t kth_smallest(const uint64_t* v, size_t size, size_t k, std::vector<uint64_t>& scratch) {
+  const uint64_t* src = v;
+  size_t n = size;
+  if (n > UINT32_MAX) {  // beyond the 32-bit counts
+    scratch.assign(v, v + size);
+    std::nth_element(scratch.begin(), scratch.begin() + static_cast<ptrdiff_t>(k), scratch.end());
+    return scratch[k];
   }
-  return prefix;
+  for (;;) {
+    uint64_t any = 0, all = ~uint64_t{0};
+    for (size_t i = 0; i < n; ++i) {
+      any |= src[i];
+      all &= src[i];
+    }
+    const uint64_t varying = any ^ all;
+    if (varying == 0) return any;
+    const int top = 64 - std::countl_zero(varying);
+    const int digit_bits = std::min(top, n < 1024 ? 8 : 11);
+    const int shift = top - digit_bits;
+    const uint64_t mask = (uint64_t{1} << digit_bits) - 1;
+    uint32_t hist[2048];
+    std::fill_n(hist, size_t{1} << digit_bits, 0);
+    for (size_t i = 0; i < n; ++i) ++hist[(src[i] >> shift) & mask];
+    uint64_t digit = 0;
+    while (k >= hist[digit]) k -= hist[digit++];
+    if (shift == 0) return (all & ~mask) | digit;
+    if (scratch.empty())
+      scratch.resize(size_t{hist[digit]} + 1);  // + 1: the loop below writes one past
+    uint64_t* dst = scratch.data();
+    size_t m = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t x = src[i];
+      dst[m] = x;
+      m += ((x >> shift) & mask) == digit;
+    }
+    src = dst;
+    n = m;
+  }
 }
 
-void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
+// median_of() on the lengths in beats (x / q), from the order statistics of
+// the lengths in ticks (x / q is monotonic); size > 0.
+double median_beats(const uint64_t* v, size_t size, double q) {
+  std::vector<uint64_t> scratch;
+  const size_t mid = size / 2;
+  const uint64_t hi = kth_smallest(v, size, mid, scratch);
+  double m = static_cast<double>(hi) / q;
+  if (size % 2 == 0) {
+    // The (mid - 1)-th: hi again unless fewer than mid values are below it,
+    // else the largest value below it.
+    size_t below = 0;
+    uint64_t lo = 0;
+    for (size_t i = 0; i < size; ++i) {
+      const uint64_t x = v[i];
+      const bool lt = x < hi;
+      below += lt;
+      lo = lt && x > lo ? x : lo;
+    }
+    m = (m + static_cast<double>(below < mid ? hi : lo) / q) / 2;
+  }
+  return m;
+}
+
+// The number of distinct values in v (reordered when sorted): an
+// open-addressing set with linear probing, the values being hashes already;
+// should the probes pass 8 per value (values made to collide), v is sorted
+// instead, so the cost stays n log n at worst.
+size_t count_distinct(std::vector<uint64_t>& v) {
+  const size_t n = v.size();
+  if (n < 2) return n;
+  const size_t cap = std::bit_ceil(2 * n);
+  const int shift = 64 - std::countr_zero(cap);
+  std::vector<uint64_t> table(cap, 0);  // 0: empty (the value 0 is counted apart)
+  bool zero = false;
+  size_t distinct = 0, probes = 0;
+  for (const uint64_t x : v) {
+    if (x == 0) {
+      zero = true;
+      continue;
+    }
+    size_t i = static_cast<size_t>((x * 0x9E3779B97F4A7C15ull) >> shift);
+    while (table[i] != 0 && table[i] != x) {
+      i = (i + 1) & (cap - 1);
+      ++probes;
+    }
+    if (probes > 8 * n) {
+      std::sort(v.begin(), v.end());
+      return static_cast<size_t>(std::unique(v.begin(), v.end()) - v.begin());
+    }
+    distinct += table[i] == 0;
+    table[i] = x;
+  }
+  return distinct + zero;
+}
+
+void performance(const DepthInput& in, Meter& meter, Depth& d) {
   for (int c = 0; c < 128; ++c) {
     if (in.cc_counts[c] != 0) {
       d.cc_numbers.push_back(static_cast<int16_t>(c));
@@ -219,173 +314,56 @@ void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
   const double q = in.ppq;
   const auto& notes = in.notes;
 
-  // One walk over the notes in start order: note lengths and voices
-  // (non-drum), timing against the 16th / 16th-triplet grid, bar contents.
-  // What depends on the start only is computed once per distinct start, and
-  // what depends on the position in the bar and the tempo only is memoised.
   const size_t count = notes.size();
-  // Voices (track, channel) as dense indices when the tracks are few: each
-  // keeps its current group of notes starting together (a chain through
-  // `next`), settled when the voice's next onset comes. Otherwise the voice
-  // keys are sorted (voice order, then start order).
+
+  // Legato and staccato: a note's group is the notes of its voice (track,
+  // channel) starting with it, and pairs with the voice's next onset. With
+  // few tracks the voices are dense indices and one backward walk gives every
+  // note the next onset of its voice; otherwise the voice keys are sorted
+  // (voice order, then start order).
   uint32_t max_track = 0;
   for (const DepthNote& n : notes) max_track = std::max(max_track, n.track);
-  const bool dense = count < UINT32_MAX &&
+  // (Dense also needs the starts below 2^61, for the sentinel below.)
+  constexpr uint64_t kNoTick = uint64_t{1} << 62;
+  const bool dense = count < UINT32_MAX && notes.back().start < kNoTick / 2 &&
                      (uint64_t{max_track} + 1) * 16 <= 4 * static_cast<uint64_t>(count) + 4096;
-  constexpr uint32_t kNone = UINT32_MAX;
-  struct VoiceGroup {
-    uint64_t start = 0;
-    uint32_t head = kNone;
-  };
-  std::vector<VoiceGroup> groups;
-  std::vector<uint32_t> next;
-  std::vector<uint64_t> voice;  // (track, channel) << 32 | index, when not dense
-  if (dense) {
-    groups.resize((size_t{max_track} + 1) * 16);
-    next.resize(count);
-  } else {
-    voice.reserve(count);
-  }
   uint64_t pairs = 0, legato = 0, staccato = 0;
-  // Settles the group of `g` given the next onset of its voice.
-  const auto settle = [&](const VoiceGroup& g, uint64_t next_start) {
-    const double ioi = static_cast<double>(next_start - g.start);
-    if (!(ioi <= 2 * q)) return;
-    for (uint32_t k = g.head; k != kNone; k = next[k]) {
-      const DepthNote& m = notes[k];
-      const double len = static_cast<double>(m.end - m.start);
-      ++pairs;
-      legato += len >= 0.95 * ioi;
-      staccato += len <= 0.5 * ioi;
+  if (dense) {
+    // Walking backwards, a voice holds the start of the group seen last and
+    // the start of the group after that one (its next onset), kNoTick when
+    // there is none: then the interval is at least 2^61 and pairs nothing.
+    // Branch-free: the selections are masks.
+    struct Voice {
+      uint64_t cur = kNoTick, next = kNoTick;
+    };
+    std::vector<Voice> voices((size_t{max_track} + 1) * 16 + 1);  // the last: the drum notes
+    const size_t drum_voice = voices.size() - 1;
+    const double two_q = 2 * q;
+    for (size_t i = count; i-- > 0;) {
+      const DepthNote& n = notes[i];
+      const bool drum = n.channel == kDrumChannel;
+      const size_t drum_mask = size_t{0} - drum;
+      Voice& v =
+          voices[((size_t{n.track} * 16 + n.channel) & ~drum_mask) | (drum_voice & drum_mask)];
+      const uint64_t fresh = uint64_t{0} - (v.cur != n.start);  // a new group of the voice
+      v.next = (v.cur & fresh) | (v.next & ~fresh);
+      v.cur = n.start;
+      // Below 2^62: the signed conversion is exact as the unsigned one.
+      const double ioi = static_cast<double>(static_cast<int64_t>(v.next - n.start));
+      const double len = static_cast<double>(n.end - n.start);
+      const bool paired = !drum && ioi <= two_q;
+      pairs += paired;
+      legato += paired && len >= 0.95 * ioi;
+      staccato += paired && len <= 0.5 * ioi;
     }
-  };
-
-  std::vector<uint64_t> lengths;  // in ticks (x / q is monotonic: the same order)
-  std::vector<uint64_t> bars;     // content hash per bar with onsets
-  lengths.reserve(count);
-  double len_sum = 0;
-  const double g16 = q / 4, g24 = q / 6;
-  const double tol = std::max(0.5, q / 96);
-  double dev_ticks = 0, dev_ms = 0;
-  uint64_t on_grid = 0;
-  uint64_t cur_bar = UINT64_MAX, cur_hash = 0;
-  uint64_t prev_start = 0;
-  bool have_prev = false;
-  double dev = 0, dev_ms_add = 0;  // of the current start
-  uint64_t bar = 0, qpos = 0;
-  BarCursor bars_at(meter);
-  struct Grid {
-    uint64_t pos_bits = 0;
-    uint32_t tempo = 0;
-    bool used = false;
-    double dev = 0, dev_ms = 0;
-    uint64_t qpos = 0;
-  };
-  Grid memo[64];
-  // Integer grid arithmetic (see below) when the PPQ is a multiple of 6.
-  const bool int_grid = in.ppq % 6 == 0;
-  const ExactDiv div_2q(2u * in.ppq);
-  constexpr double kGridLimit = 0x1p24;
-  struct MsMemo {  // dev * tempo / (q * 1000) by (dev, tempo); tempo 0: empty
-    uint64_t dev_bits = 0;
-    uint32_t tempo = 0;
-    double value = 0;
-  };
-  MsMemo ms_memo[32];
-  for (size_t i = 0; i < count; ++i) {
-    const DepthNote& n = notes[i];
-    const bool drum = n.channel == kDrumChannel;
-    if (!drum && i <= UINT32_MAX) {
-      const uint64_t ticks = n.end - n.start;
-      lengths.push_back(ticks);
-      len_sum += static_cast<double>(ticks) / q;
-      if (dense) {
-        VoiceGroup& g = groups[size_t{n.track} * 16 + n.channel];
-        const uint32_t idx = static_cast<uint32_t>(i);
-        if (g.head != kNone && g.start != n.start) {
-          settle(g, n.start);
-          g.head = kNone;
-        }
-        next[idx] = g.head;  // kNone for a new group
-        if (g.head == kNone) g.start = n.start;
-        g.head = idx;
-      } else {
-        voice.push_back((uint64_t{n.track} << 36) | (uint64_t{n.channel} << 32) | i);
-      }
+  } else {
+    std::vector<uint64_t> voice;  // (track, channel) << 32 | index
+    voice.reserve(count);
+    for (size_t i = 0; i < count && i <= UINT32_MAX; ++i) {
+      const DepthNote& n = notes[i];
+      if (n.channel == kDrumChannel) continue;
+      voice.push_back((uint64_t{n.track} << 36) | (uint64_t{n.channel} << 32) | i);
     }
-    if (!have_prev || n.start != prev_start) {
-      have_prev = true;
-      prev_start = n.start;
-      double pos;
-      bar = bars_at.bar_of(n.start, pos);
-      const uint32_t tempo = clock.tempo_at(n.start);
-      if (int_grid && pos >= 0 && pos < kGridLimit &&
-          static_cast<double>(static_cast<uint32_t>(pos)) == pos) {
-        // Whole ticks, PPQ a multiple of 6: x / g16 = 4P / Q, x / g24 = 6P / Q
-        // and x * 12 / q = 12P / Q are correctly rounded quotients that are
-        // never within rounding of a half (they are at least 1 / 2Q away from
-        // one): round_pos() of each is the exact floor((2kP + Q) / 2Q).
-        const uint32_t p32 = static_cast<uint32_t>(pos), qq = in.ppq;
-        const double r16 = div_2q(8 * p32 + qq), r24 = div_2q(12 * p32 + qq);
-        dev = std::min(std::fabs(pos - r16 * g16), std::fabs(pos - r24 * g24));
-        uint64_t dev_bits;
-        std::memcpy(&dev_bits, &dev, sizeof dev);
-        MsMemo& ms = ms_memo[((dev_bits ^ tempo) * 0x9E3779B97F4A7C15ull) >> 59];
-        if (ms.tempo != tempo || ms.dev_bits != dev_bits) {
-          ms.tempo = tempo;
-          ms.dev_bits = dev_bits;
-          ms.value = dev * tempo / (q * 1000);
-        }
-        dev_ms_add = ms.value;
-        qpos = div_2q(24 * p32 + qq);
-      } else {
-        uint64_t pos_bits;
-        std::memcpy(&pos_bits, &pos, sizeof pos);
-        Grid& g = memo[((pos_bits ^ (uint64_t{tempo} << 20)) * 0x9E3779B97F4A7C15ull) >> 58];
-        if (!g.used || g.pos_bits != pos_bits || g.tempo != tempo) {
-          const double d16 = std::fabs(pos - round_pos(pos / g16) * g16);
-          const double d24 = std::fabs(pos - round_pos(pos / g24) * g24);
-          g.dev = std::min(d16, d24);
-          g.dev_ms = g.dev * tempo / (q * 1000);
-          g.qpos = static_cast<uint64_t>(round_pos(pos * 12 / q));
-          g.pos_bits = pos_bits;
-          g.tempo = tempo;
-          g.used = true;
-        }
-        dev = g.dev;
-        dev_ms_add = g.dev_ms;
-        qpos = g.qpos;
-      }
-    }
-    dev_ticks += dev;
-    dev_ms += dev_ms_add;
-    if (dev <= tol) ++on_grid;
-    if (bar != cur_bar) {
-      if (cur_bar != UINT64_MAX) bars.push_back(cur_hash);
-      cur_bar = bar;
-      cur_hash = 0;
-    }
-    cur_hash += mix64((qpos << 16) | (uint64_t{drum} << 8) | n.pitch);
-  }
-  if (cur_bar != UINT64_MAX) bars.push_back(cur_hash);
-  const double cnt = static_cast<double>(notes.size());
-  d.timing_dev_ticks = dev_ticks / cnt;
-  d.timing_dev_ms = dev_ms / cnt;
-  d.on_grid_share = static_cast<double>(on_grid) / cnt;
-  if (notes.size() >= 8) d.timing_humanised = *d.on_grid_share < 0.75;
-
-  if (!lengths.empty()) {
-    d.note_length_mean_beats = len_sum / static_cast<double>(lengths.size());
-    // median_of() on the lengths in beats, from the order statistics of the
-    // lengths in ticks (x / q is monotonic).
-    const size_t mid = lengths.size() / 2;
-    double m = static_cast<double>(kth_smallest(lengths, mid)) / q;
-    if (lengths.size() % 2 == 0)
-      m = (m + static_cast<double>(kth_smallest(lengths, mid - 1)) / q) / 2;
-    d.note_length_median_beats = m;
-  }
-  std::vector<uint64_t>().swap(lengths);
-  if (!dense) {
     radix_sort(voice, 32);
     for (size_t i = 0; i < voice.size();) {
       // group [i, j): same voice, same start
@@ -416,11 +394,120 @@ void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
     d.legato_share = static_cast<double>(legato) / static_cast<double>(pairs);
     d.staccato_share = static_cast<double>(staccato) / static_cast<double>(pairs);
   }
-  std::vector<uint64_t>().swap(voice);
+
+  // One walk over the notes in start order: note lengths (non-drum), timing
+  // against the 16th / 16th-triplet grid, bar contents. What depends on the
+  // start only is computed once per distinct start: with whole ticks and a
+  // PPQ that is a multiple of 6 directly (integer arithmetic, one division),
+  // otherwise memoised by position in the bar and tempo. (Measured: a memo
+  // of the milliseconds on the integer path cost more than its division.)
+  // The lengths in ticks (x / q is monotonic: the same order), non-drum notes.
+  const auto lengths = std::make_unique_for_overwrite<uint64_t[]>(count);
+  size_t nlengths = 0;
+  std::vector<uint64_t> bars;  // content hash per bar with onsets
+  double len_sum = 0;
+  const double g16 = q / 4, g24 = q / 6;
+  const double tol = std::max(0.5, q / 96);
+  double dev_ticks = 0, dev_ms = 0;
+  uint64_t on_grid = 0;
+  uint64_t cur_bar = UINT64_MAX, cur_hash = 0;
+  uint64_t prev_start = 0;
+  bool have_prev = false;
+  double dev = 0, dev_ms_add = 0;  // of the current start
+  uint64_t bar = 0, qpos = 0;
+  uint64_t bar_lo = 0, bar_hi = 0;  // the bar kept (see BarCursor)
+  // The tempo in force (Clock::tempo_at: the last of the tempos at or before
+  // the tick, 500,000 before the first), the starts being visited in order.
+  const auto& tempos = in.tempos;
+  size_t next_tempo = 0;
+  uint32_t tempo = 500'000;
+  struct Grid {  // what a position in the bar and a tempo give, memoised
+    uint64_t pos_bits = 0;
+    uint32_t tempo = 0;
+    bool used = false;
+    double dev = 0, dev_ms = 0;
+    uint64_t qpos = 0;
+  };
+  Grid memo[64];
+  // Integer grid arithmetic (see below) when the PPQ is a multiple of 6.
+  const bool int_grid = in.ppq % 6 == 0;
+  const ExactDiv div_2q(2u * in.ppq);
+  constexpr double kGridLimit = 0x1p24;
+  for (size_t i = 0; i < count; ++i) {
+    const DepthNote& n = notes[i];
+    const bool drum = n.channel == kDrumChannel;
+    const bool counted = !drum && i <= UINT32_MAX;
+    const uint64_t ticks = n.end - n.start;
+    lengths[nlengths] = ticks;
+    nlengths += counted;
+    // Not counted: + 0 / q, which leaves len_sum as it is.
+    len_sum += static_cast<double>(ticks & (uint64_t{0} - counted)) / q;
+    if (!have_prev || n.start != prev_start) {
+      have_prev = true;
+      prev_start = n.start;
+      double pos;
+      if (n.start >= bar_lo && n.start < bar_hi) {  // BarCursor::bar_of() inline
+        pos = static_cast<double>(n.start - bar_lo);
+      } else {
+        bar = bar_cursor_miss(meter, n.start, pos, bar_lo, bar_hi);
+      }
+      while (next_tempo < tempos.size() && tempos[next_tempo].first <= n.start) {
+        tempo = tempos[next_tempo++].second;
+      }
+      if (int_grid && pos >= 0 && pos < kGridLimit &&
+          static_cast<double>(static_cast<uint32_t>(pos)) == pos) {
+        // Whole ticks, PPQ a multiple of 6: x / g16 = 4P / Q, x / g24 = 6P / Q
+        // and x * 12 / q = 12P / Q are correctly rounded quotients that are
+        // never within rounding of a half (they are at least 1 / 2Q away from
+        // one): round_pos() of each is the exact floor((2kP + Q) / 2Q).
+        const uint32_t p32 = static_cast<uint32_t>(pos), qq = in.ppq;
+        const double r16 = div_2q(8 * p32 + qq), r24 = div_2q(12 * p32 + qq);
+        dev = std::min(std::fabs(pos - r16 * g16), std::fabs(pos - r24 * g24));
+        dev_ms_add = dev * tempo / (q * 1000);
+        qpos = div_2q(24 * p32 + qq);
+      } else {
+        uint64_t pos_bits;
+        std::memcpy(&pos_bits, &pos, sizeof pos);
+        Grid& g = memo[((pos_bits ^ (uint64_t{tempo} << 20)) * 0x9E3779B97F4A7C15ull) >> 58];
+        if (!g.used || g.pos_bits != pos_bits || g.tempo != tempo) {
+          const double d16 = std::fabs(pos - round_pos(pos / g16) * g16);
+          const double d24 = std::fabs(pos - round_pos(pos / g24) * g24);
+          g.dev = std::min(d16, d24);
+          g.dev_ms = g.dev * tempo / (q * 1000);
+          g.qpos = static_cast<uint64_t>(round_pos(pos * 12 / q));
+          g.pos_bits = pos_bits;
+          g.tempo = tempo;
+          g.used = true;
+        }
+        dev = g.dev;
+        dev_ms_add = g.dev_ms;
+        qpos = g.qpos;
+      }
+    }
+    dev_ticks += dev;
+    dev_ms += dev_ms_add;
+    on_grid += dev <= tol;
+    if (bar != cur_bar) {
+      if (cur_bar != UINT64_MAX) bars.push_back(cur_hash);
+      cur_bar = bar;
+      cur_hash = 0;
+    }
+    cur_hash += mix64((qpos << 16) | (uint64_t{drum} << 8) | n.pitch);
+  }
+  if (cur_bar != UINT64_MAX) bars.push_back(cur_hash);
+  const double cnt = static_cast<double>(notes.size());
+  d.timing_dev_ticks = dev_ticks / cnt;
+  d.timing_dev_ms = dev_ms / cnt;
+  d.on_grid_share = static_cast<double>(on_grid) / cnt;
+  if (notes.size() >= 8) d.timing_humanised = *d.on_grid_share < 0.75;
+
+  if (nlengths != 0) {
+    d.note_length_mean_beats = len_sum / static_cast<double>(nlengths);
+    d.note_length_median_beats = median_beats(lengths.get(), nlengths, q);
+  }
 
   d.bar_count = static_cast<uint32_t>(std::min<size_t>(bars.size(), UINT32_MAX));
-  std::sort(bars.begin(), bars.end());
-  const size_t distinct = static_cast<size_t>(std::unique(bars.begin(), bars.end()) - bars.begin());
+  const size_t distinct = count_distinct(bars);
   d.distinct_bars = static_cast<uint32_t>(std::min<size_t>(distinct, UINT32_MAX));
   if (!bars.empty()) {
     d.repeated_share =
@@ -428,62 +515,83 @@ void performance(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
   }
 }
 
+// Merges the sorted runs [a, ae) and [b, be) into out by (start, seq), ties
+// from the first run (as std::merge). (A branch-free selection was slower:
+// it makes every step wait for the previous one's loads.)
+void merge_notes(const DepthNote* a, const DepthNote* ae, const DepthNote* b, const DepthNote* be,
+                 DepthNote* out) noexcept {
+  while (a != ae && b != be) {
+    if (b->start < a->start || (b->start == a->start && b->seq < a->seq)) {
+      *out++ = *b++;
+    } else {
+      *out++ = *a++;
+    }
+  }
+  out = std::copy(a, ae, out);
+  if (out != b) std::copy(b, be, out);  // b's rest may already be in place (see sort_notes)
+}
+
 // Notes by (start, seq). The analysis records each track's notes at their
-// note-ons, in start order, and numbers them (seq) in the order they end: the
-// notes starting together are put in seq order inside each run of equal
-// starts, then the runs (the tracks) are merged, or, when there are many,
-// sorted stably by start (a radix sort of (start, index) keys when they fit
-// in 64 bits); seq grows from track to track, so both give (start, seq).
+// note-ons, in start order, and numbers them (seq) in the order they end: one
+// pass finds the runs of ascending starts (the tracks) and whether notes
+// starting together are out of seq order; if so, each such group is put in
+// seq order; then the runs are merged, or, when there are many, sorted stably
+// by start (a radix sort of (start, index) keys when they fit in 64 bits);
+// seq grows from track to track, so both give (start, seq).
 void sort_notes(std::vector<DepthNote>& v) {
   const size_t n = v.size();
-  const auto by_seq = [](const DepthNote& a, const DepthNote& b) { return a.seq < b.seq; };
-  const auto less = [](const DepthNote& a, const DepthNote& b) {
-    return a.start < b.start || (a.start == b.start && a.seq < b.seq);
-  };
-  for (size_t i = 0; i < n;) {
-    size_t j = i + 1;
-    while (j < n && v[j].start == v[i].start) ++j;
-    if (j - i > 1) {
-      if (j - i <= 16) {
-        for (size_t k = i + 1; k < j; ++k) {  // insertion sort
-          const DepthNote x = v[k];
-          size_t m = k;
-          for (; m > i && x.seq < v[m - 1].seq; --m) v[m] = v[m - 1];
-          v[m] = x;
-        }
-      } else {
-        std::sort(v.begin() + static_cast<ptrdiff_t>(i), v.begin() + static_cast<ptrdiff_t>(j),
-                  by_seq);
-      }
-    }
-    i = j;
-  }
+  if (n < 2) return;
+  DepthNote* const a = v.data();
   constexpr size_t kMaxRuns = 32;
   size_t runs[kMaxRuns + 1];
   size_t nruns = 0;
   runs[nruns++] = 0;
-  bool many = false;
+  bool many = false, inverted = false;
   for (size_t i = 1; i < n; ++i) {
-    if (v[i].start < v[i - 1].start) {
-      if (nruns == kMaxRuns) {
+    inverted |= (a[i].start == a[i - 1].start) & (a[i].seq < a[i - 1].seq);
+    if (a[i].start < a[i - 1].start) {
+      if (nruns < kMaxRuns) {
+        runs[nruns++] = i;
+      } else {
         many = true;
-        break;
       }
-      runs[nruns++] = i;
     }
   }
-  if (nruns == 1 && !many) return;
+  if (inverted) {
+    // Each group of equal starts holding an inversion is sorted once, then
+    // skipped: linear scanning.
+    const auto by_seq = [](const DepthNote& x, const DepthNote& y) { return x.seq < y.seq; };
+    for (size_t i = 1; i < n; ++i) {
+      if ((a[i].start == a[i - 1].start) & (a[i].seq < a[i - 1].seq)) {
+        size_t lo = i - 1, hi = i + 1;
+        while (lo > 0 && a[lo - 1].start == a[i].start) --lo;
+        while (hi < n && a[hi].start == a[i].start) ++hi;
+        if (hi - lo <= 16) {
+          for (size_t k = lo + 1; k < hi; ++k) {  // insertion sort
+            const DepthNote x = a[k];
+            size_t m = k;
+            for (; m > lo && x.seq < a[m - 1].seq; --m) a[m] = a[m - 1];
+            a[m] = x;
+          }
+        } else {
+          std::sort(a + lo, a + hi, by_seq);
+        }
+        i = hi;
+      }
+    }
+  }
+  if (nruns == 1) return;
   if (!many) {
     runs[nruns] = n;
-    std::vector<DepthNote> tmp(n);
-    DepthNote* src = v.data();
-    DepthNote* dst = tmp.data();
-    while (nruns > 1) {
+    const auto tmp = std::make_unique_for_overwrite<DepthNote[]>(n);
+    DepthNote* src = a;
+    DepthNote* dst = tmp.get();
+    while (nruns > 2) {
       size_t out = 0;
       for (size_t r = 0; r < nruns; r += 2) {
         const size_t lo = runs[r], mid = runs[r + 1], hi = r + 2 <= nruns ? runs[r + 2] : mid;
         if (r + 1 < nruns) {
-          std::merge(src + lo, src + mid, src + mid, src + hi, dst + lo, less);
+          merge_notes(src + lo, src + mid, src + mid, src + hi, dst + lo);
         } else {
           std::copy(src + lo, src + mid, dst + lo);
         }
@@ -493,7 +601,16 @@ void sort_notes(std::vector<DepthNote>& v) {
       nruns = out;
       std::swap(src, dst);
     }
-    if (src != v.data()) v.swap(tmp);
+    // The last merge writes into v. When both runs are in v, the first is
+    // moved out first: the output then never passes the second's next note.
+    const size_t mid = runs[1];
+    if (src == a) {
+      std::copy(a, a + mid, tmp.get());
+      src = tmp.get();
+      merge_notes(src, src + mid, a + mid, a + n, a);
+    } else {
+      merge_notes(src, src + mid, src + mid, src + n, a);
+    }
     return;
   }
   uint64_t max_start = 0;
@@ -509,7 +626,7 @@ void sort_notes(std::vector<DepthNote>& v) {
     v.swap(sorted);
   } else {
     std::stable_sort(v.begin(), v.end(),
-                     [](const DepthNote& a, const DepthNote& b) { return a.start < b.start; });
+                     [](const DepthNote& x, const DepthNote& y) { return x.start < y.start; });
   }
 }
 
@@ -524,7 +641,7 @@ Depth compute_depth(DepthInput& in) {
   Meter meter(in);
   if (in.ppq != 0) analyze_chords(in, clock, meter, d);
   analyze_drums(in, clock, meter, d);
-  performance(in, clock, meter, d);
+  performance(in, meter, d);
   return d;
 }
 

@@ -28,6 +28,7 @@
 //     (then loops = true); otherwise the number of drum bars when at most 8
 //     (loops = false), else NULL.
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "depth_internal.hpp"
@@ -56,13 +57,7 @@ enum Cls {
   percussion
 };
 
-}  // namespace
-
-std::string_view drum_class_name(int cls) noexcept {
-  return cls >= 0 && cls < kDrumClasses ? kClassNames[cls] : "";
-}
-
-int drum_class_of(int key) noexcept {
+constexpr int class_of_key(int key) noexcept {
   switch (key) {
     case 35:
     case 36:
@@ -104,6 +99,14 @@ int drum_class_of(int key) noexcept {
   }
 }
 
+}  // namespace
+
+std::string_view drum_class_name(int cls) noexcept {
+  return cls >= 0 && cls < kDrumClasses ? kClassNames[cls] : "";
+}
+
+int drum_class_of(int key) noexcept { return class_of_key(key); }
+
 namespace depth_detail {
 
 namespace {
@@ -112,35 +115,64 @@ struct Hit {
   uint64_t start;
   uint8_t cls, velocity;
 };
+
+// drum_class_of() of every key byte.
+constexpr std::array<uint8_t, 256> kClassOf = [] {
+  std::array<uint8_t, 256> t{};
+  for (int k = 0; k < 256; ++k) t[static_cast<size_t>(k)] = static_cast<uint8_t>(class_of_key(k));
+  return t;
+}();
 }  // namespace
 
 void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
-  uint64_t snare_vel[128] = {};  // snare hits by velocity
-  uint64_t snares = 0;
-  std::vector<Hit> drums;
-  for (const DepthNote& n : in.notes) {
-    if (n.channel != kDrumChannel) continue;
-    const int c = drum_class_of(n.pitch);
-    drums.push_back(Hit{n.start, static_cast<uint8_t>(c), n.velocity});
-    ++d.drum_counts[c];
-    if (c == snare) {
-      ++snare_vel[n.velocity & 127];
-      ++snares;
+  size_t ndrums = 0;
+  for (const DepthNote& n : in.notes) ndrums += n.channel == kDrumChannel;
+  if (ndrums == 0) return;
+  // The drum notes in order, their counts by class and the snare hits by
+  // velocity; branch-free (a note that is not a drum is written over).
+  std::vector<Hit> drums(ndrums + 1);
+  uint64_t snare_vel[256] = {};
+  {
+    Hit* out = drums.data();
+    size_t m = 0;
+    for (const DepthNote& n : in.notes) {
+      const bool drum = n.channel == kDrumChannel;
+      const uint8_t c = kClassOf[n.pitch];
+      out[m] = Hit{n.start, c, n.velocity};
+      m += drum;
+      d.drum_counts[c] += drum;
+      snare_vel[n.velocity] += drum & (c == snare);
     }
+    drums.pop_back();
   }
-  if (drums.empty()) return;
 
   // ghost notes
-  if (snares != 0) {
-    // The k-th smallest snare velocity, k = (snares - 1) * 9 / 10.
+  if (const uint64_t snares = d.drum_counts[snare]; snares != 0) {
+    // The k-th smallest snare velocity (as a 7-bit value), k = (snares - 1) * 9 / 10.
     const uint64_t k = (snares - 1) * 9 / 10;
     uint64_t below = 0;
     int v = 0;
-    while (below + snare_vel[v] <= k) below += snare_vel[v++];
-    const double accent = v;
-    for (const Hit& n : drums) {
-      if (n.cls == snare && n.velocity < 0.6 * accent) ++d.ghost_notes;
+    while (below + snare_vel[v] + snare_vel[v + 128] <= k) {
+      below += snare_vel[v] + snare_vel[v + 128];
+      ++v;
     }
+    const double accent = v;
+    for (int vel = 0; vel < 256; ++vel) {
+      if (vel < 0.6 * accent) d.ghost_notes += snare_vel[vel];
+    }
+  }
+
+  // The snare and tom onsets (flams) and the kick onsets (double bass), in
+  // order; branch-free as above.
+  std::vector<uint64_t> picked(2 * (drums.size() + 1));
+  uint64_t* const snare_toms = picked.data();
+  uint64_t* const kicks = snare_toms + drums.size() + 1;
+  size_t nsnare_toms = 0, nkicks = 0;
+  for (const Hit& n : drums) {
+    snare_toms[nsnare_toms] = n.start;
+    nsnare_toms += (n.cls == snare) | (n.cls == toms);
+    kicks[nkicks] = n.start;
+    nkicks += n.cls == kick;
   }
 
   // flams
@@ -148,16 +180,16 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
     bool have = false;
     uint64_t prev_tick = 0;
     double prev_sec = 0;
-    for (const Hit& n : drums) {
-      if (n.cls != snare && n.cls != toms) continue;
-      const double sec = clock.at(n.start);
-      if (have && n.start != prev_tick && sec - prev_sec < 0.030) {
+    for (size_t i = 0; i < nsnare_toms; ++i) {
+      const uint64_t tick = snare_toms[i];
+      const double sec = clock.at(tick);
+      if (have && tick != prev_tick && sec - prev_sec < 0.030) {
         ++d.flams;
         have = false;  // the pair is used up
         continue;
       }
       have = true;
-      prev_tick = n.start;
+      prev_tick = tick;
       prev_sec = sec;
     }
   }
@@ -174,21 +206,22 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
       if (run >= 4) ++d.double_bass_runs;
       run = 0;
     };
-    for (const Hit& n : drums) {
-      if (n.cls != kick) continue;
-      if (have && n.start == prev) continue;
-      if (have && static_cast<double>(n.start - prev) <= gap_max) {
+    for (size_t i = 0; i < nkicks; ++i) {
+      const uint64_t tick = kicks[i];
+      if (have && tick == prev) continue;
+      if (have && static_cast<double>(tick - prev) <= gap_max) {
         ++run;
       } else {
         end_run();
         run = 1;
       }
       have = true;
-      prev = n.start;
+      prev = tick;
     }
     end_run();
     d.double_bass = d.double_bass_runs != 0;
   }
+  std::vector<uint64_t>().swap(picked);
 
   // swing, feel, bar pattern: one walk over the distinct onsets by beat.
   std::vector<double> ratios;
@@ -216,9 +249,11 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
     bool have_start = false;
     uint64_t start = 0, bar = 0;
     uint64_t pbar = 0, upos = 0;  // the pattern's bar and quantised position
-    double pos = 0;
+    double pos = 0, bar_len = 0;
+    uint64_t seg_end = 0;
     BarCursor bars_at(meter);
-    const ExactDiv div_2q(2u * in.ppq);
+    const ExactDiv div_2q(2u * in.ppq), div_q(in.ppq);
+    bool whole = false;  // pos is a whole number of ticks below 2^24
     for (const Hit& n : drums) {
       if (!have_start || n.start != start) {
         have_start = true;
@@ -227,7 +262,8 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
         // The pattern position: the nearest 16th (as qpos), except that a hit
         // at most PPQ/16 ticks before the bar line whose nearest 16th is that
         // line is the next bar's downbeat (played early).
-        if (pos >= 0 && pos < 0x1p24 && static_cast<double>(static_cast<uint32_t>(pos)) == pos) {
+        whole = pos >= 0 && pos < 0x1p24 && static_cast<double>(static_cast<uint32_t>(pos)) == pos;
+        if (whole) {
           // llround(4P / Q) of a whole P: the quotient is a half exactly or
           // at least 1 / 2Q away from one, so it rounds as the exact value.
           upos = div_2q(8 * static_cast<uint32_t>(pos) + in.ppq);
@@ -235,7 +271,11 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
           upos = static_cast<uint64_t>(std::llround(pos * 4 / q));
         }
         pbar = bar;
-        const double bar_len = meter.seg(meter.seg_of(n.start)).bar_len;
+        if (n.start >= seg_end) {  // the meter segment of the start (starts ascend)
+          const size_t si = meter.seg_of(n.start);
+          bar_len = meter.seg(si).bar_len;
+          seg_end = si + 1 < meter.size() ? meter.seg(si + 1).tick : UINT64_MAX;
+        }
         if (bar_len - pos <= q / 16 && static_cast<double>(upos) * q / 4 >= bar_len) {
           pbar = bar + 1;
           upos = 0;
@@ -255,8 +295,18 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
       }
       if (n.start == prev_tick) continue;  // distinct onsets only from here
       prev_tick = n.start;
-      const double beat_f = std::floor(pos / q);
-      const uint64_t beat = floor_u64(beat_f);
+      // floor(pos / q): for whole ticks the quotient P / Q is at least 1 / Q
+      // below the next integer, far more than its rounding error, so it is
+      // the integer quotient.
+      uint64_t beat;
+      double beat_f;
+      if (whole) {
+        beat = div_q(static_cast<uint32_t>(pos));
+        beat_f = static_cast<double>(beat);
+      } else {
+        beat_f = std::floor(pos / q);
+        beat = floor_u64(beat_f);
+      }
       if (beat != cur_beat) {
         end_beat();
         cur_beat = beat;
