@@ -268,10 +268,10 @@ mem_growth=$(sed -n 's/^MEMFLAT [^ ]* //p' <<<"$mem_report")
 # ------------------------------------------------------------------ (d) analysis depth on
 # The same import with midipipe.analysis_depth = on (off by default; issue 6: depth may cost
 # at most 25% of the import's files/s), against the same import with it off, in alternating
-# rounds (off, on, on + split_tracks, off, ...: MIDIPIPE_BENCH_DEPTH_ROUNDS rounds, default
-# 2) so that drift of the shared machine falls on all. Before every run the rows are deleted
-# and the tables vacuumed, so every run reads and analyses every file again into the same
-# tables. The figure is median(on) / median(off); (a)'s run, on fresh tables, is not one of
+# rounds (off, on, on + split_tracks; then the reverse order; ...: MIDIPIPE_BENCH_DEPTH_ROUNDS
+# rounds, default 2) so that drift of the shared machine falls on all. Before every run the
+# rows are deleted and the tables (the queue included) vacuumed, so every run reads and
+# analyses every file again into the same tables. The figure is median(on) / median(off); (a)'s run, on fresh tables, is not one of
 # them. The third run also splits every multi-track file into one format-0 file per track
 # (split_tracks => true): reported, as everything the issue adds switched on at once.
 depth_rounds=${MIDIPIPE_BENCH_DEPTH_ROUNDS:-2}
@@ -280,7 +280,9 @@ depth_import() {  # off|on|split -> files/s (wall clock of the statement)
   [[ $mode == off ]] && depth=off
   [[ $mode == split ]] && split=true
   Q -c "DELETE FROM midipipe_files" >/dev/null || die "could not empty midipipe_files"
-  Q -c "VACUUM midipipe_files, midipipe_analysis, midipipe_tracks, midipipe_chords" >/dev/null 2>&1 || true
+  # The queue too: every run leaves twice its file count of dead queue rows (claimed, then
+  # deleted at the end), which slowed each later run of a series until autovacuum came.
+  Q -c "VACUUM midipipe_files, midipipe_analysis, midipipe_tracks, midipipe_chords, midipipe_queue, midipipe_runs" >/dev/null 2>&1 || true
   Q -c "CHECKPOINT" >/dev/null
   t0=$(now)
   "${PSQL[@]}" -d bench -At -c "SET midipipe.analysis_depth = $depth" \
@@ -296,9 +298,15 @@ median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) 
 step "analysis depth off, on, on + split_tracks, alternating: $N files, workers => $workers, $depth_rounds rounds"
 depth_off_list=() depth_on_list=() depth_split_list=()
 for ((r = 1; r <= depth_rounds; r++)); do
-  f_off=$(depth_import off)
-  f_on=$(depth_import on)
-  f_split=$(depth_import split)
+  if ((r % 2 == 1)); then  # off, on, split; then split, on, off: drift within a round cancels
+    f_off=$(depth_import off)
+    f_on=$(depth_import on)
+    f_split=$(depth_import split)
+  else
+    f_split=$(depth_import split)
+    f_on=$(depth_import on)
+    f_off=$(depth_import off)
+  fi
   echo "round $r: depth off $f_off files/s, on $f_on, on + split $f_split (on / off = $(awk -v a="$f_on" -v b="$f_off" 'BEGIN {printf "%.3f", a / b}'))"
   depth_off_list+=("$f_off")
   depth_on_list+=("$f_on")
