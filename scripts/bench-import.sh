@@ -64,6 +64,7 @@ die() {
 }
 step() { printf '\n== %s  (%s)\n' "$1" "$(date +%H:%M:%S)"; }
 now() { date +%s.%N; }
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 [[ -d $corpus ]] || die "no corpus at $corpus (set MIDIPIPE_CORPUS)"
 corpus=$(cd "$corpus" && pwd)
@@ -294,7 +295,6 @@ depth_import() {  # off|on|split -> files/s (wall clock of the statement)
   t1=$(now)
   awk -v n="$N" -v a="$t1" -v b="$t0" 'BEGIN {printf "%.1f", n / (a - b)}'
 }
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 step "analysis depth off, on, on + split_tracks, alternating: $N files, workers => $workers, $depth_rounds rounds"
 depth_off_list=() depth_on_list=() depth_split_list=()
 for ((r = 1; r <= depth_rounds; r++)); do
@@ -353,7 +353,6 @@ for ((i = 1; i <= rounds; i++)); do
   warm_ms+=("$w")
   echo "round $i: cold $c ms, warm $w ms"
 done
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 # The floor of a warm run: the engine alone over the same 200 files with the same
 # number of processes (no database, no process start). cold / floor bounds what
 # cold / warm can reach on this machine.
