@@ -33,48 +33,47 @@ class Writer {
     while ((v >>= 7) != 0) tmp[n++] = static_cast<uint8_t>(0x80 | (v & 0x7F));
     while (n > 0) v_[n_++] = tmp[--n];
   }
-  // Delta time to `tick` (at most 5 bytes of room needed).
+  // Delta time to `tick`; makes its own room (what follows needs need()).
   void delta(uint64_t& now, uint64_t tick) {
     const uint64_t d = tick > now ? tick - now : 0;
     now = tick > now ? tick : now;
-    if (d < 0x80) {
-      v_[n_++] = static_cast<uint8_t>(d);
+    if (d <= kMaxDelta) {
+      need(4);
+      vlq(static_cast<uint32_t>(d));
     } else {
       long_delta(d);
     }
   }
+  size_t size() const noexcept { return n_; }
+  uint8_t& at(size_t i) noexcept { return v_[i]; }
+  void finish() { v_.resize(n_); }
 
  private:
+  static constexpr uint64_t kMaxDelta = 0x0FFFFFFF;  // the 4-byte VLQ range
+
   // Deltas beyond the 4-byte VLQ range get empty text events (FF 01 00) as
-  // fillers, which make their own room (unreachable from a file the reader
-  // accepts).
+  // fillers (unreachable from a file the reader accepts).
   [[gnu::noinline]] void long_delta(uint64_t d) {
-    constexpr uint64_t kMaxDelta = 0x0FFFFFFF;
     while (d > kMaxDelta) {
-      need(8);
+      need(7);
       vlq(static_cast<uint32_t>(kMaxDelta));
       byte(0xFF);
       byte(0x01);
       byte(0x00);
       d -= kMaxDelta;
     }
+    need(4);
     vlq(static_cast<uint32_t>(d));
   }
 
- public:
-  size_t size() const noexcept { return n_; }
-  uint8_t& at(size_t i) noexcept { return v_[i]; }
-  void finish() { v_.resize(n_); }
-
- private:
   std::vector<uint8_t>& v_;
   size_t n_ = 0;
 };
 
-// Most bytes an event takes in a split file, but for delta fillers: delta
-// (4) + status, meta type, length (5) and payload, or delta + 3.
+// Most bytes an event takes in a split file after its delta: status, meta
+// type, length (5) and payload, or status and two data bytes.
 inline uint64_t max_event_bytes(const Event& e) noexcept {
-  return e.status >= 0xF0 ? 11 + uint64_t{e.length} : 7;
+  return e.status >= 0xF0 ? 7 + uint64_t{e.length} : 3;
 }
 // What it usually takes (a 1-byte delta): the first size of a split file.
 inline uint64_t usual_event_bytes(const Event& e) noexcept {
@@ -176,8 +175,8 @@ SplitResult split_tracks(std::span<const uint8_t> bytes, const Limits& limits) {
             (uint64_t{e.offset} + e.length > bytes.size() || e.length == UINT32_MAX)) {
           return;  // payload not addressable (only with limits beyond 4 GiB)
         }
-        o.need(static_cast<size_t>(max_event_bytes(e)));
         o.delta(now, e.tick);
+        o.need(static_cast<size_t>(max_event_bytes(e)));
         if (e.status < 0xF0) {
           o.byte(e.status);
           o.byte(e.d1);
@@ -208,8 +207,8 @@ SplitResult split_tracks(std::span<const uint8_t> bytes, const Limits& limits) {
         if (e.status == 0xFF && e.meta_type == 0x2F) continue;
         write(e);
       }
-      o.need(8);
       o.delta(now, tr.end_tick);
+      o.need(3);
       o.byte(0xFF);
       o.byte(0x2F);
       o.byte(0x00);
