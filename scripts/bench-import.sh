@@ -64,6 +64,7 @@ die() {
 }
 step() { printf '\n== %s  (%s)\n' "$1" "$(date +%H:%M:%S)"; }
 now() { date +%s.%N; }
+quotient() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }  # a / b, 3 decimals
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 [[ -d $corpus ]] || die "no corpus at $corpus (set MIDIPIPE_CORPUS)"
@@ -223,11 +224,11 @@ rows=$(Q -c "SELECT count(*) FROM midipipe_analysis")
 wall_secs=$(awk -v a="$t_end" -v b="$t_start" 'BEGIN {printf "%.3f", a - b}')
 imp_fps_wall=$(awk -v n="$N" -v s="$wall_secs" 'BEGIN {printf "%.1f", n / s}')
 imp_fps_run=$(awk -v n="$N" -v s="$run_secs" 'BEGIN {printf "%.1f", n / s}')
-ratio=$(awk -v i="$imp_fps_wall" -v e="$engine_fps" 'BEGIN {printf "%.3f", i / e}')
+ratio=$(quotient "$imp_fps_wall" "$engine_fps")
 imp_cpu=$(awk -v a="$ticks0" -v b="$ticks1" -v hz="$hz" 'BEGIN {printf "%.3f", (b - a) / hz}')
 eng_us=$(awk -v c="$engine_cpu" -v n="$N" 'BEGIN {printf "%.1f", c * 1e6 / n}')
 imp_us=$(awk -v c="$imp_cpu" -v n="$N" 'BEGIN {printf "%.1f", c * 1e6 / n}')
-cpu_ratio=$(awk -v e="$eng_us" -v i="$imp_us" 'BEGIN {printf "%.3f", e / i}')
+cpu_ratio=$(quotient "$eng_us" "$imp_us")
 per_worker=$(Q -c "SELECT string_agg(pid || ':' || files_done, ' ' ORDER BY pid) FROM midipipe_stats")
 echo "import: $N files in $wall_secs s wall ($imp_fps_wall files/s), $run_secs s by midipipe_runs ($imp_fps_run files/s); files per worker pid: $per_worker"
 
@@ -272,9 +273,10 @@ mem_growth=$(sed -n 's/^MEMFLAT [^ ]* //p' <<<"$mem_report")
 # rounds (off, on, on + split_tracks; then the reverse order; ...: MIDIPIPE_BENCH_DEPTH_ROUNDS
 # rounds, default 2) so that drift of the shared machine falls on all. Before every run the
 # rows are deleted and the tables (the queue included) vacuumed, so every run reads and
-# analyses every file again into the same tables. The figure is median(on) / median(off); (a)'s run, on fresh tables, is not one of
-# them. The third run also splits every multi-track file into one format-0 file per track
-# (split_tracks => true): reported, as everything the issue adds switched on at once.
+# analyses every file again into the same tables. The figure is median(on) / median(off);
+# (a)'s run, on fresh tables, is not one of them. The third run also splits every
+# multi-track file into one format-0 file per track (split_tracks => true): reported, as
+# everything the issue adds switched on at once.
 depth_rounds=${MIDIPIPE_BENCH_DEPTH_ROUNDS:-2}
 depth_import() {  # off|on|split -> files/s (wall clock of the statement)
   local mode=$1 depth=on split=false t0 t1 out=$bdir/import-depth-$1.out
@@ -307,7 +309,7 @@ for ((r = 1; r <= depth_rounds; r++)); do
     f_on=$(depth_import on)
     f_off=$(depth_import off)
   fi
-  echo "round $r: depth off $f_off files/s, on $f_on, on + split $f_split (on / off = $(awk -v a="$f_on" -v b="$f_off" 'BEGIN {printf "%.3f", a / b}'))"
+  echo "round $r: depth off $f_off files/s, on $f_on, on + split $f_split (on / off = $(quotient "$f_on" "$f_off"))"
   depth_off_list+=("$f_off")
   depth_on_list+=("$f_on")
   depth_split_list+=("$f_split")
@@ -315,8 +317,8 @@ done
 depth_off_fps=$(median "${depth_off_list[@]}")
 depth_on_fps=$(median "${depth_on_list[@]}")
 depth_split_fps=$(median "${depth_split_list[@]}")
-depth_ratio=$(awk -v d="$depth_on_fps" -v n="$depth_off_fps" 'BEGIN {printf "%.3f", d / n}')
-split_ratio=$(awk -v d="$depth_split_fps" -v n="$depth_off_fps" 'BEGIN {printf "%.3f", d / n}')
+depth_ratio=$(quotient "$depth_on_fps" "$depth_off_fps")
+split_ratio=$(quotient "$depth_split_fps" "$depth_off_fps")
 echo "import with depth: median $depth_on_fps files/s; with depth and split: $depth_split_fps; without: $depth_off_fps; with depth / without = $depth_ratio"
 
 # ------------------------------------------------------------------ (b) cold vs warm
