@@ -15,7 +15,7 @@ INSERT INTO bytes VALUES
   ('text', convert_to('hello, not a MIDI file', 'UTF8')),
   ('head', decode('4d54686400000006000000', 'hex'));
 
-COPY (SELECT 1) TO PROGRAM 'rm -rf /tmp/midipipe_regress && mkdir -p /tmp/midipipe_regress/sub && mkfifo /tmp/midipipe_regress/pipe.mid';
+COPY (SELECT 1) TO PROGRAM 'cat >/dev/null; rm -rf /tmp/midipipe_regress && mkdir -p /tmp/midipipe_regress/sub && mkfifo /tmp/midipipe_regress/pipe.mid';
 CREATE FUNCTION pg_temp.put(name text, path text) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   o oid := lo_from_bytea(0, (SELECT data FROM bytes b WHERE b.name = put.name));
@@ -102,7 +102,7 @@ SELECT state, files_found, files_ok, files_duplicate, files_unchanged, files_fai
 
 -- a.mid gets new content (b.mid, its duplicate, becomes the holder of the
 -- old content), c.MIDI is touched (re-read, same content), d.mid repeats y
-COPY (SELECT 1) TO PROGRAM 'touch -d "2001-02-03 04:05:06" /tmp/midipipe_regress/sub/c.MIDI';
+COPY (SELECT 1) TO PROGRAM 'cat >/dev/null; touch -d "2001-02-03 04:05:06" /tmp/midipipe_regress/sub/c.MIDI';
 SELECT pg_temp.put('y', 'a.mid'), pg_temp.put('y', 'd.mid');
 SELECT midipipe_import('/tmp/midipipe_regress', workers => 2) AS run3 \gset
 SELECT state, files_found, files_ok, files_duplicate, files_unchanged, files_failed,
@@ -145,4 +145,4 @@ BEGIN
 END $$;
 SELECT count(*) AS workers_left FROM pg_stat_activity
  WHERE datname = current_database() AND backend_type LIKE 'midipipe%';
-COPY (SELECT 1) TO PROGRAM 'rm -rf /tmp/midipipe_regress';
+COPY (SELECT 1) TO PROGRAM 'cat >/dev/null; rm -rf /tmp/midipipe_regress';

@@ -3,7 +3,7 @@
 SET client_min_messages = warning;
 CREATE ROLE regress_midipipe_plain;
 CREATE ROLE regress_midipipe_reader IN ROLE pg_read_server_files;
-COPY (SELECT 1) TO PROGRAM 'rm -rf /tmp/midipipe_regress_priv && mkdir -p /tmp/midipipe_regress_priv';
+COPY (SELECT 1) TO PROGRAM 'cat >/dev/null; rm -rf /tmp/midipipe_regress_priv && mkdir -p /tmp/midipipe_regress_priv';
 DO $$
 DECLARE o oid := lo_from_bytea(0, decode('4d54686400000006000000010060' || '4d54726b00000013'
                || '00ff510307a120' || '00903c64' || '60803c00' || '00ff2f00', 'hex'));
@@ -51,7 +51,7 @@ ALTER TABLE midipipe_files ENABLE ROW LEVEL SECURITY;
 CREATE POLICY regress_read ON midipipe_files FOR SELECT USING (true);
 CREATE POLICY regress_write ON midipipe_files FOR INSERT WITH CHECK (path NOT LIKE '%_priv/%');
 CREATE POLICY regress_update ON midipipe_files FOR UPDATE USING (true) WITH CHECK (path NOT LIKE '%_priv/%');
-COPY (SELECT 1) TO PROGRAM 'touch -d "2001-01-01" /tmp/midipipe_regress_priv/one.mid';
+COPY (SELECT 1) TO PROGRAM 'cat >/dev/null; touch -d "2001-01-01" /tmp/midipipe_regress_priv/one.mid';
 SET ROLE regress_midipipe_reader;
 DO $$ BEGIN
   PERFORM midipipe_import('/tmp/midipipe_regress_priv', workers => 1);
@@ -79,4 +79,4 @@ DELETE FROM midipipe_files WHERE path LIKE '/tmp/midipipe_regress_priv/%';
 DELETE FROM midipipe_runs;
 DROP ROLE regress_midipipe_plain;
 DROP ROLE regress_midipipe_reader;
-COPY (SELECT 1) TO PROGRAM 'rm -rf /tmp/midipipe_regress_priv';
+COPY (SELECT 1) TO PROGRAM 'cat >/dev/null; rm -rf /tmp/midipipe_regress_priv';

@@ -16,7 +16,7 @@ DROP EXTENSION midipipe;
 CREATE EXTENSION midipipe VERSION '0.1';
 SELECT extversion FROM pg_extension WHERE extname = 'midipipe';
 -- a 0.1 schema: the run fails with the version error (the caller sees it)
-COPY (SELECT 1) TO PROGRAM 'rm -rf /tmp/midipipe_upgrade && mkdir -p /tmp/midipipe_upgrade';
+COPY (SELECT 1) TO PROGRAM 'cat >/dev/null; rm -rf /tmp/midipipe_upgrade && mkdir -p /tmp/midipipe_upgrade';
 CREATE TEMP TABLE bytes (name text PRIMARY KEY, data bytea);
 INSERT INTO bytes VALUES
   -- format 1, PPQ 96: a conductor track (120 bpm, 60 bpm from tick 96) and two
@@ -101,4 +101,4 @@ DROP ROLE midipipe_upgrade_nobody;
 SELECT midipipe_pool_stop() >= 0 AS stopped;
 DROP EXTENSION midipipe;
 CREATE EXTENSION midipipe;
-COPY (SELECT 1) TO PROGRAM 'rm -rf /tmp/midipipe_upgrade';
+COPY (SELECT 1) TO PROGRAM 'cat >/dev/null; rm -rf /tmp/midipipe_upgrade';

@@ -23,9 +23,11 @@ SELECT results_eq($$SELECT files_unchanged, bytes_read FROM midipipe_runs WHERE 
                   'an unchanged tree is not read again');
 
 -- touch (same bytes, new mtime), rewrite (other bytes), copy under a new name
-SELECT format('COPY (SELECT 1) TO PROGRAM %L', format('touch %s', quote_literal(:'touched'))) \gexec
-SELECT format('COPY (SELECT 1) TO PROGRAM %L', format('printf MThd > %s', quote_literal(:'changed'))) \gexec
-SELECT format('COPY (SELECT 1) TO PROGRAM %L', format('cp %s %s', quote_literal(:'copied'), quote_literal(:'root' || '/copy of a file.mid'))) \gexec
+-- (each command reads the row COPY writes first: one that exits before the
+-- write makes COPY fail with "Broken pipe")
+SELECT format('COPY (SELECT 1) TO PROGRAM %L', format('cat >/dev/null; touch %s', quote_literal(:'touched'))) \gexec
+SELECT format('COPY (SELECT 1) TO PROGRAM %L', format('cat >/dev/null; printf MThd > %s', quote_literal(:'changed'))) \gexec
+SELECT format('COPY (SELECT 1) TO PROGRAM %L', format('cat >/dev/null; cp %s %s', quote_literal(:'copied'), quote_literal(:'root' || '/copy of a file.mid'))) \gexec
 SELECT lives_ok($$SELECT midipipe_import('$$ || :'root' || $$')$$, 're-import after changes runs');
 CREATE TEMP TABLE r AS SELECT * FROM midipipe_runs WHERE root = :'root' ORDER BY run_id DESC LIMIT 1;
 SELECT is((SELECT files_found FROM r), (SELECT count(*) + 1 FROM tap.expected_files), 'the new file is found');
