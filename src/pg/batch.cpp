@@ -325,11 +325,15 @@ SPIPlanPtr plan(PlanId id) {
       break;
     }
     case P_CLAIM: {
-      const Oid t[] = {INT8OID, INT4OID};
-      g_plans[id] =
-          prepare(with_schema("SELECT path FROM %s.midipipe_queue WHERE run_id = $1 AND NOT done "
-                              "ORDER BY path LIMIT $2 FOR UPDATE SKIP LOCKED"),
-                  2, t);
+      // From $3 on (see claim()): the partial index's entries before it are
+      // mostly those of rows already done, which a scan from the start of
+      // the run would step over again at every claim.
+      const Oid t[] = {INT8OID, INT4OID, TEXTOID};
+      g_plans[id] = prepare(
+          with_schema("SELECT path, ctid FROM %s.midipipe_queue WHERE run_id = $1 AND NOT done "
+                      "AND path OPERATOR(pg_catalog.>) $3 "
+                      "ORDER BY path LIMIT $2 FOR UPDATE SKIP LOCKED"),
+          3, t);
       break;
     }
     case P_EXISTING: {
@@ -425,13 +429,16 @@ SPIPlanPtr plan(PlanId id) {
       break;
     }
     case P_QUEUE_DONE: {
-      // No "AND NOT done": the claimed rows are ours, and without it the
-      // primary key (run_id, path) serves both conditions instead of the
-      // partial index filtering the whole backlog.
-      const Oid t[] = {INT8OID, TEXTARRAYOID};
+      // By the ctids the claim returned (a TID scan): the claimed rows are
+      // locked by this transaction, so they are where the claim found them.
+      // (By run and path, the planner, whose statistics of the queue are
+      // those of the last vacuum, often chose to scan the whole run's
+      // primary key and filter by path: every batch then read every row of
+      // the run, and an import did work quadratic in its file count.)
+      const Oid t[] = {INT8OID, TIDARRAYOID};
       g_plans[id] = prepare(with_schema("UPDATE %s.midipipe_queue SET done = true "
-                                        "WHERE run_id = $1 AND path OPERATOR(pg_catalog.=) "
-                                        "ANY ($2)"),
+                                        "WHERE ctid OPERATOR(pg_catalog.=) ANY ($2) "
+                                        "AND run_id = $1"),
                             2, t);
       break;
     }
@@ -656,6 +663,7 @@ struct FileRec {
   char* err_msg;
   int64 err_offset;  // -1: NULL
   int64 bytes;       // bytes read
+  ItemPointerData queue_ctid;  // of the claimed midipipe_queue row
   int analysis_row;  // row in the analysis columns (ok candidates), -1
   int track_first;   // rows in the track columns
   int track_count;
@@ -1172,6 +1180,42 @@ void upsert_files(Batch* b, int64 run_id, const int* idx, int k, const int* path
   SPI_freetuptable(SPI_tuptable);
 }
 
+// The claim cursor: the last path this process claimed, in run
+// g_cursor_run (in TopMemoryContext). A claim takes the first unclaimed paths
+// after it, and starts again from the first path of the run when there are
+// none: rows before the cursor that are not done (paths the scanner queued
+// later, another worker's batch that was rolled back) are claimed then.
+int64 g_cursor_run = 0;
+char* g_cursor = nullptr;
+
+// Claims up to n paths of the run (P_CLAIM); the rows are in SPI_tuptable.
+void claim(int64 run_id, int n) {
+  if (g_cursor_run != run_id && g_cursor != nullptr) {
+    pfree(g_cursor);
+    g_cursor = nullptr;
+  }
+  g_cursor_run = run_id;
+  for (;;) {
+    const bool from_start = g_cursor == nullptr;
+    Datum v[3] = {Int64GetDatum(run_id), Int32GetDatum(n),
+                  CStringGetTextDatum(from_start ? "" : g_cursor)};
+    exec(P_CLAIM, v, nullptr, SPI_OK_SELECT);
+    if (SPI_processed > 0) {
+      bool isnull;
+      char* last = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[SPI_processed - 1],
+                                                     SPI_tuptable->tupdesc, 1, &isnull));
+      if (g_cursor != nullptr) pfree(g_cursor);
+      g_cursor = MemoryContextStrdup(TopMemoryContext, last);
+      pfree(last);
+      return;
+    }
+    if (from_start) return;
+    SPI_freetuptable(SPI_tuptable);
+    pfree(g_cursor);
+    g_cursor = nullptr;
+  }
+}
+
 }  // namespace
 
 // ------------------------------------------------------------------ the batch
@@ -1210,8 +1254,7 @@ MpBatchOutcome mp_process_batch(int64 run_id, int batch_size, uint64 max_file_si
 
   // claim
   {
-    Datum v[2] = {Int64GetDatum(run_id), Int32GetDatum(std::max(batch_size, 1))};
-    exec(P_CLAIM, v, nullptr, SPI_OK_SELECT);
+    claim(run_id, std::max(batch_size, 1));
     b->n = static_cast<int>(SPI_processed);
     b->f = static_cast<FileRec*>(palloc0(sizeof(FileRec) * (b->n > 0 ? b->n : 1)));
     for (int i = 0; i < b->n; ++i) {
@@ -1219,6 +1262,8 @@ MpBatchOutcome mp_process_batch(int64 run_id, int batch_size, uint64 max_file_si
       Datum d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
       FileRec* r = &b->f[i];
       r->path = TextDatumGetCString(d);
+      d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
+      ItemPointerCopy(reinterpret_cast<ItemPointer>(DatumGetPointer(d)), &r->queue_ctid);
       r->path_text = CStringGetTextDatum(r->path);
       r->err_offset = -1;
       r->analysis_row = -1;
@@ -1501,8 +1546,13 @@ MpBatchOutcome mp_process_batch(int64 run_id, int batch_size, uint64 max_file_si
 
   // the manifest and the run's counts
   {
-    Datum v[2] = {Int64GetDatum(run_id), all_paths_array};
+    Datum* tids = static_cast<Datum*>(palloc(sizeof(Datum) * b->n));
+    for (int i = 0; i < b->n; ++i) tids[i] = PointerGetDatum(&b->f[i].queue_ctid);
+    Datum v[2] = {Int64GetDatum(run_id), simple_array(tids, nullptr, b->n, TIDOID)};
     exec(P_QUEUE_DONE, v, nullptr, SPI_OK_UPDATE);
+    if (SPI_processed != static_cast<uint64>(b->n))
+      elog(ERROR, "midipipe: marked " UINT64_FORMAT " of %d claimed manifest rows done",
+           SPI_processed, b->n);
     Datum c[6] = {Int64GetDatum(run_id),        Int64GetDatum(out.ok),
                   Int64GetDatum(out.duplicate), Int64GetDatum(out.unchanged),
                   Int64GetDatum(out.failed),    Int64GetDatum(out.bytes_read)};

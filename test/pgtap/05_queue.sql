@@ -1,0 +1,49 @@
+-- The manifest (midipipe_queue) costs each batch the rows it claims, not the
+-- rows of the whole run: an import's reads of the queue's indexes grow with
+-- its file count, not with file count x batches. (Marking a batch done by run
+-- and path once let the planner scan the run's whole primary key range and
+-- filter by path in every batch, and every claim started again at the first
+-- path of the run: a 50,000-file import read 50 M index entries.)
+SET client_min_messages = warning;
+SELECT plan(4);
+SELECT value || '/big/c2' AS root FROM tap.ctx WHERE key = 'work' \gset
+CREATE FUNCTION pg_temp.wait_for(cond text, seconds int) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE ok boolean;
+BEGIN
+  FOR i IN 1 .. seconds * 10 LOOP
+    EXECUTE 'SELECT ' || cond INTO ok;
+    IF ok THEN RETURN true; END IF;
+    PERFORM pg_sleep(0.1);
+  END LOOP;
+  RETURN false;
+END $$;
+CREATE FUNCTION pg_temp.queue_index_reads() RETURNS bigint LANGUAGE sql AS $$
+  SELECT sum(idx_tup_read)::bigint FROM pg_stat_user_indexes WHERE relname = 'midipipe_queue' $$;
+
+-- small batches: many of them in one run
+SELECT midipipe_pool_stop();
+SELECT pg_temp.wait_for($$NOT EXISTS (SELECT FROM midipipe_stats WHERE database = current_database())$$, 30);
+ALTER SYSTEM SET midipipe.batch_size = 10;
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+SELECT pg_stat_reset_single_table_counters(i.indexrelid)
+  FROM pg_index i WHERE i.indrelid = 'midipipe_queue'::regclass;
+
+SELECT midipipe_import(:'root', workers => 2);
+SELECT run_id AS run, files_found AS found FROM midipipe_runs ORDER BY run_id DESC LIMIT 1 \gset
+SELECT is((SELECT state FROM midipipe_runs WHERE run_id = :run), 'completed', 'the run completed');
+SELECT cmp_ok(:found::bigint, '>', 1000::bigint, 'more than 1000 files: more than 100 batches of 10');
+
+-- the workers send their statistics when they exit
+SELECT midipipe_pool_stop();
+SELECT ok(pg_temp.wait_for($$NOT EXISTS (SELECT FROM midipipe_stats WHERE database = current_database())$$, 30),
+          'the pool stopped');
+SELECT pg_sleep(0.5);
+SELECT pg_stat_clear_snapshot();
+SELECT cmp_ok(pg_temp.queue_index_reads(), '<=', 16 * :found::bigint,
+              'the queue''s index entries read: at most 16 per file (' || pg_temp.queue_index_reads() || ' for '
+              || :found || ' files)');
+
+ALTER SYSTEM RESET midipipe.batch_size;
+SELECT pg_reload_conf();
+SELECT * FROM finish();
