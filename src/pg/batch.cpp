@@ -661,11 +661,11 @@ struct FileRec {
   uint8 sha[32];
   const char* err_code;
   char* err_msg;
-  int64 err_offset;  // -1: NULL
-  int64 bytes;       // bytes read
+  int64 err_offset;            // -1: NULL
+  int64 bytes;                 // bytes read
   ItemPointerData queue_ctid;  // of the claimed midipipe_queue row
-  int analysis_row;  // row in the analysis columns (ok candidates), -1
-  int track_first;   // rows in the track columns
+  int analysis_row;            // row in the analysis columns (ok candidates), -1
+  int track_first;             // rows in the track columns
   int track_count;
   Datum* chords;  // the midipipe_chords parameters after file_id (kNChordParams - 1), or null
   char* chord_nulls;
@@ -1202,8 +1202,8 @@ void claim(int64 run_id, int n) {
     exec(P_CLAIM, v, nullptr, SPI_OK_SELECT);
     if (SPI_processed > 0) {
       bool isnull;
-      char* last = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[SPI_processed - 1],
-                                                     SPI_tuptable->tupdesc, 1, &isnull));
+      char* last = TextDatumGetCString(
+          SPI_getbinval(SPI_tuptable->vals[SPI_processed - 1], SPI_tuptable->tupdesc, 1, &isnull));
       if (g_cursor != nullptr) pfree(g_cursor);
       g_cursor = MemoryContextStrdup(TopMemoryContext, last);
       pfree(last);
