@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
 #include <memory>
 #include <new>
 #include <span>
@@ -429,12 +430,11 @@ SPIPlanPtr plan(PlanId id) {
       break;
     }
     case P_QUEUE_DONE: {
-      // By the ctids the claim returned (a TID scan): the claimed rows are
-      // locked by this transaction, so they are where the claim found them.
-      // (By run and path, the planner, whose statistics of the queue are
-      // those of the last vacuum, often chose to scan the whole run's
-      // primary key and filter by path: every batch then read every row of
-      // the run, and an import did work quadratic in its file count.)
+      // By the ctids the claim returned, in a TID scan (see exec_scans()):
+      // the claimed rows are locked by this transaction, so they are where
+      // the claim found them. (By run and path, the planner often chose to
+      // scan the run's whole primary key range and filter by path: every
+      // batch then read every row of the run.)
       const Oid t[] = {INT8OID, TIDARRAYOID};
       g_plans[id] = prepare(with_schema("UPDATE %s.midipipe_queue SET done = true "
                                         "WHERE ctid OPERATOR(pg_catalog.=) ANY ($2) "
@@ -464,6 +464,23 @@ void exec(PlanId id, Datum* values, const char* nulls, int expected) {
   if (rc != expected)
     elog(ERROR, "midipipe: batch statement %d failed: %s", static_cast<int>(id),
          SPI_result_code_string(rc));
+}
+
+// exec() with the scans the statement must not use disabled while it is
+// planned and run (as a function's SET clause does; restored after it, or by
+// the abort of the transaction). The queue's statistics are those of its
+// last vacuum or analyze, usually taken when it was empty between two runs:
+// with them, the planner may prefer a scan whose cost grows with the rows of
+// the whole run (a sequential scan, or an index range over every row of the
+// run filtered afterwards), and a run then costs its file count squared.
+void exec_scans(PlanId id, Datum* values, const char* nulls, int expected,
+                std::initializer_list<const char*> disabled) {
+  const int nest = NewGUCNestLevel();
+  for (const char* name : disabled)
+    (void)set_config_option(name, "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
+                            false);
+  exec(id, values, nulls, expected);
+  AtEOXact_GUC(true, nest);
 }
 
 // ------------------------------------------------------------------ columns
@@ -1199,7 +1216,10 @@ void claim(int64 run_id, int n) {
     const bool from_start = g_cursor == nullptr;
     Datum v[3] = {Int64GetDatum(run_id), Int32GetDatum(n),
                   CStringGetTextDatum(from_start ? "" : g_cursor)};
-    exec(P_CLAIM, v, nullptr, SPI_OK_SELECT);
+    // an index scan from the cursor, in path order (not a bitmap scan and a
+    // sort of every row left, nor a sequential scan)
+    exec_scans(P_CLAIM, v, nullptr, SPI_OK_SELECT,
+               {"enable_seqscan", "enable_bitmapscan", "enable_sort"});
     if (SPI_processed > 0) {
       bool isnull;
       char* last = TextDatumGetCString(
@@ -1549,7 +1569,8 @@ MpBatchOutcome mp_process_batch(int64 run_id, int batch_size, uint64 max_file_si
     Datum* tids = static_cast<Datum*>(palloc(sizeof(Datum) * b->n));
     for (int i = 0; i < b->n; ++i) tids[i] = PointerGetDatum(&b->f[i].queue_ctid);
     Datum v[2] = {Int64GetDatum(run_id), simple_array(tids, nullptr, b->n, TIDOID)};
-    exec(P_QUEUE_DONE, v, nullptr, SPI_OK_UPDATE);
+    exec_scans(P_QUEUE_DONE, v, nullptr, SPI_OK_UPDATE,
+               {"enable_seqscan", "enable_indexscan", "enable_bitmapscan"});  // a TID scan
     if (SPI_processed != static_cast<uint64>(b->n))
       elog(ERROR, "midipipe: marked " UINT64_FORMAT " of %d claimed manifest rows done",
            SPI_processed, b->n);
