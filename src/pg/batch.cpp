@@ -57,8 +57,10 @@ extern "C" {
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/timestamp.h"
 
 PGDLLEXPORT Datum midipipe__process_batch(PG_FUNCTION_ARGS);
@@ -152,7 +154,7 @@ constexpr ColSpec kAnalysisCols[] = {
     {"has_sevenths", BOOLOID, nullptr},
     {"has_extended", BOOLOID, nullptr},
     {"harmonic_complexity", FLOAT8OID, nullptr},
-    {"drum_counts", TEXTOID, "pg_catalog.jsonb"},
+    {"drum_counts", JSONBOID, nullptr},
     {"ghost_notes", INT8OID, nullptr},
     {"flams", INT8OID, nullptr},
     {"double_bass", BOOLOID, nullptr},
@@ -581,6 +583,76 @@ void push_text(Col* c, const char* s, size_t len) {
   col_push(c, d, !ok);
 }
 void push_str(Col* c, const std::string& s) { push_text(c, s.data(), s.size()); }
+
+// The text datum of a chord quality or name ("maj", "C#m7", "N", ...): a few
+// hundred ASCII strings of at most 7 bytes, each made once per process (in
+// TopMemoryContext) instead of once per chord. Anything else: utf8_text().
+bool chord_text(const std::string& s, Datum* out) {
+  constexpr size_t kMaxLen = 7;
+  struct Entry {
+    uint64 key;
+    Datum text;  // 0: empty
+  };
+  static Entry cache[512];
+  if (s.empty() || s.size() > kMaxLen || !pg_is_ascii(s.c_str()))
+    return utf8_text(s.data(), s.size(), out);
+  unsigned char bytes[8] = {};  // the string, zero-padded, and its length last
+  memcpy(bytes, s.data(), s.size());
+  bytes[7] = static_cast<unsigned char>(s.size());
+  uint64 key;
+  memcpy(&key, bytes, sizeof key);
+  size_t h = static_cast<size_t>((key * UINT64CONST(0x9E3779B97F4A7C15)) >> 55);
+  for (size_t probe = 0; probe < 8; ++probe, h = (h + 1) & 511) {
+    Entry& e = cache[h];
+    if (e.text != 0 && e.key == key) {
+      *out = e.text;
+      return true;
+    }
+    if (e.text == 0) {
+      MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+      e.text = PointerGetDatum(cstring_to_text_with_len(s.data(), static_cast<int>(s.size())));
+      MemoryContextSwitchTo(old);
+      e.key = key;
+      *out = e.text;
+      return true;
+    }
+  }
+  return utf8_text(s.data(), s.size(), out);  // (a full neighbourhood: never with these names)
+}
+
+// The drum counts as a jsonb object {"class": count, ...}, built in binary
+// (equal to what jsonb_in makes of the same text: integral numerics, keys in
+// jsonb's order, which is by length then bytes; given in that order, the
+// object's key sort finds them sorted).
+Datum drum_counts_jsonb(const std::array<uint64_t, midipipe::kDrumClasses>& counts) {
+  static int order[midipipe::kDrumClasses];
+  static bool have_order = false;
+  if (!have_order) {
+    for (int k = 0; k < midipipe::kDrumClasses; ++k) order[k] = k;
+    std::sort(order, order + midipipe::kDrumClasses, [](int x, int y) {
+      const std::string_view a = midipipe::drum_class_name(x), b = midipipe::drum_class_name(y);
+      return a.size() != b.size() ? a.size() < b.size() : a < b;
+    });
+    have_order = true;
+  }
+  JsonbParseState* state = nullptr;
+  (void)pushJsonbValue(&state, WJB_BEGIN_OBJECT, nullptr);
+  for (int i = 0; i < midipipe::kDrumClasses; ++i) {
+    const int k = order[i];
+    const std::string_view name = midipipe::drum_class_name(k);
+    JsonbValue key;
+    key.type = jbvString;
+    key.val.string.len = static_cast<int>(name.size());
+    key.val.string.val = const_cast<char*>(name.data());
+    (void)pushJsonbValue(&state, WJB_KEY, &key);
+    JsonbValue value;
+    value.type = jbvNumeric;
+    value.val.numeric =
+        int64_to_numeric(static_cast<int64>(std::min<uint64_t>(counts[k], PG_INT64_MAX)));
+    (void)pushJsonbValue(&state, WJB_VALUE, &value);
+  }
+  return JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, nullptr)));
+}
 void push_opt_str(Col* c, const std::optional<std::string>& s) {
   if (s.has_value())
     push_text(c, s->data(), s->size());
@@ -905,17 +977,7 @@ void push_analysis(Batch* b, FileRec* r, const EngineOut& eo) {
   opt_b(d.has_extended);
   push_opt_f8(&a[i++], d.harmonic_complexity);
   if (hd) {
-    StringInfoData js;
-    initStringInfo(&js);
-    appendStringInfoChar(&js, '{');
-    for (int k = 0; k < midipipe::kDrumClasses; ++k) {
-      const std::string_view name = midipipe::drum_class_name(k);
-      appendStringInfo(&js, "%s\"%.*s\": " UINT64_FORMAT, k == 0 ? "" : ", ",
-                       static_cast<int>(name.size()), name.data(),
-                       static_cast<uint64>(d.drum_counts[k]));
-    }
-    appendStringInfoChar(&js, '}');
-    push_text(&a[i++], js.data, static_cast<size_t>(js.len));
+    col_push(&a[i++], drum_counts_jsonb(d.drum_counts), false);
   } else {
     col_push(&a[i++], 0, true);
   }
@@ -1036,7 +1098,7 @@ void push_analysis(Batch* b, FileRec* r, const EngineOut& eo) {
       any_null = false;
       for (int e = 0; e < n; ++e) {
         const std::string& str = which == 0 ? ch[e].quality : ch[e].name;
-        nulls[e] = !utf8_text(str.data(), str.size(), &v[e]);
+        nulls[e] = !chord_text(str, &v[e]);
         any_null = any_null || nulls[e];
       }
       r->chords[k++] = simple_array(v, any_null ? nulls : nullptr, n, TEXTOID);
