@@ -470,11 +470,14 @@ void exec(PlanId id, Datum* values, const char* nulls, int expected) {
 
 // exec() with the scans the statement must not use disabled while it is
 // planned and run (as a function's SET clause does; restored after it, or by
-// the abort of the transaction). The queue's statistics are those of its
-// last vacuum or analyze, usually taken when it was empty between two runs:
-// with them, the planner may prefer a scan whose cost grows with the rows of
-// the whole run (a sequential scan, or an index range over every row of the
-// run filtered afterwards), and a run then costs its file count squared.
+// the abort of the transaction). A batch's statements look up the batch's own
+// rows, but the planner judges by the tables' statistics, which may say
+// "empty" while a run fills them: a new midipipe_files until autovacuum first
+// analyzes it (a minute or more into a first import), the queue almost
+// always (it is emptied at the end of every run). It then prefers a
+// sequential scan, or for the queue an index range over every row of the run
+// filtered afterwards, and each batch reads the whole table: an import's
+// cost grows with its file count squared.
 void exec_scans(PlanId id, Datum* values, const char* nulls, int expected,
                 std::initializer_list<const char*> disabled) {
   const int nest = NewGUCNestLevel();
@@ -1373,7 +1376,7 @@ MpBatchOutcome mp_process_batch(int64 run_id, int batch_size, uint64 max_file_si
   // the rows already stored for these paths
   {
     Datum v[1] = {all_paths_array};
-    exec(P_EXISTING, v, nullptr, SPI_OK_SELECT);
+    exec_scans(P_EXISTING, v, nullptr, SPI_OK_SELECT, {"enable_seqscan"});
     TupleDesc td = SPI_tuptable->tupdesc;
     for (uint64 i = 0; i < SPI_processed; ++i) {
       HeapTuple tup = SPI_tuptable->vals[i];
@@ -1489,7 +1492,7 @@ MpBatchOutcome mp_process_batch(int64 run_id, int batch_size, uint64 max_file_si
       if (i == 0 || cmp_sha(b->f[oks[i]].sha, b->f[oks[i - 1]].sha) != 0)
         shas[nshas++] = bytea_datum(b->f[oks[i]].sha, 32);
     Datum v[1] = {simple_array(shas, nullptr, nshas, BYTEAOID)};
-    exec(P_BY_SHA, v, nullptr, SPI_OK_SELECT);
+    exec_scans(P_BY_SHA, v, nullptr, SPI_OK_SELECT, {"enable_seqscan"});
     TupleDesc td = SPI_tuptable->tupdesc;
     for (uint64 j = 0; j < SPI_processed; ++j) {
       bool isnull;
@@ -1572,7 +1575,7 @@ MpBatchOutcome mp_process_batch(int64 run_id, int batch_size, uint64 max_file_si
       if (b->f[i].state == FS_OK && b->f[i].reanalyse) re[nre++] = Int64GetDatum(b->f[i].file_id);
     if (nre > 0) {
       Datum v[1] = {simple_array(re, nullptr, nre, INT8OID)};
-      exec(P_DEL_ANALYSIS, v, nullptr, SPI_OK_DELETE);
+      exec_scans(P_DEL_ANALYSIS, v, nullptr, SPI_OK_DELETE, {"enable_seqscan"});
     }
     int* arows = static_cast<int*>(palloc(sizeof(int) * (b->nanalysis + 1)));
     Datum* aids = static_cast<Datum*>(palloc(sizeof(Datum) * (b->nanalysis + 1)));
@@ -1605,7 +1608,7 @@ MpBatchOutcome mp_process_batch(int64 run_id, int batch_size, uint64 max_file_si
       exec(P_INS_TRACKS, v, nullptr, SPI_OK_INSERT);
       if (b->any_smf) {
         Datum dv[1] = {simple_array(aids, nullptr, na, INT8OID)};
-        exec(P_DEDUP_SMF, dv, nullptr, SPI_OK_UPDATE);
+        exec_scans(P_DEDUP_SMF, dv, nullptr, SPI_OK_UPDATE, {"enable_seqscan"});
       }
     }
     for (int i = 0; i < noks; ++i) {
