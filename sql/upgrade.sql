@@ -1,8 +1,9 @@
--- Version 0.2 (analysis depth, chords, track splitting) reached two ways: a
--- fresh CREATE EXTENSION (the 0.1 script plus the 0.1--0.2 update) and an
--- ALTER EXTENSION ... UPDATE of a 0.1 install. A 0.1 schema is refused by the
--- 0.2 library with a clear error, never written wrongly. Then split_tracks
--- and midipipe_split() on a two-track file made here.
+-- Version 0.3 reached two ways: a fresh CREATE EXTENSION (the 0.1 script plus
+-- the 0.1--0.2 and 0.2--0.3 updates) and an ALTER EXTENSION ... UPDATE of a
+-- 0.1 install. A 0.1 schema is refused by the library with a clear error,
+-- never written wrongly; a 0.2 schema (the same tables, another storage
+-- parameter) is written as it is. Then split_tracks and midipipe_split() on a
+-- two-track file made here.
 SET client_min_messages = warning;
 SET midipipe.analysis_depth = on;
 SELECT extversion FROM pg_extension WHERE extname = 'midipipe';
@@ -11,6 +12,10 @@ CREATE TEMP TABLE fresh AS
     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
    WHERE c.relname LIKE 'midipipe%' AND c.relkind IN ('r', 'v') AND a.attnum > 0
      AND NOT a.attisdropped;
+CREATE TEMP TABLE fresh_options AS
+  SELECT c.relname, c.reloptions FROM pg_class c
+   WHERE c.relname LIKE 'midipipe%' AND c.relkind = 'r';
+SELECT relname, reloptions FROM fresh_options WHERE reloptions IS NOT NULL ORDER BY 1;
 
 DROP EXTENSION midipipe;
 CREATE EXTENSION midipipe VERSION '0.1';
@@ -57,6 +62,10 @@ SELECT 'only updated', * FROM (
    WHERE c.relname LIKE 'midipipe%' AND c.relkind IN ('r', 'v') AND a.attnum > 0
      AND NOT a.attisdropped
   EXCEPT TABLE fresh) s;
+-- and the same storage parameters
+SELECT f.relname, f.reloptions AS fresh, c.reloptions AS updated
+  FROM fresh_options f JOIN pg_class c ON c.relname = f.relname AND c.relkind = 'r'
+ WHERE f.reloptions IS DISTINCT FROM c.reloptions;
 
 -- split_tracks: one format-0 file per track with notes, carrying the tempo map
 SELECT midipipe_import('/tmp/midipipe_upgrade', workers => 1, split_tracks => true) IS NOT NULL AS imported;
@@ -97,6 +106,20 @@ END $$;
 RESET ROLE;
 DROP OWNED BY midipipe_upgrade_nobody;
 DROP ROLE midipipe_upgrade_nobody;
+-- a 0.2 schema: imported into as it is (with a C major triad held for a bar,
+-- so that a chord row is written), then updated
+DROP EXTENSION midipipe;
+CREATE EXTENSION midipipe VERSION '0.2';
+INSERT INTO bytes VALUES
+  ('triad', decode('4d546864000000060000000100604d54726b0000001d00903c640090406400904364'
+                   || '8300803c0000804000008043000000ff2f00', 'hex'));
+SELECT pg_temp.put('triad', 'triad.mid');
+SELECT midipipe_import('/tmp/midipipe_upgrade', workers => 1) IS NOT NULL AS imported;
+SELECT state, files_ok FROM midipipe_runs ORDER BY run_id DESC LIMIT 1;
+SELECT f.path, c.names, c.qualities FROM midipipe_chords c JOIN midipipe_files f USING (file_id);
+ALTER EXTENSION midipipe UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'midipipe';
+SELECT reloptions FROM pg_class WHERE relname = 'midipipe_chords';
 -- leave the database as pg_regress made it, with no worker connected to it
 SELECT midipipe_pool_stop() >= 0 AS stopped;
 DROP EXTENSION midipipe;

@@ -89,10 +89,13 @@ enum PlanId {
 };
 
 SPIPlanPtr g_plans[P_COUNT];
-Oid g_plans_ext = InvalidOid;                  // the extension the plans were prepared for
-bool g_plans_current = false;                  // g_plans_ext's version was checked
-constexpr const char* kTablesVersion = "0.2";  // the install script version these plans need
-char* g_schema = nullptr;                      // its schema, quoted (TopMemoryContext)
+Oid g_plans_ext = InvalidOid;  // the extension the plans were prepared for
+bool g_plans_current = false;  // g_plans_ext's version was checked
+// The install script version these plans are written for, and the older
+// versions whose tables are the same (0.3 changed a storage parameter only).
+constexpr const char* kTablesVersion = "0.3";
+constexpr const char* kSameTables[] = {"0.2", "0.3"};
+char* g_schema = nullptr;  // its schema, quoted (TopMemoryContext)
 
 // Columns of midipipe_analysis after file_id, in the order analysis_row() pushes them.
 // `cast` turns the text parameter of an array column into the column's type.
@@ -278,7 +281,10 @@ void check_plans() {
         SPI_processed != 1)
       elog(ERROR, "midipipe: cannot read the extension's version");
     char* version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-    if (version == nullptr || strcmp(version, kTablesVersion) != 0)
+    bool same = false;
+    for (const char* v : kSameTables)
+      same = same || (version != nullptr && strcmp(version, v) == 0);
+    if (!same)
       ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                       errmsg("midipipe: the extension in this database is version %s, the library "
                              "writes version %s tables",
