@@ -1311,6 +1311,11 @@ void claim(int64 run_id, int n) {
 
 // ------------------------------------------------------------------ the batch
 
+void mp_reset_claim_cursor(void) {
+  if (g_cursor != nullptr) pfree(g_cursor);
+  g_cursor = nullptr;
+}
+
 MpBatchOutcome mp_process_batch(int64 run_id, int batch_size, uint64 max_file_size,
                                 mp_file_callback on_file, void* arg) {
   MpBatchOutcome out = {0, 0, 0, 0, 0, 0};

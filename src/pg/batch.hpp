@@ -39,3 +39,8 @@ struct MpBatchOutcome {
 // Errors about the batch as a whole (SPI, constraint) are ereport(ERROR).
 MpBatchOutcome mp_process_batch(int64 run_id, int batch_size, uint64 max_file_size,
                                 mp_file_callback on_file, void* arg);
+
+// Forgets where this process's last claim ended, so that its next claim starts
+// at the run's first unclaimed path: after a batch that was rolled back, it
+// retries the same paths at once instead of at the end of the run.
+void mp_reset_claim_cursor(void);

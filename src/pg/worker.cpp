@@ -437,6 +437,7 @@ void midipipe_worker_main(Datum arg) {
         proc_exit(0);  // the supervisor replaces it
       }
       if (res == BatchResult::kFailed) {
+        mp_reset_claim_cursor();  // the rolled-back paths are claimed again first
         failures = failing_run == a.run_id ? failures + 1 : 1;
         failing_run = a.run_id;
         if (failures >= kMaxBatchFailures) {
