@@ -206,7 +206,13 @@ inline double round_pos(double x) noexcept { return static_cast<double>(floor_u6
 // holding the k-th's digit are moved to `scratch` (the first level) and only
 // they are looked at again. Every level leaves at most the bits below its
 // digit varying, so there are at most 6 levels; linear. v is not changed.
-uint64_t kth_smallest(const uint64_t* v, size_t size, size_t k, std::vector<uint64_t>& scratch) {
+// any0 and all0 are the OR and the AND of v[0, size). Sets prev_equal when
+// the (k-1)-th smallest is known to equal the k-th (k > 0 and the values
+// left at the last level are all equal from the (k-1)-th on); false says
+// nothing.
+uint64_t kth_smallest(const uint64_t* v, size_t size, size_t k, uint64_t any0, uint64_t all0,
+                      std::vector<uint64_t>& scratch, bool& prev_equal) {
+  prev_equal = false;
   const uint64_t* src = v;
   size_t n = size;
   if (n > UINT32_MAX) {  // beyond the 32-bit counts
@@ -214,14 +220,21 @@ uint64_t kth_smallest(const uint64_t* v, size_t size, size_t k, std::vector<uint
     std::nth_element(scratch.begin(), scratch.begin() + static_cast<ptrdiff_t>(k), scratch.end());
     return scratch[k];
   }
-  for (;;) {
-    uint64_t any = 0, all = ~uint64_t{0};
-    for (size_t i = 0; i < n; ++i) {
-      any |= src[i];
-      all &= src[i];
+  uint64_t any = any0, all = all0;
+  for (bool first = true;; first = false) {
+    if (!first) {
+      any = 0;
+      all = ~uint64_t{0};
+      for (size_t i = 0; i < n; ++i) {
+        any |= src[i];
+        all &= src[i];
+      }
     }
     const uint64_t varying = any ^ all;
-    if (varying == 0) return any;
+    if (varying == 0) {
+      prev_equal = k > 0;
+      return any;
+    }
     const int top = 64 - std::countl_zero(varying);
     const int digit_bits = std::min(top, n < 1024 ? 8 : 11);
     const int shift = top - digit_bits;
@@ -231,7 +244,10 @@ uint64_t kth_smallest(const uint64_t* v, size_t size, size_t k, std::vector<uint
     for (size_t i = 0; i < n; ++i) ++hist[(src[i] >> shift) & mask];
     uint64_t digit = 0;
     while (k >= hist[digit]) k -= hist[digit++];
-    if (shift == 0) return (all & ~mask) | digit;
+    if (shift == 0) {
+      prev_equal = k > 0;  // the values with this digit are all equal
+      return (all & ~mask) | digit;
+    }
     if (scratch.empty())
       scratch.resize(size_t{hist[digit]} + 1);  // + 1: the loop below writes one past
     uint64_t* dst = scratch.data();
@@ -247,24 +263,28 @@ uint64_t kth_smallest(const uint64_t* v, size_t size, size_t k, std::vector<uint
 }
 
 // median_of() on the lengths in beats (x / q), from the order statistics of
-// the lengths in ticks (x / q is monotonic); size > 0.
-double median_beats(const uint64_t* v, size_t size, double q) {
+// the lengths in ticks (x / q is monotonic); size > 0; any and all are the OR
+// and the AND of v[0, size).
+double median_beats(const uint64_t* v, size_t size, uint64_t any, uint64_t all, double q) {
   std::vector<uint64_t> scratch;
   const size_t mid = size / 2;
-  const uint64_t hi = kth_smallest(v, size, mid, scratch);
+  bool prev_equal;
+  const uint64_t hi = kth_smallest(v, size, mid, any, all, scratch, prev_equal);
   double m = static_cast<double>(hi) / q;
   if (size % 2 == 0) {
     // The (mid - 1)-th: hi again unless fewer than mid values are below it,
     // else the largest value below it.
     size_t below = 0;
     uint64_t lo = 0;
-    for (size_t i = 0; i < size; ++i) {
-      const uint64_t x = v[i];
-      const bool lt = x < hi;
-      below += lt;
-      lo = lt && x > lo ? x : lo;
+    if (!prev_equal) {
+      for (size_t i = 0; i < size; ++i) {
+        const uint64_t x = v[i];
+        const bool lt = x < hi;
+        below += lt;
+        lo = lt && x > lo ? x : lo;
+      }
     }
-    m = (m + static_cast<double>(below < mid ? hi : lo) / q) / 2;
+    m = (m + static_cast<double>(prev_equal || below < mid ? hi : lo) / q) / 2;
   }
   return m;
 }
@@ -395,31 +415,32 @@ void performance(const DepthInput& in, Meter& meter, Depth& d) {
     d.staccato_share = static_cast<double>(staccato) / static_cast<double>(pairs);
   }
 
-  // One walk over the notes in start order: note lengths (non-drum), timing
-  // against the 16th / 16th-triplet grid, bar contents. What depends on the
-  // start only is computed once per distinct start: with whole ticks and a
-  // PPQ that is a multiple of 6 directly (integer arithmetic, one division),
-  // otherwise memoised by position in the bar and tempo. (Measured: a memo
-  // of the milliseconds on the integer path cost more than its division.)
+  // One walk over the notes in start order, a group of equal starts at a
+  // time: note lengths (non-drum), timing against the 16th / 16th-triplet
+  // grid, bar contents. What depends on the start only is computed once per
+  // group: with whole ticks and a PPQ that is a multiple of 6 directly
+  // (integer arithmetic, one division), otherwise memoised by position in
+  // the bar and tempo. (Measured: a memo of the milliseconds on the integer
+  // path cost more than its division.) The sums over the notes are made
+  // note by note, in order, as the definition says.
   // The lengths in ticks (x / q is monotonic: the same order), non-drum notes.
   const auto lengths = std::make_unique_for_overwrite<uint64_t[]>(count);
   size_t nlengths = 0;
-  std::vector<uint64_t> bars;  // content hash per bar with onsets
+  uint64_t len_any = 0, len_all = ~uint64_t{0};  // OR and AND of the lengths kept
+  std::vector<uint64_t> bars;                    // content hash per bar with onsets
   double len_sum = 0;
   const double g16 = q / 4, g24 = q / 6;
   const double tol = std::max(0.5, q / 96);
+  const double q_1000 = q * 1000;
   double dev_ticks = 0, dev_ms = 0;
   uint64_t on_grid = 0;
   uint64_t cur_bar = UINT64_MAX, cur_hash = 0;
-  uint64_t prev_start = 0;
-  bool have_prev = false;
-  double dev = 0, dev_ms_add = 0;  // of the current start
-  uint64_t bar = 0, qpos = 0;
+  uint64_t bar = 0;
   uint64_t bar_lo = 0, bar_hi = 0;  // the bar kept (see BarCursor)
   // The tempo in force (Clock::tempo_at: the last of the tempos at or before
   // the tick, 500,000 before the first), the starts being visited in order.
-  const auto& tempos = in.tempos;
-  size_t next_tempo = 0;
+  const std::pair<uint64_t, uint32_t>* next_tempo = in.tempos.data();
+  const std::pair<uint64_t, uint32_t>* const tempos_end = next_tempo + in.tempos.size();
   uint32_t tempo = 500'000;
   struct Grid {  // what a position in the bar and a tempo give, memoised
     uint64_t pos_bits = 0;
@@ -430,69 +451,78 @@ void performance(const DepthInput& in, Meter& meter, Depth& d) {
   };
   Grid memo[64];
   // Integer grid arithmetic (see below) when the PPQ is a multiple of 6.
-  const bool int_grid = in.ppq % 6 == 0;
-  const ExactDiv div_2q(2u * in.ppq);
+  const uint32_t ppq = in.ppq;
+  const bool int_grid = ppq % 6 == 0;
+  const ExactDiv div_2q(2u * ppq);
   constexpr double kGridLimit = 0x1p24;
-  for (size_t i = 0; i < count; ++i) {
-    const DepthNote& n = notes[i];
-    const bool drum = n.channel == kDrumChannel;
-    const bool counted = !drum && i <= UINT32_MAX;
-    const uint64_t ticks = n.end - n.start;
-    lengths[nlengths] = ticks;
-    nlengths += counted;
-    // Not counted: + 0 / q, which leaves len_sum as it is.
-    len_sum += static_cast<double>(ticks & (uint64_t{0} - counted)) / q;
-    if (!have_prev || n.start != prev_start) {
-      have_prev = true;
-      prev_start = n.start;
-      double pos;
-      if (n.start >= bar_lo && n.start < bar_hi) {  // BarCursor::bar_of() inline
-        pos = static_cast<double>(n.start - bar_lo);
-      } else {
-        bar = bar_cursor_miss(meter, n.start, pos, bar_lo, bar_hi);
-      }
-      while (next_tempo < tempos.size() && tempos[next_tempo].first <= n.start) {
-        tempo = tempos[next_tempo++].second;
-      }
-      if (int_grid && pos >= 0 && pos < kGridLimit &&
-          static_cast<double>(static_cast<uint32_t>(pos)) == pos) {
-        // Whole ticks, PPQ a multiple of 6: x / g16 = 4P / Q, x / g24 = 6P / Q
-        // and x * 12 / q = 12P / Q are correctly rounded quotients that are
-        // never within rounding of a half (they are at least 1 / 2Q away from
-        // one): round_pos() of each is the exact floor((2kP + Q) / 2Q).
-        const uint32_t p32 = static_cast<uint32_t>(pos), qq = in.ppq;
-        const double r16 = div_2q(8 * p32 + qq), r24 = div_2q(12 * p32 + qq);
-        dev = std::min(std::fabs(pos - r16 * g16), std::fabs(pos - r24 * g24));
-        dev_ms_add = dev * tempo / (q * 1000);
-        qpos = div_2q(24 * p32 + qq);
-      } else {
-        uint64_t pos_bits;
-        std::memcpy(&pos_bits, &pos, sizeof pos);
-        Grid& g = memo[((pos_bits ^ (uint64_t{tempo} << 20)) * 0x9E3779B97F4A7C15ull) >> 58];
-        if (!g.used || g.pos_bits != pos_bits || g.tempo != tempo) {
-          const double d16 = std::fabs(pos - round_pos(pos / g16) * g16);
-          const double d24 = std::fabs(pos - round_pos(pos / g24) * g24);
-          g.dev = std::min(d16, d24);
-          g.dev_ms = g.dev * tempo / (q * 1000);
-          g.qpos = static_cast<uint64_t>(round_pos(pos * 12 / q));
-          g.pos_bits = pos_bits;
-          g.tempo = tempo;
-          g.used = true;
-        }
-        dev = g.dev;
-        dev_ms_add = g.dev_ms;
-        qpos = g.qpos;
-      }
+  const DepthNote* const all_notes = notes.data();
+  for (size_t i = 0; i < count;) {
+    const uint64_t start = all_notes[i].start;
+    double pos;
+    if (start >= bar_lo && start < bar_hi) {  // BarCursor::bar_of() inline
+      pos = static_cast<double>(start - bar_lo);
+    } else {
+      bar = bar_cursor_miss(meter, start, pos, bar_lo, bar_hi);
     }
-    dev_ticks += dev;
-    dev_ms += dev_ms_add;
-    on_grid += dev <= tol;
+    while (next_tempo != tempos_end && next_tempo->first <= start) tempo = (next_tempo++)->second;
+    double dev, dev_ms_add;
+    uint64_t qpos;
+    if (int_grid && pos >= 0 && pos < kGridLimit &&
+        static_cast<double>(static_cast<uint32_t>(pos)) == pos) {
+      // Whole ticks, PPQ a multiple of 6: x / g16 = 4P / Q, x / g24 = 6P / Q
+      // and x * 12 / q = 12P / Q are correctly rounded quotients that are
+      // never within rounding of a half (they are at least 1 / 2Q away from
+      // one): round_pos() of each is the exact floor((2kP + Q) / 2Q).
+      const uint32_t p32 = static_cast<uint32_t>(pos);
+      const double r16 = div_2q(8 * p32 + ppq), r24 = div_2q(12 * p32 + ppq);
+      dev = std::min(std::fabs(pos - r16 * g16), std::fabs(pos - r24 * g24));
+      dev_ms_add = dev * tempo / q_1000;
+      qpos = div_2q(24 * p32 + ppq);
+    } else {
+      uint64_t pos_bits;
+      std::memcpy(&pos_bits, &pos, sizeof pos);
+      Grid& g = memo[((pos_bits ^ (uint64_t{tempo} << 20)) * 0x9E3779B97F4A7C15ull) >> 58];
+      if (!g.used || g.pos_bits != pos_bits || g.tempo != tempo) {
+        const double d16 = std::fabs(pos - round_pos(pos / g16) * g16);
+        const double d24 = std::fabs(pos - round_pos(pos / g24) * g24);
+        g.dev = std::min(d16, d24);
+        g.dev_ms = g.dev * tempo / q_1000;
+        g.qpos = static_cast<uint64_t>(round_pos(pos * 12 / q));
+        g.pos_bits = pos_bits;
+        g.tempo = tempo;
+        g.used = true;
+      }
+      dev = g.dev;
+      dev_ms_add = g.dev_ms;
+      qpos = g.qpos;
+    }
     if (bar != cur_bar) {
       if (cur_bar != UINT64_MAX) bars.push_back(cur_hash);
       cur_bar = bar;
       cur_hash = 0;
     }
-    cur_hash += mix64((qpos << 16) | (uint64_t{drum} << 8) | n.pitch);
+    // The notes of the group.
+    const uint64_t key = qpos << 16;
+    size_t j = i;
+    do {
+      const DepthNote& n = all_notes[j];
+      const bool drum = n.channel == kDrumChannel;
+      const bool counted = !drum && j <= UINT32_MAX;
+      const uint64_t ticks = n.end - start;
+      const uint64_t keep = uint64_t{0} - counted;
+      lengths[nlengths] = ticks;
+      nlengths += counted;
+      len_any |= ticks & keep;
+      len_all &= ticks | ~keep;
+      // Not counted: + 0 / q, which leaves len_sum as it is.
+      len_sum += static_cast<double>(ticks & keep) / q;
+      dev_ticks += dev;
+      dev_ms += dev_ms_add;
+      cur_hash += mix64(key | (uint64_t{drum} << 8) | n.pitch);
+      ++j;
+    } while (j < count && all_notes[j].start == start);
+    on_grid += (j - i) & (uint64_t{0} - (dev <= tol));
+    i = j;
   }
   if (cur_bar != UINT64_MAX) bars.push_back(cur_hash);
   const double cnt = static_cast<double>(notes.size());
@@ -503,7 +533,7 @@ void performance(const DepthInput& in, Meter& meter, Depth& d) {
 
   if (nlengths != 0) {
     d.note_length_mean_beats = len_sum / static_cast<double>(nlengths);
-    d.note_length_median_beats = median_beats(lengths.get(), nlengths, q);
+    d.note_length_median_beats = median_beats(lengths.get(), nlengths, len_any, len_all, q);
   }
 
   d.bar_count = static_cast<uint32_t>(std::min<size_t>(bars.size(), UINT32_MAX));
