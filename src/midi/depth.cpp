@@ -130,11 +130,7 @@ uint64_t bar_cursor_miss(Meter& m, uint64_t tick, double& pos, uint64_t& lo,
 
 }  // namespace
 
-uint64_t BarCursor::bar_of(uint64_t tick, double& pos) noexcept {
-  if (tick >= lo_ && tick < hi_) {
-    pos = static_cast<double>(tick - lo_);
-    return bar_;
-  }
+uint64_t BarCursor::miss(uint64_t tick, double& pos) noexcept {
   bar_ = bar_cursor_miss(m_, tick, pos, lo_, hi_);
   return bar_;
 }

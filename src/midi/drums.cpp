@@ -30,6 +30,8 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <memory>
+#include <span>
 
 #include "depth_internal.hpp"
 
@@ -125,25 +127,32 @@ constexpr std::array<uint8_t, 256> kClassOf = [] {
 }  // namespace
 
 void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
+  // The drum notes in order (room for every note: no counting pass first;
+  // branch-free: a note that is not a drum is written over), then their
+  // counts by class and the snare hits by velocity.
+  const size_t nnotes = in.notes.size();
+  const auto hits = std::make_unique_for_overwrite<Hit[]>(nnotes + 1);
   size_t ndrums = 0;
-  for (const DepthNote& n : in.notes) ndrums += n.channel == kDrumChannel;
+  for (const DepthNote& n : in.notes) {
+    hits[ndrums] = Hit{n.start, kClassOf[n.pitch], n.velocity};
+    ndrums += n.channel == kDrumChannel;
+  }
   if (ndrums == 0) return;
-  // The drum notes in order, their counts by class and the snare hits by
-  // velocity; branch-free (a note that is not a drum is written over).
-  std::vector<Hit> drums(ndrums + 1);
+  const std::span<const Hit> drums(hits.get(), ndrums);
+  // The snare and tom onsets (flams) and the kick onsets (double bass), in
+  // order; branch-free as above.
+  const auto picked = std::make_unique_for_overwrite<uint64_t[]>(2 * (ndrums + 1));
+  uint64_t* const snare_toms = picked.get();
+  uint64_t* const kicks = snare_toms + ndrums + 1;
+  size_t nsnare_toms = 0, nkicks = 0;
   uint64_t snare_vel[256] = {};
-  {
-    Hit* out = drums.data();
-    size_t m = 0;
-    for (const DepthNote& n : in.notes) {
-      const bool drum = n.channel == kDrumChannel;
-      const uint8_t c = kClassOf[n.pitch];
-      out[m] = Hit{n.start, c, n.velocity};
-      m += drum;
-      d.drum_counts[c] += drum;
-      snare_vel[n.velocity] += drum & (c == snare);
-    }
-    drums.pop_back();
+  for (const Hit& h : drums) {
+    ++d.drum_counts[h.cls];
+    snare_vel[h.velocity] += h.cls == snare;
+    snare_toms[nsnare_toms] = h.start;
+    nsnare_toms += (h.cls == snare) | (h.cls == toms);
+    kicks[nkicks] = h.start;
+    nkicks += h.cls == kick;
   }
 
   // ghost notes
@@ -160,19 +169,6 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
     for (int vel = 0; vel < 256; ++vel) {
       if (vel < 0.6 * accent) d.ghost_notes += snare_vel[vel];
     }
-  }
-
-  // The snare and tom onsets (flams) and the kick onsets (double bass), in
-  // order; branch-free as above.
-  std::vector<uint64_t> picked(2 * (drums.size() + 1));
-  uint64_t* const snare_toms = picked.data();
-  uint64_t* const kicks = snare_toms + drums.size() + 1;
-  size_t nsnare_toms = 0, nkicks = 0;
-  for (const Hit& n : drums) {
-    snare_toms[nsnare_toms] = n.start;
-    nsnare_toms += (n.cls == snare) | (n.cls == toms);
-    kicks[nkicks] = n.start;
-    nkicks += n.cls == kick;
   }
 
   // flams
@@ -221,7 +217,6 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
     end_run();
     d.double_bass = d.double_bass_runs != 0;
   }
-  std::vector<uint64_t>().swap(picked);
 
   // swing, feel, bar pattern: one walk over the distinct onsets by beat.
   std::vector<double> ratios;
