@@ -559,49 +559,65 @@ void merge_notes(const DepthNote* a, const DepthNote* ae, const DepthNote* b, co
 
 // Notes by (start, seq). The analysis records each track's notes at their
 // note-ons, in start order, and numbers them (seq) in the order they end: one
-// pass finds the runs of ascending starts (the tracks) and whether notes
-// starting together are out of seq order; if so, each such group is put in
-// seq order; then the runs are merged, or, when there are many, sorted stably
-// by start (a radix sort of (start, index) keys when they fit in 64 bits);
-// seq grows from track to track, so both give (start, seq).
+// pass finds the runs of ascending starts (the tracks) and puts the notes
+// starting together in seq order as it goes (insertion into the group seen
+// so far while that is at most 16 notes; a longer group with notes out of
+// order is sorted afterwards); then the runs are merged, or, when there are
+// many, sorted stably by start (a radix sort of (start, index) keys when they
+// fit in 64 bits); seq grows from track to track, so both give (start, seq).
+// (Notes with equal start and seq, which only notes never ended can be, may
+// end up in either order: nothing computed from them depends on it.)
 void sort_notes(std::vector<DepthNote>& v) {
   const size_t n = v.size();
   if (n < 2) return;
   DepthNote* const a = v.data();
   constexpr size_t kMaxRuns = 32;
+  constexpr size_t kMaxInsert = 16;
   size_t runs[kMaxRuns + 1];
   size_t nruns = 0;
   runs[nruns++] = 0;
   bool many = false, inverted = false;
+  size_t group = 0;  // where the group of notes starting at prev_start begins
+  uint64_t prev_start = a[0].start;
+  uint32_t prev_seq = a[0].seq;  // the largest seq of the group so far
   for (size_t i = 1; i < n; ++i) {
-    inverted |= (a[i].start == a[i - 1].start) & (a[i].seq < a[i - 1].seq);
-    if (a[i].start < a[i - 1].start) {
-      if (nruns < kMaxRuns) {
-        runs[nruns++] = i;
-      } else {
-        many = true;
+    const uint64_t start = a[i].start;
+    const uint32_t seq = a[i].seq;
+    if (start != prev_start) {
+      if (start < prev_start) {
+        if (nruns < kMaxRuns) {
+          runs[nruns++] = i;
+        } else {
+          many = true;
+        }
       }
+      group = i;
+      prev_start = start;
+      prev_seq = seq;
+    } else if (seq >= prev_seq) {
+      prev_seq = seq;
+    } else if (i - group < kMaxInsert) {
+      // Insertion into a[group, i), in seq order: a[i] then holds the
+      // largest seq again (prev_seq).
+      const DepthNote x = a[i];
+      size_t m = i;
+      for (; m > group && x.seq < a[m - 1].seq; --m) a[m] = a[m - 1];
+      a[m] = x;
+    } else {
+      inverted = true;
+      prev_seq = seq;
     }
   }
   if (inverted) {
-    // Each group of equal starts holding an inversion is sorted once, then
-    // skipped: linear scanning.
+    // Each group of equal starts still holding an inversion (longer than 16
+    // notes) is sorted once, then skipped: linear scanning.
     const auto by_seq = [](const DepthNote& x, const DepthNote& y) { return x.seq < y.seq; };
     for (size_t i = 1; i < n; ++i) {
       if ((a[i].start == a[i - 1].start) & (a[i].seq < a[i - 1].seq)) {
         size_t lo = i - 1, hi = i + 1;
         while (lo > 0 && a[lo - 1].start == a[i].start) --lo;
         while (hi < n && a[hi].start == a[i].start) ++hi;
-        if (hi - lo <= 16) {
-          for (size_t k = lo + 1; k < hi; ++k) {  // insertion sort
-            const DepthNote x = a[k];
-            size_t m = k;
-            for (; m > lo && x.seq < a[m - 1].seq; --m) a[m] = a[m - 1];
-            a[m] = x;
-          }
-        } else {
-          std::sort(a + lo, a + hi, by_seq);
-        }
+        std::sort(a + lo, a + hi, by_seq);
         i = hi;
       }
     }
