@@ -557,6 +557,22 @@ void merge_notes(const DepthNote* a, const DepthNote* ae, const DepthNote* b, co
   if (out != b) std::copy(b, be, out);  // b's rest may already be in place (see sort_notes)
 }
 
+// merge_notes() backwards: [a, ae) lies at the front of the output, which
+// ends at out_end and holds both runs; ties still put a's notes first.
+void merge_notes_back(DepthNote* a, DepthNote* ae, const DepthNote* b, const DepthNote* be,
+                      DepthNote* out_end) noexcept {
+  while (a != ae && b != be) {
+    const DepthNote& x = ae[-1];
+    const DepthNote& y = be[-1];
+    if (y.start < x.start || (y.start == x.start && y.seq < x.seq)) {
+      *--out_end = *--ae;
+    } else {
+      *--out_end = *--be;
+    }
+  }
+  std::copy_backward(b, be, out_end);  // a's rest is in place
+}
+
 // Notes by (start, seq). The analysis records each track's notes at their
 // note-ons, in start order, and numbers them (seq) in the order they end: one
 // pass finds the runs of ascending starts (the tracks) and puts the notes
@@ -646,7 +662,13 @@ void sort_notes(std::vector<DepthNote>& v) {
     // The last merge writes into v. When both runs are in v, the first is
     // moved out first: the output then never passes the second's next note.
     const size_t mid = runs[1];
-    if (src == a) {
+    if (src == a && n - mid < mid) {
+      // The second run is the shorter: it is moved out and the merge runs
+      // backwards from the end (the output never passes the first's last
+      // note not yet taken).
+      std::copy(a + mid, a + n, tmp.get());
+      merge_notes_back(a, a + mid, tmp.get(), tmp.get() + (n - mid), a + n);
+    } else if (src == a) {
       std::copy(a, a + mid, tmp.get());
       src = tmp.get();
       merge_notes(src, src + mid, a + mid, a + n, a);
