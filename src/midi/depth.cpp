@@ -497,26 +497,39 @@ void performance(const DepthInput& in, Meter& meter, Depth& d) {
       cur_bar = bar;
       cur_hash = 0;
     }
-    // The notes of the group.
+    // The notes of the group (the sums in locals: kept in registers here,
+    // written back once per group).
     const uint64_t key = qpos << 16;
+    const size_t kept_end = std::min(count, size_t{UINT32_MAX} + 1);  // notes counted below it
+    uint64_t* const out = lengths.get();
+    size_t nl = nlengths;
+    uint64_t l_any = len_any, l_all = len_all, hash = cur_hash;
+    double l_sum = len_sum, d_ticks = dev_ticks, d_ms = dev_ms;
     size_t j = i;
     do {
       const DepthNote& n = all_notes[j];
       const bool drum = n.channel == kDrumChannel;
-      const bool counted = !drum && j <= UINT32_MAX;
+      const bool counted = !drum && j < kept_end;
       const uint64_t ticks = n.end - start;
       const uint64_t keep = uint64_t{0} - counted;
-      lengths[nlengths] = ticks;
-      nlengths += counted;
-      len_any |= ticks & keep;
-      len_all &= ticks | ~keep;
-      // Not counted: + 0 / q, which leaves len_sum as it is.
-      len_sum += static_cast<double>(ticks & keep) / q;
-      dev_ticks += dev;
-      dev_ms += dev_ms_add;
-      cur_hash += mix64(key | (uint64_t{drum} << 8) | n.pitch);
+      out[nl] = ticks;
+      nl += counted;
+      l_any |= ticks & keep;
+      l_all &= ticks | ~keep;
+      // Not counted: + 0 / q, which leaves the sum as it is.
+      l_sum += static_cast<double>(ticks & keep) / q;
+      d_ticks += dev;
+      d_ms += dev_ms_add;
+      hash += mix64(key | (uint64_t{drum} << 8) | n.pitch);
       ++j;
     } while (j < count && all_notes[j].start == start);
+    nlengths = nl;
+    len_any = l_any;
+    len_all = l_all;
+    cur_hash = hash;
+    len_sum = l_sum;
+    dev_ticks = d_ticks;
+    dev_ms = d_ms;
     on_grid += (j - i) & (uint64_t{0} - (dev <= tol));
     i = j;
   }
