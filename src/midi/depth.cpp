@@ -348,29 +348,31 @@ void performance(const DepthInput& in, Meter& meter, Depth& d) {
     // Walking backwards, a voice holds the start of the group seen last and
     // the start of the group after that one (its next onset), kNoTick when
     // there is none: then the interval is at least 2^61 and pairs nothing.
-    // Branch-free: the selections are masks.
+    // Branch-free: the selection is a mask. Drum notes pair with nothing and
+    // are no voice's onsets (their channel is no other note's): skipped.
     struct Voice {
       uint64_t cur = kNoTick, next = kNoTick;
     };
-    std::vector<Voice> voices((size_t{max_track} + 1) * 16 + 1);  // the last: the drum notes
-    const size_t drum_voice = voices.size() - 1;
-    const double two_q = 2 * q;
+    std::vector<Voice> voices((size_t{max_track} + 1) * 16);
+    // 2 * PPQ ticks: an interval (a whole number of ticks) is at most 2q
+    // exactly when it is at most this; then it is below 2^18 and its double
+    // is exact.
+    const uint64_t two_q = 2 * uint64_t{in.ppq};
     for (size_t i = count; i-- > 0;) {
       const DepthNote& n = notes[i];
-      const bool drum = n.channel == kDrumChannel;
-      const size_t drum_mask = size_t{0} - drum;
-      Voice& v =
-          voices[((size_t{n.track} * 16 + n.channel) & ~drum_mask) | (drum_voice & drum_mask)];
+      if (n.channel == kDrumChannel) continue;
+      Voice& v = voices[size_t{n.track} * 16 + n.channel];
       const uint64_t fresh = uint64_t{0} - (v.cur != n.start);  // a new group of the voice
       v.next = (v.cur & fresh) | (v.next & ~fresh);
       v.cur = n.start;
-      // Below 2^62: the signed conversion is exact as the unsigned one.
-      const double ioi = static_cast<double>(static_cast<int64_t>(v.next - n.start));
-      const double len = static_cast<double>(n.end - n.start);
-      const bool paired = !drum && ioi <= two_q;
-      pairs += paired;
-      legato += paired && len >= 0.95 * ioi;
-      staccato += paired && len <= 0.5 * ioi;
+      const uint64_t gap = v.next - n.start;
+      if (gap <= two_q) {
+        const double ioi = static_cast<double>(gap);
+        const double len = static_cast<double>(n.end - n.start);
+        ++pairs;
+        legato += len >= 0.95 * ioi;
+        staccato += len <= 0.5 * ioi;
+      }
     }
   } else {
     std::vector<uint64_t> voice;  // (track, channel) << 32 | index
