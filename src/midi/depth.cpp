@@ -24,6 +24,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 
 #include "depth_internal.hpp"
 
@@ -317,7 +318,8 @@ size_t count_distinct(std::vector<uint64_t>& v) {
   return distinct + zero;
 }
 
-void performance(const DepthInput& in, Meter& meter, Depth& d) {
+// max_track: the largest track number of the notes.
+void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& d) {
   for (int c = 0; c < 128; ++c) {
     if (in.cc_counts[c] != 0) {
       d.cc_numbers.push_back(static_cast<int16_t>(c));
@@ -337,8 +339,6 @@ void performance(const DepthInput& in, Meter& meter, Depth& d) {
   // few tracks the voices are dense indices and one backward walk gives every
   // note the next onset of its voice; otherwise the voice keys are sorted
   // (voice order, then start order).
-  uint32_t max_track = 0;
-  for (const DepthNote& n : notes) max_track = std::max(max_track, n.track);
   // (Dense also needs the starts below 2^61, for the sentinel below.)
   constexpr uint64_t kNoTick = uint64_t{1} << 62;
   const bool dense = count < UINT32_MAX && notes.back().start < kNoTick / 2 &&
@@ -454,86 +454,94 @@ void performance(const DepthInput& in, Meter& meter, Depth& d) {
   const ExactDiv div_2q(2u * ppq);
   constexpr double kGridLimit = 0x1p24;
   const DepthNote* const all_notes = notes.data();
-  for (size_t i = 0; i < count;) {
-    const uint64_t start = all_notes[i].start;
-    double pos;
-    if (start >= bar_lo && start < bar_hi) {  // BarCursor::bar_of() inline
-      pos = static_cast<double>(start - bar_lo);
-    } else {
-      bar = bar_cursor_miss(meter, start, pos, bar_lo, bar_hi);
-    }
-    while (next_tempo != tempos_end && next_tempo->first <= start) tempo = (next_tempo++)->second;
-    double dev, dev_ms_add;
-    uint64_t qpos;
-    if (int_grid && pos >= 0 && pos < kGridLimit &&
-        static_cast<double>(static_cast<uint32_t>(pos)) == pos) {
-      // Whole ticks, PPQ a multiple of 6: x / g16 = 4P / Q, x / g24 = 6P / Q
-      // and x * 12 / q = 12P / Q are correctly rounded quotients that are
-      // never within rounding of a half (they are at least 1 / 2Q away from
-      // one): round_pos() of each is the exact floor((2kP + Q) / 2Q).
-      const uint32_t p32 = static_cast<uint32_t>(pos);
-      const double r16 = div_2q(8 * p32 + ppq), r24 = div_2q(12 * p32 + ppq);
-      dev = std::min(std::fabs(pos - r16 * g16), std::fabs(pos - r24 * g24));
-      dev_ms_add = dev * tempo / q_1000;
-      qpos = div_2q(24 * p32 + ppq);
-    } else {
-      uint64_t pos_bits;
-      std::memcpy(&pos_bits, &pos, sizeof pos);
-      Grid& g = memo[((pos_bits ^ (uint64_t{tempo} << 20)) * 0x9E3779B97F4A7C15ull) >> 58];
-      if (!g.used || g.pos_bits != pos_bits || g.tempo != tempo) {
-        const double d16 = std::fabs(pos - round_pos(pos / g16) * g16);
-        const double d24 = std::fabs(pos - round_pos(pos / g24) * g24);
-        g.dev = std::min(d16, d24);
-        g.dev_ms = g.dev * tempo / q_1000;
-        g.qpos = static_cast<uint64_t>(round_pos(pos * 12 / q));
-        g.pos_bits = pos_bits;
-        g.tempo = tempo;
-        g.used = true;
+  // (The notes from index 2^32 on are not counted in the lengths: with
+  // fewer notes, the test is compiled out.)
+  const auto walk = [&](auto all_counted) {
+    for (size_t i = 0; i < count;) {
+      const uint64_t start = all_notes[i].start;
+      double pos;
+      if (start >= bar_lo && start < bar_hi) {  // BarCursor::bar_of() inline
+        pos = static_cast<double>(start - bar_lo);
+      } else {
+        bar = bar_cursor_miss(meter, start, pos, bar_lo, bar_hi);
       }
-      dev = g.dev;
-      dev_ms_add = g.dev_ms;
-      qpos = g.qpos;
+      while (next_tempo != tempos_end && next_tempo->first <= start) tempo = (next_tempo++)->second;
+      double dev, dev_ms_add;
+      uint64_t qpos;
+      if (int_grid && pos >= 0 && pos < kGridLimit &&
+          static_cast<double>(static_cast<uint32_t>(pos)) == pos) {
+        // Whole ticks, PPQ a multiple of 6: x / g16 = 4P / Q, x / g24 = 6P / Q
+        // and x * 12 / q = 12P / Q are correctly rounded quotients that are
+        // never within rounding of a half (they are at least 1 / 2Q away from
+        // one): round_pos() of each is the exact floor((2kP + Q) / 2Q).
+        const uint32_t p32 = static_cast<uint32_t>(pos);
+        const double r16 = div_2q(8 * p32 + ppq), r24 = div_2q(12 * p32 + ppq);
+        dev = std::min(std::fabs(pos - r16 * g16), std::fabs(pos - r24 * g24));
+        dev_ms_add = dev * tempo / q_1000;
+        qpos = div_2q(24 * p32 + ppq);
+      } else {
+        uint64_t pos_bits;
+        std::memcpy(&pos_bits, &pos, sizeof pos);
+        Grid& g = memo[((pos_bits ^ (uint64_t{tempo} << 20)) * 0x9E3779B97F4A7C15ull) >> 58];
+        if (!g.used || g.pos_bits != pos_bits || g.tempo != tempo) {
+          const double d16 = std::fabs(pos - round_pos(pos / g16) * g16);
+          const double d24 = std::fabs(pos - round_pos(pos / g24) * g24);
+          g.dev = std::min(d16, d24);
+          g.dev_ms = g.dev * tempo / q_1000;
+          g.qpos = static_cast<uint64_t>(round_pos(pos * 12 / q));
+          g.pos_bits = pos_bits;
+          g.tempo = tempo;
+          g.used = true;
+        }
+        dev = g.dev;
+        dev_ms_add = g.dev_ms;
+        qpos = g.qpos;
+      }
+      if (bar != cur_bar) {
+        if (cur_bar != UINT64_MAX) bars.push_back(cur_hash);
+        cur_bar = bar;
+        cur_hash = 0;
+      }
+      // The notes of the group (the sums in locals: kept in registers here,
+      // written back once per group).
+      const uint64_t key = qpos << 16;
+      uint64_t* const out = lengths.get();
+      size_t nl = nlengths;
+      uint64_t l_any = len_any, l_all = len_all, hash = cur_hash;
+      double l_sum = len_sum, d_ticks = dev_ticks, d_ms = dev_ms;
+      size_t j = i;
+      do {
+        const DepthNote& n = all_notes[j];
+        const bool drum = n.channel == kDrumChannel;
+        const bool counted = !drum && (decltype(all_counted)::value || j <= UINT32_MAX);
+        const uint64_t ticks = n.end - start;
+        const uint64_t keep = uint64_t{0} - counted;
+        out[nl] = ticks;
+        nl += counted;
+        l_any |= ticks & keep;
+        l_all &= ticks | ~keep;
+        // Not counted: + 0 / q, which leaves the sum as it is.
+        l_sum += static_cast<double>(ticks & keep) / q;
+        d_ticks += dev;
+        d_ms += dev_ms_add;
+        hash += mix64(key | (uint64_t{drum} << 8) | n.pitch);
+        ++j;
+      } while (j < count && all_notes[j].start == start);
+      nlengths = nl;
+      len_any = l_any;
+      len_all = l_all;
+      cur_hash = hash;
+      len_sum = l_sum;
+      dev_ticks = d_ticks;
+      dev_ms = d_ms;
+      on_grid += (j - i) & (uint64_t{0} - (dev <= tol));
+      i = j;
     }
-    if (bar != cur_bar) {
-      if (cur_bar != UINT64_MAX) bars.push_back(cur_hash);
-      cur_bar = bar;
-      cur_hash = 0;
-    }
-    // The notes of the group (the sums in locals: kept in registers here,
-    // written back once per group).
-    const uint64_t key = qpos << 16;
-    const size_t kept_end = std::min(count, size_t{UINT32_MAX} + 1);  // notes counted below it
-    uint64_t* const out = lengths.get();
-    size_t nl = nlengths;
-    uint64_t l_any = len_any, l_all = len_all, hash = cur_hash;
-    double l_sum = len_sum, d_ticks = dev_ticks, d_ms = dev_ms;
-    size_t j = i;
-    do {
-      const DepthNote& n = all_notes[j];
-      const bool drum = n.channel == kDrumChannel;
-      const bool counted = !drum && j < kept_end;
-      const uint64_t ticks = n.end - start;
-      const uint64_t keep = uint64_t{0} - counted;
-      out[nl] = ticks;
-      nl += counted;
-      l_any |= ticks & keep;
-      l_all &= ticks | ~keep;
-      // Not counted: + 0 / q, which leaves the sum as it is.
-      l_sum += static_cast<double>(ticks & keep) / q;
-      d_ticks += dev;
-      d_ms += dev_ms_add;
-      hash += mix64(key | (uint64_t{drum} << 8) | n.pitch);
-      ++j;
-    } while (j < count && all_notes[j].start == start);
-    nlengths = nl;
-    len_any = l_any;
-    len_all = l_all;
-    cur_hash = hash;
-    len_sum = l_sum;
-    dev_ticks = d_ticks;
-    dev_ms = d_ms;
-    on_grid += (j - i) & (uint64_t{0} - (dev <= tol));
-    i = j;
+  };
+  if (count <= size_t{UINT32_MAX} + 1) {
+    walk(std::true_type{});
+  } else {
+    walk(std::false_type{});
   }
   if (cur_bar != UINT64_MAX) bars.push_back(cur_hash);
   const double cnt = static_cast<double>(notes.size());
@@ -598,9 +606,11 @@ void merge_notes_back(DepthNote* a, DepthNote* ae, const DepthNote* b, const Dep
 // fit in 64 bits); seq grows from track to track, so both give (start, seq).
 // (Notes with equal start and seq, which only notes never ended can be, may
 // end up in either order: nothing computed from them depends on it.)
-void sort_notes(std::vector<DepthNote>& v) {
+// Returns the largest track number (0 without notes).
+uint32_t sort_notes(std::vector<DepthNote>& v) {
   const size_t n = v.size();
-  if (n < 2) return;
+  if (n == 0) return 0;
+  if (n == 1) return v[0].track;
   DepthNote* const a = v.data();
   constexpr size_t kMaxRuns = 32;
   constexpr size_t kMaxInsert = 16;
@@ -611,9 +621,11 @@ void sort_notes(std::vector<DepthNote>& v) {
   size_t group = 0;  // where the group of notes starting at prev_start begins
   uint64_t prev_start = a[0].start;
   uint32_t prev_seq = a[0].seq;  // the largest seq of the group so far
+  uint32_t max_track = a[0].track;
   for (size_t i = 1; i < n; ++i) {
     const uint64_t start = a[i].start;
     const uint32_t seq = a[i].seq;
+    max_track = std::max(max_track, a[i].track);
     if (start != prev_start) {
       if (start < prev_start) {
         if (nruns < kMaxRuns) {
@@ -653,7 +665,7 @@ void sort_notes(std::vector<DepthNote>& v) {
       }
     }
   }
-  if (nruns == 1) return;
+  if (nruns == 1) return max_track;
   if (!many) {
     runs[nruns] = n;
     const auto tmp = std::make_unique_for_overwrite<DepthNote[]>(n);
@@ -690,7 +702,7 @@ void sort_notes(std::vector<DepthNote>& v) {
     } else {
       merge_notes(src, src + mid, src + mid, src + n, a);
     }
-    return;
+    return max_track;
   }
   uint64_t max_start = 0;
   for (const DepthNote& x : v) max_start = std::max(max_start, x.start);
@@ -707,6 +719,7 @@ void sort_notes(std::vector<DepthNote>& v) {
     std::stable_sort(v.begin(), v.end(),
                      [](const DepthNote& x, const DepthNote& y) { return x.start < y.start; });
   }
+  return max_track;
 }
 
 }  // namespace
@@ -715,12 +728,12 @@ void sort_notes(std::vector<DepthNote>& v) {
 Depth compute_depth(DepthInput& in) {
   using namespace depth_detail;
   Depth d;
-  sort_notes(in.notes);
+  const uint32_t max_track = sort_notes(in.notes);
   Clock clock(in);
   Meter meter(in);
   if (in.ppq != 0) analyze_chords(in, clock, meter, d);
   analyze_drums(in, clock, meter, d);
-  performance(in, meter, d);
+  performance(in, meter, max_track, d);
   return d;
 }
 
