@@ -468,7 +468,10 @@ class Analyzer {
       const uint8_t pitch = static_cast<uint8_t>(si & 127);
       for (uint32_t n = s.head; n != kNil;) {
         const uint64_t start = pool_[n].tick;
-        if (opt_.depth) depth_end(pool_[n].didx, independent ? end_tick : kOpenEnd);
+        if (opt_.depth) {
+          depth_end(pool_[n].didx, independent ? end_tick : kOpenEnd);
+          if (!independent) depth_open_.push_back(pool_[n].didx);
+        }
         if (independent) {
           add_note(start, end_tick, drum, pitch);
         } else {
@@ -498,8 +501,17 @@ class Analyzer {
 
   void finish() {
     if (opt_.depth) {
-      for (DepthNote& n : din_.notes) {
-        if (n.end == kOpenEnd) n.end = std::max(n.start, a_.duration_ticks);
+      const uint64_t end = a_.duration_ticks;
+      if (depth_seq_ == din_.notes.size()) {
+        // Every note was completed: the stuck ones are those listed.
+        for (const uint32_t i : depth_open_) {
+          DepthNote& n = din_.notes[i];
+          n.end = std::max(n.start, end);
+        }
+      } else {
+        for (DepthNote& n : din_.notes) {
+          if (n.end == kOpenEnd) n.end = std::max(n.start, end);
+        }
       }
     }
     if (header_.format != 2) {
@@ -796,8 +808,9 @@ class Analyzer {
   bool lyric_ = false, kar_header_ = false, plain_text_ = false;
   // analysis depth (opt_.depth)
   DepthInput din_;
-  uint16_t sustain_ = 0;    // channels whose sustain pedal is down
-  uint32_t depth_seq_ = 0;  // depth notes completed so far
+  uint16_t sustain_ = 0;              // channels whose sustain pedal is down
+  uint32_t depth_seq_ = 0;            // depth notes completed so far
+  std::vector<uint32_t> depth_open_;  // depth notes stuck at a track end (format 0/1)
 };
 
 }  // namespace
