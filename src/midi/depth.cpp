@@ -451,8 +451,8 @@ void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
   // Integer grid arithmetic (see below) when the PPQ is a multiple of 6.
   const uint32_t ppq = in.ppq;
   const bool int_grid = ppq % 6 == 0;
-  const ExactDiv div_2q(2u * ppq);
-  constexpr double kGridLimit = 0x1p24;
+  const ExactDiv div_q(ppq);
+  constexpr uint64_t kGridLimit = uint64_t{1} << 24;
   const DepthNote* const all_notes = notes.data();
   // (The notes from index 2^32 on are not counted in the lengths: with
   // fewer notes, the test is compiled out.)
@@ -460,25 +460,37 @@ void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
     for (size_t i = 0; i < count;) {
       const uint64_t start = all_notes[i].start;
       double pos;
+      // On the integer path below: the position, a whole number of ticks
+      // below 2^24, and the PPQ a multiple of 6.
+      bool int_pos;
+      uint32_t p32 = 0;
       if (start >= bar_lo && start < bar_hi) {  // BarCursor::bar_of() inline
-        pos = static_cast<double>(start - bar_lo);
+        const uint64_t off = start - bar_lo;    // pos, exactly (see BarCursor)
+        pos = static_cast<double>(off);
+        int_pos = int_grid && off < kGridLimit;
+        p32 = static_cast<uint32_t>(off);
       } else {
         bar = bar_cursor_miss(meter, start, pos, bar_lo, bar_hi);
+        int_pos = int_grid && pos >= 0 && pos < 0x1p24 &&
+                  static_cast<double>(static_cast<uint32_t>(pos)) == pos;
+        if (int_pos) p32 = static_cast<uint32_t>(pos);
       }
       while (next_tempo != tempos_end && next_tempo->first <= start) tempo = (next_tempo++)->second;
       double dev, dev_ms_add;
       uint64_t qpos;
-      if (int_grid && pos >= 0 && pos < kGridLimit &&
-          static_cast<double>(static_cast<uint32_t>(pos)) == pos) {
+      if (int_pos) {
         // Whole ticks, PPQ a multiple of 6: x / g16 = 4P / Q, x / g24 = 6P / Q
         // and x * 12 / q = 12P / Q are correctly rounded quotients that are
         // never within rounding of a half (they are at least 1 / 2Q away from
-        // one): round_pos() of each is the exact floor((2kP + Q) / 2Q).
-        const uint32_t p32 = static_cast<uint32_t>(pos);
-        const double r16 = div_2q(8 * p32 + ppq), r24 = div_2q(12 * p32 + ppq);
+        // one): round_pos() of each is the exact floor((2kP + Q) / 2Q), that
+        // is floor((u + 3) / 6), floor((u + 2) / 4) and floor((u + 1) / 2)
+        // for u = 24P / Q, which are those of t = floor(u) (floor(a / n) =
+        // floor(floor(a) / n) for a whole n): one division.
+        const uint32_t t = div_q(24 * p32);
+        const double r16 = (t + 3) / 6, r24 = (t + 2) / 4;
         dev = std::min(std::fabs(pos - r16 * g16), std::fabs(pos - r24 * g24));
         dev_ms_add = dev * tempo / q_1000;
-        qpos = div_2q(24 * p32 + ppq);
+        qpos = (t + 1) / 2;
       } else {
         uint64_t pos_bits;
         std::memcpy(&pos_bits, &pos, sizeof pos);
