@@ -127,33 +127,36 @@ constexpr std::array<uint8_t, 256> kClassOf = [] {
 }  // namespace
 
 void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
-  // The drum notes in order (room for every note: no counting pass first;
-  // branch-free: a note that is not a drum is written over), then their
-  // counts by class and the snare hits by velocity.
-  const size_t nnotes = in.notes.size();
-  const auto hits = std::make_unique_for_overwrite<Hit[]>(nnotes + 1);
+  // Pointers to the drum notes (room for every note: no counting pass first;
+  // branch-free: a note that is not a drum is written over), then the drum
+  // notes with their classes, their counts by class, the snare hits by
+  // velocity and the snare and tom onsets (flams) and the kick onsets
+  // (double bass), in order, branch-free as well.
+  const auto index = std::make_unique_for_overwrite<const DepthNote*[]>(in.notes.size() + 1);
   size_t ndrums = 0;
   for (const DepthNote& n : in.notes) {
-    hits[ndrums] = Hit{n.start, kClassOf[n.pitch], n.velocity};
+    index[ndrums] = &n;
     ndrums += n.channel == kDrumChannel;
   }
   if (ndrums == 0) return;
-  const std::span<const Hit> drums(hits.get(), ndrums);
-  // The snare and tom onsets (flams) and the kick onsets (double bass), in
-  // order; branch-free as above.
+  const auto hits = std::make_unique_for_overwrite<Hit[]>(ndrums);
   const auto picked = std::make_unique_for_overwrite<uint64_t[]>(2 * (ndrums + 1));
   uint64_t* const snare_toms = picked.get();
   uint64_t* const kicks = snare_toms + ndrums + 1;
   size_t nsnare_toms = 0, nkicks = 0;
   uint64_t snare_vel[256] = {};
-  for (const Hit& h : drums) {
-    ++d.drum_counts[h.cls];
-    snare_vel[h.velocity] += h.cls == snare;
-    snare_toms[nsnare_toms] = h.start;
-    nsnare_toms += (h.cls == snare) | (h.cls == toms);
-    kicks[nkicks] = h.start;
-    nkicks += h.cls == kick;
+  for (size_t k = 0; k < ndrums; ++k) {
+    const DepthNote& n = *index[k];
+    const uint8_t cls = kClassOf[n.pitch];
+    hits[k] = Hit{n.start, cls, n.velocity};
+    ++d.drum_counts[cls];
+    snare_vel[n.velocity] += cls == snare;
+    snare_toms[nsnare_toms] = n.start;
+    nsnare_toms += (cls == snare) | (cls == toms);
+    kicks[nkicks] = n.start;
+    nkicks += cls == kick;
   }
+  const std::span<const Hit> drums(hits.get(), ndrums);
 
   // ghost notes
   if (const uint64_t snares = d.drum_counts[snare]; snares != 0) {
