@@ -250,8 +250,9 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
     double pos = 0, bar_len = 0;
     uint64_t seg_end = 0;
     BarCursor bars_at(meter);
-    const ExactDiv div_2q(2u * in.ppq), div_q(in.ppq);
+    const ExactDiv div_q(in.ppq);
     bool whole = false;  // pos is a whole number of ticks below 2^24
+    uint32_t t8 = 0;     // then floor(8P / Q) for P = pos
     for (const Hit& n : drums) {
       if (!have_start || n.start != start) {
         have_start = true;
@@ -263,8 +264,11 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
         whole = pos >= 0 && pos < 0x1p24 && static_cast<double>(static_cast<uint32_t>(pos)) == pos;
         if (whole) {
           // llround(4P / Q) of a whole P: the quotient is a half exactly or
-          // at least 1 / 2Q away from one, so it rounds as the exact value.
-          upos = div_2q(8 * static_cast<uint32_t>(pos) + in.ppq);
+          // at least 1 / 2Q away from one, so it rounds as the exact value,
+          // floor((8P / Q + 1) / 2) = floor((t8 + 1) / 2) (floor(a / n) =
+          // floor(floor(a) / n) for a whole n).
+          t8 = div_q(8 * static_cast<uint32_t>(pos));
+          upos = (t8 + 1) / 2;
         } else {
           upos = static_cast<uint64_t>(std::llround(pos * 4 / q));
         }
@@ -299,7 +303,7 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
       uint64_t beat;
       double beat_f;
       if (whole) {
-        beat = div_q(static_cast<uint32_t>(pos));
+        beat = t8 / 8;  // floor(P / Q) = floor(floor(8P / Q) / 8)
         beat_f = static_cast<double>(beat);
       } else {
         beat_f = std::floor(pos / q);
