@@ -337,6 +337,7 @@ class Analyzer {
     a_.tracks.emplace_back();
     a_.tracks.back().track_no = track;
     tr_ = TrackState{};
+    depth_track_ = static_cast<uint32_t>(a_.tracks.size() - 1);
   }
 
   void on_channel(uint64_t tick, uint8_t status, uint8_t d1, uint8_t d2) {
@@ -468,7 +469,10 @@ class Analyzer {
       const uint8_t pitch = static_cast<uint8_t>(si & 127);
       for (uint32_t n = s.head; n != kNil;) {
         const uint64_t start = pool_[n].tick;
-        if (opt_.depth) depth_end(pool_[n].didx, independent ? end_tick : kOpenEnd);
+        if (opt_.depth) {
+          depth_end(pool_[n].didx, independent ? end_tick : kOpenEnd);
+          if (!independent) depth_open_.push_back(pool_[n].didx);
+        }
         if (independent) {
           add_note(start, end_tick, drum, pitch);
         } else {
@@ -498,8 +502,17 @@ class Analyzer {
 
   void finish() {
     if (opt_.depth) {
-      for (DepthNote& n : din_.notes) {
-        if (n.end == kOpenEnd) n.end = std::max(n.start, a_.duration_ticks);
+      const uint64_t end = a_.duration_ticks;
+      if (depth_seq_ == din_.notes.size()) {
+        // Every note was completed: the stuck ones are those listed.
+        for (const uint32_t i : depth_open_) {
+          DepthNote& n = din_.notes[i];
+          n.end = std::max(n.start, end);
+        }
+      } else {
+        for (DepthNote& n : din_.notes) {
+          if (n.end == kOpenEnd) n.end = std::max(n.start, end);
+        }
       }
     }
     if (header_.format != 2) {
@@ -717,9 +730,8 @@ class Analyzer {
   // order) and completed at their note-off, which also gives them their
   // place among the notes starting together (DepthNote::seq).
   uint32_t depth_start(uint64_t start, uint8_t ch, uint8_t pitch, uint8_t vel) {
-    const uint32_t track = track_gen() ? track_gen() - 1 : 0;
     const uint32_t i = static_cast<uint32_t>(din_.notes.size());
-    din_.notes.push_back(DepthNote{start, kOpenEnd, 0, track, ch, pitch, vel});
+    din_.notes.push_back(DepthNote{start, kOpenEnd, 0, depth_track_, ch, pitch, vel});
     return i;
   }
   void depth_end(uint32_t i, uint64_t end) {
@@ -796,8 +808,10 @@ class Analyzer {
   bool lyric_ = false, kar_header_ = false, plain_text_ = false;
   // analysis depth (opt_.depth)
   DepthInput din_;
-  uint16_t sustain_ = 0;    // channels whose sustain pedal is down
-  uint32_t depth_seq_ = 0;  // depth notes completed so far
+  uint16_t sustain_ = 0;              // channels whose sustain pedal is down
+  uint32_t depth_seq_ = 0;            // depth notes completed so far
+  uint32_t depth_track_ = 0;          // the track being read (its index in a_.tracks)
+  std::vector<uint32_t> depth_open_;  // depth notes stuck at a track end (format 0/1)
 };
 
 }  // namespace

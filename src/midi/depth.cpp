@@ -24,6 +24,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 
 #include "depth_internal.hpp"
 
@@ -130,11 +131,7 @@ uint64_t bar_cursor_miss(Meter& m, uint64_t tick, double& pos, uint64_t& lo,
 
 }  // namespace
 
-uint64_t BarCursor::bar_of(uint64_t tick, double& pos) noexcept {
-  if (tick >= lo_ && tick < hi_) {
-    pos = static_cast<double>(tick - lo_);
-    return bar_;
-  }
+uint64_t BarCursor::miss(uint64_t tick, double& pos) noexcept {
   bar_ = bar_cursor_miss(m_, tick, pos, lo_, hi_);
   return bar_;
 }
@@ -206,7 +203,13 @@ inline double round_pos(double x) noexcept { return static_cast<double>(floor_u6
 // holding the k-th's digit are moved to `scratch` (the first level) and only
 // they are looked at again. Every level leaves at most the bits below its
 // digit varying, so there are at most 6 levels; linear. v is not changed.
-uint64_t kth_smallest(const uint64_t* v, size_t size, size_t k, std::vector<uint64_t>& scratch) {
+// any0 and all0 are the OR and the AND of v[0, size). Sets prev_equal when
+// the (k-1)-th smallest is known to equal the k-th (k > 0 and the values
+// left at the last level are all equal from the (k-1)-th on); false says
+// nothing.
+uint64_t kth_smallest(const uint64_t* v, size_t size, size_t k, uint64_t any0, uint64_t all0,
+                      std::vector<uint64_t>& scratch, bool& prev_equal) {
+  prev_equal = false;
   const uint64_t* src = v;
   size_t n = size;
   if (n > UINT32_MAX) {  // beyond the 32-bit counts
@@ -214,14 +217,21 @@ uint64_t kth_smallest(const uint64_t* v, size_t size, size_t k, std::vector<uint
     std::nth_element(scratch.begin(), scratch.begin() + static_cast<ptrdiff_t>(k), scratch.end());
     return scratch[k];
   }
-  for (;;) {
-    uint64_t any = 0, all = ~uint64_t{0};
-    for (size_t i = 0; i < n; ++i) {
-      any |= src[i];
-      all &= src[i];
+  uint64_t any = any0, all = all0;
+  for (bool first = true;; first = false) {
+    if (!first) {
+      any = 0;
+      all = ~uint64_t{0};
+      for (size_t i = 0; i < n; ++i) {
+        any |= src[i];
+        all &= src[i];
+      }
     }
     const uint64_t varying = any ^ all;
-    if (varying == 0) return any;
+    if (varying == 0) {
+      prev_equal = k > 0;
+      return any;
+    }
     const int top = 64 - std::countl_zero(varying);
     const int digit_bits = std::min(top, n < 1024 ? 8 : 11);
     const int shift = top - digit_bits;
@@ -231,7 +241,10 @@ uint64_t kth_smallest(const uint64_t* v, size_t size, size_t k, std::vector<uint
     for (size_t i = 0; i < n; ++i) ++hist[(src[i] >> shift) & mask];
     uint64_t digit = 0;
     while (k >= hist[digit]) k -= hist[digit++];
-    if (shift == 0) return (all & ~mask) | digit;
+    if (shift == 0) {
+      prev_equal = k > 0;  // the values with this digit are all equal
+      return (all & ~mask) | digit;
+    }
     if (scratch.empty())
       scratch.resize(size_t{hist[digit]} + 1);  // + 1: the loop below writes one past
     uint64_t* dst = scratch.data();
@@ -247,24 +260,28 @@ uint64_t kth_smallest(const uint64_t* v, size_t size, size_t k, std::vector<uint
 }
 
 // median_of() on the lengths in beats (x / q), from the order statistics of
-// the lengths in ticks (x / q is monotonic); size > 0.
-double median_beats(const uint64_t* v, size_t size, double q) {
+// the lengths in ticks (x / q is monotonic); size > 0; any and all are the OR
+// and the AND of v[0, size).
+double median_beats(const uint64_t* v, size_t size, uint64_t any, uint64_t all, double q) {
   std::vector<uint64_t> scratch;
   const size_t mid = size / 2;
-  const uint64_t hi = kth_smallest(v, size, mid, scratch);
+  bool prev_equal;
+  const uint64_t hi = kth_smallest(v, size, mid, any, all, scratch, prev_equal);
   double m = static_cast<double>(hi) / q;
   if (size % 2 == 0) {
     // The (mid - 1)-th: hi again unless fewer than mid values are below it,
     // else the largest value below it.
     size_t below = 0;
     uint64_t lo = 0;
-    for (size_t i = 0; i < size; ++i) {
-      const uint64_t x = v[i];
-      const bool lt = x < hi;
-      below += lt;
-      lo = lt && x > lo ? x : lo;
+    if (!prev_equal) {
+      for (size_t i = 0; i < size; ++i) {
+        const uint64_t x = v[i];
+        const bool lt = x < hi;
+        below += lt;
+        lo = lt && x > lo ? x : lo;
+      }
     }
-    m = (m + static_cast<double>(below < mid ? hi : lo) / q) / 2;
+    m = (m + static_cast<double>(prev_equal || below < mid ? hi : lo) / q) / 2;
   }
   return m;
 }
@@ -301,7 +318,8 @@ size_t count_distinct(std::vector<uint64_t>& v) {
   return distinct + zero;
 }
 
-void performance(const DepthInput& in, Meter& meter, Depth& d) {
+// max_track: the largest track number of the notes.
+void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& d) {
   for (int c = 0; c < 128; ++c) {
     if (in.cc_counts[c] != 0) {
       d.cc_numbers.push_back(static_cast<int16_t>(c));
@@ -321,8 +339,6 @@ void performance(const DepthInput& in, Meter& meter, Depth& d) {
   // few tracks the voices are dense indices and one backward walk gives every
   // note the next onset of its voice; otherwise the voice keys are sorted
   // (voice order, then start order).
-  uint32_t max_track = 0;
-  for (const DepthNote& n : notes) max_track = std::max(max_track, n.track);
   // (Dense also needs the starts below 2^61, for the sentinel below.)
   constexpr uint64_t kNoTick = uint64_t{1} << 62;
   const bool dense = count < UINT32_MAX && notes.back().start < kNoTick / 2 &&
@@ -332,29 +348,31 @@ void performance(const DepthInput& in, Meter& meter, Depth& d) {
     // Walking backwards, a voice holds the start of the group seen last and
     // the start of the group after that one (its next onset), kNoTick when
     // there is none: then the interval is at least 2^61 and pairs nothing.
-    // Branch-free: the selections are masks.
+    // Branch-free: the selection is a mask. Drum notes pair with nothing and
+    // are no voice's onsets (their channel is no other note's): skipped.
     struct Voice {
       uint64_t cur = kNoTick, next = kNoTick;
     };
-    std::vector<Voice> voices((size_t{max_track} + 1) * 16 + 1);  // the last: the drum notes
-    const size_t drum_voice = voices.size() - 1;
-    const double two_q = 2 * q;
+    std::vector<Voice> voices((size_t{max_track} + 1) * 16);
+    // 2 * PPQ ticks: an interval (a whole number of ticks) is at most 2q
+    // exactly when it is at most this; then it is below 2^18 and its double
+    // is exact.
+    const uint64_t two_q = 2 * uint64_t{in.ppq};
     for (size_t i = count; i-- > 0;) {
       const DepthNote& n = notes[i];
-      const bool drum = n.channel == kDrumChannel;
-      const size_t drum_mask = size_t{0} - drum;
-      Voice& v =
-          voices[((size_t{n.track} * 16 + n.channel) & ~drum_mask) | (drum_voice & drum_mask)];
+      if (n.channel == kDrumChannel) continue;
+      Voice& v = voices[size_t{n.track} * 16 + n.channel];
       const uint64_t fresh = uint64_t{0} - (v.cur != n.start);  // a new group of the voice
       v.next = (v.cur & fresh) | (v.next & ~fresh);
       v.cur = n.start;
-      // Below 2^62: the signed conversion is exact as the unsigned one.
-      const double ioi = static_cast<double>(static_cast<int64_t>(v.next - n.start));
-      const double len = static_cast<double>(n.end - n.start);
-      const bool paired = !drum && ioi <= two_q;
-      pairs += paired;
-      legato += paired && len >= 0.95 * ioi;
-      staccato += paired && len <= 0.5 * ioi;
+      const uint64_t gap = v.next - n.start;
+      if (gap <= two_q) {
+        const double ioi = static_cast<double>(gap);
+        const double len = static_cast<double>(n.end - n.start);
+        ++pairs;
+        legato += len >= 0.95 * ioi;
+        staccato += len <= 0.5 * ioi;
+      }
     }
   } else {
     std::vector<uint64_t> voice;  // (track, channel) << 32 | index
@@ -395,31 +413,32 @@ void performance(const DepthInput& in, Meter& meter, Depth& d) {
     d.staccato_share = static_cast<double>(staccato) / static_cast<double>(pairs);
   }
 
-  // One walk over the notes in start order: note lengths (non-drum), timing
-  // against the 16th / 16th-triplet grid, bar contents. What depends on the
-  // start only is computed once per distinct start: with whole ticks and a
-  // PPQ that is a multiple of 6 directly (integer arithmetic, one division),
-  // otherwise memoised by position in the bar and tempo. (Measured: a memo
-  // of the milliseconds on the integer path cost more than its division.)
+  // One walk over the notes in start order, a group of equal starts at a
+  // time: note lengths (non-drum), timing against the 16th / 16th-triplet
+  // grid, bar contents. What depends on the start only is computed once per
+  // group: with whole ticks and a PPQ that is a multiple of 6 directly
+  // (integer arithmetic, one division), otherwise memoised by position in
+  // the bar and tempo. (Measured: a memo of the milliseconds on the integer
+  // path cost more than its division.) The sums over the notes are made
+  // note by note, in order, as the definition says.
   // The lengths in ticks (x / q is monotonic: the same order), non-drum notes.
   const auto lengths = std::make_unique_for_overwrite<uint64_t[]>(count);
   size_t nlengths = 0;
-  std::vector<uint64_t> bars;  // content hash per bar with onsets
+  uint64_t len_any = 0, len_all = ~uint64_t{0};  // OR and AND of the lengths kept
+  std::vector<uint64_t> bars;                    // content hash per bar with onsets
   double len_sum = 0;
   const double g16 = q / 4, g24 = q / 6;
   const double tol = std::max(0.5, q / 96);
+  const double q_1000 = q * 1000;
   double dev_ticks = 0, dev_ms = 0;
   uint64_t on_grid = 0;
   uint64_t cur_bar = UINT64_MAX, cur_hash = 0;
-  uint64_t prev_start = 0;
-  bool have_prev = false;
-  double dev = 0, dev_ms_add = 0;  // of the current start
-  uint64_t bar = 0, qpos = 0;
+  uint64_t bar = 0;
   uint64_t bar_lo = 0, bar_hi = 0;  // the bar kept (see BarCursor)
   // The tempo in force (Clock::tempo_at: the last of the tempos at or before
   // the tick, 500,000 before the first), the starts being visited in order.
-  const auto& tempos = in.tempos;
-  size_t next_tempo = 0;
+  const std::pair<uint64_t, uint32_t>* next_tempo = in.tempos.data();
+  const std::pair<uint64_t, uint32_t>* const tempos_end = next_tempo + in.tempos.size();
   uint32_t tempo = 500'000;
   struct Grid {  // what a position in the bar and a tempo give, memoised
     uint64_t pos_bits = 0;
@@ -430,41 +449,48 @@ void performance(const DepthInput& in, Meter& meter, Depth& d) {
   };
   Grid memo[64];
   // Integer grid arithmetic (see below) when the PPQ is a multiple of 6.
-  const bool int_grid = in.ppq % 6 == 0;
-  const ExactDiv div_2q(2u * in.ppq);
-  constexpr double kGridLimit = 0x1p24;
-  for (size_t i = 0; i < count; ++i) {
-    const DepthNote& n = notes[i];
-    const bool drum = n.channel == kDrumChannel;
-    const bool counted = !drum && i <= UINT32_MAX;
-    const uint64_t ticks = n.end - n.start;
-    lengths[nlengths] = ticks;
-    nlengths += counted;
-    // Not counted: + 0 / q, which leaves len_sum as it is.
-    len_sum += static_cast<double>(ticks & (uint64_t{0} - counted)) / q;
-    if (!have_prev || n.start != prev_start) {
-      have_prev = true;
-      prev_start = n.start;
+  const uint32_t ppq = in.ppq;
+  const bool int_grid = ppq % 6 == 0;
+  const ExactDiv div_q(ppq);
+  constexpr uint64_t kGridLimit = uint64_t{1} << 24;
+  const DepthNote* const all_notes = notes.data();
+  // (The notes from index 2^32 on are not counted in the lengths: with
+  // fewer notes, the test is compiled out.)
+  const auto walk = [&](auto all_counted) {
+    for (size_t i = 0; i < count;) {
+      const uint64_t start = all_notes[i].start;
       double pos;
-      if (n.start >= bar_lo && n.start < bar_hi) {  // BarCursor::bar_of() inline
-        pos = static_cast<double>(n.start - bar_lo);
+      // On the integer path below: the position, a whole number of ticks
+      // below 2^24, and the PPQ a multiple of 6.
+      bool int_pos;
+      uint32_t p32 = 0;
+      if (start >= bar_lo && start < bar_hi) {  // BarCursor::bar_of() inline
+        const uint64_t off = start - bar_lo;    // pos, exactly (see BarCursor)
+        pos = static_cast<double>(off);
+        int_pos = int_grid && off < kGridLimit;
+        p32 = static_cast<uint32_t>(off);
       } else {
-        bar = bar_cursor_miss(meter, n.start, pos, bar_lo, bar_hi);
+        bar = bar_cursor_miss(meter, start, pos, bar_lo, bar_hi);
+        int_pos = int_grid && pos >= 0 && pos < 0x1p24 &&
+                  static_cast<double>(static_cast<uint32_t>(pos)) == pos;
+        if (int_pos) p32 = static_cast<uint32_t>(pos);
       }
-      while (next_tempo < tempos.size() && tempos[next_tempo].first <= n.start) {
-        tempo = tempos[next_tempo++].second;
-      }
-      if (int_grid && pos >= 0 && pos < kGridLimit &&
-          static_cast<double>(static_cast<uint32_t>(pos)) == pos) {
+      while (next_tempo != tempos_end && next_tempo->first <= start) tempo = (next_tempo++)->second;
+      double dev, dev_ms_add;
+      uint64_t qpos;
+      if (int_pos) {
         // Whole ticks, PPQ a multiple of 6: x / g16 = 4P / Q, x / g24 = 6P / Q
         // and x * 12 / q = 12P / Q are correctly rounded quotients that are
         // never within rounding of a half (they are at least 1 / 2Q away from
-        // one): round_pos() of each is the exact floor((2kP + Q) / 2Q).
-        const uint32_t p32 = static_cast<uint32_t>(pos), qq = in.ppq;
-        const double r16 = div_2q(8 * p32 + qq), r24 = div_2q(12 * p32 + qq);
+        // one): round_pos() of each is the exact floor((2kP + Q) / 2Q), that
+        // is floor((u + 3) / 6), floor((u + 2) / 4) and floor((u + 1) / 2)
+        // for u = 24P / Q, which are those of t = floor(u) (floor(a / n) =
+        // floor(floor(a) / n) for a whole n): one division.
+        const uint32_t t = div_q(24 * p32);
+        const double r16 = (t + 3) / 6, r24 = (t + 2) / 4;
         dev = std::min(std::fabs(pos - r16 * g16), std::fabs(pos - r24 * g24));
-        dev_ms_add = dev * tempo / (q * 1000);
-        qpos = div_2q(24 * p32 + qq);
+        dev_ms_add = dev * tempo / q_1000;
+        qpos = (t + 1) / 2;
       } else {
         uint64_t pos_bits;
         std::memcpy(&pos_bits, &pos, sizeof pos);
@@ -473,7 +499,7 @@ void performance(const DepthInput& in, Meter& meter, Depth& d) {
           const double d16 = std::fabs(pos - round_pos(pos / g16) * g16);
           const double d24 = std::fabs(pos - round_pos(pos / g24) * g24);
           g.dev = std::min(d16, d24);
-          g.dev_ms = g.dev * tempo / (q * 1000);
+          g.dev_ms = g.dev * tempo / q_1000;
           g.qpos = static_cast<uint64_t>(round_pos(pos * 12 / q));
           g.pos_bits = pos_bits;
           g.tempo = tempo;
@@ -483,16 +509,51 @@ void performance(const DepthInput& in, Meter& meter, Depth& d) {
         dev_ms_add = g.dev_ms;
         qpos = g.qpos;
       }
+      if (bar != cur_bar) {
+        if (cur_bar != UINT64_MAX) bars.push_back(cur_hash);
+        cur_bar = bar;
+        cur_hash = 0;
+      }
+      // The notes of the group (the sums in locals: kept in registers here,
+      // written back once per group).
+      const uint64_t key = qpos << 16;
+      uint64_t* const out = lengths.get();
+      size_t nl = nlengths;
+      uint64_t l_any = len_any, l_all = len_all, hash = cur_hash;
+      double l_sum = len_sum, d_ticks = dev_ticks, d_ms = dev_ms;
+      size_t j = i;
+      do {
+        const DepthNote& n = all_notes[j];
+        const bool drum = n.channel == kDrumChannel;
+        const bool counted = !drum && (decltype(all_counted)::value || j <= UINT32_MAX);
+        const uint64_t ticks = n.end - start;
+        const uint64_t keep = uint64_t{0} - counted;
+        out[nl] = ticks;
+        nl += counted;
+        l_any |= ticks & keep;
+        l_all &= ticks | ~keep;
+        // Not counted: + 0 / q, which leaves the sum as it is.
+        l_sum += static_cast<double>(ticks & keep) / q;
+        d_ticks += dev;
+        d_ms += dev_ms_add;
+        hash += mix64(key | (uint64_t{drum} << 8) | n.pitch);
+        ++j;
+      } while (j < count && all_notes[j].start == start);
+      nlengths = nl;
+      len_any = l_any;
+      len_all = l_all;
+      cur_hash = hash;
+      len_sum = l_sum;
+      dev_ticks = d_ticks;
+      dev_ms = d_ms;
+      on_grid += (j - i) & (uint64_t{0} - (dev <= tol));
+      i = j;
     }
-    dev_ticks += dev;
-    dev_ms += dev_ms_add;
-    on_grid += dev <= tol;
-    if (bar != cur_bar) {
-      if (cur_bar != UINT64_MAX) bars.push_back(cur_hash);
-      cur_bar = bar;
-      cur_hash = 0;
-    }
-    cur_hash += mix64((qpos << 16) | (uint64_t{drum} << 8) | n.pitch);
+  };
+  if (count <= size_t{UINT32_MAX} + 1) {
+    walk(std::true_type{});
+  } else {
+    walk(std::false_type{});
   }
   if (cur_bar != UINT64_MAX) bars.push_back(cur_hash);
   const double cnt = static_cast<double>(notes.size());
@@ -503,7 +564,7 @@ void performance(const DepthInput& in, Meter& meter, Depth& d) {
 
   if (nlengths != 0) {
     d.note_length_mean_beats = len_sum / static_cast<double>(nlengths);
-    d.note_length_median_beats = median_beats(lengths.get(), nlengths, q);
+    d.note_length_median_beats = median_beats(lengths.get(), nlengths, len_any, len_all, q);
   }
 
   d.bar_count = static_cast<uint32_t>(std::min<size_t>(bars.size(), UINT32_MAX));
@@ -531,56 +592,92 @@ void merge_notes(const DepthNote* a, const DepthNote* ae, const DepthNote* b, co
   if (out != b) std::copy(b, be, out);  // b's rest may already be in place (see sort_notes)
 }
 
+// merge_notes() backwards: [a, ae) lies at the front of the output, which
+// ends at out_end and holds both runs; ties still put a's notes first.
+void merge_notes_back(DepthNote* a, DepthNote* ae, const DepthNote* b, const DepthNote* be,
+                      DepthNote* out_end) noexcept {
+  while (a != ae && b != be) {
+    const DepthNote& x = ae[-1];
+    const DepthNote& y = be[-1];
+    if (y.start < x.start || (y.start == x.start && y.seq < x.seq)) {
+      *--out_end = *--ae;
+    } else {
+      *--out_end = *--be;
+    }
+  }
+  std::copy_backward(b, be, out_end);  // a's rest is in place
+}
+
 // Notes by (start, seq). The analysis records each track's notes at their
 // note-ons, in start order, and numbers them (seq) in the order they end: one
-// pass finds the runs of ascending starts (the tracks) and whether notes
-// starting together are out of seq order; if so, each such group is put in
-// seq order; then the runs are merged, or, when there are many, sorted stably
-// by start (a radix sort of (start, index) keys when they fit in 64 bits);
-// seq grows from track to track, so both give (start, seq).
-void sort_notes(std::vector<DepthNote>& v) {
+// pass finds the runs of ascending starts (the tracks) and puts the notes
+// starting together in seq order as it goes (insertion into the group seen
+// so far while that is at most 16 notes; a longer group with notes out of
+// order is sorted afterwards); then the runs are merged, or, when there are
+// many, sorted stably by start (a radix sort of (start, index) keys when they
+// fit in 64 bits); seq grows from track to track, so both give (start, seq).
+// (Notes with equal start and seq, which only notes never ended can be, may
+// end up in either order: nothing computed from them depends on it.)
+// Returns the largest track number (0 without notes).
+uint32_t sort_notes(std::vector<DepthNote>& v) {
   const size_t n = v.size();
-  if (n < 2) return;
+  if (n == 0) return 0;
+  if (n == 1) return v[0].track;
   DepthNote* const a = v.data();
   constexpr size_t kMaxRuns = 32;
+  constexpr size_t kMaxInsert = 16;
   size_t runs[kMaxRuns + 1];
   size_t nruns = 0;
   runs[nruns++] = 0;
   bool many = false, inverted = false;
+  size_t group = 0;  // where the group of notes starting at prev_start begins
+  uint64_t prev_start = a[0].start;
+  uint32_t prev_seq = a[0].seq;  // the largest seq of the group so far
+  uint32_t max_track = a[0].track;
   for (size_t i = 1; i < n; ++i) {
-    inverted |= (a[i].start == a[i - 1].start) & (a[i].seq < a[i - 1].seq);
-    if (a[i].start < a[i - 1].start) {
-      if (nruns < kMaxRuns) {
-        runs[nruns++] = i;
-      } else {
-        many = true;
+    const uint64_t start = a[i].start;
+    const uint32_t seq = a[i].seq;
+    max_track = std::max(max_track, a[i].track);
+    if (start != prev_start) {
+      if (start < prev_start) {
+        if (nruns < kMaxRuns) {
+          runs[nruns++] = i;
+        } else {
+          many = true;
+        }
       }
+      group = i;
+      prev_start = start;
+      prev_seq = seq;
+    } else if (seq >= prev_seq) {
+      prev_seq = seq;
+    } else if (i - group < kMaxInsert) {
+      // Insertion into a[group, i), in seq order: a[i] then holds the
+      // largest seq again (prev_seq).
+      const DepthNote x = a[i];
+      size_t m = i;
+      for (; m > group && x.seq < a[m - 1].seq; --m) a[m] = a[m - 1];
+      a[m] = x;
+    } else {
+      inverted = true;
+      prev_seq = seq;
     }
   }
   if (inverted) {
-    // Each group of equal starts holding an inversion is sorted once, then
-    // skipped: linear scanning.
+    // Each group of equal starts still holding an inversion (longer than 16
+    // notes) is sorted once, then skipped: linear scanning.
     const auto by_seq = [](const DepthNote& x, const DepthNote& y) { return x.seq < y.seq; };
     for (size_t i = 1; i < n; ++i) {
       if ((a[i].start == a[i - 1].start) & (a[i].seq < a[i - 1].seq)) {
         size_t lo = i - 1, hi = i + 1;
         while (lo > 0 && a[lo - 1].start == a[i].start) --lo;
         while (hi < n && a[hi].start == a[i].start) ++hi;
-        if (hi - lo <= 16) {
-          for (size_t k = lo + 1; k < hi; ++k) {  // insertion sort
-            const DepthNote x = a[k];
-            size_t m = k;
-            for (; m > lo && x.seq < a[m - 1].seq; --m) a[m] = a[m - 1];
-            a[m] = x;
-          }
-        } else {
-          std::sort(a + lo, a + hi, by_seq);
-        }
+        std::sort(a + lo, a + hi, by_seq);
         i = hi;
       }
     }
   }
-  if (nruns == 1) return;
+  if (nruns == 1) return max_track;
   if (!many) {
     runs[nruns] = n;
     const auto tmp = std::make_unique_for_overwrite<DepthNote[]>(n);
@@ -604,14 +701,20 @@ void sort_notes(std::vector<DepthNote>& v) {
     // The last merge writes into v. When both runs are in v, the first is
     // moved out first: the output then never passes the second's next note.
     const size_t mid = runs[1];
-    if (src == a) {
+    if (src == a && n - mid < mid) {
+      // The second run is the shorter: it is moved out and the merge runs
+      // backwards from the end (the output never passes the first's last
+      // note not yet taken).
+      std::copy(a + mid, a + n, tmp.get());
+      merge_notes_back(a, a + mid, tmp.get(), tmp.get() + (n - mid), a + n);
+    } else if (src == a) {
       std::copy(a, a + mid, tmp.get());
       src = tmp.get();
       merge_notes(src, src + mid, a + mid, a + n, a);
     } else {
       merge_notes(src, src + mid, src + mid, src + n, a);
     }
-    return;
+    return max_track;
   }
   uint64_t max_start = 0;
   for (const DepthNote& x : v) max_start = std::max(max_start, x.start);
@@ -628,6 +731,7 @@ void sort_notes(std::vector<DepthNote>& v) {
     std::stable_sort(v.begin(), v.end(),
                      [](const DepthNote& x, const DepthNote& y) { return x.start < y.start; });
   }
+  return max_track;
 }
 
 }  // namespace
@@ -636,12 +740,12 @@ void sort_notes(std::vector<DepthNote>& v) {
 Depth compute_depth(DepthInput& in) {
   using namespace depth_detail;
   Depth d;
-  sort_notes(in.notes);
+  const uint32_t max_track = sort_notes(in.notes);
   Clock clock(in);
   Meter meter(in);
   if (in.ppq != 0) analyze_chords(in, clock, meter, d);
   analyze_drums(in, clock, meter, d);
-  performance(in, meter, d);
+  performance(in, meter, max_track, d);
   return d;
 }
 

@@ -64,9 +64,16 @@ class Meter {
 class BarCursor {
  public:
   explicit BarCursor(Meter& m) noexcept : m_(m) {}
-  uint64_t bar_of(uint64_t tick, double& pos) noexcept;
+  uint64_t bar_of(uint64_t tick, double& pos) noexcept {
+    if (tick >= lo_ && tick < hi_) {
+      pos = static_cast<double>(tick - lo_);
+      return bar_;
+    }
+    return miss(tick, pos);
+  }
 
  private:
+  uint64_t miss(uint64_t tick, double& pos) noexcept;
   Meter& m_;
   uint64_t lo_ = 0, hi_ = 0, bar_ = 0;
 };

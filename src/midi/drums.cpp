@@ -30,6 +30,8 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <memory>
+#include <span>
 
 #include "depth_internal.hpp"
 
@@ -125,26 +127,36 @@ constexpr std::array<uint8_t, 256> kClassOf = [] {
 }  // namespace
 
 void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
+  // Pointers to the drum notes (room for every note: no counting pass first;
+  // branch-free: a note that is not a drum is written over), then the drum
+  // notes with their classes, their counts by class, the snare hits by
+  // velocity and the snare and tom onsets (flams) and the kick onsets
+  // (double bass), in order, branch-free as well.
+  const auto index = std::make_unique_for_overwrite<const DepthNote*[]>(in.notes.size() + 1);
   size_t ndrums = 0;
-  for (const DepthNote& n : in.notes) ndrums += n.channel == kDrumChannel;
-  if (ndrums == 0) return;
-  // The drum notes in order, their counts by class and the snare hits by
-  // velocity; branch-free (a note that is not a drum is written over).
-  std::vector<Hit> drums(ndrums + 1);
-  uint64_t snare_vel[256] = {};
-  {
-    Hit* out = drums.data();
-    size_t m = 0;
-    for (const DepthNote& n : in.notes) {
-      const bool drum = n.channel == kDrumChannel;
-      const uint8_t c = kClassOf[n.pitch];
-      out[m] = Hit{n.start, c, n.velocity};
-      m += drum;
-      d.drum_counts[c] += drum;
-      snare_vel[n.velocity] += drum & (c == snare);
-    }
-    drums.pop_back();
+  for (const DepthNote& n : in.notes) {
+    index[ndrums] = &n;
+    ndrums += n.channel == kDrumChannel;
   }
+  if (ndrums == 0) return;
+  const auto hits = std::make_unique_for_overwrite<Hit[]>(ndrums);
+  const auto picked = std::make_unique_for_overwrite<uint64_t[]>(2 * (ndrums + 1));
+  uint64_t* const snare_toms = picked.get();
+  uint64_t* const kicks = snare_toms + ndrums + 1;
+  size_t nsnare_toms = 0, nkicks = 0;
+  uint64_t snare_vel[256] = {};
+  for (size_t k = 0; k < ndrums; ++k) {
+    const DepthNote& n = *index[k];
+    const uint8_t cls = kClassOf[n.pitch];
+    hits[k] = Hit{n.start, cls, n.velocity};
+    ++d.drum_counts[cls];
+    snare_vel[n.velocity] += cls == snare;
+    snare_toms[nsnare_toms] = n.start;
+    nsnare_toms += (cls == snare) | (cls == toms);
+    kicks[nkicks] = n.start;
+    nkicks += cls == kick;
+  }
+  const std::span<const Hit> drums(hits.get(), ndrums);
 
   // ghost notes
   if (const uint64_t snares = d.drum_counts[snare]; snares != 0) {
@@ -160,19 +172,6 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
     for (int vel = 0; vel < 256; ++vel) {
       if (vel < 0.6 * accent) d.ghost_notes += snare_vel[vel];
     }
-  }
-
-  // The snare and tom onsets (flams) and the kick onsets (double bass), in
-  // order; branch-free as above.
-  std::vector<uint64_t> picked(2 * (drums.size() + 1));
-  uint64_t* const snare_toms = picked.data();
-  uint64_t* const kicks = snare_toms + drums.size() + 1;
-  size_t nsnare_toms = 0, nkicks = 0;
-  for (const Hit& n : drums) {
-    snare_toms[nsnare_toms] = n.start;
-    nsnare_toms += (n.cls == snare) | (n.cls == toms);
-    kicks[nkicks] = n.start;
-    nkicks += n.cls == kick;
   }
 
   // flams
@@ -221,7 +220,6 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
     end_run();
     d.double_bass = d.double_bass_runs != 0;
   }
-  std::vector<uint64_t>().swap(picked);
 
   // swing, feel, bar pattern: one walk over the distinct onsets by beat.
   std::vector<double> ratios;
@@ -252,8 +250,9 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
     double pos = 0, bar_len = 0;
     uint64_t seg_end = 0;
     BarCursor bars_at(meter);
-    const ExactDiv div_2q(2u * in.ppq), div_q(in.ppq);
+    const ExactDiv div_q(in.ppq);
     bool whole = false;  // pos is a whole number of ticks below 2^24
+    uint32_t t8 = 0;     // then floor(8P / Q) for P = pos
     for (const Hit& n : drums) {
       if (!have_start || n.start != start) {
         have_start = true;
@@ -265,8 +264,11 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
         whole = pos >= 0 && pos < 0x1p24 && static_cast<double>(static_cast<uint32_t>(pos)) == pos;
         if (whole) {
           // llround(4P / Q) of a whole P: the quotient is a half exactly or
-          // at least 1 / 2Q away from one, so it rounds as the exact value.
-          upos = div_2q(8 * static_cast<uint32_t>(pos) + in.ppq);
+          // at least 1 / 2Q away from one, so it rounds as the exact value,
+          // floor((8P / Q + 1) / 2) = floor((t8 + 1) / 2) (floor(a / n) =
+          // floor(floor(a) / n) for a whole n).
+          t8 = div_q(8 * static_cast<uint32_t>(pos));
+          upos = (t8 + 1) / 2;
         } else {
           upos = static_cast<uint64_t>(std::llround(pos * 4 / q));
         }
@@ -301,7 +303,7 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
       uint64_t beat;
       double beat_f;
       if (whole) {
-        beat = div_q(static_cast<uint32_t>(pos));
+        beat = t8 / 8;  // floor(P / Q) = floor(floor(8P / Q) / 8)
         beat_f = static_cast<double>(beat);
       } else {
         beat_f = std::floor(pos / q);

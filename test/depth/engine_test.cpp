@@ -177,3 +177,28 @@ TEST(Engine, HugeChordAndManyRunsStayCheap) {
   }
   EXPECT_TRUE(d.note_length_median_beats);
 }
+
+TEST(Engine, UnequalRunsMatchReference) {
+  // Runs (tracks) of different lengths, many sharing starts: the last merge
+  // of two runs goes forwards or backwards depending on which is shorter.
+  std::mt19937_64 rng(4242);
+  for (int round = 0; round < 40; ++round) {
+    SCOPED_TRACE(round);
+    const int runs = 2 + static_cast<int>(rng() % 4);
+    const uint64_t spread = 1 + rng() % 60;
+    DepthInput in;
+    in.ppq = 96;
+    uint32_t seq_base = 0;
+    for (int r = 0; r < runs; ++r) {
+      const int per = 1 + static_cast<int>(rng() % 200);
+      DepthInput part = make_input(rng, 1, 1, per, spread);
+      for (DepthNote& n : part.notes) {
+        n.seq += seq_base;
+        n.track = static_cast<uint32_t>(r);
+        in.notes.push_back(n);
+      }
+      seq_base += static_cast<uint32_t>(per);
+    }
+    check(std::move(in));
+  }
+}
