@@ -115,10 +115,14 @@ template <int N>
   }
 }
 
-// Chord id: root * kChordQualities + quality, or -1 for none.
-int classify(const double (&pc)[12], const double (&bass)[12]) noexcept {
-  double sumsq = 0;
-  for (const double w : pc) sumsq += w * w;
+// Chord id: root * kChordQualities + quality, or -1 for none. `pc2`: the
+// 12 pitch-class weights twice over (pc2[i] == pc2[i + 12], so that the
+// weights from any root on are consecutive); `bass`: 12 values, only compared
+// (double or int64_t: the integer pass's sums convert exactly, so comparing
+// them compares the doubles).
+template <class B>
+int classify(const double (&pc2)[24], const B* bass) noexcept {
+  const double* pc = pc2;
   const double maxw = tree_max<12>(pc);
   if (!(maxw > 0)) return -1;
   // Only the roots among the pitch classes present count (at least 10% of
@@ -130,8 +134,8 @@ int classify(const double (&pc)[12], const double (&bass)[12]) noexcept {
     nroots += pc[r] >= floor10;
   }
   if (nroots < 3) return -1;
-  double pc2[24];
-  for (int i = 0; i < 12; ++i) pc2[i] = pc2[i + 12] = pc[i];
+  double sumsq = 0;
+  for (int i = 0; i < 12; ++i) sumsq += pc[i] * pc[i];
   // The score of every quality at each root: the sum of the weights under
   // its template (added left to right in the template's order, as in
   // kQualities), times f[size] = inv_norm / sqrt(size). Templates that start
@@ -171,38 +175,41 @@ int classify(const double (&pc)[12], const double (&bass)[12]) noexcept {
     top[ri][2] = tree_max<3>(sc + 15);   // the ninths
   }
   const double inv_norm = 1 / std::sqrt(sumsq);
-  const double f3 = inv_norm * kInvSqrt[3], f4 = inv_norm * kInvSqrt[4];
-  const double f5 = inv_norm * kInvSqrt[5];
-  double root_max[12];  // per root, the best score over the qualities
+  // The factor of each template size, by group of qualities (0-5: 3 pitch
+  // classes, 6-14: 4, 15-17: 5).
+  const double f[3] = {inv_norm * kInvSqrt[3], inv_norm * kInvSqrt[4], inv_norm * kInvSqrt[5]};
+  double group_max[12][3];  // per root and group, the best score
+  double root_max[12];      // per root, the best score over the qualities
   double best = -1;
   for (int ri = 0; ri < nroots; ++ri) {
-    root_max[ri] = max2(max2(top[ri][0] * f3, top[ri][1] * f4), top[ri][2] * f5);
+    for (int g = 0; g < 3; ++g) group_max[ri][g] = top[ri][g] * f[g];
+    root_max[ri] = max2(max2(group_max[ri][0], group_max[ri][1]), group_max[ri][2]);
     best = max2(best, root_max[ri]);
   }
   if (best < 0.8) return -1;
-  // The factor of each quality's template size.
-  double f[kChordQualities];
-  for (int q = 0; q < kChordQualities; ++q) f[q] = q < 6 ? f3 : q < 15 ? f4 : f5;
+  // The qualities near the best, visited by root, then quality: the one
+  // whose root sounds longest as the bass wins, then the higher score (by
+  // more than 1e-12), then the first. A root or group none of whose scores
+  // is near, or a root with less bass than the pick, has no candidate.
+  constexpr int kGroupEnd[3] = {6, 15, kChordQualities};
   const double near = best - 0.02;
   int pick = -1;
-  double pick_bass = -1, pick_score = -1;
+  B pick_bass = -1;
+  double pick_score = -1;
   for (int ri = 0; ri < nroots; ++ri) {
-    if (root_max[ri] < near) continue;  // no quality of this root is near the best
-    // The qualities near the best, as bits (compared without branches),
-    // then visited in order.
-    uint32_t cand = 0;
-    for (int q = 0; q < kChordQualities; ++q) {
-      cand |= static_cast<uint32_t>(sum[ri][q] * f[q] >= near) << q;
-    }
+    if (root_max[ri] < near) continue;
     const int r = roots[ri];
-    const double b = bass[r];
-    for (; cand != 0; cand &= cand - 1) {
-      const int q = std::countr_zero(cand);
-      const double s = sum[ri][q] * f[q];
-      if (b > pick_bass || (b == pick_bass && s > pick_score + 1e-12)) {
-        pick = r * kChordQualities + q;
-        pick_bass = b;
-        pick_score = s;
+    const B b = bass[r];
+    if (b < pick_bass) continue;
+    for (int g = 0, q = 0; g < 3; q = kGroupEnd[g++]) {
+      if (group_max[ri][g] < near) continue;
+      for (; q < kGroupEnd[g]; ++q) {
+        const double s = sum[ri][q] * f[g];
+        if (s >= near && (b > pick_bass || (b == pick_bass && s > pick_score + 1e-12))) {
+          pick = r * kChordQualities + q;
+          pick_bass = b;
+          pick_score = s;
+        }
       }
     }
   }
@@ -245,14 +252,13 @@ class ClassifyCache {
       }
       if (diff == 0) return e.id;
     }
-    double p[12], b[12];
+    double p2[24];
     for (int i = 0; i < 12; ++i) {
       e.key[i] = word(pc[i]);
       e.key[12 + i] = word(bass[i]);
-      p[i] = static_cast<double>(pc[i]);
-      b[i] = static_cast<double>(bass[i]);
+      p2[i] = p2[i + 12] = static_cast<double>(pc[i]);
     }
-    e.id = classify(p, b);
+    e.id = classify(p2, bass);
     return e.id;
   }
 
