@@ -19,6 +19,7 @@
 #include <array>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <memory>
 
 #include "depth_internal.hpp"
@@ -230,34 +231,27 @@ enum class Mode { beat, half_bar };
 // converts nothing.
 class ClassifyCache {
  public:
-  // `pc` and `bass`: 12 values each, double or int64_t.
+  // `pc` and `bass`: 12 values each, double or int64_t. The hash reads `pc`
+  // only (windows that differ by their bass only are rare); a hit compares
+  // both, stopping at the first difference (most misses differ at once).
   template <class T>
   int lookup(const T* pc, const T* bass) noexcept {
     constexpr uint64_t kMul = 0x9E3779B97F4A7C15ull;
     uint64_t h0 = 1, h1 = 2, h2 = 3, h3 = 4;  // four independent lanes (in registers)
-    for (const T* v : {pc, bass}) {
-      for (int i = 0; i < 12; i += 4) {
-        h0 = (h0 ^ word(v[i])) * kMul;
-        h1 = (h1 ^ word(v[i + 1])) * kMul;
-        h2 = (h2 ^ word(v[i + 2])) * kMul;
-        h3 = (h3 ^ word(v[i + 3])) * kMul;
-      }
+    for (int i = 0; i < 12; i += 4) {
+      h0 = (h0 ^ word(pc[i])) * kMul;
+      h1 = (h1 ^ word(pc[i + 1])) * kMul;
+      h2 = (h2 ^ word(pc[i + 2])) * kMul;
+      h3 = (h3 ^ word(pc[i + 3])) * kMul;
     }
     const uint64_t hash = (h0 + h1) ^ (h2 + h3);
     Entry& e = cache_[(hash >> 58) & (kSize - 1)];
-    if (e.id != kEmpty) {  // (an empty entry's key is not initialised)
-      uint64_t diff = 0;   // no early exit: a hit compares all 24 anyway
-      for (int i = 0; i < 12; ++i) {
-        diff |= (e.key[i] ^ word(pc[i])) | (e.key[12 + i] ^ word(bass[i]));
-      }
-      if (diff == 0) return e.id;
-    }
+    if (e.id != kEmpty && same(e.key, pc) && same(e.key + 12, bass)) return e.id;
+    static_assert(sizeof(T) == sizeof(uint64_t));  // the key holds the words as they are
+    std::memcpy(e.key, pc, 12 * sizeof(T));
+    std::memcpy(e.key + 12, bass, 12 * sizeof(T));
     double p2[24];
-    for (int i = 0; i < 12; ++i) {
-      e.key[i] = word(pc[i]);
-      e.key[12 + i] = word(bass[i]);
-      p2[i] = p2[i + 12] = static_cast<double>(pc[i]);
-    }
+    for (int i = 0; i < 12; ++i) p2[i] = p2[i + 12] = static_cast<double>(pc[i]);
     e.id = classify(p2, bass);
     return e.id;
   }
@@ -265,6 +259,13 @@ class ClassifyCache {
  private:
   static uint64_t word(double x) noexcept { return std::bit_cast<uint64_t>(x); }
   static uint64_t word(int64_t x) noexcept { return static_cast<uint64_t>(x); }
+  template <class T>
+  static bool same(const uint64_t* key, const T* v) noexcept {
+    for (int i = 0; i < 12; ++i) {
+      if (key[i] != word(v[i])) return false;
+    }
+    return true;
+  }
   static constexpr int kSize = 64;   // a power of 2, at most 64 (6 bits of the hash)
   static constexpr int kEmpty = -2;  // not a chord id
   struct Entry {
