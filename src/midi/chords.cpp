@@ -452,9 +452,9 @@ class IntPass {
     return true;
   }
 
-  // The loop is branch-free but for window ends: the bass stretch since the
-  // last boundary is added at every boundary (zero at the same tick; to a
-  // spare slot when nothing sounds).
+  // The loop branches only at window ends and to find the lowest sounding
+  // pitch: the bass stretch since the last boundary is added at every
+  // boundary (zero at the same tick; to a spare slot when nothing sounds).
   std::vector<Entry> run(bool& used_bar) {
     used_bar_ = false;
     const uint64_t* pts = points_;
@@ -472,28 +472,33 @@ class IntPass {
         we = we_;
       }
       // The lowest sounding pitch: the lowest bit of m0, else of m1 (the
-      // argument of countr_zero is never 0: bit 63 changes no answer).
-      const uint64_t lm = m0 != 0 ? m0 : m1;
-      const uint32_t low =
-          (m0 != 0 ? 0 : 64) + static_cast<uint32_t>(std::countr_zero(lm | (uint64_t{1} << 63)));
-      const size_t slot = (m0 | m1) != 0 ? kPitchClass[low & 127] : 12;
+      // bass is rarely above pitch 63, and the melody alone rarely goes
+      // below it: the branches are predictable).
+      size_t slot = 12;
+      if (m0 != 0) [[likely]] {
+        slot = kPitchClass[static_cast<size_t>(std::countr_zero(m0))];
+      } else if (m1 != 0) {
+        slot = kPitchClass[64 + static_cast<size_t>(std::countr_zero(m1))];
+      }
       bass_[slot] += static_cast<int64_t>(tick - x);
       x = tick;
       // A start adds a sounding note, an end removes one (an end without a
-      // sounding note is ignored).
-      // (Arithmetic rather than branches: starts and ends, and pitches
-      // either side of 64, alternate unpredictably.)
+      // sounding note is ignored: the count stays 0).
+      // (Arithmetic rather than branches: starts and ends alternate
+      // unpredictably.)
       const uint32_t pitch = p & 127;
-      const uint32_t c = cnt_[pitch];
-      const int32_t start = static_cast<int32_t>((p >> 8) & 1);
-      const int32_t delta = start - ((start ^ 1) & static_cast<int32_t>(c != 0));
-      const uint32_t now = c + static_cast<uint32_t>(delta);
-      cnt_[pitch] = now;
-      const int pc = kPitchClass[pitch];
+      const int64_t c = cnt_[pitch];
+      const int64_t start = static_cast<int64_t>((p >> 8) & 1);
+      const int64_t moved = c + 2 * start - 1;
+      const int64_t now = moved < 0 ? 0 : moved;
+      const int64_t delta = now - c;
+      cnt_[pitch] = static_cast<int32_t>(now);
+      const size_t pc = kPitchClass[pitch];
       pc_cnt_[pc] += delta;
-      pc_[pc] += int64_t{delta} * static_cast<int64_t>(we - tick);
-      // The pitch's bit flips when its count leaves or reaches 0.
-      const uint64_t flip = uint64_t{0} - uint64_t{(c == 0) != (now == 0)};
+      pc_[pc] += delta * static_cast<int64_t>(we - tick);
+      // The pitch's bit flips when its count leaves or reaches 0 (the
+      // counts differ by at most 1: one of them is 0 and the other 1).
+      const uint64_t flip = uint64_t{0} - uint64_t{c + now == 1};
       m0 ^= kPitchBit[pitch][0] & flip;
       m1 ^= kPitchBit[pitch][1] & flip;
     }
@@ -588,8 +593,8 @@ class IntPass {
   size_t n_;
   Meter& meter_;
   Mode mode_;
-  uint32_t cnt_[128] = {};
-  int32_t pc_cnt_[12] = {};
+  int32_t cnt_[128] = {};
+  int64_t pc_cnt_[12] = {};
   int64_t pc_[12] = {}, bass_[14] = {};  // bass_[12]: time with nothing sounding; [13]: padding
   ClassifyCache cache_;
   bool used_bar_ = false;
