@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <utility>
 
 #include "depth_internal.hpp"
 
@@ -102,18 +103,45 @@ static_assert(spelled_as_in_classify());
 // 1 / sqrt(n) for templates of n pitch classes.
 const double kInvSqrt[6] = {0, 1, 1 / std::sqrt(2.0), 1 / std::sqrt(3.0), 0.5, 1 / std::sqrt(5.0)};
 
-// The larger of a and b (a when equal, as std::max).
-inline double max2(double a, double b) noexcept { return a < b ? b : a; }
+// Two doubles, added, multiplied and compared lane by lane (a GCC and Clang
+// extension: SSE2 on x86-64, plain scalar code where there are no vectors).
+// Each lane's result is the scalar operation's, rounded the same way.
+using V2 = double __attribute__((vector_size(16)));
+
+// The larger of a and b (a when equal, as std::max), per lane for V2.
+template <class T>
+[[gnu::always_inline]] inline T max2(T a, T b) noexcept {
+  return a < b ? b : a;
+}
 
 // The largest of v[0..N) (never NaN, so any grouping gives the same value):
 // a tree, not a chain, so that the maxima add little to the dependencies.
-template <int N>
-[[gnu::always_inline]] inline double tree_max(const double* v) noexcept {
+template <int N, class T>
+[[gnu::always_inline]] inline T tree_max(const T* v) noexcept {
   if constexpr (N == 1) {
     return v[0];
   } else {
     return max2(tree_max<N / 2>(v), tree_max<N - N / 2>(v + N / 2));
   }
+}
+
+// Stores the r in I... (ascending) with pc[r] >= floor10 in roots; returns
+// how many (unrolled: the comma operator adds in order).
+template <size_t... I>
+[[gnu::always_inline]] inline int find_roots(const double* pc, double floor10, int* roots,
+                                             std::index_sequence<I...>) noexcept {
+  int n = 0;
+  ((roots[n] = static_cast<int>(I), n += pc[I] >= floor10), ...);
+  return n;
+}
+
+// The sum of the squares of pc[I]..., added left to right (unrolled).
+template <size_t... I>
+[[gnu::always_inline]] inline double sum_squares(const double* pc,
+                                                 std::index_sequence<I...>) noexcept {
+  double s = 0;
+  ((s += pc[I] * pc[I]), ...);
+  return s;
 }
 
 // Chord id: root * kChordQualities + quality, or -1 for none. `pc2`: the
@@ -129,64 +157,70 @@ int classify(const double (&pc2)[24], const B* bass) noexcept {
   // Only the roots among the pitch classes present count (at least 10% of
   // the strongest one's weight).
   const double floor10 = 0.1 * maxw;
-  int roots[12], nroots = 0;
-  for (int r = 0; r < 12; ++r) {
-    roots[nroots] = r;
-    nroots += pc[r] >= floor10;
-  }
+  int roots[13];
+  const int nroots = find_roots(pc, floor10, roots, std::make_index_sequence<12>());
   if (nroots < 3) return -1;
-  double sumsq = 0;
-  for (int i = 0; i < 12; ++i) sumsq += pc[i] * pc[i];
   // The score of every quality at each root: the sum of the weights under
   // its template (added left to right in the template's order, as in
   // kQualities), times f[size] = inv_norm / sqrt(size). Templates that start
   // alike share their partial sums (the same additions in the same order:
   // the same results). A rounded product is monotonic in the sum, so the
   // best score of a root is the largest sum of each size times its factor:
-  // the sums need not wait for the norm.
-  double sum[12][kChordQualities];  // by index in roots
-  double top[12][3];                // per root, the largest sum of 3, 4 and 5 pitch classes
-  for (int ri = 0; ri < nroots; ++ri) {
-    const double* w = pc2 + roots[ri];
-    double* sc = sum[ri];
-    const double s04 = w[0] + w[4], s047 = s04 + w[7];
-    const double s03 = w[0] + w[3], s037 = s03 + w[7], s036 = s03 + w[6];
-    const double s02 = w[0] + w[2], s024 = s02 + w[4], s0247 = s024 + w[7];
-    const double s057 = w[0] + w[5] + w[7];
-    sc[0] = s047;                        // maj
-    sc[1] = s037;                        // min
-    sc[2] = s036;                        // dim
-    sc[3] = s04 + w[8];                  // aug
-    sc[4] = s02 + w[7];                  // sus2
-    sc[5] = s057;                        // sus4
-    sc[6] = s047 + w[9];                 // 6
-    sc[7] = s037 + w[9];                 // m6
-    sc[8] = s047 + w[10];                // 7
-    sc[9] = s047 + w[11];                // maj7
-    sc[10] = s037 + w[10];               // m7
-    sc[11] = s036 + w[10];               // m7b5
-    sc[12] = s036 + w[9];                // dim7
-    sc[13] = s057 + w[10];               // 7sus4
-    sc[14] = s0247;                      // add9
-    sc[15] = s0247 + w[10];              // 9
-    sc[16] = s0247 + w[11];              // maj9
-    sc[17] = s02 + w[3] + w[7] + w[10];  // m9
-    top[ri][0] = tree_max<6>(sc);        // the triads and suspended chords
-    top[ri][1] = tree_max<9>(sc + 6);    // the four-note chords
-    top[ri][2] = tree_max<3>(sc + 15);   // the ninths
+  // the sums need not wait for the norm. Two roots at a time, one per lane
+  // (an odd last root is paired with itself).
+  roots[nroots] = roots[nroots - 1];  // (nroots < 12 when odd)
+  V2 sum[6][kChordQualities];         // by pair of indices in roots
+  V2 top[6][3];                       // per pair, the largest sums of 3, 4 and 5 pitch classes
+  for (int ri = 0; ri < nroots; ri += 2) {
+    const double* wa = pc2 + roots[ri];
+    const double* wb = pc2 + roots[ri + 1];
+    const V2 w0 = {wa[0], wb[0]}, w2 = {wa[2], wb[2]}, w3 = {wa[3], wb[3]};
+    const V2 w4 = {wa[4], wb[4]}, w5 = {wa[5], wb[5]}, w6 = {wa[6], wb[6]};
+    const V2 w7 = {wa[7], wb[7]}, w8 = {wa[8], wb[8]}, w9 = {wa[9], wb[9]};
+    const V2 w10 = {wa[10], wb[10]}, w11 = {wa[11], wb[11]};
+    V2* sc = sum[ri / 2];
+    const V2 s04 = w0 + w4, s047 = s04 + w7;
+    const V2 s03 = w0 + w3, s037 = s03 + w7, s036 = s03 + w6;
+    const V2 s02 = w0 + w2, s024 = s02 + w4, s0247 = s024 + w7;
+    const V2 s057 = w0 + w5 + w7;
+    sc[0] = s047;                           // maj
+    sc[1] = s037;                           // min
+    sc[2] = s036;                           // dim
+    sc[3] = s04 + w8;                       // aug
+    sc[4] = s02 + w7;                       // sus2
+    sc[5] = s057;                           // sus4
+    sc[6] = s047 + w9;                      // 6
+    sc[7] = s037 + w9;                      // m6
+    sc[8] = s047 + w10;                     // 7
+    sc[9] = s047 + w11;                     // maj7
+    sc[10] = s037 + w10;                    // m7
+    sc[11] = s036 + w10;                    // m7b5
+    sc[12] = s036 + w9;                     // dim7
+    sc[13] = s057 + w10;                    // 7sus4
+    sc[14] = s0247;                         // add9
+    sc[15] = s0247 + w10;                   // 9
+    sc[16] = s0247 + w11;                   // maj9
+    sc[17] = s02 + w3 + w7 + w10;           // m9
+    top[ri / 2][0] = tree_max<6>(sc);       // the triads and suspended chords
+    top[ri / 2][1] = tree_max<9>(sc + 6);   // the four-note chords
+    top[ri / 2][2] = tree_max<3>(sc + 15);  // the ninths
   }
+  const double sumsq = sum_squares(pc, std::make_index_sequence<12>());
   const double inv_norm = 1 / std::sqrt(sumsq);
   // The factor of each template size, by group of qualities (0-5: 3 pitch
   // classes, 6-14: 4, 15-17: 5).
   const double f[3] = {inv_norm * kInvSqrt[3], inv_norm * kInvSqrt[4], inv_norm * kInvSqrt[5]};
-  double group_max[12][3];  // per root and group, the best score
-  double root_max[12];      // per root, the best score over the qualities
-  double best = -1;
-  for (int ri = 0; ri < nroots; ++ri) {
-    for (int g = 0; g < 3; ++g) group_max[ri][g] = top[ri][g] * f[g];
-    root_max[ri] = max2(max2(group_max[ri][0], group_max[ri][1]), group_max[ri][2]);
-    best = max2(best, root_max[ri]);
+  // Per pair and group, the best score; per pair, the best over the groups.
+  // (An odd last root's copy changes no maximum.)
+  const V2 fv[3] = {V2{f[0], f[0]}, V2{f[1], f[1]}, V2{f[2], f[2]}};
+  V2 group_max[6][3], root_max[6];
+  V2 bestv = {-1, -1};
+  for (int pi = 0; pi < (nroots + 1) / 2; ++pi) {
+    for (int g = 0; g < 3; ++g) group_max[pi][g] = top[pi][g] * fv[g];
+    root_max[pi] = max2(max2(group_max[pi][0], group_max[pi][1]), group_max[pi][2]);
+    bestv = max2(bestv, root_max[pi]);
   }
+  const double best = max2(bestv[0], bestv[1]);
   if (best < 0.8) return -1;
   // The qualities near the best, visited by root, then quality: the one
   // whose root sounds longest as the bass wins, then the higher score (by
@@ -198,14 +232,14 @@ int classify(const double (&pc2)[24], const B* bass) noexcept {
   B pick_bass = -1;
   double pick_score = -1;
   for (int ri = 0; ri < nroots; ++ri) {
-    if (root_max[ri] < near) continue;
+    if (root_max[ri / 2][ri & 1] < near) continue;
     const int r = roots[ri];
     const B b = bass[r];
     if (b < pick_bass) continue;
     for (int g = 0, q = 0; g < 3; q = kGroupEnd[g++]) {
-      if (group_max[ri][g] < near) continue;
+      if (group_max[ri / 2][g][ri & 1] < near) continue;
       for (; q < kGroupEnd[g]; ++q) {
-        const double s = sum[ri][q] * f[g];
+        const double s = sum[ri / 2][q][ri & 1] * f[g];
         if (s >= near && (b > pick_bass || (b == pick_bass && s > pick_score + 1e-12))) {
           pick = r * kChordQualities + q;
           pick_bass = b;
