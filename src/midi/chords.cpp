@@ -125,6 +125,13 @@ template <int N, class T>
   }
 }
 
+// f(0), f(1), ..., f(N - 1), unrolled.
+template <size_t N, class F>
+[[gnu::always_inline]] inline void unrolled(F&& f) noexcept {
+  [&]<size_t... I>(std::index_sequence<I...>) { (f(I), ...); }
+  (std::make_index_sequence<N>());
+}
+
 // Stores the r in I... (ascending) with pc[r] >= floor10 in roots; returns
 // how many (unrolled: the comma operator adds in order).
 template <size_t... I>
@@ -285,7 +292,7 @@ class ClassifyCache {
     std::memcpy(e.key, pc, 12 * sizeof(T));
     std::memcpy(e.key + 12, bass, 12 * sizeof(T));
     double p2[24];
-    for (int i = 0; i < 12; ++i) p2[i] = p2[i + 12] = static_cast<double>(pc[i]);
+    unrolled<12>([&](size_t i) { p2[i] = p2[i + 12] = static_cast<double>(pc[i]); });
     e.id = classify(p2, bass);
     return e.id;
   }
@@ -577,7 +584,7 @@ class IntPass {
     ws_ = x;
     we_ = std::min(ws_ + wlen_, seg_end_);
     const int64_t len = static_cast<int64_t>(we_ - ws_);
-    for (int i = 0; i < 12; ++i) pc_[i] = pc_cnt_[i] * len;
+    unrolled<12>([&](size_t i) { pc_[i] = pc_cnt_[i] * len; });
   }
 
   int classify_cached() noexcept { return cache_.lookup(pc_, bass_); }
