@@ -269,7 +269,8 @@ enum class Mode { beat, half_bar };
 // of recent windows, keyed by the exact bits of both vectors, spares
 // classifying them again. The integer pass keys it by its integer sums
 // (which convert to the doubles exactly: equal keys, equal doubles), so a hit
-// converts nothing.
+// converts nothing. 2^kBits entries of 200 bytes, direct-mapped.
+template <int kBits>
 class ClassifyCache {
  public:
   // `pc` and `bass`: 12 values each, double or int64_t. The hash reads `pc`
@@ -286,7 +287,7 @@ class ClassifyCache {
       h3 = (h3 ^ word(pc[i + 3])) * kMul;
     }
     const uint64_t hash = (h0 + h1) ^ (h2 + h3);
-    Entry& e = cache_[(hash >> 58) & (kSize - 1)];
+    Entry& e = cache_[hash >> (64 - kBits)];
     if (e.id != kEmpty && same(e.key, pc) && same(e.key + 12, bass)) return e.id;
     static_assert(sizeof(T) == sizeof(uint64_t));  // the key holds the words as they are
     std::memcpy(e.key, pc, 12 * sizeof(T));
@@ -307,13 +308,13 @@ class ClassifyCache {
     }
     return true;
   }
-  static constexpr int kSize = 64;   // a power of 2, at most 64 (6 bits of the hash)
+  static_assert(kBits >= 1 && kBits <= 16);
   static constexpr int kEmpty = -2;  // not a chord id
   struct Entry {
     uint64_t key[24];
     int id = kEmpty;
   };
-  Entry cache_[kSize];
+  Entry cache_[1 << kBits];
 };
 
 // pitch % 12 for every MIDI pitch.
@@ -459,7 +460,7 @@ class Pass {
   int32_t pc_cnt_[12] = {};  // sounding notes per pitch class
   uint64_t mask_[2] = {0, 0};
   double pc_[12] = {}, bass_[12] = {};
-  ClassifyCache cache_;
+  ClassifyCache<6> cache_;
   bool open_ = false, used_bar_ = false;
   double ws_ = 0, we_ = 0, wlen_ = 1, seg_end_ = 0;
   size_t wlen_seg_ = SIZE_MAX;  // the meter segment wlen_ was computed for
@@ -637,7 +638,9 @@ class IntPass {
   int32_t cnt_[128] = {};
   int64_t pc_cnt_[12] = {};
   int64_t pc_[12] = {}, bass_[14] = {};  // bass_[12]: time with nothing sounding; [13]: padding
-  ClassifyCache cache_;
+  // 256 entries (51 KB): over the corpus, 150k windows classified of 247k,
+  // against 170k with 64 entries (138k distinct).
+  ClassifyCache<8> cache_;
   bool used_bar_ = false;
   uint64_t ws_ = 0, we_ = 0, wlen_ = 1, seg_end_ = 0;
   size_t wlen_seg_ = SIZE_MAX;
