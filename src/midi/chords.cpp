@@ -303,10 +303,10 @@ class ClassifyCache {
   static uint64_t word(int64_t x) noexcept { return static_cast<uint64_t>(x); }
   template <class T>
   static bool same(const uint64_t* key, const T* v) noexcept {
-    for (int i = 0; i < 12; ++i) {
-      if (key[i] != word(v[i])) return false;
+    return [&]<size_t... I>(std::index_sequence<I...>) {
+      return ((key[I] == word(v[I])) && ...);  // (unrolled, stops at the first difference)
     }
-    return true;
+    (std::make_index_sequence<12>());
   }
   static_assert(kBits >= 1 && kBits <= 16);
   static constexpr int kEmpty = -2;  // not a chord id
@@ -540,7 +540,9 @@ class IntPass {
       pc_[pc] += delta * static_cast<int64_t>(we - tick);
       // The pitch's bit flips when its count leaves or reaches 0 (the
       // counts differ by at most 1: one of them is 0 and the other 1).
-      const uint64_t flip = uint64_t{0} - uint64_t{c + now == 1};
+      // (All ones when c + now == 1: (1 ^ 1) - 1 is the only negative
+      // value of (v ^ 1) - 1 for v >= 0.)
+      const uint64_t flip = static_cast<uint64_t>((((c + now) ^ 1) - 1) >> 63);
       m0 ^= kPitchBit[pitch][0] & flip;
       m1 ^= kPitchBit[pitch][1] & flip;
     }
