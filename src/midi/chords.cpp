@@ -480,7 +480,10 @@ class IntPass {
  public:
   // `points`: the non-drum boundaries only (n > 0 of them).
   IntPass(const uint64_t* points, size_t n, Meter& meter, Mode mode)
-      : points_(points), n_(n), meter_(meter), mode_(mode) {}
+      : points_(points), n_(n), meter_(meter), mode_(mode) {
+    std::memcpy(pclass_, kPitchClass.data(), sizeof pclass_);
+    std::memcpy(pbit_, kPitchBit.data(), sizeof pbit_);
+  }
 
   // Whether the windows of `mode` have whole-tick edges and sums that fit:
   // `max_tick` is the last boundary tick, `notes` bounds the notes sounding.
@@ -518,9 +521,9 @@ class IntPass {
       // below it: the branches are predictable).
       size_t slot = 12;
       if (m0 != 0) [[likely]] {
-        slot = kPitchClass[static_cast<size_t>(std::countr_zero(m0))];
+        slot = pclass_[static_cast<unsigned>(std::countr_zero(m0))];
       } else if (m1 != 0) {
-        slot = kPitchClass[64 + static_cast<size_t>(std::countr_zero(m1))];
+        slot = pclass_[64 + static_cast<unsigned>(std::countr_zero(m1))];
       }
       bass_[slot] += static_cast<int64_t>(tick - x);
       x = tick;
@@ -535,7 +538,7 @@ class IntPass {
       const int64_t now = moved < 0 ? 0 : moved;
       const int64_t delta = now - c;
       cnt_[pitch] = static_cast<int32_t>(now);
-      const size_t pc = kPitchClass[pitch];
+      const size_t pc = pclass_[pitch];
       pc_cnt_[pc] += delta;
       pc_[pc] += delta * static_cast<int64_t>(we - tick);
       // The pitch's bit flips when its count leaves or reaches 0 (the
@@ -543,8 +546,8 @@ class IntPass {
       // (All ones when c + now == 1: (1 ^ 1) - 1 is the only negative
       // value of (v ^ 1) - 1 for v >= 0.)
       const uint64_t flip = static_cast<uint64_t>((((c + now) ^ 1) - 1) >> 63);
-      m0 ^= kPitchBit[pitch][0] & flip;
-      m1 ^= kPitchBit[pitch][1] & flip;
+      m0 ^= pbit_[pitch][0] & flip;
+      m1 ^= pbit_[pitch][1] & flip;
     }
     if (x != first_tick) finalize();  // Pass opens no window when nothing lasts
     used_bar = used_bar_;
@@ -635,6 +638,10 @@ class IntPass {
   Meter& meter_;
   Mode mode_;
   int32_t cnt_[128] = {};
+  // Copies of kPitchClass and kPitchBit in the object (on the stack): the
+  // loop addresses them from the stack pointer, with no register of their own.
+  uint8_t pclass_[128];
+  uint64_t pbit_[128][2];
   int64_t pc_cnt_[12] = {};
   int64_t pc_[12] = {}, bass_[14] = {};  // bass_[12]: time with nothing sounding; [13]: padding
   // 256 entries (51 KB): over the corpus, 150k windows classified of 247k,
