@@ -478,12 +478,12 @@ void exec(PlanId id, Datum* values, const char* nulls, int expected) {
 // planned and run (as a function's SET clause does; restored after it, or by
 // the abort of the transaction). A batch's statements look up the batch's own
 // rows, but the planner judges by the tables' statistics, which may say
-// "empty" while a run fills them: a new midipipe_files until autovacuum first
-// analyzes it (a minute or more into a first import), the queue almost
-// always (it is emptied at the end of every run). It then prefers a
-// sequential scan, or for the queue an index range over every row of the run
-// filtered afterwards, and each batch reads the whole table: an import's
-// cost grows with its file count squared.
+// "empty" while a run fills them: the queue's almost always (it is emptied at
+// the end of every run, then vacuumed), midipipe_files' after its rows were
+// deleted and the table vacuumed. It then prefers a sequential scan, or for
+// the queue an index range over every row of the run filtered afterwards, and
+// each batch reads the whole table: an import's cost grows with its file
+// count squared.
 void exec_scans(PlanId id, Datum* values, const char* nulls, int expected,
                 std::initializer_list<const char*> disabled) {
   const int nest = NewGUCNestLevel();
