@@ -9,18 +9,7 @@ SELECT ok((SELECT count(*) FROM midipipe_stats WHERE database = current_database
 CREATE FUNCTION pg_temp.scanners() RETURNS SETOF int LANGUAGE sql AS
   $$SELECT pid FROM pg_stat_activity WHERE backend_type = 'midipipe scanner'
        AND datname = current_database()$$;
--- waits (at most 10 s) until cond is true; returns it
-CREATE FUNCTION pg_temp.wait_for(cond text) RETURNS boolean LANGUAGE plpgsql AS $$
-DECLARE r boolean;
-BEGIN
-  FOR i IN 1 .. 200 LOOP
-    EXECUTE 'SELECT ' || cond INTO r;
-    EXIT WHEN r;
-    PERFORM pg_sleep(0.05);
-  END LOOP;
-  RETURN r;
-END $$;
-SELECT ok(pg_temp.wait_for('(SELECT count(*) FROM pg_temp.scanners()) = 1'),
+SELECT ok(tap.wait_for('(SELECT count(*) FROM pg_temp.scanners()) = 1'),
           'a warm pool keeps one spare scanner connected');
 CREATE TEMP TABLE spare_before AS SELECT * FROM pg_temp.scanners() AS pid;
 CREATE TEMP TABLE before AS
@@ -29,9 +18,9 @@ SELECT lives_ok($$SELECT midipipe_import('$$ || :'root' || $$', workers => 2)$$,
 SELECT is_empty($$SELECT pid FROM before EXCEPT SELECT pid FROM midipipe_stats$$,
                 'the same processes are still there after the run (warm)');
 -- the spare was the run's coordinator (it ends with its run), and a new one replaces it
-SELECT ok(pg_temp.wait_for('NOT EXISTS (SELECT FROM pg_temp.scanners() AS s(pid) JOIN spare_before USING (pid))'),
+SELECT ok(tap.wait_for('NOT EXISTS (SELECT FROM pg_temp.scanners() AS s(pid) JOIN spare_before USING (pid))'),
           'the run used the spare scanner, which ended with the run');
-SELECT ok(pg_temp.wait_for('(SELECT count(*) FROM pg_temp.scanners()) = 1'),
+SELECT ok(tap.wait_for('(SELECT count(*) FROM pg_temp.scanners()) = 1'),
           'a new spare scanner replaces it');
 SELECT ok((SELECT sum(s.checkouts) FROM midipipe_stats s JOIN before b USING (pid)) > (SELECT sum(checkouts) FROM before),
           'checkouts were counted');
@@ -49,7 +38,7 @@ SELECT is(midipipe_wait(:run, '60 s'), 'cancelled', 'the run ends cancelled');
 
 -- midipipe_pool_stop takes the spare scanner with the workers; pool_start brings both back
 SELECT midipipe_pool_stop() >= 0 AS stopped \gset
-SELECT ok(pg_temp.wait_for('NOT EXISTS (SELECT FROM pg_temp.scanners())'),
+SELECT ok(tap.wait_for('NOT EXISTS (SELECT FROM pg_temp.scanners())'),
           'no scanner is left after midipipe_pool_stop');
 SELECT midipipe_pool_start(2) AS started \gset
 SELECT * FROM finish();

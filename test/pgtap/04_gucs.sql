@@ -3,25 +3,15 @@
 SET client_min_messages = warning;
 SELECT plan(10);
 SELECT value || '/big' AS big FROM tap.ctx WHERE key = 'work' \gset
-CREATE FUNCTION pg_temp.wait_for(cond text, seconds int) RETURNS boolean LANGUAGE plpgsql AS $$
-DECLARE ok boolean;
-BEGIN
-  FOR i IN 1 .. seconds * 10 LOOP
-    EXECUTE 'SELECT ' || cond INTO ok;
-    IF ok THEN RETURN true; END IF;
-    PERFORM pg_sleep(0.1);
-  END LOOP;
-  RETURN false;
-END $$;
 
 -- idle_timeout: idle workers above min_workers (0) leave
 SELECT midipipe_pool_stop();
-SELECT pg_temp.wait_for($$NOT EXISTS (SELECT FROM midipipe_stats WHERE database = current_database())$$, 30);
+SELECT tap.wait_for($$NOT EXISTS (SELECT FROM midipipe_stats WHERE database = current_database())$$, 30);
 ALTER SYSTEM SET midipipe.idle_timeout = '1s';
 SELECT pg_reload_conf();
 SELECT pg_sleep(0.5);
 SELECT midipipe_import(:'big' || '/c1', workers => 2);
-SELECT ok(pg_temp.wait_for($$NOT EXISTS (SELECT FROM midipipe_stats WHERE database = current_database())$$, 20),
+SELECT ok(tap.wait_for($$NOT EXISTS (SELECT FROM midipipe_stats WHERE database = current_database())$$, 20),
           'idle_timeout: the idle workers exit');
 ALTER SYSTEM RESET midipipe.idle_timeout;
 SELECT pg_reload_conf();
@@ -55,7 +45,7 @@ SELECT pg_reload_conf();
 SELECT pg_sleep(0.5);
 UPDATE midipipe_files SET mtime = NULL WHERE path LIKE :'big' || '/%';  -- force re-reading
 SELECT midipipe_import(:'big', workers => 1, wait => false) AS busy \gset
-SELECT pg_temp.wait_for($$EXISTS (SELECT FROM midipipe_stats WHERE state = 'busy' AND run_id = $$ || :busy || $$)$$, 30);
+SELECT tap.wait_for($$EXISTS (SELECT FROM midipipe_stats WHERE state = 'busy' AND run_id = $$ || :busy || $$)$$, 30);
 SELECT throws_like($$SELECT midipipe_import('$$ || :'big' || $$/c1', workers => 1)$$, '%worker%',
                    'acquire_timeout: ERROR when no worker is free in time');
 SELECT ok(midipipe_cancel(:busy) IS NOT NULL, 'cancel the busy run');
@@ -68,18 +58,18 @@ SELECT pg_reload_conf();
 -- (field 19 of /proc/PID/stat; the postmaster's is the base), raised on reload.
 CREATE FUNCTION pg_temp.nice_of(p int) RETURNS int LANGUAGE sql AS $$
   SELECT (string_to_array(split_part(pg_read_file('/proc/' || p || '/stat'), ') ', 2), ' '))[17]::int $$;
-SELECT pg_temp.wait_for($$NOT EXISTS (SELECT FROM midipipe_stats WHERE database = current_database() AND state <> 'idle')$$, 30);
+SELECT tap.wait_for($$NOT EXISTS (SELECT FROM midipipe_stats WHERE database = current_database() AND state <> 'idle')$$, 30);
 SELECT midipipe_pool_stop();
-SELECT pg_temp.wait_for($$NOT EXISTS (SELECT FROM midipipe_stats WHERE database = current_database())$$, 30);
+SELECT tap.wait_for($$NOT EXISTS (SELECT FROM midipipe_stats WHERE database = current_database())$$, 30);
 SELECT midipipe_pool_start(1);
-SELECT pg_temp.wait_for($$EXISTS (SELECT FROM midipipe_stats WHERE database = current_database() AND pid IS NOT NULL)$$, 30);
+SELECT tap.wait_for($$EXISTS (SELECT FROM midipipe_stats WHERE database = current_database() AND pid IS NOT NULL)$$, 30);
 SELECT pg_temp.nice_of(pg_backend_pid()) AS base,
        (SELECT pid FROM midipipe_stats WHERE database = current_database() AND pid IS NOT NULL LIMIT 1) AS wpid \gset
-SELECT ok(pg_temp.wait_for($$pg_temp.nice_of($$ || :wpid || $$) = least($$ || :base || $$ + 10, 19)$$, 10),
+SELECT ok(tap.wait_for($$pg_temp.nice_of($$ || :wpid || $$) = least($$ || :base || $$ + 10, 19)$$, 10),
           'worker_nice: a worker runs at niceness +10 by default');
 ALTER SYSTEM SET midipipe.worker_nice = 15;
 SELECT pg_reload_conf();
-SELECT ok(pg_temp.wait_for($$pg_temp.nice_of($$ || :wpid || $$) = least($$ || :base || $$ + 15, 19)$$, 10),
+SELECT ok(tap.wait_for($$pg_temp.nice_of($$ || :wpid || $$) = least($$ || :base || $$ + 15, 19)$$, 10),
           'worker_nice: a reload raises a running worker''s niceness');
 ALTER SYSTEM RESET midipipe.worker_nice;
 SELECT pg_reload_conf();

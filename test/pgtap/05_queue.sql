@@ -7,22 +7,12 @@
 SET client_min_messages = warning;
 SELECT plan(4);
 SELECT value || '/big/c2' AS root FROM tap.ctx WHERE key = 'work' \gset
-CREATE FUNCTION pg_temp.wait_for(cond text, seconds int) RETURNS boolean LANGUAGE plpgsql AS $$
-DECLARE ok boolean;
-BEGIN
-  FOR i IN 1 .. seconds * 10 LOOP
-    EXECUTE 'SELECT ' || cond INTO ok;
-    IF ok THEN RETURN true; END IF;
-    PERFORM pg_sleep(0.1);
-  END LOOP;
-  RETURN false;
-END $$;
 CREATE FUNCTION pg_temp.queue_index_reads() RETURNS bigint LANGUAGE sql AS $$
   SELECT sum(idx_tup_read)::bigint FROM pg_stat_user_indexes WHERE relname = 'midipipe_queue' $$;
 
 -- small batches: many of them in one run
 SELECT midipipe_pool_stop();
-SELECT pg_temp.wait_for($$NOT EXISTS (SELECT FROM midipipe_stats WHERE database = current_database())$$, 30);
+SELECT tap.wait_for($$NOT EXISTS (SELECT FROM midipipe_stats WHERE database = current_database())$$, 30);
 ALTER SYSTEM SET midipipe.batch_size = 10;
 SELECT pg_reload_conf();
 SELECT pg_sleep(0.5);
@@ -36,7 +26,7 @@ SELECT cmp_ok(:found::bigint, '>', 1000::bigint, 'more than 1000 files: more tha
 
 -- the workers send their statistics when they exit
 SELECT midipipe_pool_stop();
-SELECT ok(pg_temp.wait_for($$NOT EXISTS (SELECT FROM midipipe_stats WHERE database = current_database())$$, 30),
+SELECT ok(tap.wait_for($$NOT EXISTS (SELECT FROM midipipe_stats WHERE database = current_database())$$, 30),
           'the pool stopped');
 SELECT pg_sleep(0.5);
 SELECT pg_stat_clear_snapshot();

@@ -47,6 +47,17 @@ COPY tap.expected_files FROM '$WORK/files.txt';
 CREATE TABLE tap.cli (j jsonb);
 COPY tap.cli FROM '$WORK/cli.jsonl' WITH (FORMAT csv, QUOTE e'\x01', DELIMITER e'\x02');
 CREATE TABLE tap.ctx (key text PRIMARY KEY, value text);
+-- waits (at most \$2 seconds) until the SQL condition \$1 is true; returns whether it became true
+CREATE FUNCTION tap.wait_for(cond text, seconds int DEFAULT 10) RETURNS boolean LANGUAGE plpgsql AS \$\$
+DECLARE ok boolean;
+BEGIN
+  FOR i IN 1 .. seconds * 20 LOOP
+    EXECUTE 'SELECT ' || cond INTO ok;
+    IF ok THEN RETURN true; END IF;
+    PERFORM pg_sleep(0.05);
+  END LOOP;
+  RETURN false;
+END \$\$;
 INSERT INTO tap.ctx VALUES ('work', '$WORK');
 SQL
 
