@@ -1276,12 +1276,15 @@ void upsert_files(Batch* b, int64 run_id, const int* idx, int k, const int* path
 int64 g_cursor_run = 0;
 char* g_cursor = nullptr;
 
+// Sets the cursor to `path` (copied), or to the run's start (nullptr).
+void set_cursor(const char* path) {
+  if (g_cursor != nullptr) pfree(g_cursor);
+  g_cursor = path != nullptr ? MemoryContextStrdup(TopMemoryContext, path) : nullptr;
+}
+
 // Claims up to n paths of the run (P_CLAIM); the rows are in SPI_tuptable.
 void claim(int64 run_id, int n) {
-  if (g_cursor_run != run_id && g_cursor != nullptr) {
-    pfree(g_cursor);
-    g_cursor = nullptr;
-  }
+  if (g_cursor_run != run_id) set_cursor(nullptr);
   g_cursor_run = run_id;
   for (;;) {
     const bool from_start = g_cursor == nullptr;
@@ -1295,15 +1298,13 @@ void claim(int64 run_id, int n) {
       bool isnull;
       char* last = TextDatumGetCString(
           SPI_getbinval(SPI_tuptable->vals[SPI_processed - 1], SPI_tuptable->tupdesc, 1, &isnull));
-      if (g_cursor != nullptr) pfree(g_cursor);
-      g_cursor = MemoryContextStrdup(TopMemoryContext, last);
+      set_cursor(last);
       pfree(last);
       return;
     }
     if (from_start) return;
     SPI_freetuptable(SPI_tuptable);
-    pfree(g_cursor);
-    g_cursor = nullptr;
+    set_cursor(nullptr);
   }
 }
 
@@ -1311,10 +1312,7 @@ void claim(int64 run_id, int n) {
 
 // ------------------------------------------------------------------ the batch
 
-void mp_reset_claim_cursor(void) {
-  if (g_cursor != nullptr) pfree(g_cursor);
-  g_cursor = nullptr;
-}
+void mp_reset_claim_cursor(void) { set_cursor(nullptr); }
 
 MpBatchOutcome mp_process_batch(int64 run_id, int batch_size, uint64 max_file_size,
                                 mp_file_callback on_file, void* arg) {
