@@ -19,7 +19,11 @@
 #   (d) the same import with midipipe.analysis_depth off, on, and on with split_tracks,
 #       in alternating rounds (rows deleted and tables vacuumed before each): median
 #       files/s with depth over median without (issue 6: at least 0.75); with depth and
-#       splitting over without, reported;
+#       splitting over without, reported. Each round also runs the engine alone with
+#       depth off and on (bench_files ... [depth]): the CPU per file that depth's
+#       analysis needs before any row is written, set against the import's CPU per
+#       file without depth. The "ceiling" is the on / off CPU ratio the import would
+#       have if writing the depth rows cost nothing;
 #   (c) the pool workers' memory (VmRSS and RssAnon from /proc/PID/status) before,
 #       sampled during, and after the big run. The verdict uses RssAnon (private
 #       memory): VmRSS also counts the shared buffers a worker touches, which grows
@@ -278,8 +282,8 @@ mem_growth=$(sed -n 's/^MEMFLAT [^ ]* //p' <<<"$mem_report")
 # multi-track file into one format-0 file per track (split_tracks => true): reported, as
 # everything the issue adds switched on at once.
 depth_rounds=${MIDIPIPE_BENCH_DEPTH_ROUNDS:-2}
-depth_import() {  # off|on|split -> files/s (wall clock of the statement)
-  local mode=$1 depth=on split=false t0 t1 out=$bdir/import-depth-$1.out
+depth_import() {  # off|on|split -> "files/s us": wall clock of the statement, server CPU per file
+  local mode=$1 depth=on split=false t0 t1 k0 k1 out=$bdir/import-depth-$1.out
   [[ $mode == off ]] && depth=off
   [[ $mode == split ]] && split=true
   Q -c "DELETE FROM midipipe_files" >/dev/null || die "could not empty midipipe_files"
@@ -287,6 +291,7 @@ depth_import() {  # off|on|split -> files/s (wall clock of the statement)
   # deleted at the end), which slowed each later run of a series until autovacuum came.
   Q -c "VACUUM midipipe_files, midipipe_analysis, midipipe_tracks, midipipe_chords, midipipe_queue, midipipe_runs" >/dev/null 2>&1 || true
   Q -c "CHECKPOINT" >/dev/null
+  k0=$(cluster_ticks)
   t0=$(now)
   "${PSQL[@]}" -d bench -At -c "SET midipipe.analysis_depth = $depth" \
     -c "SELECT midipipe_import('$tree', workers => $workers, split_tracks => $split)" >"$out" 2>&1 ||
@@ -295,24 +300,42 @@ depth_import() {  # off|on|split -> files/s (wall clock of the statement)
       die "the import with analysis_depth = $depth, split_tracks => $split failed"
     }
   t1=$(now)
-  awk -v n="$N" -v a="$t1" -v b="$t0" 'BEGIN {printf "%.1f", n / (a - b)}'
+  k1=$(cluster_ticks)
+  awk -v n="$N" -v a="$t1" -v b="$t0" -v k="$((k1 - k0))" -v hz="$hz" \
+    'BEGIN {printf "%.1f %.1f", n / (a - b), k / hz * 1e6 / n}'
+}
+engine_depth_us() {  # off|on -> CPU per file of the engine alone ($workers processes)
+  local out
+  out=$("$bench_files" "$workers" "$bdir/list-$N.txt" $([[ $1 == on ]] && echo depth)) ||
+    die "bench_files failed"
+  awk -v c="$(sed -n 's/^engine_cpu_seconds=//p' <<<"$out")" -v n="$N" 'BEGIN {printf "%.1f", c * 1e6 / n}'
 }
 step "analysis depth off, on, on + split_tracks, alternating: $N files, workers => $workers, $depth_rounds rounds"
 depth_off_list=() depth_on_list=() depth_split_list=()
+cpu_off_list=() cpu_on_list=() eng_extra_list=()
 for ((r = 1; r <= depth_rounds; r++)); do
   if ((r % 2 == 1)); then  # off, on, split; then split, on, off: drift within a round cancels
-    f_off=$(depth_import off)
-    f_on=$(depth_import on)
-    f_split=$(depth_import split)
+    read -r f_off c_off < <(depth_import off)
+    read -r f_on c_on < <(depth_import on)
+    read -r f_split _ < <(depth_import split)
+    e_off=$(engine_depth_us off)
+    e_on=$(engine_depth_us on)
   else
-    f_split=$(depth_import split)
-    f_on=$(depth_import on)
-    f_off=$(depth_import off)
+    e_on=$(engine_depth_us on)
+    e_off=$(engine_depth_us off)
+    read -r f_split _ < <(depth_import split)
+    read -r f_on c_on < <(depth_import on)
+    read -r f_off c_off < <(depth_import off)
   fi
-  echo "round $r: depth off $f_off files/s, on $f_on, on + split $f_split (on / off = $(quotient "$f_on" "$f_off"))"
+  e_extra=$(awk -v a="$e_on" -v b="$e_off" 'BEGIN {printf "%.1f", a - b}')
+  echo "round $r: depth off $f_off files/s, on $f_on, on + split $f_split (on / off = $(quotient "$f_on" "$f_off"));" \
+    "server CPU per file off $c_off us, on $c_on us; engine alone off $e_off us, on $e_on us (depth +$e_extra us)"
   depth_off_list+=("$f_off")
   depth_on_list+=("$f_on")
   depth_split_list+=("$f_split")
+  cpu_off_list+=("$c_off")
+  cpu_on_list+=("$c_on")
+  eng_extra_list+=("$e_extra")
 done
 depth_off_fps=$(median "${depth_off_list[@]}")
 depth_on_fps=$(median "${depth_on_list[@]}")
@@ -320,6 +343,15 @@ depth_split_fps=$(median "${depth_split_list[@]}")
 depth_ratio=$(quotient "$depth_on_fps" "$depth_off_fps")
 split_ratio=$(quotient "$depth_split_fps" "$depth_off_fps")
 echo "import with depth: median $depth_on_fps files/s; with depth and split: $depth_split_fps; without: $depth_off_fps; with depth / without = $depth_ratio"
+# By CPU: on / off of files/s is off / on of CPU per file when the CPUs are the limit.
+# The budget for depth's extra CPU per file at 0.75 is a third of the import's without
+# it; the engine's share of that extra is measured alone, without the database.
+cpu_off=$(median "${cpu_off_list[@]}")
+cpu_on=$(median "${cpu_on_list[@]}")
+eng_extra=$(median "${eng_extra_list[@]}")
+cpu_ratio_d=$(quotient "$cpu_off" "$cpu_on")
+budget=$(awk -v c="$cpu_off" 'BEGIN {printf "%.1f", c / 3}')
+ceiling=$(awk -v c="$cpu_off" -v e="$eng_extra" 'BEGIN {printf "%.3f", c / (c + e)}')
 
 # ------------------------------------------------------------------ (b) cold vs warm
 step "cold vs warm: $small_n files, workers => $workers, $rounds rounds"
@@ -399,6 +431,9 @@ worker RssAnon growth (worst)     $mem_growth kB over the run
 (c)  worker memory flat across the run      $mem_verdict
 import, depth off / on (medians)  $depth_off_fps / $depth_on_fps files/s  [off ${depth_off_list[*]}] [on ${depth_on_list[*]}]
 with depth / without              $depth_ratio
+server CPU per file, off / on     $cpu_off / $cpu_on us = $cpu_ratio_d  [off ${cpu_off_list[*]}] [on ${cpu_on_list[*]}]
+depth's extra CPU: budget, engine $budget us per file for 0.75; the engine alone needs $eng_extra  [${eng_extra_list[*]}]
+ceiling (depth rows written free) $ceiling  (off / (off + the engine's extra), CPU per file)
 depth and split_tracks (median)   $depth_split_fps files/s  [${depth_split_list[*]}]: / without = $split_ratio  (reported)
 (d)  depth costs <= 25% of files/s (issue 6) $v_depth
 EOF

@@ -7,7 +7,9 @@
 // (scripts/bench-import.sh) runs this and the real import on the same tree and
 // prints their ratio.
 //
-// usage: bench_files PROCS LISTFILE     (LISTFILE: one path per line)
+// usage: bench_files PROCS LISTFILE [depth]
+//   LISTFILE: one path per line; `depth`: analyse as midipipe.analysis_depth = on
+//   does (chords, drums, performance traits), else as the default (off).
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -51,7 +53,7 @@ bool read_file(const std::string& path, std::vector<uint8_t>& buf) {
   return true;
 }
 
-Totals run(const std::vector<std::string>& paths, size_t first, size_t step) {
+Totals run(const std::vector<std::string>& paths, size_t first, size_t step, bool depth) {
   Totals t;
   std::vector<uint8_t> buf;
   buf.reserve(1 << 20);
@@ -63,9 +65,9 @@ Totals run(const std::vector<std::string>& paths, size_t first, size_t step) {
     }
     t.bytes += buf.size();
     auto digest = midipipe::sha256(buf);
-    // as the import does by default (midipipe.analysis_depth = off)
+    // as the import does with midipipe.analysis_depth off (the default) or on
     midipipe::AnalyzeOptions options = midipipe::default_analyze_options();
-    options.depth = false;
+    options.depth = depth;
     auto r = midipipe::analyze_with(buf, {}, options);
     if (!r.status.ok()) ++t.failed;
     t.notes += r.analysis.note_count + digest[0];  // keep both results live
@@ -76,8 +78,9 @@ Totals run(const std::vector<std::string>& paths, size_t first, size_t step) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: %s PROCS LISTFILE\n", argv[0]);
+  const bool depth = argc == 4 && std::string(argv[3]) == "depth";
+  if (argc != 3 && !depth) {
+    std::fprintf(stderr, "usage: %s PROCS LISTFILE [depth]\n", argv[0]);
     return 2;
   }
   int procs = std::atoi(argv[1]);
@@ -104,7 +107,7 @@ int main(int argc, char** argv) {
     if (pid < 0) return 1;
     if (pid == 0) {
       close(fds[0]);
-      Totals t = run(paths, static_cast<size_t>(p), static_cast<size_t>(procs));
+      Totals t = run(paths, static_cast<size_t>(p), static_cast<size_t>(procs), depth);
       ssize_t w = write(fds[1], &t, sizeof t);
       _exit(w == static_cast<ssize_t>(sizeof t) ? 0 : 1);
     }
@@ -127,9 +130,9 @@ int main(int argc, char** argv) {
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf(
-      "engine alone: %d procs, %llu files (%llu failed), %.1f MB in %.3f s: %.0f files/s, %.1f "
+      "engine alone%s: %d procs, %llu files (%llu failed), %.1f MB in %.3f s: %.0f files/s, %.1f "
       "MB/s\n",
-      procs, static_cast<unsigned long long>(all.files),
+      depth ? " (depth on)" : "", procs, static_cast<unsigned long long>(all.files),
       static_cast<unsigned long long>(all.failed), static_cast<double>(all.bytes) / 1e6, secs,
       static_cast<double>(all.files) / secs, static_cast<double>(all.bytes) / 1e6 / secs);
   std::printf("engine_files_per_sec=%.1f\n", static_cast<double>(all.files) / secs);
