@@ -302,7 +302,7 @@ depth_import() {  # off|on|split -> "files/s us": wall clock of the statement, s
   t1=$(now)
   k1=$(cluster_ticks)
   awk -v n="$N" -v a="$t1" -v b="$t0" -v k="$((k1 - k0))" -v hz="$hz" \
-    'BEGIN {printf "%.1f %.1f", n / (a - b), k / hz * 1e6 / n}'
+    'BEGIN {printf "%.1f %.1f\n", n / (a - b), k / hz * 1e6 / n}'
 }
 engine_depth_us() {  # off|on -> CPU per file of the engine alone ($workers processes)
   local out
@@ -327,6 +327,8 @@ for ((r = 1; r <= depth_rounds; r++)); do
     read -r f_on c_on < <(depth_import on)
     read -r f_off c_off < <(depth_import off)
   fi
+  [[ -n $f_off && -n $c_off && -n $f_on && -n $c_on && -n $f_split && -n $e_off && -n $e_on ]] ||
+    die "depth round $r: a run failed"
   e_extra=$(awk -v a="$e_on" -v b="$e_off" 'BEGIN {printf "%.1f", a - b}')
   echo "round $r: depth off $f_off files/s, on $f_on, on + split $f_split (on / off = $(quotient "$f_on" "$f_off"));" \
     "server CPU per file off $c_off us, on $c_on us; engine alone off $e_off us, on $e_on us (depth +$e_extra us)"
