@@ -20,11 +20,11 @@
 #       in alternating rounds (rows deleted and tables vacuumed before each): median
 #       files/s with depth over median without, and the median of the rounds' own
 #       ratios (issue 6: both at least 0.75); with depth and splitting over without,
-#       reported. Each round also runs the engine alone with
-#       depth off and on (bench_files ... [depth]): the CPU per file that depth's
-#       analysis needs before any row is written, set against the import's CPU per
-#       file without depth. The "ceiling" is the on / off CPU ratio the import would
-#       have if writing the depth rows cost nothing;
+#       reported. Each round also runs the engine alone with depth off and on
+#       (bench_files ... [depth]): the CPU per file that depth's analysis needs before
+#       any row is written, set against the budget, a third of the import's
+#       whole-server CPU per file without depth. The "ceiling" is the on / off CPU
+#       ratio the import would have if writing the depth rows cost nothing;
 #   (c) the pool workers' memory (VmRSS and RssAnon from /proc/PID/status) before,
 #       sampled during, and after the big run. The verdict uses RssAnon (private
 #       memory): VmRSS also counts the shared buffers a worker touches, which grows
