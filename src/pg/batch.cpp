@@ -592,76 +592,6 @@ void push_text(Col* c, const char* s, size_t len) {
   col_push(c, d, !ok);
 }
 void push_str(Col* c, const std::string& s) { push_text(c, s.data(), s.size()); }
-
-// The text datum of a chord quality or name ("maj", "C#m7", "N", ...): a few
-// hundred ASCII strings of at most 7 bytes, each made once per process (in
-// TopMemoryContext) instead of once per chord. Anything else: utf8_text().
-bool chord_text(const std::string& s, Datum* out) {
-  constexpr size_t kMaxLen = 7;
-  struct Entry {
-    uint64 key;
-    Datum text;  // 0: empty
-  };
-  static Entry cache[512];
-  if (s.empty() || s.size() > kMaxLen || !pg_is_ascii(s.c_str()))
-    return utf8_text(s.data(), s.size(), out);
-  unsigned char bytes[8] = {};  // the string, zero-padded, and its length last
-  memcpy(bytes, s.data(), s.size());
-  bytes[7] = static_cast<unsigned char>(s.size());
-  uint64 key;
-  memcpy(&key, bytes, sizeof key);
-  size_t h = static_cast<size_t>((key * UINT64CONST(0x9E3779B97F4A7C15)) >> 55);
-  for (size_t probe = 0; probe < 8; ++probe, h = (h + 1) & 511) {
-    Entry& e = cache[h];
-    if (e.text != 0 && e.key == key) {
-      *out = e.text;
-      return true;
-    }
-    if (e.text == 0) {
-      MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-      e.text = PointerGetDatum(cstring_to_text_with_len(s.data(), static_cast<int>(s.size())));
-      MemoryContextSwitchTo(old);
-      e.key = key;
-      *out = e.text;
-      return true;
-    }
-  }
-  return utf8_text(s.data(), s.size(), out);  // (a full neighbourhood: never with these names)
-}
-
-// The drum counts as a jsonb object {"class": count, ...}, built in binary
-// (equal to what jsonb_in makes of the same text: integral numerics, keys in
-// jsonb's order, which is by length then bytes; given in that order, the
-// object's key sort finds them sorted).
-Datum drum_counts_jsonb(const std::array<uint64_t, midipipe::kDrumClasses>& counts) {
-  static int order[midipipe::kDrumClasses];
-  static bool have_order = false;
-  if (!have_order) {
-    for (int k = 0; k < midipipe::kDrumClasses; ++k) order[k] = k;
-    std::sort(order, order + midipipe::kDrumClasses, [](int x, int y) {
-      const std::string_view a = midipipe::drum_class_name(x), b = midipipe::drum_class_name(y);
-      return a.size() != b.size() ? a.size() < b.size() : a < b;
-    });
-    have_order = true;
-  }
-  JsonbParseState* state = nullptr;
-  (void)pushJsonbValue(&state, WJB_BEGIN_OBJECT, nullptr);
-  for (int i = 0; i < midipipe::kDrumClasses; ++i) {
-    const int k = order[i];
-    const std::string_view name = midipipe::drum_class_name(k);
-    JsonbValue key;
-    key.type = jbvString;
-    key.val.string.len = static_cast<int>(name.size());
-    key.val.string.val = const_cast<char*>(name.data());
-    (void)pushJsonbValue(&state, WJB_KEY, &key);
-    JsonbValue value;
-    value.type = jbvNumeric;
-    value.val.numeric =
-        int64_to_numeric(static_cast<int64>(std::min<uint64_t>(counts[k], PG_INT64_MAX)));
-    (void)pushJsonbValue(&state, WJB_VALUE, &value);
-  }
-  return JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, nullptr)));
-}
 void push_opt_str(Col* c, const std::optional<std::string>& s) {
   if (s.has_value())
     push_text(c, s->data(), s->size());
@@ -737,6 +667,78 @@ void push_text_list_of(Col* c, const std::vector<T>& v, F get) {
 
 void push_text_list(Col* c, const std::vector<std::string>& v) {
   push_text_list_of(c, v, [](const std::string& x) -> const std::string& { return x; });
+}
+
+// ------------------------------------------------------------------ depth values
+
+// The text datum of a chord quality or name ("maj", "C#m7", "N", ...): a few
+// hundred ASCII strings of at most 7 bytes, each made once per process (in
+// TopMemoryContext) instead of once per chord. Anything else: utf8_text().
+bool chord_text(const std::string& s, Datum* out) {
+  constexpr size_t kMaxLen = 7;
+  struct Entry {
+    uint64 key;
+    Datum text;  // 0: empty
+  };
+  static Entry cache[512];
+  if (s.empty() || s.size() > kMaxLen || !pg_is_ascii(s.c_str()))
+    return utf8_text(s.data(), s.size(), out);
+  unsigned char bytes[8] = {};  // the string, zero-padded, and its length last
+  memcpy(bytes, s.data(), s.size());
+  bytes[7] = static_cast<unsigned char>(s.size());
+  uint64 key;
+  memcpy(&key, bytes, sizeof key);
+  size_t h = static_cast<size_t>((key * UINT64CONST(0x9E3779B97F4A7C15)) >> 55);
+  for (size_t probe = 0; probe < 8; ++probe, h = (h + 1) & 511) {
+    Entry& e = cache[h];
+    if (e.text != 0 && e.key == key) {
+      *out = e.text;
+      return true;
+    }
+    if (e.text == 0) {
+      MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+      e.text = PointerGetDatum(cstring_to_text_with_len(s.data(), static_cast<int>(s.size())));
+      MemoryContextSwitchTo(old);
+      e.key = key;
+      *out = e.text;
+      return true;
+    }
+  }
+  return utf8_text(s.data(), s.size(), out);  // (a full neighbourhood: never with these names)
+}
+
+// The drum counts as a jsonb object {"class": count, ...}, built in binary
+// (equal to what jsonb_in makes of the same text: integral numerics, keys in
+// jsonb's order, which is by length then bytes; given in that order, the
+// object's key sort finds them sorted).
+Datum drum_counts_jsonb(const std::array<uint64_t, midipipe::kDrumClasses>& counts) {
+  static int order[midipipe::kDrumClasses];
+  static bool have_order = false;
+  if (!have_order) {
+    for (int k = 0; k < midipipe::kDrumClasses; ++k) order[k] = k;
+    std::sort(order, order + midipipe::kDrumClasses, [](int x, int y) {
+      const std::string_view a = midipipe::drum_class_name(x), b = midipipe::drum_class_name(y);
+      return a.size() != b.size() ? a.size() < b.size() : a < b;
+    });
+    have_order = true;
+  }
+  JsonbParseState* state = nullptr;
+  (void)pushJsonbValue(&state, WJB_BEGIN_OBJECT, nullptr);
+  for (int i = 0; i < midipipe::kDrumClasses; ++i) {
+    const int k = order[i];
+    const std::string_view name = midipipe::drum_class_name(k);
+    JsonbValue key;
+    key.type = jbvString;
+    key.val.string.len = static_cast<int>(name.size());
+    key.val.string.val = const_cast<char*>(name.data());
+    (void)pushJsonbValue(&state, WJB_KEY, &key);
+    JsonbValue value;
+    value.type = jbvNumeric;
+    value.val.numeric =
+        int64_to_numeric(static_cast<int64>(std::min<uint64_t>(counts[k], PG_INT64_MAX)));
+    (void)pushJsonbValue(&state, WJB_VALUE, &value);
+  }
+  return JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, nullptr)));
 }
 
 // ------------------------------------------------------------------ files
