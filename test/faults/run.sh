@@ -11,7 +11,8 @@
 # PGUSER, PGDATA, MIDIPIPE_CLI, MIDIPIPE_CORPUS, MIDIPIPE_TEST_DIR, MIDIPIPE_CLUSTER_DIR,
 # MIDIPIPE_SERVER_LOG, MIDIPIPE_CLUSTER_SH. When PGHOST is unset the suite starts its own cluster.
 # Scratch files go to MIDIPIPE_FAULTS_DIR (default /tmp/midipipe-faults; the trees are kept and
-# reused between runs when their size matches). A dedicated second cluster on port 5494 is
+# reused between runs when their size matches). Its cluster listens on MIDIPIPE_FAULTS_PORT
+# (default 5495); a dedicated second cluster on MIDIPIPE_FAULTS_PORT2 (default 5494) is
 # started for the max_worker_processes scenario and stopped again.
 #
 # Counts (stated here, printed at the start):
@@ -41,6 +42,8 @@ CORPUS=${MIDIPIPE_CORPUS:-$ROOT/../shared/corpus}
 CLI=${MIDIPIPE_CLI:-$ROOT/build/midipipe-analyze}
 CLUSTER_SH=${MIDIPIPE_CLUSTER_SH:-$ROOT/scripts/cluster.sh}
 ONLY=${MIDIPIPE_FAULTS_ONLY:-}
+PORT=${MIDIPIPE_FAULTS_PORT:-5495}
+PORT2=${MIDIPIPE_FAULTS_PORT2:-5494}
 PY=/usr/bin/python3
 export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 [[ -x $PG_CONFIG ]] || PG_CONFIG=$(command -v pg_config || echo pg_config)
@@ -66,7 +69,7 @@ OWN_CLUSTER=0
 if [[ -z ${PGHOST:-} ]]; then
   OWN_CLUSTER=1
   CLUSTER_DIR=$WORK/cluster
-  bash "$CLUSTER_SH" start "$CLUSTER_DIR" 5495 || { echo "faults: could not start a cluster"; exit 1; }
+  bash "$CLUSTER_SH" start "$CLUSTER_DIR" "$PORT" || { echo "faults: could not start a cluster"; exit 1; }
   # shellcheck disable=SC1091
   set -a && . "$CLUSTER_DIR/cluster.env" && set +a
   SERVER_LOG=$CLUSTER_DIR/server.log
@@ -684,9 +687,9 @@ s_max_worker_processes() {
   make_tree "$T_SMALL" "$N_SMALL" 500000 || { fail "make_tree"; return; }
   bash "$CLUSTER_SH" destroy "$C" >/dev/null 2>&1
   MIDIPIPE_CLUSTER_CONF=$'max_worker_processes = 6\nmidipipe.max_workers = 16\nmidipipe.acquire_timeout = \'10s\'' \
-    bash "$CLUSTER_SH" start "$C" 5494 >/dev/null 2>&1
+    bash "$CLUSTER_SH" start "$C" "$PORT2" >/dev/null 2>&1
   check "a server with midipipe.max_workers (16) > max_worker_processes (6) starts" test $? -eq 0 || return
-  local mark2=0 P=(env PGHOST="$C" PGPORT=5494)
+  local mark2=0 P=(env PGHOST="$C" PGPORT="$PORT2")
   check "the server log says that 16 + 2 do not fit in max_worker_processes" \
     grep -q 'do not fit in max_worker_processes' "$C/server.log"
   "${P[@]}" psql -X -q -d postgres -c "CREATE DATABASE a" -c "CREATE DATABASE b" >/dev/null

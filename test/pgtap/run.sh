@@ -17,7 +17,7 @@ export PGHOST=${PGHOST:-/tmp} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
 DB=${MIDIPIPE_TAP_DB:-midipipe_tap}
 CORPUS=${MIDIPIPE_CORPUS:-$ROOT/../shared/corpus}
 BUILD=${MIDIPIPE_BUILD:-${MIDIPIPE_BUILD_DIR:-$ROOT/build}}
-WORK=/tmp/midipipe-tap
+WORK=${MIDIPIPE_TAP_DIR:-/tmp/midipipe-tap}
 PSQL=(psql -X -q -v ON_ERROR_STOP=1)
 
 CLI=${MIDIPIPE_CLI:-$BUILD/midipipe-analyze}
