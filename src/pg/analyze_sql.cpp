@@ -34,9 +34,9 @@ Datum midipipe_analyze(PG_FUNCTION_ARGS) {
   limits.max_file_size = MaxAllocSize;
   midipipe::JsonOptions options;
   options.depth = true;  // the midipipe_analysis depth columns and "chords", as the tables hold
-  const std::string text =
+  const std::string out =
       midipipe::to_json(midipipe::analyze({bytes, len}, limits), std::string_view(), options);
-  json = mp_pg_call([&]() { return pnstrdup(text.data(), text.size()); });
+  json = mp_pg_call([&]() { return pnstrdup(out.data(), out.size()); });
   MP_GUARD_END
 
   Datum result = DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
