@@ -38,7 +38,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 SCALE=${MIDIPIPE_FAULTS_SCALE:-ci}
 WORK=${MIDIPIPE_FAULTS_DIR:-/tmp/midipipe-faults}
-CORPUS=${MIDIPIPE_CORPUS:-$ROOT/../shared/corpus}
+CORPUS=${MIDIPIPE_CORPUS:-$ROOT/test/corpus}
 CLI=${MIDIPIPE_CLI:-$ROOT/build/midipipe-analyze}
 CLUSTER_SH=${MIDIPIPE_CLUSTER_SH:-$ROOT/scripts/cluster.sh}
 ONLY=${MIDIPIPE_FAULTS_ONLY:-}
@@ -290,11 +290,11 @@ scenario() { # scenario NAME FUNCTION
 # ---------------------------------------------------------------- trees
 make_tree() { # make_tree DIR N FIRST: N distinct valid files (cached between runs)
   local dir=$1 n=$2 first=$3
-  if [[ -f $dir/.stamp && $(cat "$dir/.stamp") == "$n $first" ]]; then return 0; fi
+  if [[ -f $dir/.stamp && $(cat "$dir/.stamp") == "$n $first $CORPUS" ]]; then return 0; fi
   rm -rf "$dir"
   "$PY" "$ROOT/test/bench_import/make_tree.py" "$CORPUS" "$dir" "$n" "$first" >/dev/null || return 1
   chmod -R a+rX "$dir"
-  echo "$n $first" >"$dir/.stamp"
+  echo "$n $first $CORPUS" >"$dir/.stamp"
 }
 
 T_KILL=$WORK/t$N_KILL
@@ -1073,6 +1073,7 @@ echo "# counts: $N_MUT mutants + edge corpus ($BIG_MB MB note-on file, $TINY tin
 echo "#         pgbench ${PGB_SECS}s beside a $N_LOAD-file import; memory run $N_MEM files (one worker)"
 [[ -x $CLI ]] || { echo "faults: the CLI $CLI is missing (build it: cmake --build build --target midipipe-analyze)"; exit 1; }
 [[ -d $CORPUS/edge ]] || { echo "faults: corpus not found at $CORPUS"; exit 1; }
+echo "# corpus $CORPUS: $(find "$CORPUS" -type f -regextype posix-extended -iregex '.*\.(mid|midi|kar|rmi|smf)$' | wc -l) MIDI files, $(find "$CORPUS/edge" -type f | wc -l) files under edge/ (the trees below are made from its files outside edge/)"
 
 scenario "1 hostile files" s_hostile
 scenario "2a kill: SIGKILL an analysis worker" s_kill_sigkill
