@@ -126,7 +126,7 @@ constexpr std::array<uint8_t, 256> kClassOf = [] {
 }();
 }  // namespace
 
-void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
+void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, Poller& poller) {
   // Pointers to the drum notes (room for every note: no counting pass first;
   // branch-free: a note that is not a drum is written over), then the drum
   // notes with their classes, their counts by class, the snare hits by
@@ -134,10 +134,12 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
   // (double bass), in order, branch-free as well.
   const auto index = std::make_unique_for_overwrite<const DepthNote*[]>(in.notes.size() + 1);
   size_t ndrums = 0;
+  poller.step(in.notes.size());
   for (const DepthNote& n : in.notes) {
     index[ndrums] = &n;
     ndrums += n.channel == kDrumChannel;
   }
+  poller.step(in.notes.size());
   if (ndrums == 0) return;
   const auto hits = std::make_unique_for_overwrite<Hit[]>(ndrums);
   const auto picked = std::make_unique_for_overwrite<uint64_t[]>(2 * (ndrums + 1));
@@ -146,6 +148,7 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
   size_t nsnare_toms = 0, nkicks = 0;
   uint64_t snare_vel[256] = {};
   for (size_t k = 0; k < ndrums; ++k) {
+    poller.step();
     const DepthNote& n = *index[k];
     const uint8_t cls = kClassOf[n.pitch];
     hits[k] = Hit{n.start, cls, n.velocity};
@@ -180,6 +183,7 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
     uint64_t prev_tick = 0;
     double prev_sec = 0;
     for (size_t i = 0; i < nsnare_toms; ++i) {
+      poller.step();
       const uint64_t tick = snare_toms[i];
       const double sec = clock.at(tick);
       if (have && tick != prev_tick && sec - prev_sec < 0.030) {
@@ -205,6 +209,7 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
       if (run >= 4) ++d.double_bass_runs;
       run = 0;
     };
+    poller.step(nkicks);
     for (size_t i = 0; i < nkicks; ++i) {
       const uint64_t tick = kicks[i];
       if (have && tick == prev) continue;
@@ -254,6 +259,7 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
     bool whole = false;  // pos is a whole number of ticks below 2^24
     uint32_t t8 = 0;     // then floor(8P / Q) for P = pos
     for (const Hit& n : drums) {
+      poller.step();
       if (!have_start || n.start != start) {
         have_start = true;
         start = n.start;
@@ -340,7 +346,9 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
   }
 
   // pattern (a bar may have two entries when a snapped hit went back a bar)
+  poller.step(bar_hash.size());
   if (!pattern_sorted) std::sort(bar_hash.begin(), bar_hash.end());
+  poller.step(bar_hash.size());
   const uint64_t first = bar_hash.front().first, last = bar_hash.back().first;
   const uint64_t span = last - first + 1;
   size_t bars_with_hits = 0;
@@ -352,6 +360,7 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
   for (const auto& [b, h] : bar_hash) seq[static_cast<size_t>(b - first)] += h;
   const size_t nb = seq.size();
   for (size_t p = 1; p <= 8 && 2 * p <= nb; ++p) {
+    poller.step(nb);
     size_t match = 0;
     for (size_t i = p; i < nb; ++i) match += seq[i] == seq[i - p];
     if (static_cast<double>(match) >= 0.75 * static_cast<double>(nb - p)) {
