@@ -19,6 +19,7 @@ PG_OBJS = \
 	src/pg/shmem.o \
 	src/pg/split_sql.o \
 	src/pg/stats.o \
+	src/pg/stop.o \
 	src/pg/supervisor.o \
 	src/pg/worker.o \
 	src/pg/yield.o

@@ -35,6 +35,7 @@
 #include "guard.hpp"
 #include "sha256.hpp"
 #include "shmem.hpp"
+#include "stop.hpp"
 
 extern "C" {
 #include <fcntl.h>
@@ -802,7 +803,8 @@ struct Batch {
 // row is re-read even when size and mtime did not change.
 bool is_io_code(const char* code) {
   return strcmp(code, "io_error") == 0 || strcmp(code, "not_regular_file") == 0 ||
-         strcmp(code, "file_too_large") == 0 || strcmp(code, "out_of_memory") == 0;
+         strcmp(code, "file_too_large") == 0 || strcmp(code, "out_of_memory") == 0 ||
+         strcmp(code, "too_many_events") == 0;  // midipipe.max_events may have changed
 }
 
 void set_error(FileRec* r, const char* code, char* msg, int64 offset) {
@@ -1130,6 +1132,8 @@ void engine_file(Batch* b, FileRec* r, const uint8_t* data, size_t len) {
   try {
     midipipe::Limits limits;
     limits.max_file_size = b->max_file_size;
+    limits.max_events = static_cast<uint64_t>(mp_max_events);
+    limits.stop = mp_engine_stop_check();  // cancel, terminate, midipipe_cancel (stop.hpp)
     std::unique_ptr<EngineOut> eo(new EngineOut);
     midipipe::AnalyzeOptions options = midipipe::default_analyze_options();
     options.depth = b->analysis_depth;
@@ -1145,6 +1149,11 @@ void engine_file(Batch* b, FileRec* r, const uint8_t* data, size_t len) {
   if (oom || res == nullptr) {
     set_error(r, "out_of_memory", pstrdup("out of memory analysing the file"), -1);
     return;
+  }
+  if (res->result.status.code == midipipe::Code::cancelled ||
+      res->split.status.code == midipipe::Code::cancelled) {
+    delete res;
+    mp_engine_stopped();  // outside the engine's frames: CHECK_FOR_INTERRUPTS, then ERROR
   }
   PG_TRY();
   {
