@@ -213,8 +213,8 @@ void sweep(std::vector<uint64_t>& points, std::vector<uint64_t>& scratch, TimeMa
   uint64_t prev_tick = points.front() >> kPointShift;
   double prev_sec = map.at(prev_tick);
   double sec = prev_sec;
-  for (const uint64_t p : points) {
-    poller.step();
+  for_polled(&poller, points.size(), [&](size_t i) {
+    const uint64_t p = points[i];
     const uint64_t tick = p >> kPointShift;
     if (tick != prev_tick) {
       sec = map.at(tick);
@@ -248,7 +248,7 @@ void sweep(std::vector<uint64_t>& points, std::vector<uint64_t>& scratch, TimeMa
         }
       }
     }
-  }
+  });
 }
 
 // Tempo figures of one timeline that lasts `end_tick` ticks.
@@ -346,7 +346,9 @@ class Analyzer {
     depth_track_ = static_cast<uint32_t>(a_.tracks.size() - 1);
   }
 
-  void on_channel(uint64_t tick, uint8_t status, uint8_t d1, uint8_t d2) {
+  // (Inlined into the parse loop: the event limit's checkpoint and the stop
+  // polling made GCC stop inlining it, which cost 3% of the analysis.)
+  [[gnu::always_inline]] void on_channel(uint64_t tick, uint8_t status, uint8_t d1, uint8_t d2) {
     const uint8_t ch = status & 0x0F;
     tr_.channels |= static_cast<uint16_t>(1u << ch);
     switch (status & 0xF0) {
@@ -522,12 +524,18 @@ class Analyzer {
         }
       }
     }
+    // What the parse needed and the passes below do not: freed before they
+    // allocate (the peak memory of a file at the event limit).
+    std::vector<uint32_t>().swap(depth_open_);
+    std::vector<Node>().swap(pool_);
+    std::vector<uint16_t>().swap(touched_);
     if (header_.format != 2) {
       for (const uint64_t p : stuck_) {
         poller_.step();
         const uint64_t start = p >> kPointShift;
         add_note(start, a_.duration_ticks, (p >> 7) & 1, static_cast<uint8_t>(p & 127));
       }
+      std::vector<uint64_t>().swap(stuck_);
       sort_by_tick(tempos_);
       TimeMap map(header_, tempos_);
       sweep(points_, scratch_, map, opt_.key_bass_weight > 0, acc_, poller_);

@@ -1163,7 +1163,6 @@ stop_latency() {
   # only a superuser (or pg_signal_backend) may signal
   local who=(-U "$PGUSER")
   [[ $how == midipipe_cancel ]] && who=(-U faults_reader)
-  [[ $how == pg_terminate_backend ]] && ALLOWED_PIDS+=("$pid")
   timeout 60 psql -X -At "${who[@]}" -d $db -c "
     CREATE TEMP TABLE t AS SELECT clock_timestamp() AS t0,
       (SELECT state_change FROM pg_stat_activity WHERE pid = $pid) AS since;
@@ -1198,6 +1197,16 @@ s_bounds_worker() {
   hwm=$(worker_hwm "$pid")
   figure "pool worker after a 63 MB crafted file (refused at $MAXEV events) and $(ls "$T" | wc -l) files: VmHWM ${hwm:-?} kB"
   check "the worker's peak memory stayed under 600 MB (VmHWM ${hwm:-?} kB)" test "${hwm:-999999999}" -lt 614400
+  # the same worker analyses a whole file at the limit (depth on, as midipipe_analyze does)
+  mkdir -p "$S/one" && cp "$S/slow1.mid" "$S/one/limit.mid" && chmod -R a+rX "$S/one"
+  run=$("${reader[@]}" -c "SET midipipe.analysis_depth = on" -c "SELECT midipipe_import('$S/one', workers => 1)" 2>&1 | tail -n 1)
+  is "$(q $db "SELECT status || ' ' || coalesce(error_code, '') FROM midipipe_files WHERE path LIKE '%/one/limit.mid'")" "ok " \
+    "a file of $((MAXEV - 10)) notes (just under the limit) is analysed by the worker (run $run)"
+  pid=$(q $db "SELECT pid FROM midipipe_stats ORDER BY worker_id LIMIT 1")
+  hwm=$(worker_hwm "$pid")
+  figure "pool worker after a whole analysis (depth on) of a crafted file at the limit: VmHWM ${hwm:-?} kB"
+  check "... with its peak memory under 600 MB (VmHWM ${hwm:-?} kB)" test "${hwm:-999999999}" -lt 614400
+  rm -rf "$S/one"
   # a file at the limit in each of $n slow files: stopped by each means within LAT_MS
   for how in midipipe_cancel pg_cancel_backend pg_terminate_backend; do
     run=$("${reader[@]}" -c "SELECT midipipe_import('$S', workers => 1, wait => false)")
