@@ -53,11 +53,11 @@ Datum midipipe_analyze(PG_FUNCTION_ARGS) {
     too_many = true;
     too_many_at = r.status.offset;
   } else {
-    const std::string text = midipipe::to_json(r, std::string_view(), options);
-    if (text.empty()) {
+    const std::string out = midipipe::to_json(r, std::string_view(), options);
+    if (out.empty()) {
       stopped = true;
     } else {
-      json = mp_pg_call([&]() { return pnstrdup(text.data(), text.size()); });
+      json = mp_pg_call([&]() { return pnstrdup(out.data(), out.size()); });
     }
   }
   MP_GUARD_END

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 
 #include "analysis.hpp"
 #include "filename_meta.hpp"
@@ -102,6 +103,69 @@ TEST(CorpusSpotCheck, FileNames) {
   const auto g = midipipe::filename_meta(
       "labelled/groove/drummer1/eval_session/5_funk-groove5_84_beat_4-4.mid", nullptr);
   EXPECT_EQ(g.genres, (std::vector<std::string>{"funk"}));
-  EXPECT_FALSE(g.bpm);  // "_84_" is not stated as a tempo
+  EXPECT_EQ(g.bpm, 84.0);  // a bare number beside a genre word
   EXPECT_FALSE(g.key);
+}
+
+// The Groove MIDI Dataset names its files <n>_<style>_<bpm>_<beat|fill>_<metre>:
+// every tempo the parser reads from such a name must be that field, and the
+// names whose style is a genre word must give it.
+TEST(CorpusSpotCheck, GrooveFileNamesGiveTheirTempo) {
+  const fs::path root = fs::path(MIDIPIPE_CORPUS_DIR) / "labelled" / "groove";
+  size_t total = 0, right = 0, wrong = 0;
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    if (!e.is_regular_file() || e.path().extension() != ".mid") continue;
+    const std::string name = e.path().filename().string();
+    const size_t a = name.find('_'), b = name.find('_', a + 1), c = name.find('_', b + 1);
+    ASSERT_NE(c, std::string::npos) << name;
+    const double want = std::stod(name.substr(b + 1, c - b - 1));
+    const auto m = midipipe::filename_meta(e.path().string(), nullptr);
+    ++total;
+    if (m.bpm && *m.bpm == want) ++right;
+    if (m.bpm && *m.bpm != want) {
+      ++wrong;
+      ADD_FAILURE() << name << ": " << *m.bpm;
+    }
+  }
+  std::printf("groove file names: %zu, tempo read right %zu, wrong %zu, none %zu\n", total, right,
+              wrong, total - right - wrong);
+  ASSERT_GT(total, 50u) << "no Groove files under " << root;
+  EXPECT_EQ(wrong, 0u);
+  EXPECT_GE(static_cast<double>(right), 0.8 * static_cast<double>(total));
+}
+
+// Drum loops on human playing: the Groove MIDI Dataset's files are named
+// <n>_<style>_<bpm>_<beat|fill>_<metre>.mid; a "beat" is a drummer keeping a
+// groove (with its variations), a "fill" a short break. Most beats must loop
+// and few fills; a beat that loops has its pattern length.
+TEST(CorpusSpotCheck, GrooveBeatsLoopFillsDoNot) {
+  const fs::path root = fs::path(MIDIPIPE_CORPUS_DIR) / "labelled" / "groove";
+  size_t beats = 0, beats_loop = 0, fills = 0, fills_loop = 0;
+  std::map<uint32_t, size_t> periods;
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    if (!e.is_regular_file() || e.path().extension() != ".mid") continue;
+    const std::string name = e.path().filename().string();
+    const bool fill = name.find("_fill_") != std::string::npos;
+    const bool beat = name.find("_beat_") != std::string::npos;
+    if (!fill && !beat) continue;
+    const auto a = load(fs::relative(e.path(), MIDIPIPE_CORPUS_DIR).c_str());
+    ASSERT_TRUE(a.depth) << name;
+    const bool loops = a.depth->drum_loops;
+    if (loops) {
+      EXPECT_TRUE(a.depth->drum_pattern_bars) << name;
+      ++periods[a.depth->drum_pattern_bars.value_or(0)];
+    }
+    (fill ? fills : beats) += 1;
+    (fill ? fills_loop : beats_loop) += loops;
+  }
+  std::printf("groove drum loops: beats %zu of %zu (%.1f%%), fills %zu of %zu (%.1f%%); periods:",
+              beats_loop, beats,
+              100.0 * static_cast<double>(beats_loop) / static_cast<double>(beats), fills_loop,
+              fills, 100.0 * static_cast<double>(fills_loop) / static_cast<double>(fills));
+  for (const auto& [p, n] : periods) std::printf(" %u bars x%zu", p, n);
+  std::printf("\n");
+  ASSERT_GT(beats, 50u) << "no Groove beats under " << root;
+  ASSERT_GT(fills, 50u) << "no Groove fills under " << root;
+  EXPECT_GE(static_cast<double>(beats_loop), 0.70 * static_cast<double>(beats));
+  EXPECT_LE(static_cast<double>(fills_loop), 0.15 * static_cast<double>(fills));
 }
