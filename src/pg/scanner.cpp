@@ -329,15 +329,30 @@ bool name_matches(const char* name) {
   return false;
 }
 
-// A displayable, injective rendering of a path that is not valid in the
-// database encoding: valid characters stay, other bytes become \xNN, and a
-// backslash becomes \\.
+// A displayable rendering of a path that is not valid in the database
+// encoding, which can never equal the path of another file: the leading
+// components that are valid stay as they are, then comes "//" (which no path
+// the scan builds contains: the root is canonical, and names hold no '/'),
+// then the rest with each byte that is not valid (or is a control character)
+// written as \xNN and each backslash as \\. Valid paths are stored as they
+// are, so "/t/bad\xFF.mid" (a valid name, with backslashes) and the invalid
+// name "/t/bad<0xFF>.mid" (stored as "/t//bad\xFF.mid") are two rows.
 char* escape_path(const char* path) {
   StringInfoData buf;
   initStringInfo(&buf);
   int enc = GetDatabaseEncoding();
-  const unsigned char* p = reinterpret_cast<const unsigned char*>(path);
-  int remaining = static_cast<int>(strlen(path));
+  const int len = static_cast<int>(strlen(path));
+  // the valid prefix, cut back to the '/' before the first component with an invalid byte
+  int cut = pg_encoding_verifymbstr(enc, path, len);
+  while (cut > 0 && path[cut] != '/') cut--;
+  appendBinaryStringInfo(&buf, path, cut);
+  appendStringInfoString(&buf, "//");
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(path) + cut;
+  int remaining = len - cut;
+  if (remaining > 0 && *p == '/') {
+    p++;
+    remaining--;
+  }
   while (remaining > 0) {
     if (*p == '\\') {
       appendStringInfoString(&buf, "\\\\");
