@@ -12,6 +12,7 @@ PGFILEDESC = "midipipe - MIDI import and analysis on a background-worker pool"
 PG_OBJS = \
 	src/pg/analyze_sql.o \
 	src/pg/batch.o \
+	src/pg/dbhold.o \
 	src/pg/import.o \
 	src/pg/module.o \
 	src/pg/pool.o \

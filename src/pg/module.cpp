@@ -137,6 +137,7 @@ void _PG_init(void) {
                      mp_max_workers + 2)));
 
   mp_register_supervisor();
+  mp_install_utility_hook();
 }
 
 Datum midipipe_check_preload(PG_FUNCTION_ARGS) {

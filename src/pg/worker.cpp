@@ -56,6 +56,10 @@ void worker_detach(int code, Datum arg) {
   LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
   MpWorkerSlot* w = me();
   if (w->generation == my_generation) {
+    // never connected (its database is gone, or refuses connections): the
+    // supervisor counts it, so that it does not restart workers there for ever
+    if (!w->ready && !w->stop_requested)
+      if (MpPool* p = mp_pool_find_locked(w->dboid, false)) p->start_failures++;
     w->state = MP_W_FREE;
     w->pid = 0;
     w->latch = nullptr;
