@@ -91,10 +91,11 @@ enum PlanId {
 SPIPlanPtr g_plans[P_COUNT];
 Oid g_plans_ext = InvalidOid;  // the extension the plans were prepared for
 bool g_plans_current = false;  // g_plans_ext's version was checked
-// The install script version these plans are written for, and the older
-// versions whose tables are the same (0.3 changed a storage parameter only).
-constexpr const char* kTablesVersion = "0.3";
-constexpr const char* kSameTables[] = {"0.2", "0.3"};
+// The install script version these plans are written for, and the other
+// versions whose tables are the same (0.3 changed a storage parameter only;
+// 0.4 the midipipe_stats view, not the tables).
+constexpr const char* kTablesVersion = "0.4";
+constexpr const char* kSameTables[] = {"0.2", "0.3", "0.4"};
 char* g_schema = nullptr;  // its schema, quoted (TopMemoryContext)
 
 // Columns of midipipe_analysis after file_id, in the order analysis_row() pushes them.
@@ -1436,6 +1437,7 @@ MpBatchOutcome mp_process_batch(int64 run_id, int batch_size, uint64 max_file_si
     r->have_stat = false;
     r->state = FS_ERROR;
     r->err_code = nullptr;
+    if (on_file != nullptr) on_file(arg, r->path, -1, false);  // starting it
     stat_file(b, r);
     if (r->err_code == nullptr) {
       if (had && old_size == r->size && old_mtime == r->mtime && !r->old_io_error &&

@@ -680,8 +680,14 @@ bool run_complete() {
   Datum values[3] = {Int64GetDatum(info.run_id), CStringGetTextDatum(mp_run_state_name(state)),
                      CStringGetTextDatum(error != nullptr ? error : "")};
   char nulls[4] = {' ', ' ', error != nullptr && error[0] != '\0' ? ' ' : 'n', '\0'};
-  // manifest first, then the run row: the order a batch takes its locks in
-  exec("DELETE FROM midipipe_queue WHERE run_id = $1", 1, types, values, nullptr, SPI_OK_DELETE);
+  // manifest first, then the run row: the order a batch takes its locks in.
+  // Rows a batch still holds are skipped, so that a stopped or stuck worker
+  // cannot hold a cancel up: that worker deletes them when it gives its
+  // batch up (drop_leftover_manifest() in worker.cpp).
+  exec(
+      "DELETE FROM midipipe_queue WHERE ctid = ANY (ARRAY(SELECT ctid FROM midipipe_queue "
+      "WHERE run_id = $1 FOR UPDATE SKIP LOCKED))",
+      1, types, values, nullptr, SPI_OK_DELETE);
   exec(
       "UPDATE midipipe_runs SET state = $2, finished_at = clock_timestamp(), "
       "error = COALESCE($3, error) "

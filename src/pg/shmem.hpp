@@ -30,6 +30,7 @@ extern int mp_worker_nice;
 extern double mp_yield_share;
 extern int mp_yield_tps;
 extern bool mp_analysis_depth;
+extern int mp_stall_timeout_s;
 
 // ------------------------------------------------------------------ shared state
 enum MpWorkerState : int {
@@ -76,6 +77,12 @@ struct MpWorkerSlot {
   TimestampTz started_at;
   TimestampTz last_checkout;
   TimestampTz idle_since;
+  // Set by the worker whenever it gets on (a file started or finished, a
+  // state change, a pass of its loop); a worker with a run that has not set
+  // it for midipipe.stall_timeout is stalled: the supervisor sets
+  // stalled_since (and logs it) until it moves again.
+  TimestampTz last_progress;
+  TimestampTz stalled_since;
   char current_path[MP_PATH_LEN];
 };
 

@@ -544,6 +544,49 @@ void reconcile_pools_locked() {
   }
 }
 
+// ---------------------------------------------------------------- stalls
+
+// A worker busy with a run that has not moved for midipipe.stall_timeout (a
+// stopped process, an analysis that does not end, a lock that is never
+// granted) is marked stalled (midipipe_stats shows it) and logged once, with
+// its pid and the file it is on; logged again when it moves. Nothing else is
+// done to it: the run's other workers go on, and midipipe_cancel ends the run
+// without waiting for it (see finalize() in scanner.cpp).
+void detect_stalls_locked() {
+  TimestampTz now = GetCurrentTimestamp();
+  for (int i = 0; i < mp_shared->nworkers; i++) {
+    MpWorkerSlot* w = mp_worker_slot(i);
+    bool working = (w->state == MP_W_BUSY || w->state == MP_W_CHECKOUT) && w->run_slot >= 0;
+    if (w->stalled_since != 0) {
+      if (!working || w->last_progress > w->stalled_since) {
+        long secs = 0;
+        int usecs = 0;
+        TimestampDifference(w->stalled_since, now, &secs, &usecs);
+        ereport(LOG, (errmsg("midipipe: worker %d (pid %d) makes progress again after %ld s "
+                             "stalled",
+                             i, static_cast<int>(w->pid), secs)));
+        w->stalled_since = 0;
+      }
+      continue;
+    }
+    if (!working || mp_stall_timeout_s <= 0 || w->last_progress == 0 ||
+        !TimestampDifferenceExceeds(w->last_progress, now, mp_stall_timeout_s * 1000))
+      continue;
+    w->stalled_since = now;
+    long secs = 0;
+    int usecs = 0;
+    TimestampDifference(w->last_progress, now, &secs, &usecs);
+    ereport(
+        LOG,
+        (errmsg("midipipe: worker %d (pid %d) has made no progress for %ld s on run " INT64_FORMAT
+                ", file \"%s\"",
+                i, static_cast<int>(w->pid), secs, w->run_id,
+                w->current_path[0] != '\0' ? w->current_path : "(none)"),
+         errhint("The worker may be stopped, stuck in one file, or waiting for a lock; "
+                 "midipipe_cancel() ends its run without it.")));
+  }
+}
+
 // ---------------------------------------------------------------- active runs file
 
 void read_state_file() {
@@ -935,6 +978,7 @@ void midipipe_supervisor_main(Datum arg) {
     reconcile_runs_locked();
     reconcile_pools_locked();
     reconcile_spares_locked();
+    detect_stalls_locked();
     int ndbs = collect_active_dbs_locked(dbs);
     LWLockRelease(mp_shared->lock);
     // reap_locked() may have freed the slots of workers that died without detaching
