@@ -16,6 +16,7 @@
 #include "shmem.hpp"
 
 extern "C" {
+#include "access/xact.h"
 #include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
@@ -43,7 +44,8 @@ Oid target_database(Node* tree, bool* dropping) {
   } else if (IsA(tree, RenameStmt) && castNode(RenameStmt, tree)->renameType == OBJECT_DATABASE) {
     name = castNode(RenameStmt, tree)->subname;
   }
-  if (name == nullptr) return InvalidOid;
+  // DROP DATABASE refuses to run in a transaction block: nothing to stop
+  if (name == nullptr || (*dropping && IsTransactionBlock())) return InvalidOid;
   Oid db = get_database_oid(name, true);
   // the command refuses these itself: nothing to stop
   if (!OidIsValid(db) || db == MyDatabaseId || !pg_database_ownercheck(db, GetUserId()))

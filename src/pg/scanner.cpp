@@ -681,13 +681,15 @@ bool run_complete() {
                      CStringGetTextDatum(error != nullptr ? error : "")};
   char nulls[4] = {' ', ' ', error != nullptr && error[0] != '\0' ? ' ' : 'n', '\0'};
   // manifest first, then the run row: the order a batch takes its locks in.
-  // Rows a batch still holds are skipped, so that a stopped or stuck worker
-  // cannot hold a cancel up: that worker deletes them when it gives its
-  // batch up (drop_leftover_manifest() in worker.cpp).
-  exec(
-      "DELETE FROM midipipe_queue WHERE ctid = ANY (ARRAY(SELECT ctid FROM midipipe_queue "
-      "WHERE run_id = $1 FOR UPDATE SKIP LOCKED))",
-      1, types, values, nullptr, SPI_OK_DELETE);
+  // A run that ends otherwise than complete skips the rows a batch still
+  // holds, so that a stopped or stuck worker cannot hold a cancel up: that
+  // worker deletes them when it gives its batch up (drop_leftover_manifest()
+  // in worker.cpp). A complete run's rows are all done: no batch holds one.
+  exec(state == MP_R_COMPLETED
+           ? "DELETE FROM midipipe_queue WHERE run_id = $1"
+           : "DELETE FROM midipipe_queue WHERE ctid = ANY (ARRAY(SELECT ctid FROM midipipe_queue "
+             "WHERE run_id = $1 FOR UPDATE SKIP LOCKED))",
+       1, types, values, nullptr, SPI_OK_DELETE);
   exec(
       "UPDATE midipipe_runs SET state = $2, finished_at = clock_timestamp(), "
       "error = COALESCE($3, error) "

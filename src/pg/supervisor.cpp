@@ -284,8 +284,9 @@ void reap_locked() {
       pfree(worker_handles[i]);
       worker_handles[i] = nullptr;
       if (w->state != MP_W_FREE) {
-        // Died without detaching (never started, or exited before attaching).
-        if (!w->ready) {
+        // Died without detaching (never started, or exited before attaching);
+        // one the supervisor stopped itself is no start failure.
+        if (!w->ready && !w->stop_requested) {
           MpPool* p = mp_pool_find_locked(w->dboid, false);
           if (p != nullptr) p->start_failures++;
         }
