@@ -329,15 +329,30 @@ bool name_matches(const char* name) {
   return false;
 }
 
-// A displayable, injective rendering of a path that is not valid in the
-// database encoding: valid characters stay, other bytes become \xNN, and a
-// backslash becomes \\.
+// A displayable rendering of a path that is not valid in the database
+// encoding, which can never equal the path of another file: the leading
+// components that are valid stay as they are, then comes "//" (which no path
+// the scan builds contains: the root is canonical, and names hold no '/'),
+// then the rest with each byte that is not valid (or is a control character)
+// written as \xNN and each backslash as \\. Valid paths are stored as they
+// are, so "/t/bad\xFF.mid" (a valid name, with backslashes) and the invalid
+// name "/t/bad<0xFF>.mid" (stored as "/t//bad\xFF.mid") are two rows.
 char* escape_path(const char* path) {
   StringInfoData buf;
   initStringInfo(&buf);
   int enc = GetDatabaseEncoding();
-  const unsigned char* p = reinterpret_cast<const unsigned char*>(path);
-  int remaining = static_cast<int>(strlen(path));
+  const int len = static_cast<int>(strlen(path));
+  // the valid prefix, cut back to the '/' before the first component with an invalid byte
+  int cut = pg_encoding_verifymbstr(enc, path, len);
+  while (cut > 0 && path[cut] != '/') cut--;
+  appendBinaryStringInfo(&buf, path, cut);
+  appendStringInfoString(&buf, "//");
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(path) + cut;
+  int remaining = len - cut;
+  if (remaining > 0 && *p == '/') {
+    p++;
+    remaining--;
+  }
   while (remaining > 0) {
     if (*p == '\\') {
       appendStringInfoString(&buf, "\\\\");
@@ -666,8 +681,16 @@ bool run_complete() {
   Datum values[3] = {Int64GetDatum(info.run_id), CStringGetTextDatum(mp_run_state_name(state)),
                      CStringGetTextDatum(error != nullptr ? error : "")};
   char nulls[4] = {' ', ' ', error != nullptr && error[0] != '\0' ? ' ' : 'n', '\0'};
-  // manifest first, then the run row: the order a batch takes its locks in
-  exec("DELETE FROM midipipe_queue WHERE run_id = $1", 1, types, values, nullptr, SPI_OK_DELETE);
+  // manifest first, then the run row: the order a batch takes its locks in.
+  // A run that ends otherwise than complete skips the rows a batch still
+  // holds, so that a stopped or stuck worker cannot hold a cancel up: that
+  // worker deletes them when it gives its batch up (drop_leftover_manifest()
+  // in worker.cpp). A complete run's rows are all done: no batch holds one.
+  exec(state == MP_R_COMPLETED
+           ? "DELETE FROM midipipe_queue WHERE run_id = $1"
+           : "DELETE FROM midipipe_queue WHERE ctid = ANY (ARRAY(SELECT ctid FROM midipipe_queue "
+             "WHERE run_id = $1 FOR UPDATE SKIP LOCKED))",
+       1, types, values, nullptr, SPI_OK_DELETE);
   exec(
       "UPDATE midipipe_runs SET state = $2, finished_at = clock_timestamp(), "
       "error = COALESCE($3, error) "

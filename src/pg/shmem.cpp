@@ -72,6 +72,12 @@ MpPool* mp_pool_find_locked(Oid dboid, bool create) {
   return free_entry;
 }
 
+bool mp_db_held_locked(Oid dboid) {
+  for (const MpHeldDb& h : mp_shared->held)
+    if (h.dboid == dboid && OidIsValid(dboid)) return true;
+  return false;
+}
+
 int mp_pool_floor_locked(Oid dboid) {
   MpPool* p = mp_pool_find_locked(dboid, false);
   if (p == nullptr || p->stopped) return 0;
