@@ -92,9 +92,10 @@ SPIPlanPtr g_plans[P_COUNT];
 Oid g_plans_ext = InvalidOid;  // the extension the plans were prepared for
 bool g_plans_current = false;  // g_plans_ext's version was checked
 // The install script version these plans are written for, and the older
-// versions whose tables are the same (0.3 changed a storage parameter only).
-constexpr const char* kTablesVersion = "0.3";
-constexpr const char* kSameTables[] = {"0.2", "0.3"};
+// versions whose tables are the same (0.3 changed a storage parameter only,
+// 0.4 functions, views and privileges).
+constexpr const char* kTablesVersion = "0.4";
+constexpr const char* kSameTables[] = {"0.2", "0.3", "0.4"};
 char* g_schema = nullptr;  // its schema, quoted (TopMemoryContext)
 
 // Columns of midipipe_analysis after file_id, in the order analysis_row() pushes them.
@@ -467,8 +468,26 @@ SPIPlanPtr plan(PlanId id) {
   return g_plans[id];
 }
 
+// The run row and the manifest are the extension's own: read and written as
+// the owner of its tables (g_owner), never as the importing role, which has
+// no right to write them (README "Threat model"). Every other statement runs
+// as the importing role.
+Oid g_owner = InvalidOid;
+
+bool internal_plan(PlanId id) {
+  return id == P_RUN || id == P_CLAIM || id == P_QUEUE_DONE || id == P_RUN_COUNTS;
+}
+
 void exec(PlanId id, Datum* values, const char* nulls, int expected) {
+  Oid save_user = InvalidOid;
+  int save_sec = 0;
+  const bool internal = internal_plan(id);
+  if (internal) {
+    GetUserIdAndSecContext(&save_user, &save_sec);
+    SetUserIdAndSecContext(g_owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+  }
   int rc = SPI_execute_plan(plan(id), values, nulls, false, 0);
+  if (internal) SetUserIdAndSecContext(save_user, save_sec);
   if (rc != expected)
     elog(ERROR, "midipipe: batch statement %d failed: %s", static_cast<int>(id),
          SPI_result_code_string(rc));
@@ -1320,6 +1339,7 @@ MpBatchOutcome mp_process_batch(int64 run_id, int batch_size, uint64 max_file_si
                                 mp_file_callback on_file, void* arg) {
   MpBatchOutcome out = {0, 0, 0, 0, 0, 0};
   check_plans();
+  g_owner = mp_tables_owner(mp_extension_schema());
   text_setup();
 
   MemoryContext batch_cxt =
@@ -1685,7 +1705,9 @@ Datum midipipe__process_batch(PG_FUNCTION_ARGS) {
   td = BlessTupleDesc(td);
 
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "midipipe: SPI_connect failed");
+  const int guc_level = mp_push_search_path();  // as the pool's workers run it
   const MpBatchOutcome o = mp_process_batch(run_id, batch_size, max_size, nullptr, nullptr);
+  mp_pop_search_path(guc_level);
   SPI_finish();
 
   Datum values[6] = {Int64GetDatum(o.claimed),   Int64GetDatum(o.ok),
