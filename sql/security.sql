@@ -106,6 +106,9 @@ RESET ROLE;
 SET ROLE regress_mp_attacker;
 SELECT state, root IS NULL AS no_root, files_found IS NULL AS no_counts, files_done IS NULL AS no_done
   FROM midipipe_progress WHERE run_id = :run;
+-- nor through the function behind the view
+SELECT state, files_done IS NULL AS no_done, bytes_read IS NULL AS no_bytes
+  FROM midipipe_run_live() WHERE run_id = :run;
 SELECT midipipe_wait(:run);
 RESET ROLE;
 SET ROLE regress_mp_reader;
