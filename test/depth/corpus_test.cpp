@@ -102,6 +102,33 @@ TEST(CorpusSpotCheck, FileNames) {
   const auto g = midipipe::filename_meta(
       "labelled/groove/drummer1/eval_session/5_funk-groove5_84_beat_4-4.mid", nullptr);
   EXPECT_EQ(g.genres, (std::vector<std::string>{"funk"}));
-  EXPECT_FALSE(g.bpm);  // "_84_" is not stated as a tempo
+  EXPECT_EQ(g.bpm, 84.0);  // a bare number beside a genre word
   EXPECT_FALSE(g.key);
+}
+
+// The Groove MIDI Dataset names its files <n>_<style>_<bpm>_<beat|fill>_<metre>:
+// every tempo the parser reads from such a name must be that field, and the
+// names whose style is a genre word must give it.
+TEST(CorpusSpotCheck, GrooveFileNamesGiveTheirTempo) {
+  const fs::path root = fs::path(MIDIPIPE_CORPUS_DIR) / "labelled" / "groove";
+  size_t total = 0, right = 0, wrong = 0;
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    if (!e.is_regular_file() || e.path().extension() != ".mid") continue;
+    const std::string name = e.path().filename().string();
+    const size_t a = name.find('_'), b = name.find('_', a + 1), c = name.find('_', b + 1);
+    ASSERT_NE(c, std::string::npos) << name;
+    const double want = std::stod(name.substr(b + 1, c - b - 1));
+    const auto m = midipipe::filename_meta(e.path().string(), nullptr);
+    ++total;
+    if (m.bpm && *m.bpm == want) ++right;
+    if (m.bpm && *m.bpm != want) {
+      ++wrong;
+      ADD_FAILURE() << name << ": " << *m.bpm;
+    }
+  }
+  std::printf("groove file names: %zu, tempo read right %zu, wrong %zu, none %zu\n", total, right,
+              wrong, total - right - wrong);
+  ASSERT_GT(total, 50u) << "no Groove files under " << root;
+  EXPECT_EQ(wrong, 0u);
+  EXPECT_GE(static_cast<double>(right), 0.8 * static_cast<double>(total));
 }
