@@ -75,7 +75,9 @@ runs AS (
           OR pg_catalog.pg_has_role(CURRENT_USER, 'pg_read_server_files'::pg_catalog.name, 'USAGE')
           OR EXISTS (SELECT FROM pg_catalog.pg_roles o
                       WHERE o.rolname OPERATOR(pg_catalog.=) r.requested_by
-                        AND pg_catalog.pg_has_role(o.oid, 'USAGE'))) AS visible,
+                        AND pg_catalog.pg_has_role(o.oid, 'USAGE'))
+          -- midipipe_run_live() shows a run's counts by the same rule (before its row exists)
+          OR l.files_done IS NOT NULL) AS visible,
          coalesce(l.workers, r.workers_granted) AS workers,
          coalesce(r.files_found, 0) AS files_found,
          CASE WHEN r.state OPERATOR(pg_catalog.=) ANY ('{completed,cancelled,failed}'::pg_catalog.text[])

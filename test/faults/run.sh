@@ -833,9 +833,10 @@ s_privileges() {
   is "$(qerr $db faults_nopriv 30 "SELECT count(*) FROM midipipe_files" | cut -c1-5)" 42501 \
     "faults_nopriv cannot read midipipe_files"
   # the importer writes rows as itself: an audit trigger records current_user, and a row-level
-  # security policy forbids it the paths under d0001
+  # security policy forbids it the paths under d0001 (the workers run with search_path =
+  # pg_catalog, pg_temp: a trigger names its tables with their schema, README "Threat model")
   q $db "CREATE TABLE audit (who name, path text); GRANT INSERT ON audit TO PUBLIC;
-    CREATE FUNCTION audit_fn() RETURNS trigger LANGUAGE plpgsql AS \$\$BEGIN INSERT INTO audit VALUES (current_user, NEW.path); RETURN NEW; END\$\$;
+    CREATE FUNCTION audit_fn() RETURNS trigger LANGUAGE plpgsql AS \$\$BEGIN INSERT INTO public.audit VALUES (current_user, NEW.path); RETURN NEW; END\$\$;
     CREATE TRIGGER audit_t AFTER INSERT ON midipipe_files FOR EACH ROW EXECUTE FUNCTION audit_fn();
     ALTER TABLE midipipe_files ENABLE ROW LEVEL SECURITY;
     CREATE POLICY importer_rw ON midipipe_files TO faults_importer USING (true) WITH CHECK (path NOT LIKE '%/d0001/%');" >/dev/null
