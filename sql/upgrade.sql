@@ -1,5 +1,5 @@
--- Version 0.4 (0.3 before) reached two ways: a fresh CREATE EXTENSION (the 0.1 script plus
--- the 0.1--0.2 and 0.2--0.3 updates) and an ALTER EXTENSION ... UPDATE of a
+-- Version 0.4 reached two ways: a fresh CREATE EXTENSION (the 0.1 script plus
+-- the 0.1--0.2, 0.2--0.3 and 0.3--0.4 updates) and an ALTER EXTENSION ... UPDATE of a
 -- 0.1 install. A 0.1 schema is refused by the library with a clear error,
 -- never written wrongly; a 0.2 schema (the same tables, another storage
 -- parameter) is written as it is. Then split_tracks and midipipe_split() on a

@@ -249,5 +249,19 @@ void mp_yield_release();
 
 // Catalog helpers (need an open transaction).
 Oid mp_extension_schema();  // InvalidOid when the extension is not installed here
-// SET LOCAL search_path = pg_catalog, <extension schema>, pg_temp (for SPI in workers).
+// The extension's SQL from C++ resolves nothing through a schema others may
+// create in (README "Threat model"): search_path is pg_catalog, pg_temp (no
+// function or operator is ever looked up in pg_temp) and every extension
+// object is named with its schema (mp_with_schema).
+// SET LOCAL search_path = pg_catalog, pg_temp (for SPI in a worker's own
+// transaction; nspoid is unused, kept for the callers).
 void mp_set_local_search_path(Oid nspoid);
+// The same for SPI inside a caller's transaction: until mp_pop_search_path
+// (or the end of the (sub)transaction), then the caller's value again.
+int mp_push_search_path();
+void mp_pop_search_path(int nest_level);
+// fmt with every "%s" replaced by the quoted name of schema nspoid (palloc'd).
+char* mp_with_schema(Oid nspoid, const char* fmt);
+// The owner of the extension's tables: the extension's own rows (runs and
+// their manifest) are written as this role, never as the importing role.
+Oid mp_tables_owner(Oid nspoid);

@@ -104,6 +104,7 @@ Datum midipipe_run_live(PG_FUNCTION_ARGS) {
     int workers;
     bool scan_done;
     TimestampTz started_at;
+    Oid roleoid;
   };
   Row rows[MP_MAX_RUNS];
   int count = 0;
@@ -113,13 +114,20 @@ Datum midipipe_run_live(PG_FUNCTION_ARGS) {
     if (!r->in_use || r->dboid != MyDatabaseId) continue;
     rows[count] = {r->run_id,       r->state,      r->files_done,
                    r->files_failed, r->bytes_read, mp_run_workers_locked(i),
-                   r->scan_done,    r->started_at};
+                   r->scan_done,    r->started_at, r->roleoid};
     if (r->finished) rows[count].workers = 0;
     count++;
   }
   LWLockRelease(mp_shared->lock);
 
+  // A run's counts are shown to its role (and roles with its privileges),
+  // superusers and members of pg_read_all_stats or pg_read_server_files; its
+  // existence and state to everyone (README "Threat model").
+  const Oid me = GetUserId();
+  const bool see_all = superuser() || has_privs_of_role(me, ROLE_PG_READ_ALL_STATS) ||
+                       has_privs_of_role(me, ROLE_PG_READ_SERVER_FILES);
   for (int k = 0; k < count; k++) {
+    const bool see = see_all || has_privs_of_role(me, rows[k].roleoid);
     Datum values[8];
     bool nulls[8];
     memset(nulls, 0, sizeof(nulls));
@@ -128,6 +136,7 @@ Datum midipipe_run_live(PG_FUNCTION_ARGS) {
     values[2] = Int64GetDatum(rows[k].done);
     values[3] = Int64GetDatum(rows[k].failed);
     values[4] = Int64GetDatum(rows[k].bytes);
+    nulls[2] = nulls[3] = nulls[4] = !see;
     values[5] = Int32GetDatum(rows[k].workers);
     values[6] = BoolGetDatum(rows[k].scan_done);
     values[7] = TimestampTzGetDatum(rows[k].started_at);

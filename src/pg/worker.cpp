@@ -339,8 +339,10 @@ void drop_leftover_manifest(const Assignment& a, MemoryContext loop_cxt) {
       Oid types[1] = {INT8OID};
       Datum values[1] = {Int64GetDatum(a.run_id)};
       (void)SPI_execute_with_args(
-          "DELETE FROM midipipe_queue WHERE run_id = $1 AND EXISTS (SELECT 1 FROM midipipe_runs "
-          "WHERE run_id = $1 AND state IN ('completed', 'cancelled', 'failed'))",
+          mp_with_schema(nsp,
+                         "DELETE FROM %s.midipipe_queue WHERE run_id = $1 AND EXISTS (SELECT 1 "
+                         "FROM %s.midipipe_runs WHERE run_id = $1 AND state IN ('completed', "
+                         "'cancelled', 'failed'))"),
           1, types, values, nullptr, false, 0);
     }
     SPI_finish();

@@ -833,9 +833,10 @@ s_privileges() {
   is "$(qerr $db faults_nopriv 30 "SELECT count(*) FROM midipipe_files" | cut -c1-5)" 42501 \
     "faults_nopriv cannot read midipipe_files"
   # the importer writes rows as itself: an audit trigger records current_user, and a row-level
-  # security policy forbids it the paths under d0001
+  # security policy forbids it the paths under d0001 (the workers run with search_path =
+  # pg_catalog, pg_temp: a trigger names its tables with their schema, README "Threat model")
   q $db "CREATE TABLE audit (who name, path text); GRANT INSERT ON audit TO PUBLIC;
-    CREATE FUNCTION audit_fn() RETURNS trigger LANGUAGE plpgsql AS \$\$BEGIN INSERT INTO audit VALUES (current_user, NEW.path); RETURN NEW; END\$\$;
+    CREATE FUNCTION audit_fn() RETURNS trigger LANGUAGE plpgsql AS \$\$BEGIN INSERT INTO public.audit VALUES (current_user, NEW.path); RETURN NEW; END\$\$;
     CREATE TRIGGER audit_t AFTER INSERT ON midipipe_files FOR EACH ROW EXECUTE FUNCTION audit_fn();
     ALTER TABLE midipipe_files ENABLE ROW LEVEL SECURITY;
     CREATE POLICY importer_rw ON midipipe_files TO faults_importer USING (true) WITH CHECK (path NOT LIKE '%/d0001/%');" >/dev/null
@@ -873,6 +874,34 @@ s_privileges() {
   is "$(qerr $db faults_nopriv 30 "SELECT midipipe_cancel($run)" | cut -c1-5)" "$(
     [[ $(run_state $db "$run") == completed ]] && echo OK || echo 42501)" "faults_nopriv cannot cancel another role's run"
   wait_run $db "$run" 300 >/dev/null
+  # Forged runs (issue 13, finding 2): the resume path trusts midipipe_runs, so an importer may
+  # neither insert a run nor rewrite one, nor add a path to a manifest; and a run whose role has
+  # lost pg_read_server_files is not resumed after a restart.
+  is "$(qerr $db faults_importer 30 "INSERT INTO midipipe_runs (root, state, requested_by) VALUES ('$T_SMALL', 'queued', 'postgres')" | cut -c1-5)" 42501 \
+    "faults_importer cannot insert a run (a forged requested_by)"
+  is "$(qerr $db faults_importer 30 "UPDATE midipipe_runs SET state = 'queued', root = '/'" | cut -c1-5)" 42501 \
+    "faults_importer cannot rewrite a run's state or root"
+  is "$(qerr $db faults_importer 30 "INSERT INTO midipipe_queue SELECT run_id, '/etc/passwd' FROM midipipe_runs LIMIT 1" | cut -c1-5)" 42501 \
+    "faults_importer cannot add a path to a run's manifest"
+  q $db "INSERT INTO midipipe_runs (run_id, root, state, requested_by) VALUES
+    (990001, '$T_SMALL', 'queued', 'faults_nopriv'), (990002, '$T_SMALL', 'queued', 'faults_importer')" >/dev/null
+  # a restart resumes the databases that had a run in flight: an import of the superuser's
+  run=$(import_nowait $db "$T_KILL" 2)
+  wait_inflight $db "$run" 1 120 >/dev/null || note "run $run ended before the restart"
+  local mark
+  mark=$(log_size)
+  if pgctl -D "$PGDATA" -l "$SERVER_LOG" -w -t 180 restart -m fast >/dev/null; then
+    pass "pg_ctl restart -m fast (resume of queued runs)"
+  else
+    fail "pg_ctl restart -m fast (resume of queued runs)"
+  fi
+  is "$(wait_run $db 990002 300)" completed "a queued run of a role that may read server files is resumed"
+  is "$(run_state $db 990001)" queued "a queued run of a role without pg_read_server_files is not resumed"
+  is "$(q $db "SELECT count(*) FROM midipipe_files WHERE run_id = 990001")" 0 "... and no row was written for it"
+  check "... and the log says why" bash -c "tail -c +\$((\$1 + 1)) \"\$2\" | grep -q 'cannot resume run 990001: role \"faults_nopriv\" may no longer read server files'" _ "$mark" "$SERVER_LOG"
+  is "$(q $db "SELECT midipipe_cancel(990001)")" t "a superuser cancels the run left queued"
+  qs $db "SELECT midipipe_cancel($run)" >/dev/null
+  wait_run $db "$run" 120 >/dev/null
 }
 
 # ================================================================ 6. load beside OLTP
