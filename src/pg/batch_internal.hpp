@@ -8,7 +8,8 @@
 //   batch_engine.cpp   the engine call (hash, analyse, split) on guard.hpp
 //   batch_rows.cpp     the engine's result as analysis, track and chord row values
 //   batch_claim.cpp    the claim (and its cursor), the claimed rows done, the run's counts
-//   batch_dedup.cpp    the rows already stored, unchanged files, released and repeated contents
+//   batch_dedup.cpp    the rows already stored, released and repeated contents (SPI side)
+//   dedup.cpp          the decisions themselves: plain C++, unit-tested (test/dedup)
 //   batch_store.cpp    midipipe_files upserts, analysis/track/chord inserts
 //
 // Memory: everything is palloc'd in the batch's memory context (batch.cpp).
@@ -26,6 +27,7 @@
 #include "analysis.hpp"
 #include "batch.hpp"
 #include "batch_columns.hpp"
+#include "dedup.hpp"
 #include "depth.hpp"
 #include "filename_meta.hpp"
 #include "split.hpp"
@@ -158,13 +160,7 @@ struct FileRec {
   int track_count;
   Datum* chords;  // the midipipe_chords parameters after file_id (kNChordParams - 1), or null
   char* chord_nulls;
-  // the existing row for the path, if any
-  bool exists;
-  int64 old_id;
-  char old_status;  // 'o'k, 'd'uplicate, 'e'rror
-  bool old_has_sha;
-  uint8 old_sha[32];
-  bool old_io_error;  // an error row whose cause was not the content (re-read it)
+  mp_dedup::Recorded old;  // the existing row for the path, if any
   // the outcome
   int64 dup_of;    // file_id of the stored content, or -1
   int dup_of_rec;  // index of the batch's file holding the content, or -1
@@ -197,7 +193,7 @@ int find_path(const Batch* b, const char* path);
 
 // ------------------------------------------------------------------ batch_read.cpp
 
-// Every claimed file: stat it, and read and analyse it unless is_unchanged();
+// Every claimed file: stat it, and read and analyse it unless unchanged;
 // counts unchanged, failed and bytes_read, and calls on_file after each.
 void read_files(Batch* b, MpBatchOutcome* out, mp_file_callback on_file, void* arg);
 
@@ -236,8 +232,6 @@ void reset_claim_cursor();
 
 // The midipipe_files rows already stored for the batch's paths.
 void load_existing(Batch* b);
-// Size and mtime as recorded (and the row not an I/O error): not read again.
-bool is_unchanged(const FileRec* r, bool had, int64 old_size, TimestampTz old_mtime);
 // 'ok' rows whose content is going away hand their analysis to a duplicate
 // (midipipe__release); those of the same content are re-analysed in place.
 void release_changed(Batch* b);
