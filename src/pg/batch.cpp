@@ -32,8 +32,10 @@ namespace {
 Batch* batch_create(uint64 max_file_size) {
   Batch* b = static_cast<Batch*>(palloc0(sizeof(Batch)));
   b->max_file_size = max_file_size;
-  for (int c = 0; c < kNAnalysis; ++c) col_init(&b->a[c], kAnalysisCols[c].type);
-  for (int c = 0; c < kNTracks; ++c) col_init(&b->t[c], kTrackCols[c].type);
+  const ColSpec* a = analysis_cols(&b->na);
+  for (int c = 0; c < b->na; ++c) col_init(&b->a[c], a[c].type);
+  const ColSpec* t = track_cols(&b->nt);
+  for (int c = 0; c < b->nt; ++c) col_init(&b->t[c], t[c].type);
   return b;
 }
 

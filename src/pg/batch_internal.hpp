@@ -1,7 +1,7 @@
 // midipipe: the inside of one batch (batch.hpp), shared by the batch_*.cpp files.
 //
 //   batch.cpp          mp_process_batch: the driver, the list of the phases below
-//   batch_columns.hpp  the columns of the analysis tables, in push order
+//   batch_columns.cpp  the columns of the analysis tables, from the engine's columns.hpp
 //   batch_plans.cpp    the prepared statements: SQL text, exec(), exec_scans()
 //   batch_datums.cpp   Datum building: column buffers, text, arrays, depth values
 //   batch_read.cpp     stat and read one claimed file (file_read.hpp); failures as error rows
@@ -174,8 +174,10 @@ struct Batch {
   int* path_order;  // indexes of f sorted by path (find_path())
   int* oks;         // indexes of the files read as FS_OK, by (sha256, path)
   int noks;
-  Col a[kNAnalysis];
-  Col t[kNTracks];
+  Col a[kMaxCols];  // the analysis columns (analysis_cols()), na of them
+  int na;
+  Col t[kMaxCols];  // the track columns (track_cols()), nt of them
+  int nt;
   int nanalysis;
   uint64 max_file_size;
   bool follow_symlinks;
@@ -214,7 +216,7 @@ struct EngineOut {
   midipipe::SplitResult split;  // empty unless the run splits tracks
 };
 
-// Pushes one analysis row (in kAnalysisCols order), its track rows and its chords.
+// Pushes one analysis row (in analysis_cols() order), its track rows and its chords.
 void push_analysis(Batch* b, FileRec* r, const EngineOut& eo);
 
 // ------------------------------------------------------------------ batch_claim.cpp

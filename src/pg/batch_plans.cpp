@@ -16,6 +16,7 @@
 
 extern "C" {
 #include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -148,6 +149,44 @@ char* with_schema(const char* fmt) {
   return s.data;
 }
 
+// The table's columns (but file_id) must be exactly `cols`, by name and type:
+// the engine's column list (columns.hpp) and the install scripts agree.
+void check_columns(const char* table, const ColSpec* cols, int n) {
+  const Oid rel = get_relname_relid(table, mp_extension_schema());
+  if (!OidIsValid(rel)) elog(ERROR, "midipipe: table %s is missing", table);
+  Datum arg[1] = {ObjectIdGetDatum(rel)};
+  Oid argt[1] = {OIDOID};
+  if (SPI_execute_with_args(
+          "SELECT attname::pg_catalog.text, atttypid FROM pg_catalog.pg_attribute "
+          "WHERE attrelid OPERATOR(pg_catalog.=) $1 AND attnum > 0 "
+          "AND NOT attisdropped AND attname OPERATOR(pg_catalog.<>) 'file_id'",
+          1, argt, arg, nullptr, true, 0) != SPI_OK_SELECT)
+    elog(ERROR, "midipipe: cannot read the columns of %s", table);
+  int found = 0;
+  for (uint64 r = 0; r < SPI_processed; ++r) {
+    bool isnull;
+    const char* name = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+    const Oid type =
+        DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+    const ColSpec* c = nullptr;
+    for (int i = 0; i < n && c == nullptr; ++i)
+      if (strcmp(cols[i].name, name) == 0) c = &cols[i];
+    if (c == nullptr)
+      ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                      errmsg("midipipe: column %s.%s is not one the library writes", table, name)));
+    if (c->column_type != type)
+      ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                      errmsg("midipipe: column %s.%s is of type %s, the library writes %s", table,
+                             name, format_type_be(type), format_type_be(c->column_type))));
+    ++found;
+  }
+  SPI_freetuptable(SPI_tuptable);
+  if (found != n)
+    ereport(ERROR,
+            (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+             errmsg("midipipe: %s has %d of the %d columns the library writes", table, found, n)));
+}
+
 SPIPlanPtr plan(PlanId id) {
   if (g_plans[id] != nullptr) return g_plans[id];
   switch (id) {
@@ -240,10 +279,11 @@ SPIPlanPtr plan(PlanId id) {
     }
     case P_INS_ANALYSIS:
     case P_INS_TRACKS: {
-      const ColSpec* cols = id == P_INS_ANALYSIS ? kAnalysisCols : kTrackCols;
-      const int n = id == P_INS_ANALYSIS ? kNAnalysis : kNTracks;
+      int n = 0;
+      const ColSpec* cols = id == P_INS_ANALYSIS ? analysis_cols(&n) : track_cols(&n);
       const char* table = id == P_INS_ANALYSIS ? "midipipe_analysis" : "midipipe_tracks";
-      Oid t[kNAnalysis + 1];
+      check_columns(table, cols, n);
+      Oid t[kMaxCols + 1];
       t[0] = INT8ARRAYOID;
       for (int i = 0; i < n; ++i) t[i + 1] = array_of(cols[i].type);
       g_plans[id] = prepare(insert_unnest_sql(table, cols, n), n + 1, t);

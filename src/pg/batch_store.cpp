@@ -135,15 +135,15 @@ void write_analysis(Batch* b, MpBatchOutcome* out) {
   }
   out->ok = na;
   if (na > 0) {
-    Datum v[kNAnalysis + 1];
+    Datum v[kMaxCols + 1];
     v[0] = simple_array(aids, nullptr, na, INT8OID);
-    for (int c = 0; c < kNAnalysis; ++c) v[c + 1] = col_array(&b->a[c], arows, na);
+    for (int c = 0; c < b->na; ++c) v[c + 1] = col_array(&b->a[c], arows, na);
     exec(P_INS_ANALYSIS, v, nullptr, SPI_OK_INSERT);
   }
   if (nt > 0) {
-    Datum v[kNTracks + 1];
+    Datum v[kMaxCols + 1];
     v[0] = simple_array(tids, nullptr, nt, INT8OID);
-    for (int c = 0; c < kNTracks; ++c) v[c + 1] = col_array(&b->t[c], trows, nt);
+    for (int c = 0; c < b->nt; ++c) v[c + 1] = col_array(&b->t[c], trows, nt);
     exec(P_INS_TRACKS, v, nullptr, SPI_OK_INSERT);
     if (b->any_smf) {
       Datum dv[1] = {simple_array(aids, nullptr, na, INT8OID)};
