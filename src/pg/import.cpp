@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "file_read.hpp"
 #include "guard.hpp"
 #include "shmem.hpp"
 
@@ -316,11 +317,7 @@ Datum midipipe_import(PG_FUNCTION_ARGS) {
   bool split = PG_NARGS() > 5 && !PG_ARGISNULL(5) ? PG_GETARG_BOOL(5) : false;
 
   // like COPY FROM a file
-  if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
-    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                    errmsg("permission denied to import files with midipipe_import"),
-                    errdetail("Only roles with privileges of the \"pg_read_server_files\" role "
-                              "may read files on the server.")));
+  mp_require_read_server_files("import files with midipipe_import");
   if (!is_absolute_path(root))
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                     errmsg("root must be an absolute path: \"%s\"", root)));
