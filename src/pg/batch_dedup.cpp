@@ -144,7 +144,7 @@ void release_changed(Batch* b) {
   if (nrel > 0) {
     Datum v[2] = {simple_array(rel, nullptr, nrel, INT8OID),
                   simple_array(busy, nullptr, nbusy, TEXTOID)};
-    exec(P_RELEASE, v, nullptr, SPI_OK_SELECT);
+    exec_plan(P_RELEASE, v, nullptr, SPI_OK_SELECT);
     SPI_freetuptable(SPI_tuptable);
   }
 }

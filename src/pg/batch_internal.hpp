@@ -2,7 +2,7 @@
 //
 //   batch.cpp          mp_process_batch: the driver, the list of the phases below
 //   batch_columns.cpp  the columns of the analysis tables, from the engine's columns.hpp
-//   batch_plans.cpp    the prepared statements: SQL text, exec(), exec_scans()
+//   batch_plans.cpp    the prepared statements: SQL text, exec_plan(), exec_scans()
 //   batch_datums.cpp   Datum building: column buffers, text, arrays, depth values
 //   batch_read.cpp     stat and read one claimed file (file_read.hpp); failures as error rows
 //   batch_engine.cpp   the engine call (hash, analyse, split) on guard.hpp
@@ -62,8 +62,8 @@ enum PlanId {
 // previous incarnation or version; ERROR when the tables are not this library's.
 void check_plans();
 // Runs plan `id` (prepared on first use); ERROR unless SPI returns `expected`.
-void exec(PlanId id, Datum* values, const char* nulls, int expected);
-// exec() with the planner's scans `disabled` while the statement runs.
+void exec_plan(PlanId id, Datum* values, const char* nulls, int expected);
+// exec_plan() with the planner's scans `disabled` while the statement runs.
 void exec_scans(PlanId id, Datum* values, const char* nulls, int expected,
                 std::initializer_list<const char*> disabled);
 

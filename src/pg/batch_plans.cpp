@@ -1,6 +1,6 @@
 // midipipe: the prepared statements of a batch: their SQL text, the insert
 // statements built from batch_columns.hpp, the check that the extension's
-// tables are the ones this library writes, and exec()/exec_scans().
+// tables are the ones this library writes, and exec_plan()/exec_scans().
 //
 // Per batch, whatever its size: one statement to read the run's options, one
 // claim, one lookup of the existing rows by path, one lookup of the stored
@@ -337,14 +337,14 @@ SPIPlanPtr plan(PlanId id) {
 
 }  // namespace
 
-void exec(PlanId id, Datum* values, const char* nulls, int expected) {
+void exec_plan(PlanId id, Datum* values, const char* nulls, int expected) {
   int rc = SPI_execute_plan(plan(id), values, nulls, false, 0);
   if (rc != expected)
     elog(ERROR, "midipipe: batch statement %d failed: %s", static_cast<int>(id),
          SPI_result_code_string(rc));
 }
 
-// exec() with the scans the statement must not use disabled while it is
+// exec_plan() with the scans the statement must not use disabled while it is
 // planned and run (as a function's SET clause does; restored after it, or by
 // the abort of the transaction). A batch's statements look up the batch's own
 // rows, but the planner judges by the tables' statistics, which may say
@@ -360,7 +360,7 @@ void exec_scans(PlanId id, Datum* values, const char* nulls, int expected,
   for (const char* name : disabled)
     (void)set_config_option(name, "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
                             false);
-  exec(id, values, nulls, expected);
+  exec_plan(id, values, nulls, expected);
   AtEOXact_GUC(true, nest);
 }
 

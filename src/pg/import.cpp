@@ -2,7 +2,7 @@
 //
 // The caller takes a run id, describes the run in a shared-memory run slot and
 // wakes the supervisor; the supervisor grants workers and starts the run's
-// coordinator, which writes the midipipe_runs row. With wait the caller sleeps
+// scanner, which writes the midipipe_runs row. With wait the caller sleeps
 // on the run slot's condition variable (broadcast when workers are granted and
 // when the run ends, so a short run returns the moment it ends), reports
 // progress, and cancels the run when it is itself cancelled.

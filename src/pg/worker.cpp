@@ -6,7 +6,7 @@
 // health check on checkout, then one transaction per batch that calls
 // mp_process_batch() as the run's role. A batch that errors is rolled back
 // (its paths go back to the queue) and retried; a batch that keeps failing
-// fails the run. The run's coordinator finalizes runs; a worker only works.
+// fails the run. The run's scanner finalizes runs; a worker only works.
 #include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -106,7 +106,7 @@ void on_file(void* arg, const char* path, int64 bytes_read, bool failed) {
   CHECK_FOR_INTERRUPTS();
   if (!cancelled) mp_yield_point(my_slot);
   if (cancelled) {
-    // Abandon the batch: its rows roll back, the coordinator ends the run
+    // Abandon the batch: its rows roll back, the scanner ends the run
     // without waiting for the rest of the batch.
     ctx->cancelled = true;
     ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED), errmsg("midipipe: run cancelled")));
@@ -388,7 +388,7 @@ void midipipe_worker_main(Datum arg) {
         w->current_path[0] = '\0';
       } else {
         a = {w->run_slot, run->generation, run->run_id, run->roleoid};
-        // a cancelled run: the coordinator is finalizing it, take no more batches
+        // a cancelled run: the scanner is finalizing it, take no more batches
         working = !run->cancel_requested && run->row_written;
         if (w->state == MP_W_IDLE || w->state == MP_W_STARTING) w->state = MP_W_BUSY;
       }
@@ -461,7 +461,7 @@ void midipipe_worker_main(Datum arg) {
       failures = 0;
       if (res == BatchResult::kClaimed) continue;    // more work: next batch at once
       if (res == BatchResult::kCancelled) continue;  // unassigned at the top of the loop
-      // nothing to claim now: tell the coordinator (it may be complete), wait for paths
+      // nothing to claim now: tell the scanner (it may be complete), wait for paths
       LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
       MpRunSlot* run = &mp_shared->runs[a.run_slot];
       if (run->generation == a.run_generation && run->scanner_latch != nullptr)
