@@ -187,6 +187,9 @@ void check_columns(const char* table, const ColSpec* cols, int n) {
              errmsg("midipipe: %s has %d of the %d columns the library writes", table, found, n)));
 }
 
+// The plan of statement `id`, prepared on first use. Long (one case per
+// statement): the batch's SQL text and parameter types stay together in one
+// place, to be read and reviewed as a whole.
 SPIPlanPtr plan(PlanId id) {
   if (g_plans[id] != nullptr) return g_plans[id];
   switch (id) {

@@ -304,6 +304,9 @@ int find_slot(int64 run_id, uint32* gen) {
 
 }  // namespace
 
+// Long: the argument checks, the run slot and the wake-up of the supervisor,
+// then the wait; the steps share the run's slot, generation and id, and read
+// in the order they happen.
 Datum midipipe_import(PG_FUNCTION_ARGS) {
   mp_require_preload();
   if (PG_ARGISNULL(0))

@@ -520,7 +520,9 @@ bool due(Scan* s) {
           TimestampDifferenceExceeds(s->last_flush, GetCurrentTimestamp(), kFlushMs));
 }
 
-// Walks the tree; false when the run was cancelled meanwhile.
+// Walks the tree; false when the run was cancelled meanwhile. Long: one loop
+// over an explicit directory stack (no recursion, bounded memory) whose steps
+// (read an entry, classify, queue, flush a chunk, check for cancel) share it.
 bool scan() {
   pgstat_report_activity(STATE_RUNNING,
                          psprintf("midipipe scan of run " INT64_FORMAT, info.run_id));

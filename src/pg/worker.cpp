@@ -308,6 +308,9 @@ static void apply_worker_nice() {
     ereport(LOG, (errmsg("midipipe worker: could not set niceness %d: %m", want)));
 }
 
+// Long: the canonical background-worker main (worker_spi, autoprewarm):
+// start-up and session settings, then one loop of wait, reload, checks and
+// batches, kept in one function so the loop reads from top to bottom.
 void midipipe_worker_main(Datum arg) {
   pqsignal(SIGHUP, SignalHandlerForConfigReload);
   pqsignal(SIGTERM, die);
