@@ -14,15 +14,9 @@ extern "C" {
 namespace mp_batch {
 namespace {
 
+// midipipe_files.status of a file written (never FS_UNCHANGED: not written).
 const char* status_text(FileState s) {
-  switch (s) {
-    case FS_OK:
-      return "ok";
-    case FS_DUPLICATE:
-      return "duplicate";
-    default:
-      return "error";
-  }
+  return s == FS_OK ? "ok" : s == FS_DUPLICATE ? "duplicate" : "error";
 }
 
 // Upserts the rows recs[idx[0..k)] into midipipe_files and records their file_ids.
