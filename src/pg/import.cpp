@@ -2,7 +2,7 @@
 //
 // The caller takes a run id, describes the run in a shared-memory run slot and
 // wakes the supervisor; the supervisor grants workers and starts the run's
-// coordinator, which writes the midipipe_runs row. With wait the caller sleeps
+// scanner, which writes the midipipe_runs row. With wait the caller sleeps
 // on the run slot's condition variable (broadcast when workers are granted and
 // when the run ends, so a short run returns the moment it ends), reports
 // progress, and cancels the run when it is itself cancelled.
@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "file_read.hpp"
 #include "guard.hpp"
 #include "shmem.hpp"
 
@@ -348,6 +349,9 @@ int find_slot(int64 run_id, uint32* gen) {
 
 }  // namespace
 
+// Long: the argument checks, the run slot and the wake-up of the supervisor,
+// then the wait; the steps share the run's slot, generation and id, and read
+// in the order they happen.
 Datum midipipe_import(PG_FUNCTION_ARGS) {
   mp_require_preload();
   if (PG_ARGISNULL(0))
@@ -361,11 +365,7 @@ Datum midipipe_import(PG_FUNCTION_ARGS) {
   bool split = PG_NARGS() > 5 && !PG_ARGISNULL(5) ? PG_GETARG_BOOL(5) : false;
 
   // like COPY FROM a file
-  if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
-    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                    errmsg("permission denied to import files with midipipe_import"),
-                    errdetail("Only roles with privileges of the \"pg_read_server_files\" role "
-                              "may read files on the server.")));
+  mp_require_read_server_files("import files with midipipe_import");
   if (!is_absolute_path(root))
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                     errmsg("root must be an absolute path: \"%s\"", root)));

@@ -6,7 +6,7 @@
 // health check on checkout, then one transaction per batch that calls
 // mp_process_batch() as the run's role. A batch that errors is rolled back
 // (its paths go back to the queue) and retried; a batch that keeps failing
-// fails the run. The run's coordinator finalizes runs; a worker only works.
+// fails the run. The run's scanner finalizes runs; a worker only works.
 #include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -123,7 +123,7 @@ void on_file(void* arg, const char* path, int64 bytes_read, bool failed) {
   CHECK_FOR_INTERRUPTS();
   if (!cancelled) mp_yield_point(my_slot);
   if (cancelled) {
-    // Abandon the batch: its rows roll back, the coordinator ends the run
+    // Abandon the batch: its rows roll back, the scanner ends the run
     // without waiting for the rest of the batch.
     ctx->cancelled = true;
     ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED), errmsg("midipipe: run cancelled")));
@@ -310,10 +310,10 @@ BatchResult run_batch(const Assignment& a, MemoryContext loop_cxt, char** errmsg
   return result;
 }
 
-// After a batch given up because its run was cancelled: the coordinator
+// After a batch given up because its run was cancelled: the scanner
 // deleted the run's manifest except the rows this batch held (it skips locked
 // rows, see finalize() in scanner.cpp); delete those once the run has ended.
-// Waits (at most 5 s) for the coordinator to end the run first.
+// Waits (at most 5 s) for the scanner to end the run first.
 void drop_leftover_manifest(const Assignment& a, MemoryContext loop_cxt) {
   for (int i = 0; i < 100; i++) {
     LWLockAcquire(mp_shared->lock, LW_SHARED);
@@ -385,6 +385,9 @@ static void apply_worker_nice() {
     ereport(LOG, (errmsg("midipipe worker: could not set niceness %d: %m", want)));
 }
 
+// Long: the canonical background-worker main (worker_spi, autoprewarm):
+// start-up and session settings, then one loop of wait, reload, checks and
+// batches, kept in one function so the loop reads from top to bottom.
 void midipipe_worker_main(Datum arg) {
   pqsignal(SIGHUP, SignalHandlerForConfigReload);
   pqsignal(SIGTERM, die);
@@ -467,7 +470,7 @@ void midipipe_worker_main(Datum arg) {
         w->current_path[0] = '\0';
       } else {
         a = {w->run_slot, run->generation, run->run_id, run->roleoid};
-        // a cancelled run: the coordinator is finalizing it, take no more batches
+        // a cancelled run: the scanner is finalizing it, take no more batches
         working = !run->cancel_requested && run->row_written;
         if (w->state == MP_W_IDLE || w->state == MP_W_STARTING) w->state = MP_W_BUSY;
       }
@@ -543,7 +546,7 @@ void midipipe_worker_main(Datum arg) {
         drop_leftover_manifest(a, loop_cxt);
         continue;
       }
-      // nothing to claim now: tell the coordinator (it may be complete), wait for paths
+      // nothing to claim now: tell the scanner (it may be complete), wait for paths
       LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
       MpRunSlot* run = &mp_shared->runs[a.run_slot];
       if (run->generation == a.run_generation && run->scanner_latch != nullptr)
