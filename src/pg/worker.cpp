@@ -17,6 +17,7 @@
 
 #include "batch.hpp"
 #include "guard.hpp"
+#include "metrics.hpp"
 #include "shmem.hpp"
 
 extern "C" {
@@ -94,6 +95,7 @@ void on_file(void* arg, const char* path, int64 bytes_read, bool failed) {
   w->files_done++;
   w->bytes_read += bytes_read;
   if (failed) w->errors++;
+  mp_metrics_progress(my_slot);
   strlcpy(w->current_path, path != nullptr ? path : "", sizeof(w->current_path));
   MpRunSlot* run = &mp_shared->runs[ctx->run_slot];
   bool cancelled = run->generation != ctx->run_generation || run->cancel_requested;
@@ -148,6 +150,10 @@ void publish_outcome(const BatchContext* ctx, const MpBatchOutcome& out) {
   }
   me()->current_path[0] = '\0';
   LWLockRelease(mp_shared->lock);
+  mp_metrics_add(MyDatabaseId, MP_C_FILES, total);
+  mp_metrics_add(MyDatabaseId, MP_C_BYTES, out.bytes_read);
+  mp_metrics_add(MyDatabaseId, MP_C_ERRORS, out.failed);
+  if (out.claimed > 0) mp_metrics_add(MyDatabaseId, MP_C_BATCHES, 1);
 }
 
 enum class BatchResult { kClaimed, kNothing, kFailed, kUnhealthy, kCancelled };
@@ -188,6 +194,8 @@ BatchResult run_batch(const Assignment& a, MemoryContext loop_cxt, char** errmsg
   me()->last_checkout = GetCurrentTimestamp();
   me()->checkouts++;
   LWLockRelease(mp_shared->lock);
+  mp_metrics_add(MyDatabaseId, MP_C_CHECKOUTS, 1);
+  mp_metrics_progress(my_slot);
 
   if (!PostmasterIsAlive()) {
     *unhealthy_reason = pstrdup("postmaster is gone");
@@ -430,6 +438,7 @@ void midipipe_worker_main(Datum arg) {
       if (res == BatchResult::kUnhealthy) {
         LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
         w->checks_failed++;
+        mp_metrics_add(MyDatabaseId, MP_C_CHECKS_FAILED, 1);
         w->state = MP_W_STOPPING;
         LWLockRelease(mp_shared->lock);
         ereport(LOG, (errmsg("midipipe worker %d failed its health check: %s; exiting", my_slot,
@@ -437,6 +446,7 @@ void midipipe_worker_main(Datum arg) {
         proc_exit(0);  // the supervisor replaces it
       }
       if (res == BatchResult::kFailed) {
+        mp_metrics_add(MyDatabaseId, MP_C_BATCHES_FAILED, 1);
         mp_reset_claim_cursor();  // the rolled-back paths are claimed again first
         failures = failing_run == a.run_id ? failures + 1 : 1;
         failing_run = a.run_id;
