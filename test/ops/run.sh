@@ -153,6 +153,80 @@ s_cron() {
     test "$(q "$C" library "SELECT runs_refused_total FROM midipipe_metrics WHERE datname = 'library'")" -gt 0
 }
 
+# ---------------------------------------------------------------- several servers
+s_fdw() {
+  local A=$WORK/server-a B=$WORK/server-b H=$WORK/hub FA=$WORK/files-a FB=$WORK/files-b ra rb
+  local conf=$'midipipe.analysis_depth = on'
+  rm -rf "$FA" "$FB" "$WORK/files-a2" "$WORK/files-b2"
+  # a: files 0..99 and the piano samples (chords); b: files 50..149: 50 contents on both
+  write_midi "$FA" 100 0
+  cp -R "$ROOT/samples/giantmidi-piano" "$FA/piano" && chmod -R a+rX "$FA"
+  write_midi "$FB" 100 50
+  start_cluster "$A" "$PORT" midipipe "$conf" || { fail "cluster a"; return; }
+  start_cluster "$B" "$((PORT + 1))" midipipe "$conf" || { fail "cluster b"; return; }
+  start_cluster "$H" "$((PORT + 2))" "" || { fail "hub cluster"; return; }
+  q "$A" postgres "CREATE EXTENSION midipipe" >/dev/null && q "$B" postgres "CREATE EXTENSION midipipe" >/dev/null ||
+    { fail "CREATE EXTENSION midipipe on a and b"; return; }
+  # each server imports its own folder
+  ra=$(q "$A" postgres "SET client_min_messages = warning; SELECT midipipe_import('$FA')") && rb=$(q "$B" postgres "SET client_min_messages = warning; SELECT midipipe_import('$FB')") ||
+    { fail "local imports"; return; }
+  # the hub: no midipipe at all, only postgres_fdw and dblink (contrib)
+  local ha hb
+  # shellcheck disable=SC1091
+  ha=$(. "$A/cluster.env" && echo "$PGHOST") hb=$(. "$B/cluster.env" && echo "$PGHOST")
+  q "$H" postgres "
+    CREATE EXTENSION postgres_fdw; CREATE EXTENSION dblink;
+    CREATE SERVER lib_a FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '$ha', port '$PORT', dbname 'postgres');
+    CREATE SERVER lib_b FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '$hb', port '$((PORT + 1))', dbname 'postgres');
+    CREATE USER MAPPING FOR CURRENT_USER SERVER lib_a OPTIONS (user 'postgres');
+    CREATE USER MAPPING FOR CURRENT_USER SERVER lib_b OPTIONS (user 'postgres');
+    CREATE SCHEMA lib_a; CREATE SCHEMA lib_b;
+    IMPORT FOREIGN SCHEMA public LIMIT TO (midipipe_files, midipipe_analysis, midipipe_chords, midipipe_runs,
+      midipipe_progress, midipipe_metrics) FROM SERVER lib_a INTO lib_a;
+    IMPORT FOREIGN SCHEMA public LIMIT TO (midipipe_files, midipipe_analysis, midipipe_chords, midipipe_runs,
+      midipipe_progress, midipipe_metrics) FROM SERVER lib_b INTO lib_b;
+    CREATE VIEW library_files AS
+      SELECT 'lib_a'::text AS server, * FROM lib_a.midipipe_files
+      UNION ALL SELECT 'lib_b', * FROM lib_b.midipipe_files;
+    CREATE VIEW library_analysis AS
+      SELECT 'lib_a'::text AS server, * FROM lib_a.midipipe_analysis
+      UNION ALL SELECT 'lib_b', * FROM lib_b.midipipe_analysis;
+    CREATE VIEW library_chords AS
+      SELECT 'lib_a'::text AS server, * FROM lib_a.midipipe_chords
+      UNION ALL SELECT 'lib_b', * FROM lib_b.midipipe_chords;
+    CREATE VIEW library_progress AS
+      SELECT 'lib_a'::text AS server, * FROM lib_a.midipipe_progress
+      UNION ALL SELECT 'lib_b', * FROM lib_b.midipipe_progress;" >/dev/null ||
+    { fail "hub: postgres_fdw servers, foreign schemas, views"; return; }
+  local na nb
+  na=$(q "$A" postgres "SELECT count(*) FROM midipipe_files")
+  nb=$(q "$B" postgres "SELECT count(*) FROM midipipe_files")
+  is "$(q "$H" postgres "SELECT count(*) FROM library_files")" "$((na + nb))" "the hub sees every file of both servers ($na + $nb)"
+  is "$(q "$H" postgres "SELECT count(DISTINCT server) FROM library_files f JOIN library_analysis a USING (server, file_id) WHERE a.note_count > 0")" 2 \
+    "files joined with their analysis on both servers (join on server and file_id)"
+  check "chords of server a queryable at the hub" \
+    test "$(q "$H" postgres "SELECT count(*) FROM library_chords c JOIN library_files f USING (server, file_id) WHERE f.path LIKE '%/piano/%'")" -gt 0
+  is "$(q "$H" postgres "SELECT count(*) FROM (SELECT sha256 FROM library_files WHERE sha256 IS NOT NULL
+        GROUP BY sha256 HAVING count(DISTINCT server) = 2) s")" 50 "the same SHA-256 on both servers: 50 contents"
+  note "$(q "$H" postgres "SELECT encode(a.sha256, 'hex') || ' ' || a.path || ' = ' || b.path FROM lib_a.midipipe_files a
+        JOIN lib_b.midipipe_files b USING (sha256) ORDER BY a.path LIMIT 1")"
+  # imports started on each server from the hub (dblink), progress read there
+  write_midi "$WORK/files-a2" 100 1000
+  write_midi "$WORK/files-b2" 100 2000
+  ra=$(q "$H" postgres "SELECT run_id FROM dblink('lib_a', \$\$SELECT midipipe_import('$WORK/files-a2', wait => false)\$\$) AS t(run_id bigint)")
+  rb=$(q "$H" postgres "SELECT run_id FROM dblink('lib_b', \$\$SELECT midipipe_import('$WORK/files-b2', wait => false)\$\$) AS t(run_id bigint)")
+  check "imports started on both servers from the hub (runs $ra, $rb)" test -n "$ra" -a -n "$rb"
+  note "$(q "$H" postgres "SELECT server || ' run ' || run_id || ': ' || state || ' ' || files_done || '/' || files_found
+        FROM library_progress WHERE (server, run_id) IN (('lib_a', ${ra:-0}), ('lib_b', ${rb:-0})) ORDER BY 1")"
+  check "both runs complete, as the hub reads in library_progress" \
+    wait_for "$H" postgres "SELECT count(*) = 2 FROM library_progress WHERE (server, run_id) IN (('lib_a', ${ra:-0}), ('lib_b', ${rb:-0}))
+                            AND state = 'completed' AND files_done = 100" 120
+  is "$(q "$H" postgres "SELECT count(*) FROM library_files WHERE path LIKE '%/files-_2/%' AND status = 'ok'")" 200 \
+    "the 200 new files are visible at the hub"
+  is "$(q "$H" postgres "SELECT count(*) FROM (SELECT * FROM lib_a.midipipe_metrics UNION ALL SELECT * FROM lib_b.midipipe_metrics) m
+        WHERE runs_completed_total = 2")" 2 "each server's midipipe_metrics counts its two runs"
+}
+
 # ---------------------------------------------------------------- exporter
 s_exporter() {
   local C=$WORK/exporter out
@@ -170,5 +244,6 @@ s_exporter() {
 
 scenario "exporter: contrib/postgres_exporter.yaml" s_exporter
 scenario "cron: scheduled imports with pg_cron" s_cron
+scenario "fdw: two servers queried as one through postgres_fdw, imports through dblink" s_fdw
 echo "ops: $N_PASS passed, $N_FAIL failed"
 ((N_FAIL == 0 && N_PASS > 0))
