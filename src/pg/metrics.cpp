@@ -65,10 +65,19 @@ MpMetricsDb* entry_of(Oid dboid, bool create) {
     if (g_metrics->dbs[i].dboid == dboid) return &g_metrics->dbs[i];
   if (!create) return nullptr;
   MpMetricsDb* found = nullptr;
+  TimestampTz now = GetCurrentTimestamp();
   SpinLockAcquire(&g_metrics->mutex);
   n = pg_atomic_read_u32(&g_metrics->ndbs);
   for (uint32 i = 0; i < n && found == nullptr; i++)
     if (g_metrics->dbs[i].dboid == dboid) found = &g_metrics->dbs[i];
+  // an entry freed by prune_dropped(), else a new one
+  for (uint32 i = 0; i < n && found == nullptr; i++) {
+    if (OidIsValid(g_metrics->dbs[i].dboid)) continue;
+    found = &g_metrics->dbs[i];
+    init_entry(found, InvalidOid, now);
+    pg_write_barrier();
+    found->dboid = dboid;
+  }
   if (found == nullptr && n < MP_METRICS_DBS) {
     found = &g_metrics->dbs[n];
     found->dboid = dboid;  // its counters were initialized at startup
@@ -77,6 +86,27 @@ MpMetricsDb* entry_of(Oid dboid, bool create) {
   }
   SpinLockRelease(&g_metrics->mutex);
   return found != nullptr ? found : &g_metrics->dbs[MP_METRICS_DBS];
+}
+
+// Frees the entries of databases that were dropped (called by a backend, in
+// a transaction): a suite or an application that creates and drops databases
+// does not fill the table. A late increment from a dropped database's worker
+// may land in the reused entry: it only ever adds.
+void prune_dropped() {
+  uint32 n = pg_atomic_read_u32(&g_metrics->ndbs);
+  pg_read_barrier();
+  for (uint32 i = 0; i < n; i++) {
+    Oid dboid = g_metrics->dbs[i].dboid;
+    if (!OidIsValid(dboid)) continue;
+    char* name = get_database_name(dboid);
+    if (name != nullptr) {
+      pfree(name);
+      continue;
+    }
+    SpinLockAcquire(&g_metrics->mutex);
+    if (g_metrics->dbs[i].dboid == dboid) g_metrics->dbs[i].dboid = InvalidOid;
+    SpinLockRelease(&g_metrics->mutex);
+  }
 }
 
 }  // namespace
@@ -164,9 +194,11 @@ Datum midipipe_metrics(PG_FUNCTION_ARGS) {
   int cap = MP_METRICS_DBS + mp_shared->nworkers + MP_MAX_RUNS + 1;
   Gauges* g = static_cast<Gauges*>(palloc0(sizeof(Gauges) * cap));
   int n = 0;
+  prune_dropped();
   uint32 ndbs = pg_atomic_read_u32(&g_metrics->ndbs);
   pg_read_barrier();
-  for (uint32 i = 0; i < ndbs; i++) (void)gauges_for(g, &n, cap, g_metrics->dbs[i].dboid);
+  for (uint32 i = 0; i < ndbs; i++)
+    if (OidIsValid(g_metrics->dbs[i].dboid)) (void)gauges_for(g, &n, cap, g_metrics->dbs[i].dboid);
 
   TimestampTz now = GetCurrentTimestamp();
   LWLockAcquire(mp_shared->lock, LW_SHARED);
@@ -184,10 +216,15 @@ Datum midipipe_metrics(PG_FUNCTION_ARGS) {
         break;
       case MP_W_CHECKOUT:
       case MP_W_BUSY: {
+        // a worker whose run just ended is idle (it notices within a second)
+        const MpRunSlot* r = w->run_slot >= 0 ? &mp_shared->runs[w->run_slot] : nullptr;
+        if (r == nullptr || !r->in_use || r->finished || r->generation != w->run_generation) {
+          e->idle++;
+          break;
+        }
         e->busy++;
         auto last = static_cast<TimestampTz>(pg_atomic_read_u64(progress_of(i)));
-        if (w->run_slot >= 0 && last != 0 &&
-            TimestampDifferenceExceeds(last, now, MP_STALL_SECONDS * 1000))
+        if (last != 0 && TimestampDifferenceExceeds(last, now, MP_STALL_SECONDS * 1000))
           e->stalled++;
         break;
       }
@@ -217,10 +254,8 @@ Datum midipipe_metrics(PG_FUNCTION_ARGS) {
     bool nulls[kColumns];
     memset(nulls, 0, sizeof(nulls));
     char* dbname = OidIsValid(e->dboid) ? get_database_name(e->dboid) : nullptr;
-    if (dbname != nullptr)
-      values[0] = DirectFunctionCall1(namein, CStringGetDatum(dbname));
-    else
-      nulls[0] = true;  // a dropped database, or the overflow entry
+    if (dbname == nullptr) continue;  // dropped: its workers are leaving
+    values[0] = DirectFunctionCall1(namein, CStringGetDatum(dbname));
     MpMetricsDb* m = OidIsValid(e->dboid) ? entry_of(e->dboid, false) : nullptr;
     for (int c = 0; c < MP_C_COUNT; c++)
       values[1 + c] =
