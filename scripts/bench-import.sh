@@ -36,7 +36,12 @@
 # with every file ok). The machine may be shared: compare the ratios, which are measured
 # back to back in this script, rather than absolute figures across runs.
 #
-# Knobs: MIDIPIPE_CORPUS (../shared/corpus), MIDIPIPE_BENCH_DIR (/tmp/midipipe-bench),
+# Input: the trees are made from the MIDI files of MIDIPIPE_CORPUS outside its edge/ folder
+# (default test/corpus, the corpus in this repository: 1,484 such files). The files per second
+# depend on that mix of files: the README's figures were measured on the larger development
+# corpus (1,782 such files, more long piano pieces), MIDIPIPE_CORPUS=/path/to/it to compare.
+# The ratios are measured within one run on one tree, whichever corpus it comes from.
+# Knobs: MIDIPIPE_CORPUS (test/corpus), MIDIPIPE_BENCH_DIR (/tmp/midipipe-bench),
 # MIDIPIPE_BENCH_PORT (5497), MIDIPIPE_BENCH_ROUNDS (5), MIDIPIPE_BENCH_SKIP_BUILD=1,
 # MIDIPIPE_BENCH_KEEP=1 (leave the cluster running at the end), MIDIPIPE_BENCH_DEPTH_ROUNDS (2).
 set -euo pipefail
@@ -50,7 +55,7 @@ N=${1:-50000}
   echo "usage: $0 [N]   (N >= 200 distinct files; default 50000)" >&2
   exit 2
 }
-corpus=${MIDIPIPE_CORPUS:-$root/../shared/corpus}
+corpus=${MIDIPIPE_CORPUS:-$root/test/corpus}
 bdir=${MIDIPIPE_BENCH_DIR:-/tmp/midipipe-bench}
 port=${MIDIPIPE_BENCH_PORT:-5497}
 rounds=${MIDIPIPE_BENCH_ROUNDS:-5}
@@ -72,8 +77,9 @@ now() { date +%s.%N; }
 quotient() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }  # a / b, 3 decimals
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
-[[ -d $corpus ]] || die "no corpus at $corpus (set MIDIPIPE_CORPUS)"
+[[ -d $corpus ]] || die "no corpus at $corpus (set MIDIPIPE_CORPUS to a folder of MIDI files)"
 corpus=$(cd "$corpus" && pwd)
+echo "bench-import: trees made from $corpus ($(find "$corpus" -path "$corpus/edge" -prune -o -type f -iname '*.mid' -print | wc -l) .mid files outside edge/)"
 mkdir -p "$bdir"
 chmod 0755 "$bdir"
 
@@ -99,7 +105,7 @@ bench_files=$root/build/test/bench_import/bench_files
 # ------------------------------------------------------------------ trees
 make_tree() {  # DIR COUNT FIRST
   local dir=$1 count=$2 first=$3
-  if [[ -f $dir/.complete && $(cat "$dir/.complete") == "$count $first" ]]; then
+  if [[ -f $dir/.complete && $(cat "$dir/.complete") == "$count $first $corpus" ]]; then
     echo "$dir: $count files (kept from an earlier run)"
     return
   fi
@@ -107,7 +113,7 @@ make_tree() {  # DIR COUNT FIRST
   mkdir -p "$dir"
   "$PY" test/bench_import/make_tree.py "$corpus" "$dir" "$count" "$first" || die "make_tree failed"
   chmod -R a+rX "$dir"
-  echo "$count $first" >"$dir/.complete"
+  echo "$count $first $corpus" >"$dir/.complete"
 }
 step "trees"
 make_tree "$tree" "$N" 0

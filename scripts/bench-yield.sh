@@ -9,7 +9,9 @@
 # two TPS, and the files the import did meanwhile. The machine may be shared: the medians of
 # the ratios are the figures. A throwaway cluster (port 5496 under /tmp/midipipe-bench), the
 # installed extension (run `make install` first, or scripts/bench-import.sh), a 20,000-file
-# tree built from the corpus. Knobs: MIDIPIPE_CORPUS, MIDIPIPE_BENCH_DIR, MIDIPIPE_YIELD_SECS
+# tree built from the MIDI files of MIDIPIPE_CORPUS outside edge/ (default test/corpus, the
+# corpus in this repository; any folder of MIDI files will do: the figures are ratios measured
+# in the same run). Knobs: MIDIPIPE_CORPUS, MIDIPIPE_BENCH_DIR, MIDIPIPE_YIELD_SECS
 # (10), MIDIPIPE_BENCH_KEEP=1.
 set -euo pipefail
 
@@ -17,7 +19,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 cd "$root"
 rounds=${1:-3}
-corpus=${MIDIPIPE_CORPUS:-$root/../shared/corpus}
+corpus=${MIDIPIPE_CORPUS:-$root/test/corpus}
 bdir=${MIDIPIPE_BENCH_DIR:-/tmp/midipipe-bench}
 secs=${MIDIPIPE_YIELD_SECS:-10}
 port=5496
@@ -29,16 +31,18 @@ die() {
   echo "bench-yield: $*" >&2
   exit 1
 }
-[[ -d $corpus ]] || die "no corpus at $corpus (set MIDIPIPE_CORPUS)"
+[[ -d $corpus ]] || die "no corpus at $corpus (set MIDIPIPE_CORPUS to a folder of MIDI files)"
+corpus=$(cd "$corpus" && pwd)
+echo "bench-yield: tree made from $corpus"
 mkdir -p "$bdir"
 chmod 0755 "$bdir"
-if [[ ! -f $tree/.complete ]]; then
+if [[ ! -f $tree/.complete || $(cat "$tree/.complete") != "$corpus" ]]; then
   rm -rf "$tree"
   mkdir -p "$tree"
   /usr/bin/python3 test/bench_import/make_tree.py "$corpus" "$tree" 20000 0 >/dev/null ||
     die "make_tree failed"
   chmod -R a+rX "$tree"
-  touch "$tree/.complete"
+  echo "$corpus" >"$tree/.complete"
 fi
 find "$tree" -type f -print0 | xargs -0 cat >/dev/null
 

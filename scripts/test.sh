@@ -24,7 +24,8 @@
 # Exit status 0 only when every step passed.
 #
 # Knobs (environment): MIDIPIPE_JOBS (2), MIDIPIPE_BUILD_DIR (build), MIDIPIPE_FUZZ_BUILD_DIR
-# (build-fuzz), MIDIPIPE_CORPUS (../shared/corpus), MIDIPIPE_TEST_DIR (/tmp/midipipe-test-UID),
+# (build-fuzz), MIDIPIPE_CORPUS (test/corpus, the corpus in this repository; point it at a larger
+# corpus of the same layout for a longer run), MIDIPIPE_TEST_DIR (/tmp/midipipe-test-UID),
 # MIDIPIPE_TEST_PORT (5497), MIDIPIPE_FUZZ=off (skip the fuzz step: reported as skipped, never
 # as passed), MIDIPIPE_KEEP_CLUSTER=1 (leave the test cluster running at the end).
 #
@@ -44,7 +45,7 @@ cd "$root" || exit 1
 jobs=${MIDIPIPE_JOBS:-2}
 build=${MIDIPIPE_BUILD_DIR:-$root/build}
 fuzz_build=${MIDIPIPE_FUZZ_BUILD_DIR:-$root/build-fuzz}
-corpus=${MIDIPIPE_CORPUS:-$root/../shared/corpus}
+corpus=${MIDIPIPE_CORPUS:-$root/test/corpus}
 testdir=${MIDIPIPE_TEST_DIR:-/tmp/midipipe-test-$(id -u)}
 port=${MIDIPIPE_TEST_PORT:-5497}
 cluster_dir=$testdir/cluster
@@ -107,11 +108,22 @@ ctest_summary() {
   grep -E 'tests passed|tests failed' "$1" | tail -n 1 | sed 's/^ *//'
 }
 
+# checked BUILD_DIR: what the corpus suites checked (ctest shows a passing test's output only
+# in its log), their own count lines from Testing/Temporary/LastTest.log.
+checked() {
+  local last=$1/Testing/Temporary/LastTest.log
+  echo "---- checked on the corpus ($corpus) ----"
+  [[ -f $last ]] || { echo "(no $last)"; return 0; }
+  grep -E '^(edge corpus: |whole corpus: |libsmf differential: |[0-9]+ Nottingham tunes|default \(|compared [0-9]+ files with mido|[a-z_]+: replayed [0-9]+ inputs|split [0-9]+ corpus files|seeds: |fuzz_short: |INFO: seed corpus: |INFO: +[0-9]+ files found)' \
+    "$last" | sed 's/^/  /'
+}
+
 step_ctest() {
   local log=$build/ctest-output.log rc
   ctest --test-dir "$build" --output-on-failure --no-tests=error --timeout 1200 \
     2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
+  checked "$build"
   detail=$(ctest_summary "$log")
   return "$rc"
 }
@@ -142,6 +154,7 @@ step_fuzz() {
   ctest --test-dir "$fuzz_build" -R fuzz --output-on-failure --no-tests=error --timeout 1200 \
     2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
+  checked "$fuzz_build"
   detail=$(ctest_summary "$log")
   return "$rc"
 }
@@ -164,7 +177,7 @@ step_cluster() {
     cp -R "$corpus" "$testdir/corpus" && chmod -R u+w,a+rX "$testdir/corpus" || return 1
     echo "corpus copied to $testdir/corpus ($(find "$testdir/corpus" -type f | wc -l) files)"
   else
-    echo "corpus not found at $corpus (set MIDIPIPE_CORPUS)"
+    echo "corpus not found at $corpus (test/corpus is part of the repository; MIDIPIPE_CORPUS overrides it)"
     return 1
   fi
   cp -R "$root/samples" "$testdir/samples" && chmod -R u+w,a+rX "$testdir/samples" || return 1

@@ -234,7 +234,7 @@ uint32_t loop_period(const std::vector<BarBits>& bars) {
 }
 }  // namespace
 
-void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
+void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, Poller& poller) {
   // Pointers to the drum notes (room for every note: no counting pass first;
   // branch-free: a note that is not a drum is written over), then the drum
   // notes with their classes, their counts by class, the snare hits by
@@ -242,10 +242,12 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
   // (double bass), in order, branch-free as well.
   const auto index = std::make_unique_for_overwrite<const DepthNote*[]>(in.notes.size() + 1);
   size_t ndrums = 0;
+  poller.step(in.notes.size());
   for (const DepthNote& n : in.notes) {
     index[ndrums] = &n;
     ndrums += n.channel == kDrumChannel;
   }
+  poller.step(in.notes.size());
   if (ndrums == 0) return;
   const auto hits = std::make_unique_for_overwrite<Hit[]>(ndrums);
   const auto picked = std::make_unique_for_overwrite<uint64_t[]>(2 * (ndrums + 1));
@@ -254,6 +256,7 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
   size_t nsnare_toms = 0, nkicks = 0;
   uint64_t snare_vel[256] = {};
   for (size_t k = 0; k < ndrums; ++k) {
+    poller.step();
     const DepthNote& n = *index[k];
     const uint8_t cls = kClassOf[n.pitch];
     hits[k] = Hit{n.start, cls, n.velocity};
@@ -288,6 +291,7 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
     uint64_t prev_tick = 0;
     double prev_sec = 0;
     for (size_t i = 0; i < nsnare_toms; ++i) {
+      poller.step();
       const uint64_t tick = snare_toms[i];
       const double sec = clock.at(tick);
       if (have && tick != prev_tick && sec - prev_sec < 0.030) {
@@ -313,6 +317,7 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
       if (run >= 4) ++d.double_bass_runs;
       run = 0;
     };
+    poller.step(nkicks);
     for (size_t i = 0; i < nkicks; ++i) {
       const uint64_t tick = kicks[i];
       if (have && tick == prev) continue;
@@ -362,6 +367,7 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
     bool whole = false;  // pos is a whole number of ticks below 2^24
     uint32_t t8 = 0;     // then floor(8P / Q) for P = pos
     for (const Hit& n : drums) {
+      poller.step();
       if (!have_start || n.start != start) {
         have_start = true;
         start = n.start;
@@ -450,10 +456,12 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
   }
 
   // pattern (a bar may have two entries when a snapped hit went back a bar)
+  poller.step(bar_bits.size());
   if (!pattern_sorted) {
     std::sort(bar_bits.begin(), bar_bits.end(),
               [](const auto& x, const auto& y) { return x.first < y.first; });
   }
+  poller.step(bar_bits.size());
   const uint64_t first = bar_bits.front().first, last = bar_bits.back().first;
   const uint64_t span = last - first + 1;
   size_t bars_with_hits = 0;
@@ -468,8 +476,11 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
     to.exact += bits.exact;
   }
   for (BarBits& b : seq) b.finish();
+  poller.step(8 * seq.size());
   uint32_t p = exact_period(seq);
+  poller.step(8 * seq.size());
   if (p == 0) p = loop_period(seq);
+  poller.step(8 * seq.size());
   if (p != 0) {
     d.drum_pattern_bars = p;
     d.drum_loops = true;

@@ -19,7 +19,8 @@ namespace {
 // row is re-read even when size and mtime did not change.
 bool is_io_code(const char* code) {
   return strcmp(code, "io_error") == 0 || strcmp(code, "not_regular_file") == 0 ||
-         strcmp(code, "file_too_large") == 0 || strcmp(code, "out_of_memory") == 0;
+         strcmp(code, "file_too_large") == 0 || strcmp(code, "out_of_memory") == 0 ||
+         strcmp(code, "too_many_events") == 0;  // midipipe.max_events may have changed
 }
 
 // The stored contents among the batch's new ones: a file whose content is

@@ -12,6 +12,7 @@
 #include "guard.hpp"
 #include "key.hpp"  // AnalyzeOptions, analyze_with
 #include "sha256.hpp"
+#include "stop.hpp"
 
 extern "C" {
 #include "utils/builtins.h"
@@ -39,9 +40,12 @@ void engine_file(Batch* b, FileRec* r, const uint8_t* data, size_t len) {
   memcpy(r->sha, digest.data(), 32);
   r->have_sha = true;
 
+  bool stopped = false;  // cancel, terminate, midipipe_cancel: the engine gave up the file
   const bool ran = mp_guard_input([&]() {
     midipipe::Limits limits;
     limits.max_file_size = b->max_file_size;
+    limits.max_events = static_cast<uint64_t>(mp_max_events);
+    limits.stop = mp_engine_stop_check();  // stop.hpp
     std::unique_ptr<EngineOut> eo(new EngineOut);
     midipipe::AnalyzeOptions options = midipipe::default_analyze_options();
     options.depth = b->analysis_depth;
@@ -51,6 +55,11 @@ void engine_file(Batch* b, FileRec* r, const uint8_t* data, size_t len) {
       if (b->split_tracks) eo->split = midipipe::split_tracks({data, len}, limits);
     }
     const EngineOut& out = *eo;
+    if (out.result.status.code == midipipe::Code::cancelled ||
+        out.split.status.code == midipipe::Code::cancelled) {
+      stopped = true;
+      return;
+    }
     mp_pg_call([&]() {
       if (!out.result.status.ok()) {
         engine_error(r, out.result.status);
@@ -60,6 +69,8 @@ void engine_file(Batch* b, FileRec* r, const uint8_t* data, size_t len) {
       }
     });
   });
+  // Outside the engine's frames (its objects are gone): CHECK_FOR_INTERRUPTS, then ERROR.
+  if (stopped) mp_engine_stopped();
   if (!ran) set_error(r, "out_of_memory", pstrdup("out of memory analysing the file"), -1);
 }
 

@@ -14,6 +14,7 @@
 #include "sha256.hpp"
 #include "shmem.hpp"
 #include "split.hpp"
+#include "stop.hpp"
 
 extern "C" {
 #include "catalog/pg_authid.h"
@@ -115,11 +116,16 @@ Datum midipipe_split(PG_FUNCTION_ARGS) {
   bytea** smfs = nullptr;
   bytea** shas = nullptr;
   char* split_error = nullptr;
+  bool stopped = false;
   MP_GUARD_BEGIN
   midipipe::Limits limits;
   limits.max_file_size = static_cast<uint64_t>(mp_max_file_size_kb) * 1024;
+  limits.max_events = static_cast<uint64_t>(mp_max_events);
+  limits.stop = mp_engine_stop_check();
   const midipipe::SplitResult sr = midipipe::split_tracks({data, len}, limits);
+  stopped = sr.status.code == midipipe::Code::cancelled;
   mp_pg_call([&]() {
+    if (stopped) return;
     if (!sr.status.ok()) {
       split_error = pstrdup(sr.status.message.c_str());
       return;
@@ -140,6 +146,7 @@ Datum midipipe_split(PG_FUNCTION_ARGS) {
     }
   });
   MP_GUARD_END
+  if (stopped) mp_engine_stopped();
   if (split_error != nullptr)
     ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
                     errmsg("could not split \"%s\": %s", path, split_error)));

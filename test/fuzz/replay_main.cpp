@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <string>
 #include <vector>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
       ++n;
     }
   }
-  std::printf("replayed %lu inputs, %d unreadable\n", n, bad);
+  const std::string name = argc > 0 ? fs::path(argv[0]).filename().string() : "replay";
+  std::printf("%s: replayed %lu inputs, %d unreadable\n", name.c_str(), n, bad);
   return (n == 0 || bad != 0) ? 1 : 0;
 }

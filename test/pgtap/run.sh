@@ -1,5 +1,6 @@
 #!/bin/bash
-# midipipe pgTAP suites: import behaviour on a copy of the shared corpus.
+# midipipe pgTAP suites: import behaviour on a copy of the test corpus (test/corpus, or
+# MIDIPIPE_CORPUS).
 #
 #   test/pgtap/run.sh            (PGHOST, PGPORT, PGUSER as for psql; default /tmp, 5432, postgres)
 #
@@ -15,7 +16,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export PGHOST=${PGHOST:-/tmp} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
 DB=${MIDIPIPE_TAP_DB:-midipipe_tap}
-CORPUS=${MIDIPIPE_CORPUS:-$ROOT/../shared/corpus}
+CORPUS=${MIDIPIPE_CORPUS:-$ROOT/test/corpus}
 BUILD=${MIDIPIPE_BUILD:-${MIDIPIPE_BUILD_DIR:-$ROOT/build}}
 WORK=${MIDIPIPE_TAP_DIR:-/tmp/midipipe-tap}
 PSQL=(psql -X -q -v ON_ERROR_STOP=1)
@@ -26,6 +27,7 @@ if [ ! -x "$CLI" ]; then
   cmake --build "$BUILD" -j2 --target midipipe-analyze >/dev/null
 fi
 
+[ -d "$CORPUS/edge" ] || { echo "pgtap: corpus not found at $CORPUS" >&2; exit 1; }
 rm -rf "$WORK" && mkdir -p "$WORK/big"
 cp -r "$CORPUS" "$WORK/corpus"
 for i in 1 2 3 4 5 6; do cp -r "$CORPUS" "$WORK/big/c$i"; done
@@ -34,6 +36,7 @@ chmod -R a+rwX "$WORK"
 (cd "$WORK/corpus" && find "$WORK/corpus" -type f -regextype posix-extended \
    -iregex '.*\.(mid|midi|kar|rmi|smf)$' | LC_ALL=C sort) > "$WORK/files.txt"
 "$CLI" "$WORK/corpus" > "$WORK/cli.jsonl"
+echo "pgtap: corpus $CORPUS: $(wc -l < "$WORK/files.txt") MIDI files to import (CLI: $(wc -l < "$WORK/cli.jsonl") analyses), $WORK/big: 6 more copies"
 
 "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 "${PSQL[@]}" -d "$DB" <<SQL
