@@ -14,6 +14,7 @@
 
 #include "file_read.hpp"
 #include "guard.hpp"
+#include "metrics.hpp"
 #include "shmem.hpp"
 
 extern "C" {
@@ -401,6 +402,25 @@ Datum midipipe_import(PG_FUNCTION_ARGS) {
   int requested = workers > 0 ? workers : mp_max_workers;
 
   LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  // One run of a root at a time in a database: a second import of the same
+  // root (a scheduled re-import firing while the last one still runs) is
+  // refused, so that two runs never race over the same paths by accident.
+  // Nested or overlapping roots stay allowed (each path is claimed once).
+  for (const MpRunSlot& other : mp_shared->runs) {
+    if (!other.in_use || other.finished || other.dboid != MyDatabaseId ||
+        strcmp(other.root, root) != 0)
+      continue;
+    int64 busy_run = other.run_id;
+    LWLockRelease(mp_shared->lock);
+    mp_metrics_add(MyDatabaseId, MP_C_RUNS_REFUSED, 1);
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
+                    errmsg("midipipe: \"%s\" is already being imported by run " INT64_FORMAT, root,
+                           busy_run),
+                    errdetail("One run of a root at a time: this call started no run."),
+                    errhint("Wait for it with midipipe_wait(" INT64_FORMAT
+                            "), or cancel it with midipipe_cancel(" INT64_FORMAT ").",
+                            busy_run, busy_run)));
+  }
   int idx = mp_run_alloc_locked();
   if (idx < 0) {
     LWLockRelease(mp_shared->lock);
@@ -432,6 +452,7 @@ Datum midipipe_import(PG_FUNCTION_ARGS) {
   (void)mp_pool_find_locked(MyDatabaseId, true);
   bool have_supervisor = mp_shared->supervisor_pid != 0;
   LWLockRelease(mp_shared->lock);
+  mp_metrics_add(MyDatabaseId, MP_C_RUNS_STARTED, 1);
   mp_wake_supervisor();
 
   RunView s;

@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "metrics.hpp"
 #include "shmem.hpp"
 
 extern "C" {
@@ -96,6 +97,7 @@ void finish_slot(int state, const char* error) {
   LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
   MpRunSlot* r = run_slot();
   if (r->generation == my_gen) {
+    if (!r->finished) mp_metrics_run_ended(r->dboid, state);
     r->state = state;
     r->finished = true;
     r->finished_at = GetCurrentTimestamp();
@@ -542,6 +544,8 @@ void flush(Scan* s, bool final = false) {
   r->done_committed += new_errors;
   if (r->files_found > 0 && r->state == MP_R_SCANNING) r->state = MP_R_RUNNING;
   LWLockRelease(mp_shared->lock);
+  mp_metrics_add(MyDatabaseId, MP_C_FILES, new_errors);
+  mp_metrics_add(MyDatabaseId, MP_C_ERRORS, new_errors);
   wake_workers();
 
   MemoryContextReset(s->cxt);

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "metrics.hpp"
 #include "shmem.hpp"
 
 extern "C" {
@@ -267,6 +268,7 @@ bool start_resume(PendingResume* p) {
 
 void finish_run_locked(MpRunSlot* run, int state, const char* error) {
   run_changed[run - mp_shared->runs] = true;
+  if (!run->finished) mp_metrics_run_ended(run->dboid, state);
   run->finished = true;
   run->state = state;
   run->finished_at = GetCurrentTimestamp();

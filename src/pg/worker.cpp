@@ -17,6 +17,7 @@
 
 #include "batch.hpp"
 #include "guard.hpp"
+#include "metrics.hpp"
 #include "shmem.hpp"
 #include "stop.hpp"
 
@@ -99,6 +100,7 @@ void on_file(void* arg, const char* path, int64 bytes_read, bool failed) {
     strlcpy(me()->current_path, path != nullptr ? path : "", sizeof(me()->current_path));
     me()->last_progress = now;
     LWLockRelease(mp_shared->lock);
+    mp_metrics_progress(my_slot);
     return;
   }
   BatchContext* ctx = static_cast<BatchContext*>(arg);
@@ -112,6 +114,7 @@ void on_file(void* arg, const char* path, int64 bytes_read, bool failed) {
   w->bytes_read += bytes_read;
   if (failed) w->errors++;
   w->last_progress = now;
+  mp_metrics_progress(my_slot);
   MpRunSlot* run = &mp_shared->runs[ctx->run_slot];
   bool cancelled = run->generation != ctx->run_generation || run->cancel_requested;
   if (!cancelled) {
@@ -166,6 +169,10 @@ void publish_outcome(const BatchContext* ctx, const MpBatchOutcome& out) {
   me()->current_path[0] = '\0';
   me()->last_progress = GetCurrentTimestamp();
   LWLockRelease(mp_shared->lock);
+  mp_metrics_add(MyDatabaseId, MP_C_FILES, total);
+  mp_metrics_add(MyDatabaseId, MP_C_BYTES, out.bytes_read);
+  mp_metrics_add(MyDatabaseId, MP_C_ERRORS, out.failed);
+  if (out.claimed > 0) mp_metrics_add(MyDatabaseId, MP_C_BATCHES, 1);
 }
 
 enum class BatchResult { kClaimed, kNothing, kFailed, kUnhealthy, kCancelled };
@@ -207,6 +214,8 @@ BatchResult run_batch(const Assignment& a, MemoryContext loop_cxt, char** errmsg
   me()->last_progress = me()->last_checkout;
   me()->checkouts++;
   LWLockRelease(mp_shared->lock);
+  mp_metrics_add(MyDatabaseId, MP_C_CHECKOUTS, 1);
+  mp_metrics_progress(my_slot);
 
   if (!PostmasterIsAlive()) {
     *unhealthy_reason = pstrdup("postmaster is gone");
@@ -512,6 +521,7 @@ void midipipe_worker_main(Datum arg) {
       if (res == BatchResult::kUnhealthy) {
         LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
         w->checks_failed++;
+        mp_metrics_add(MyDatabaseId, MP_C_CHECKS_FAILED, 1);
         w->state = MP_W_STOPPING;
         LWLockRelease(mp_shared->lock);
         ereport(LOG, (errmsg("midipipe worker %d failed its health check: %s; exiting", my_slot,
@@ -519,6 +529,7 @@ void midipipe_worker_main(Datum arg) {
         proc_exit(0);  // the supervisor replaces it
       }
       if (res == BatchResult::kFailed) {
+        mp_metrics_add(MyDatabaseId, MP_C_BATCHES_FAILED, 1);
         mp_reset_claim_cursor();  // the rolled-back paths are claimed again first
         failures = failing_run == a.run_id ? failures + 1 : 1;
         failing_run = a.run_id;
