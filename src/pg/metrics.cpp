@@ -38,18 +38,9 @@ struct MpMetrics {
   slock_t mutex;  // appending an entry, reset_at
   pg_atomic_uint32 ndbs;
   MpMetricsDb dbs[MP_METRICS_DBS + 1];  // the last one: every database beyond MP_METRICS_DBS
-  int nslots;
-  // followed by pg_atomic_uint64 progress[nslots]: each worker slot's last
-  // progress (TimestampTz of its last file or checkout)
 };
 
 MpMetrics* g_metrics = nullptr;
-
-pg_atomic_uint64* progress_of(int slot) {
-  return reinterpret_cast<pg_atomic_uint64*>(reinterpret_cast<char*>(g_metrics) +
-                                             MAXALIGN(sizeof(MpMetrics))) +
-         slot;
-}
 
 void init_entry(MpMetricsDb* e, Oid dboid, TimestampTz now) {
   e->dboid = dboid;
@@ -111,10 +102,7 @@ void prune_dropped() {
 
 }  // namespace
 
-Size mp_metrics_shmem_size() {
-  return add_size(MAXALIGN(sizeof(MpMetrics)),
-                  mul_size(sizeof(pg_atomic_uint64), (Size)max_worker_processes));
-}
+Size mp_metrics_shmem_size() { return MAXALIGN(sizeof(MpMetrics)); }
 
 void mp_metrics_shmem_startup() {
   bool found = false;
@@ -126,8 +114,6 @@ void mp_metrics_shmem_startup() {
     SpinLockInit(&g_metrics->mutex);
     pg_atomic_init_u32(&g_metrics->ndbs, 0);
     for (auto& e : g_metrics->dbs) init_entry(&e, InvalidOid, now);
-    g_metrics->nslots = max_worker_processes;
-    for (int i = 0; i < g_metrics->nslots; i++) pg_atomic_init_u64(progress_of(i), 0);
   }
   LWLockRelease(AddinShmemInitLock);
 }
@@ -151,11 +137,6 @@ void mp_metrics_run_ended(Oid dboid, int state) {
     default:
       break;
   }
-}
-
-void mp_metrics_progress(int slot) {
-  if (g_metrics == nullptr || slot < 0 || slot >= g_metrics->nslots) return;
-  pg_atomic_write_u64(progress_of(slot), static_cast<uint64>(GetCurrentTimestamp()));
 }
 
 namespace {
@@ -200,7 +181,6 @@ Datum midipipe_metrics(PG_FUNCTION_ARGS) {
   for (uint32 i = 0; i < ndbs; i++)
     if (OidIsValid(g_metrics->dbs[i].dboid)) (void)gauges_for(g, &n, cap, g_metrics->dbs[i].dboid);
 
-  TimestampTz now = GetCurrentTimestamp();
   LWLockAcquire(mp_shared->lock, LW_SHARED);
   for (int i = 0; i < mp_shared->nworkers; i++) {
     const MpWorkerSlot* w = mp_worker_slot(i);
@@ -223,9 +203,8 @@ Datum midipipe_metrics(PG_FUNCTION_ARGS) {
           break;
         }
         e->busy++;
-        auto last = static_cast<TimestampTz>(pg_atomic_read_u64(progress_of(i)));
-        if (last != 0 && TimestampDifferenceExceeds(last, now, MP_STALL_SECONDS * 1000))
-          e->stalled++;
+        // the supervisor's verdict, as midipipe_stats shows it (midipipe.stall_timeout)
+        if (w->stalled_since != 0) e->stalled++;
         break;
       }
       case MP_W_YIELDING:

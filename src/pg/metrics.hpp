@@ -32,7 +32,6 @@ enum MpCounter : int {
 };
 
 constexpr int MP_METRICS_DBS = 64;    // databases with counters; more share one overflow entry
-constexpr int MP_STALL_SECONDS = 60;  // a busy worker without progress this long is "stalled"
 
 Size mp_metrics_shmem_size();
 void mp_metrics_shmem_startup();
@@ -41,5 +40,3 @@ void mp_metrics_shmem_startup();
 void mp_metrics_add(Oid dboid, MpCounter c, int64 n);
 // The counter of a run that ended in state (MpRunState: completed/cancelled/failed).
 void mp_metrics_run_ended(Oid dboid, int state);
-// A worker slot made progress (a file done, a checkout): the stalled gauge's clock.
-void mp_metrics_progress(int slot);

@@ -100,7 +100,6 @@ void on_file(void* arg, const char* path, int64 bytes_read, bool failed) {
     strlcpy(me()->current_path, path != nullptr ? path : "", sizeof(me()->current_path));
     me()->last_progress = now;
     LWLockRelease(mp_shared->lock);
-    mp_metrics_progress(my_slot);
     return;
   }
   BatchContext* ctx = static_cast<BatchContext*>(arg);
@@ -114,7 +113,6 @@ void on_file(void* arg, const char* path, int64 bytes_read, bool failed) {
   w->bytes_read += bytes_read;
   if (failed) w->errors++;
   w->last_progress = now;
-  mp_metrics_progress(my_slot);
   MpRunSlot* run = &mp_shared->runs[ctx->run_slot];
   bool cancelled = run->generation != ctx->run_generation || run->cancel_requested;
   if (!cancelled) {
@@ -215,7 +213,6 @@ BatchResult run_batch(const Assignment& a, MemoryContext loop_cxt, char** errmsg
   me()->checkouts++;
   LWLockRelease(mp_shared->lock);
   mp_metrics_add(MyDatabaseId, MP_C_CHECKOUTS, 1);
-  mp_metrics_progress(my_slot);
 
   if (!PostmasterIsAlive()) {
     *unhealthy_reason = pstrdup("postmaster is gone");
