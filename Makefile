@@ -8,41 +8,24 @@ MODULE_big = midipipe
 DATA = $(wildcard sql/midipipe--*.sql)
 PGFILEDESC = "midipipe - MIDI import and analysis on a background-worker pool"
 
-# Plain lists: a file joins the extension when it is named here.
-PG_OBJS = \
-	src/pg/analyze_sql.o \
-	src/pg/batch.o \
-	src/pg/import.o \
-	src/pg/module.o \
-	src/pg/pool.o \
-	src/pg/scanner.o \
-	src/pg/shmem.o \
-	src/pg/split_sql.o \
-	src/pg/stats.o \
-	src/pg/supervisor.o \
-	src/pg/worker.o \
-	src/pg/yield.o
-MIDI_OBJS = \
-	src/midi/analysis.o \
-	src/midi/chords.o \
-	src/midi/depth.o \
-	src/midi/drums.o \
-	src/midi/filename_meta.o \
-	src/midi/gm.o \
-	src/midi/json.o \
-	src/midi/key.o \
-	src/midi/sha256.o \
-	src/midi/smf.o \
-	src/midi/split.o \
-	src/midi/text.o
+# Every .cpp file of src/pg and src/midi, as CMakeLists.txt globs src/midi:
+# a new file joins both builds (no list to forget).
+PG_OBJS = $(patsubst %.cpp,%.o,$(sort $(wildcard src/pg/*.cpp)))
+MIDI_OBJS = $(patsubst %.cpp,%.o,$(sort $(wildcard src/midi/*.cpp)))
 OBJS = $(PG_OBJS) $(MIDI_OBJS)
 
 REGRESS = $(patsubst sql/%.sql,%,$(filter-out sql/midipipe--%,$(wildcard sql/*.sql)))
 REGRESS_OPTS = --inputdir=. --load-extension=midipipe
 
 PG_CONFIG ?= pg_config
-PG_CXXFLAGS = -std=c++20 -fPIC -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-register -Wno-volatile -Isrc/midi -Isrc/pg
-PG_CPPFLAGS = -Isrc/midi -Isrc/pg
+# The warnings of CMakeLists.txt (add_compile_options), but for -Wpedantic,
+# which flags ereport's "%m" (PostgreSQL's own format extension), and with
+# the exceptions PostgreSQL's macros and callbacks need. Its headers are system
+# headers here (-isystem): their insides do not warn, only our code does.
+MP_WARNINGS = -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion \
+	-Wno-unused-parameter -Wno-missing-field-initializers -Wno-register -Wno-volatile
+PG_CXXFLAGS = -std=c++20 -fPIC $(MP_WARNINGS)
+PG_CPPFLAGS = -Isrc/midi -Isrc/pg -isystem $(shell $(PG_CONFIG) --includedir-server)
 SHLIB_LINK = -lstdc++
 
 # No LLVM bitcode for JIT inlining: it would need the exact clang the server

@@ -59,6 +59,7 @@
 
 #include "analysis_internal.hpp"
 #include "key.hpp"
+#include "stop.hpp"
 
 namespace midipipe {
 namespace {
@@ -81,7 +82,7 @@ inline uint64_t point(uint64_t tick, bool start, bool drum, uint8_t pitch) noexc
 
 // LSD radix sort of 64-bit keys, 11 bits a pass, only as many passes as the
 // largest key needs. Linear; `tmp` is scratch of the same size.
-void radix_sort(std::vector<uint64_t>& v, std::vector<uint64_t>& tmp) {
+void radix_sort(std::vector<uint64_t>& v, std::vector<uint64_t>& tmp, Poller& poller) {
   const size_t n = v.size();
   if (std::is_sorted(v.begin(), v.end())) return;
   if (n < 1024) {
@@ -97,14 +98,17 @@ void radix_sort(std::vector<uint64_t>& v, std::vector<uint64_t>& tmp) {
   std::vector<size_t> count(kBuckets);
   for (int shift = 0; shift < bits; shift += kDigit) {
     std::fill(count.begin(), count.end(), 0);
-    for (const uint64_t x : v) ++count[(x >> shift) & (kBuckets - 1)];
+    for_polled(&poller, n, [&](size_t i) { ++count[(v[i] >> shift) & (kBuckets - 1)]; });
     size_t sum = 0;
     for (size_t& c : count) {
       const size_t k = c;
       c = sum;
       sum += k;
     }
-    for (const uint64_t x : v) tmp[count[(x >> shift) & (kBuckets - 1)]++] = x;
+    for_polled(&poller, n, [&](size_t i) {
+      const uint64_t x = v[i];
+      tmp[count[(x >> shift) & (kBuckets - 1)]++] = x;
+    });
     v.swap(tmp);
   }
 }
@@ -200,16 +204,17 @@ struct TimelineAcc {
 // times), O(1) per boundary; only the bass histogram (when asked for) needs
 // the set of sounding pitches between boundaries.
 void sweep(std::vector<uint64_t>& points, std::vector<uint64_t>& scratch, TimeMap& map,
-           bool want_bass, TimelineAcc& acc) {
+           bool want_bass, TimelineAcc& acc, Poller& poller) {
   if (points.empty()) return;
-  radix_sort(points, scratch);
+  radix_sort(points, scratch, poller);
   uint32_t active = 0;
   uint32_t pitch_active[128] = {};
   uint64_t mask[2] = {0, 0};  // non-drum pitches sounding (bass only)
   uint64_t prev_tick = points.front() >> kPointShift;
   double prev_sec = map.at(prev_tick);
   double sec = prev_sec;
-  for (const uint64_t p : points) {
+  for_polled(&poller, points.size(), [&](size_t i) {
+    const uint64_t p = points[i];
     const uint64_t tick = p >> kPointShift;
     if (tick != prev_tick) {
       sec = map.at(tick);
@@ -243,7 +248,7 @@ void sweep(std::vector<uint64_t>& points, std::vector<uint64_t>& scratch, TimeMa
         }
       }
     }
-  }
+  });
 }
 
 // Tempo figures of one timeline that lasts `end_tick` ticks.
@@ -303,19 +308,20 @@ std::vector<int16_t> mask_to_list(const uint64_t* words, int nbits) {
 
 class Analyzer {
  public:
-  Analyzer(Analysis& a, const AnalyzeOptions& opt) : a_(a), opt_(opt) {
+  Analyzer(Analysis& a, const AnalyzeOptions& opt, StopCheck stop)
+      : a_(a), opt_(opt), poller_(stop) {
     for (Slot& s : slots_) s = Slot{};
+    din_.stop = stop;
   }
 
   // Room for the notes of a file of `bytes` bytes, so that the vectors that
   // take one entry per note do not grow (and copy) as they fill: a note needs
   // at least 6 bytes (two events of delta, status or running status, two data
   // bytes), so bytes / 6 bounds the notes of most files (a file with more
-  // grows the vectors as usual). Capped: the pages are only reserved, but a
-  // huge file should not reserve gigabytes.
-  [[gnu::noinline]] void size_hint(size_t bytes) {
-    constexpr size_t kMaxNotes = size_t{1} << 20;
-    const size_t notes = std::min(bytes / 6, kMaxNotes);
+  // grows the vectors as usual). Capped by the event limit (a note is an
+  // event): only reserved, the pages are touched as the notes come.
+  [[gnu::noinline]] void size_hint(size_t bytes, uint64_t max_events) {
+    const size_t notes = static_cast<size_t>(std::min<uint64_t>(bytes / 6, max_events));
     points_.reserve(2 * notes);
     if (opt_.depth) din_.notes.reserve(notes);
   }
@@ -340,7 +346,9 @@ class Analyzer {
     depth_track_ = static_cast<uint32_t>(a_.tracks.size() - 1);
   }
 
-  void on_channel(uint64_t tick, uint8_t status, uint8_t d1, uint8_t d2) {
+  // (Inlined into the parse loop: the event limit's checkpoint and the stop
+  // polling made GCC stop inlining it, which cost 3% of the analysis.)
+  [[gnu::always_inline]] void on_channel(uint64_t tick, uint8_t status, uint8_t d1, uint8_t d2) {
     const uint8_t ch = status & 0x0F;
     tr_.channels |= static_cast<uint16_t>(1u << ch);
     switch (status & 0xF0) {
@@ -490,7 +498,7 @@ class Analyzer {
       // Each format 2 track is its own timeline with its own tempo map.
       sort_by_tick(tempos_);
       TimeMap map(header_, tempos_);
-      sweep(points_, scratch_, map, opt_.key_bass_weight > 0, acc_);
+      sweep(points_, scratch_, map, opt_.key_bass_weight > 0, acc_, poller_);
       tempo_stats(map, end_tick, acc_);
       const double sec = map.at(end_tick);
       if (sec > a_.duration_seconds) a_.duration_seconds = sec;
@@ -501,6 +509,7 @@ class Analyzer {
   }
 
   void finish() {
+    poller_.poll();
     if (opt_.depth) {
       const uint64_t end = a_.duration_ticks;
       if (depth_seq_ == din_.notes.size()) {
@@ -515,14 +524,21 @@ class Analyzer {
         }
       }
     }
+    // What the parse needed and the passes below do not: freed before they
+    // allocate (the peak memory of a file at the event limit).
+    std::vector<uint32_t>().swap(depth_open_);
+    std::vector<Node>().swap(pool_);
+    std::vector<uint16_t>().swap(touched_);
     if (header_.format != 2) {
       for (const uint64_t p : stuck_) {
+        poller_.step();
         const uint64_t start = p >> kPointShift;
         add_note(start, a_.duration_ticks, (p >> 7) & 1, static_cast<uint8_t>(p & 127));
       }
+      std::vector<uint64_t>().swap(stuck_);
       sort_by_tick(tempos_);
       TimeMap map(header_, tempos_);
-      sweep(points_, scratch_, map, opt_.key_bass_weight > 0, acc_);
+      sweep(points_, scratch_, map, opt_.key_bass_weight > 0, acc_, poller_);
       tempo_stats(map, a_.duration_ticks, acc_);
       a_.duration_seconds = map.at(a_.duration_ticks);
       a_.tempo_bpm = bpm_of(map.segs().front().tempo);
@@ -534,6 +550,7 @@ class Analyzer {
     }
     std::vector<uint64_t>().swap(points_);
     std::vector<uint64_t>().swap(scratch_);
+    poller_.poll();
 
     // tempo
     a_.tempo_changes = acc_.tempo_changes;
@@ -779,6 +796,7 @@ class Analyzer {
 
   Analysis& a_;
   const AnalyzeOptions& opt_;
+  Poller poller_;
   Header header_;
   TrackState tr_;
 
@@ -822,10 +840,17 @@ AnalyzeResult analyze_with(std::span<const uint8_t> bytes, const Limits& limits,
                            const AnalyzeOptions& options) {
   AnalyzeResult r;
   try {
-    Analyzer v(r.analysis, options);
-    v.size_hint(bytes.size());
+    Analyzer v(r.analysis, options, limits.stop);
+    v.size_hint(bytes.size(), limits.max_events);
     r.status = parse_smf(bytes, v, limits);
     if (r.status.ok()) v.finish();
+  } catch (const Cancelled&) {
+    // Limits::stop asked the engine to stop during an analysis pass (parse
+    // reports it by itself). Nothing of the analysis is kept.
+    r.analysis = Analysis{};
+    r.status.code = Code::cancelled;
+    r.status.offset = 0;
+    r.status.message.clear();
   } catch (...) {
     // std::bad_alloc (the only exception the code above can throw). Reported
     // as a fatal status; nothing escapes into the caller (the database server).

@@ -104,10 +104,13 @@ std::string to_json(const AnalyzeResult& r, std::string_view path = {});
 // splits: "splits": [{track_no, note_count, smf_size, smf_sha256}] (split.hpp),
 // or "split_error" when splitting failed. docs/analysis-depth.md lists them.
 struct SplitResult;
+// stop: polled while writing (chords, tracks); when it asks to stop, to_json
+// returns an empty string.
 struct JsonOptions {
   bool depth = false;
   bool filename_meta = false;
   const SplitResult* splits = nullptr;
+  StopCheck stop;
 };
 std::string to_json(const AnalyzeResult& r, std::string_view path, const JsonOptions& options);
 

@@ -338,14 +338,15 @@ constexpr uint64_t kStartBit = 256, kDrumBit = 128;
 // One pass over the boundaries with windows of the given kind.
 class Pass {
  public:
-  Pass(const std::vector<uint64_t>& points, Meter& meter, Mode mode)
-      : points_(points), meter_(meter), mode_(mode) {}
+  Pass(const std::vector<uint64_t>& points, Meter& meter, Mode mode, Poller& poller)
+      : points_(points), meter_(meter), mode_(mode), poller_(poller) {}
 
   // `first`: the first non-drum boundary.
   std::vector<Entry> run(size_t first, bool& used_bar) {
     used_bar_ = false;
     uint64_t prev = points_[first] >> kTickShift;
     for (size_t i = first; i < points_.size(); ++i) {
+      poller_.step();
       const uint64_t p = points_[i];
       if (p & kDrumBit) continue;
       const uint64_t tick = p >> kTickShift;
@@ -456,6 +457,7 @@ class Pass {
   const std::vector<uint64_t>& points_;
   Meter& meter_;
   Mode mode_;
+  Poller& poller_;
   uint32_t cnt_[128] = {};
   int32_t pc_cnt_[12] = {};  // sounding notes per pitch class
   uint64_t mask_[2] = {0, 0};
@@ -479,8 +481,8 @@ class Pass {
 class IntPass {
  public:
   // `points`: the non-drum boundaries only (n > 0 of them).
-  IntPass(const uint64_t* points, size_t n, Meter& meter, Mode mode)
-      : points_(points), n_(n), meter_(meter), mode_(mode) {
+  IntPass(const uint64_t* points, size_t n, Meter& meter, Mode mode, Poller& poller)
+      : points_(points), n_(n), meter_(meter), mode_(mode), poller_(poller) {
     std::memcpy(pclass_, kPitchClass.data(), sizeof pclass_);
     std::memcpy(pbit_, kPitchBit.data(), sizeof pbit_);
   }
@@ -509,45 +511,53 @@ class IntPass {
     open_at(x);
     uint64_t m0 = 0, m1 = 0;  // sounding pitches 0-63, 64-127
     uint64_t we = we_;
-    for (const uint64_t* it = pts; it != pts + n; ++it) {
-      const uint64_t p = *it;
-      const uint64_t tick = p >> kTickShift;
-      if (tick > we) [[unlikely]] {
-        x = cross(x, tick, m0, m1);
-        we = we_;
+    // In blocks of kStopEvery boundaries, polling between blocks: nothing
+    // added to the loop over a block.
+    for (const uint64_t* block = pts; block != pts + n;) {
+      const uint64_t* const block_end =
+          static_cast<size_t>(pts + n - block) > kStopEvery ? block + kStopEvery : pts + n;
+      poller_.step(static_cast<uint64_t>(block_end - block));
+      for (const uint64_t* it = block; it != block_end; ++it) {
+        const uint64_t p = *it;
+        const uint64_t tick = p >> kTickShift;
+        if (tick > we) [[unlikely]] {
+          x = cross(x, tick, m0, m1);
+          we = we_;
+        }
+        // The lowest sounding pitch: the lowest bit of m0, else of m1 (the
+        // bass is rarely above pitch 63, and the melody alone rarely goes
+        // below it: the branches are predictable).
+        size_t slot = 12;
+        if (m0 != 0) [[likely]] {
+          slot = pclass_[static_cast<unsigned>(std::countr_zero(m0))];
+        } else if (m1 != 0) {
+          slot = pclass_[64 + static_cast<unsigned>(std::countr_zero(m1))];
+        }
+        bass_[slot] += static_cast<int64_t>(tick - x);
+        x = tick;
+        // A start adds a sounding note, an end removes one (an end without a
+        // sounding note is ignored: the count stays 0).
+        // (Arithmetic rather than branches: starts and ends alternate
+        // unpredictably.)
+        const uint32_t pitch = p & 127;
+        const int64_t c = cnt_[pitch];
+        const int64_t start = static_cast<int64_t>((p >> 8) & 1);
+        const int64_t moved = c + 2 * start - 1;
+        const int64_t now = moved < 0 ? 0 : moved;
+        const int64_t delta = now - c;
+        cnt_[pitch] = static_cast<int32_t>(now);
+        const size_t pc = pclass_[pitch];
+        pc_cnt_[pc] += delta;
+        pc_[pc] += delta * static_cast<int64_t>(we - tick);
+        // The pitch's bit flips when its count leaves or reaches 0 (the
+        // counts differ by at most 1: one of them is 0 and the other 1).
+        // (All ones when c + now == 1: (1 ^ 1) - 1 is the only negative
+        // value of (v ^ 1) - 1 for v >= 0.)
+        const uint64_t flip = static_cast<uint64_t>((((c + now) ^ 1) - 1) >> 63);
+        m0 ^= pbit_[pitch][0] & flip;
+        m1 ^= pbit_[pitch][1] & flip;
       }
-      // The lowest sounding pitch: the lowest bit of m0, else of m1 (the
-      // bass is rarely above pitch 63, and the melody alone rarely goes
-      // below it: the branches are predictable).
-      size_t slot = 12;
-      if (m0 != 0) [[likely]] {
-        slot = pclass_[static_cast<unsigned>(std::countr_zero(m0))];
-      } else if (m1 != 0) {
-        slot = pclass_[64 + static_cast<unsigned>(std::countr_zero(m1))];
-      }
-      bass_[slot] += static_cast<int64_t>(tick - x);
-      x = tick;
-      // A start adds a sounding note, an end removes one (an end without a
-      // sounding note is ignored: the count stays 0).
-      // (Arithmetic rather than branches: starts and ends alternate
-      // unpredictably.)
-      const uint32_t pitch = p & 127;
-      const int64_t c = cnt_[pitch];
-      const int64_t start = static_cast<int64_t>((p >> 8) & 1);
-      const int64_t moved = c + 2 * start - 1;
-      const int64_t now = moved < 0 ? 0 : moved;
-      const int64_t delta = now - c;
-      cnt_[pitch] = static_cast<int32_t>(now);
-      const size_t pc = pclass_[pitch];
-      pc_cnt_[pc] += delta;
-      pc_[pc] += delta * static_cast<int64_t>(we - tick);
-      // The pitch's bit flips when its count leaves or reaches 0 (the
-      // counts differ by at most 1: one of them is 0 and the other 1).
-      // (All ones when c + now == 1: (1 ^ 1) - 1 is the only negative
-      // value of (v ^ 1) - 1 for v >= 0.)
-      const uint64_t flip = static_cast<uint64_t>((((c + now) ^ 1) - 1) >> 63);
-      m0 ^= pbit_[pitch][0] & flip;
-      m1 ^= pbit_[pitch][1] & flip;
+      block = block_end;
     }
     if (x != first_tick) finalize();  // Pass opens no window when nothing lasts
     used_bar = used_bar_;
@@ -637,6 +647,7 @@ class IntPass {
   size_t n_;
   Meter& meter_;
   Mode mode_;
+  Poller& poller_;
   int32_t cnt_[128] = {};
   // Copies of kPitchClass and kPitchBit in the object (on the stack): the
   // loop addresses them from the stack pointer, with no register of their own.
@@ -676,7 +687,7 @@ std::string_view chord_suffix(int q) noexcept {
 
 namespace depth_detail {
 
-void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
+void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, Poller& poller) {
   // The boundaries of the non-drum notes with a length, sorted: the
   // analysis's (drum boundaries are skipped) when it passed them on and no
   // tick reached the clamp below, else built here.
@@ -686,13 +697,14 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) 
   if (!in.have_boundaries ||
       (!in.boundaries.empty() && (in.boundaries.back() >> kTickShift) >= kMaxTick)) {
     for (const DepthNote& n : in.notes) {
+      poller.step();
       if (n.channel == kDrumChannel || n.end <= n.start) continue;
       const uint64_t s = std::min(n.start, kMaxTick), e = std::min(n.end, kMaxTick);
       if (e <= s) continue;
       own.push_back((s << kTickShift) | kStartBit | n.pitch);
       own.push_back((e << kTickShift) | n.pitch);
     }
-    radix_sort(own);
+    radix_sort(own, 0, &poller);
     bounds = &own;
   }
   const std::vector<uint64_t>& points = *bounds;
@@ -721,6 +733,7 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) 
   const uint64_t* pitched = nullptr;
   size_t npitched = 0;
   const auto run_pass = [&](Mode mode, bool& ub) {
+    poller.step(last_i - first_i);
     if (IntPass::usable(meter, mode, last, nnotes)) {
       if (pitched == nullptr) {
         uint64_t any[4] = {};  // (four words: fewer dependencies, fewer loop steps)
@@ -744,9 +757,9 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) 
           npitched = k;
         }
       }
-      return IntPass(pitched, npitched, meter, mode).run(ub);
+      return IntPass(pitched, npitched, meter, mode, poller).run(ub);
     }
-    return Pass(points, meter, mode).run(first_i, ub);
+    return Pass(points, meter, mode, poller).run(first_i, ub);
   };
   std::vector<Entry> prog = run_pass(Mode::half_bar, used_bar);
   const char* resolution = used_bar ? "bar" : "half_bar";
@@ -769,6 +782,7 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) 
   double total = 0, qual = 0;
   d.chords.reserve(prog.size());
   for (size_t i = 0; i < prog.size(); ++i) {
+    poller.step();
     const Entry& e = prog[i];
     const int q = e.id >= 0 ? e.id % kChordQualities : -1;
     ChordEvent c{e.tick, clock.at(e.tick), std::nullopt, std::string(chord_quality_name(q)),

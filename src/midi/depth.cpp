@@ -136,8 +136,9 @@ uint64_t BarCursor::miss(uint64_t tick, double& pos) noexcept {
   return bar_;
 }
 
-void radix_sort(std::vector<uint64_t>& v, int low_bit) {
+void radix_sort(std::vector<uint64_t>& v, int low_bit, Poller* poller) {
   const size_t n = v.size();
+  if (poller != nullptr) poller->step(n);  // (the scans below: one poll each)
   if (std::is_sorted(v.begin(), v.end())) return;
   if (n < 256 || n > UINT32_MAX) {
     std::sort(v.begin(), v.end());
@@ -154,12 +155,13 @@ void radix_sort(std::vector<uint64_t>& v, int low_bit) {
   for (int shift = low_bit; shift < bits; shift += digit) ++passes;
   // Every pass's histogram in one scan.
   std::vector<uint32_t> count(static_cast<size_t>(passes) * buckets);
-  for (const uint64_t x : v) {
+  for_polled(poller, n, [&](size_t i) {
+    const uint64_t x = v[i];
     int shift = low_bit;
     for (int p = 0; p < passes; ++p, shift += digit) {
       ++count[static_cast<size_t>(p) * buckets + ((x >> shift) & mask)];
     }
-  }
+  });
   const auto tmp = std::make_unique_for_overwrite<uint64_t[]>(n);
   uint64_t* src = v.data();
   uint64_t* dst = tmp.get();
@@ -173,10 +175,10 @@ void radix_sort(std::vector<uint64_t>& v, int low_bit) {
       c[k] = sum;
       sum += m;
     }
-    for (size_t i = 0; i < n; ++i) {
+    for_polled(poller, n, [&](size_t i) {
       const uint64_t x = src[i];
       dst[c[(x >> shift) & mask]++] = x;
-    }
+    });
     std::swap(src, dst);
   }
   if (src != v.data()) std::copy(src, src + n, v.data());
@@ -319,7 +321,7 @@ size_t count_distinct(std::vector<uint64_t>& v) {
 }
 
 // max_track: the largest track number of the notes.
-void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& d) {
+void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& d, Poller& poller) {
   for (int c = 0; c < 128; ++c) {
     if (in.cc_counts[c] != 0) {
       d.cc_numbers.push_back(static_cast<int16_t>(c));
@@ -359,6 +361,7 @@ void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
     // is exact.
     const uint64_t two_q = 2 * uint64_t{in.ppq};
     for (size_t i = count; i-- > 0;) {
+      poller.step();
       const DepthNote& n = notes[i];
       if (n.channel == kDrumChannel) continue;
       Voice& v = voices[size_t{n.track} * 16 + n.channel];
@@ -378,12 +381,14 @@ void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
     std::vector<uint64_t> voice;  // (track, channel) << 32 | index
     voice.reserve(count);
     for (size_t i = 0; i < count && i <= UINT32_MAX; ++i) {
+      poller.step();
       const DepthNote& n = notes[i];
       if (n.channel == kDrumChannel) continue;
       voice.push_back((uint64_t{n.track} << 36) | (uint64_t{n.channel} << 32) | i);
     }
-    radix_sort(voice, 32);
+    radix_sort(voice, 32, &poller);
     for (size_t i = 0; i < voice.size();) {
+      poller.step();
       // group [i, j): same voice, same start
       const uint64_t v = voice[i] >> 32;
       const DepthNote& a = notes[voice[i] & 0xFFFFFFFFu];
@@ -458,6 +463,7 @@ void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
   // fewer notes, the test is compiled out.)
   const auto walk = [&](auto all_counted) {
     for (size_t i = 0; i < count;) {
+      poller.step();
       const uint64_t start = all_notes[i].start;
       double pos;
       // On the integer path below: the position, a whole number of ticks
@@ -562,12 +568,14 @@ void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
   d.on_grid_share = static_cast<double>(on_grid) / cnt;
   if (notes.size() >= 8) d.timing_humanised = *d.on_grid_share < 0.75;
 
+  poller.step(count);
   if (nlengths != 0) {
     d.note_length_mean_beats = len_sum / static_cast<double>(nlengths);
     d.note_length_median_beats = median_beats(lengths.get(), nlengths, len_any, len_all, q);
   }
 
   d.bar_count = static_cast<uint32_t>(std::min<size_t>(bars.size(), UINT32_MAX));
+  poller.step(count);
   const size_t distinct = count_distinct(bars);
   d.distinct_bars = static_cast<uint32_t>(std::min<size_t>(distinct, UINT32_MAX));
   if (!bars.empty()) {
@@ -619,7 +627,7 @@ void merge_notes_back(DepthNote* a, DepthNote* ae, const DepthNote* b, const Dep
 // (Notes with equal start and seq, which only notes never ended can be, may
 // end up in either order: nothing computed from them depends on it.)
 // Returns the largest track number (0 without notes).
-uint32_t sort_notes(std::vector<DepthNote>& v) {
+uint32_t sort_notes(std::vector<DepthNote>& v, Poller& poller) {
   const size_t n = v.size();
   if (n == 0) return 0;
   if (n == 1) return v[0].track;
@@ -635,6 +643,7 @@ uint32_t sort_notes(std::vector<DepthNote>& v) {
   uint32_t prev_seq = a[0].seq;  // the largest seq of the group so far
   uint32_t max_track = a[0].track;
   for (size_t i = 1; i < n; ++i) {
+    poller.step();
     const uint64_t start = a[i].start;
     const uint32_t seq = a[i].seq;
     max_track = std::max(max_track, a[i].track);
@@ -668,6 +677,7 @@ uint32_t sort_notes(std::vector<DepthNote>& v) {
     // notes) is sorted once, then skipped: linear scanning.
     const auto by_seq = [](const DepthNote& x, const DepthNote& y) { return x.seq < y.seq; };
     for (size_t i = 1; i < n; ++i) {
+      poller.step();
       if ((a[i].start == a[i - 1].start) & (a[i].seq < a[i - 1].seq)) {
         size_t lo = i - 1, hi = i + 1;
         while (lo > 0 && a[lo - 1].start == a[i].start) --lo;
@@ -684,6 +694,7 @@ uint32_t sort_notes(std::vector<DepthNote>& v) {
     DepthNote* src = a;
     DepthNote* dst = tmp.get();
     while (nruns > 2) {
+      poller.step(n);
       size_t out = 0;
       for (size_t r = 0; r < nruns; r += 2) {
         const size_t lo = runs[r], mid = runs[r + 1], hi = r + 2 <= nruns ? runs[r + 2] : mid;
@@ -701,6 +712,7 @@ uint32_t sort_notes(std::vector<DepthNote>& v) {
     // The last merge writes into v. When both runs are in v, the first is
     // moved out first: the output then never passes the second's next note.
     const size_t mid = runs[1];
+    poller.step(n);
     if (src == a && n - mid < mid) {
       // The second run is the shorter: it is moved out and the merge runs
       // backwards from the end (the output never passes the first's last
@@ -722,14 +734,17 @@ uint32_t sort_notes(std::vector<DepthNote>& v) {
     std::vector<uint64_t> keys;
     keys.reserve(n);
     for (size_t i = 0; i < n; ++i) keys.push_back((v[i].start << 24) | i);
-    radix_sort(keys, 24);
+    radix_sort(keys, 24, &poller);
     std::vector<DepthNote> sorted;
     sorted.reserve(n);
     for (const uint64_t k : keys) sorted.push_back(v[k & 0xFFFFFF]);
     v.swap(sorted);
   } else {
+    // (Only beyond 2^24 notes or 2^40 ticks; one poll before and after.)
+    poller.poll();
     std::stable_sort(v.begin(), v.end(),
                      [](const DepthNote& x, const DepthNote& y) { return x.start < y.start; });
+    poller.poll();
   }
   return max_track;
 }
@@ -740,12 +755,18 @@ uint32_t sort_notes(std::vector<DepthNote>& v) {
 Depth compute_depth(DepthInput& in) {
   using namespace depth_detail;
   Depth d;
-  const uint32_t max_track = sort_notes(in.notes);
+  Poller poller(in.stop);
+  poller.poll();
+  const uint32_t max_track = sort_notes(in.notes, poller);
   Clock clock(in);
   Meter meter(in);
-  if (in.ppq != 0) analyze_chords(in, clock, meter, d);
-  analyze_drums(in, clock, meter, d);
-  performance(in, meter, max_track, d);
+  poller.step(in.tempos.size() + in.time_sigs.size());
+  if (in.ppq != 0) analyze_chords(in, clock, meter, d, poller);
+  poller.poll();
+  analyze_drums(in, clock, meter, d, poller);
+  poller.poll();
+  performance(in, meter, max_track, d, poller);
+  poller.poll();
   return d;
 }
 

@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include "smf.hpp"  // StopCheck
+
 namespace midipipe {
 
 // One paired note (zero-length notes included: drums count by onset).
@@ -46,6 +48,7 @@ struct DepthInput {
   std::vector<std::pair<uint64_t, uint32_t>> time_sigs;  // nn << 8 | dd
   std::array<uint64_t, 128> cc_counts{};                 // control changes by number
   uint64_t sustain_presses = 0;                          // CC64 going from < 64 to >= 64
+  StopCheck stop;  // polled in every pass (Limits::stop); compute_depth then throws Cancelled
 };
 
 // One entry of the chord progression (equal consecutive chords merged).
@@ -105,7 +108,8 @@ struct Depth {
   std::optional<double> repeated_share;
 };
 
-// Throws only std::bad_alloc. `in.notes` is reordered (by start, then seq).
+// Throws only std::bad_alloc, and Cancelled (stop.hpp) when in.stop asks it
+// to stop. `in.notes` is reordered (by start, then seq).
 Depth compute_depth(DepthInput& in);
 
 }  // namespace midipipe

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "depth.hpp"
+#include "stop.hpp"
 
 namespace midipipe::depth_detail {
 
@@ -120,13 +121,15 @@ inline uint64_t mix64(uint64_t x) noexcept {
 // largest key needs (std::sort for small inputs). Linear. With low_bit > 0
 // the keys must already be in order of their bits below low_bit (keys built
 // in index order with the index there): only the bits above are sorted on.
-void radix_sort(std::vector<uint64_t>& v, int low_bit = 0);
+// With a poller, counts the work (a few times n) and may throw Cancelled.
+void radix_sort(std::vector<uint64_t>& v, int low_bit = 0, Poller* poller = nullptr);
 
 // Median of v (reordered); v not empty.
 double median_of(std::vector<double>& v);
 
 // Notes sorted by start tick (then track, channel, pitch).
-void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d);
-void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d);
+// Both poll `poller` as they go (and may throw Cancelled).
+void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, Poller& poller);
+void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, Poller& poller);
 
 }  // namespace midipipe::depth_detail

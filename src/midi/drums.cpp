@@ -19,14 +19,25 @@
 //     (long-short on every beat); swung otherwise. Without samples, straight
 //     when at least 4 beats have inner onsets and 80% of those lie within
 //     1/20 beat of the 16th grid; otherwise NULL.
-//   * pattern: each bar's hits as a set of (position rounded to the 16th,
-//     class), hashed (so that humanised playing still repeats); a hit at most
-//     PPQ/16 ticks before a bar line whose nearest 16th is that line counts as
-//     the next bar's downbeat (played early); pattern_bars = the smallest P
-//     in 1..8 such that the bar sequence (first to last drum bar, empty bars included) repeats with
-//     period P in at least 75% of the bars and holds at least two periods
-//     (then loops = true); otherwise the number of drum bars when at most 8
-//     (loops = false), else NULL.
+//   * pattern: each bar's hits as onsets on the 16th grid (position rounded
+//     to the nearest 16th; a hit at most PPQ/16 ticks before a bar line whose
+//     nearest 16th is that line counts as the next bar's downbeat, played
+//     early) in four instrument groups with weights: kick 2; snare, side
+//     stick and clap 2; hi-hats and ride 1; other percussion 1 (toms and
+//     crash/china/splash cymbals, the fills' and accents' voices, 0). Two bars
+//     are alike when the weighted share of their onsets that find an onset of
+//     the same group within one 16th in the other bar is at least 60%. For a
+//     period P in 1..8 (with at least two periods of bars), the bars at each
+//     phase of P get a prototype: of up to 16 of them, evenly spaced, the one
+//     most alike the others (summed likeness), which must hold weighted hits;
+//     pattern_bars = the smallest P at which the bars (first to last drum
+//     bar, empty ones included) repeat exactly (every hit's 16th and class)
+//     for at least 75% of them (a programmed loop keeps its exact length);
+//     else the smallest P for which at least 75% of all bars are alike their
+//     phase's prototype. Either way loops = true (the file is mostly that
+//     pattern); otherwise the number of drum bars when at most 8 (loops = false), else
+//     NULL. Human drumming never repeats exactly: ghost notes, hi-hat
+//     variations and timing a 16th off still loop; a fill bar does not.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -124,9 +135,106 @@ constexpr std::array<uint8_t, 256> kClassOf = [] {
   for (int k = 0; k < 256; ++k) t[static_cast<size_t>(k)] = static_cast<uint8_t>(class_of_key(k));
   return t;
 }();
+
+// The pattern's instrument group of each class (kGroups = none) and the
+// groups' weights.
+constexpr int kGroups = 4;
+constexpr std::array<uint8_t, kDrumClasses> kGroupOf = [] {
+  std::array<uint8_t, kDrumClasses> t{};
+  t.fill(kGroups);
+  t[kick] = 0;
+  t[snare] = t[side_stick] = t[clap] = 1;
+  t[hh_closed] = t[hh_pedal] = t[hh_open] = t[ride] = t[ride_bell] = 2;
+  t[percussion] = 3;
+  return t;
+}();
+constexpr uint64_t kGroupWeight[kGroups] = {2, 2, 1, 1};
+
+// Set bits of x, inline (std::popcount is a library call without -mpopcnt,
+// which the baseline x86-64 target lacks).
+constexpr int bits_set(uint64_t x) noexcept {
+  x -= (x >> 1) & 0x5555555555555555ull;
+  x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+  x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0Full;
+  return static_cast<int>((x * 0x0101010101010101ull) >> 56);
+}
+
+// One bar's onsets: bit u of g[k] = an onset of group k at 16th u (u < 64);
+// exact = the sum of a hash of every (16th, class) of the bar, for exact
+// repetition. near and weight are derived by finish().
+struct BarBits {
+  uint64_t g[kGroups];
+  uint64_t exact;
+  uint64_t near[kGroups];  // g[k] widened by one 16th either way
+  uint64_t weight;         // the weighted number of onsets
+  void finish() noexcept {
+    weight = 0;
+    for (int k = 0; k < kGroups; ++k) {
+      near[k] = g[k] | (g[k] << 1) | (g[k] >> 1);
+      weight += kGroupWeight[k] * static_cast<uint64_t>(bits_set(g[k]));
+    }
+  }
+};
+
+// Whether the weighted onsets of a and b that find a partner of their group
+// within one 16th in the other bar are at least 60% of all their weighted
+// onsets (10 * found >= 6 * total; two empty bars are alike).
+bool alike(const BarBits& a, const BarBits& b) noexcept {
+  uint64_t found = 0;
+  for (int k = 0; k < kGroups; ++k) {
+    found += kGroupWeight[k] *
+             static_cast<uint64_t>(bits_set(a.g[k] & b.near[k]) + bits_set(b.g[k] & a.near[k]));
+  }
+  return 10 * found >= 6 * (a.weight + b.weight);
+}
+
+// The smallest P in 1..8 with at least two periods in which bar i equals bar
+// i - P exactly for at least 75% of the bars, 0 when none.
+uint32_t exact_period(const std::vector<BarBits>& bars) {
+  const size_t nb = bars.size();
+  for (size_t p = 1; p <= 8 && 2 * p <= nb; ++p) {
+    size_t match = 0;
+    for (size_t i = p; i < nb; ++i) match += bars[i].exact == bars[i - p].exact;
+    if (4 * match >= 3 * (nb - p)) return static_cast<uint32_t>(p);
+  }
+  return 0;
+}
+
+// How many bars of a phase are tried as its prototype.
+constexpr size_t kCandidates = 8;
+
+// The smallest period P in 1..8 of `bars` as defined above, 0 when none.
+uint32_t loop_period(const std::vector<BarBits>& bars) {
+  const size_t nb = bars.size();
+  for (size_t p = 1; p <= 8 && 2 * p <= nb; ++p) {
+    size_t alike_bars = 0;
+    bool ok = true;
+    for (size_t ph = 0; ph < p && ok; ++ph) {
+      const size_t members = (nb - ph + p - 1) / p;  // bars ph, ph + p, ...
+      const size_t ncand = std::min<size_t>(members, kCandidates);
+      size_t best = 0, best_score = 0;
+      for (size_t c = 0; c < ncand; ++c) {
+        const BarBits& cand = bars[ph + (c * members / ncand) * p];
+        size_t score = 0;
+        for (size_t i = ph; i < nb; i += p) score += alike(cand, bars[i]);
+        if (c == 0 || score > best_score) {
+          best = ph + (c * members / ncand) * p;
+          best_score = score;
+        }
+        // Enough for this phase: a better prototype cannot change the verdict
+        // (every phase at 75% makes the whole 75%).
+        if (4 * best_score >= 3 * members && bars[best].weight != 0) break;
+      }
+      ok = bars[best].weight != 0;
+      alike_bars += best_score;
+    }
+    if (ok && 4 * alike_bars >= 3 * nb) return static_cast<uint32_t>(p);
+  }
+  return 0;
+}
 }  // namespace
 
-void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
+void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, Poller& poller) {
   // Pointers to the drum notes (room for every note: no counting pass first;
   // branch-free: a note that is not a drum is written over), then the drum
   // notes with their classes, their counts by class, the snare hits by
@@ -134,10 +242,12 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
   // (double bass), in order, branch-free as well.
   const auto index = std::make_unique_for_overwrite<const DepthNote*[]>(in.notes.size() + 1);
   size_t ndrums = 0;
+  poller.step(in.notes.size());
   for (const DepthNote& n : in.notes) {
     index[ndrums] = &n;
     ndrums += n.channel == kDrumChannel;
   }
+  poller.step(in.notes.size());
   if (ndrums == 0) return;
   const auto hits = std::make_unique_for_overwrite<Hit[]>(ndrums);
   const auto picked = std::make_unique_for_overwrite<uint64_t[]>(2 * (ndrums + 1));
@@ -146,6 +256,7 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
   size_t nsnare_toms = 0, nkicks = 0;
   uint64_t snare_vel[256] = {};
   for (size_t k = 0; k < ndrums; ++k) {
+    poller.step();
     const DepthNote& n = *index[k];
     const uint8_t cls = kClassOf[n.pitch];
     hits[k] = Hit{n.start, cls, n.velocity};
@@ -180,6 +291,7 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
     uint64_t prev_tick = 0;
     double prev_sec = 0;
     for (size_t i = 0; i < nsnare_toms; ++i) {
+      poller.step();
       const uint64_t tick = snare_toms[i];
       const double sec = clock.at(tick);
       if (have && tick != prev_tick && sec - prev_sec < 0.030) {
@@ -205,6 +317,7 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
       if (run >= 4) ++d.double_bass_runs;
       run = 0;
     };
+    poller.step(nkicks);
     for (size_t i = 0; i < nkicks; ++i) {
       const uint64_t tick = kicks[i];
       if (have && tick == prev) continue;
@@ -224,8 +337,8 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
   // swing, feel, bar pattern: one walk over the distinct onsets by beat.
   std::vector<double> ratios;
   uint64_t beats_with_hits = 0, inner_beats = 0, inner_onsets = 0, inner_on16 = 0;
-  std::vector<std::pair<uint64_t, uint64_t>> bar_hash;  // (bar, hash) for bars with hits
-  bool pattern_sorted = true;                           // bar_hash by bar
+  std::vector<std::pair<uint64_t, BarBits>> bar_bits;  // (bar, onsets) for bars with hits
+  bool pattern_sorted = true;                          // bar_bits by bar
   {
     uint64_t cur_bar = UINT64_MAX, cur_beat = UINT64_MAX;
     double pmin = 2, pmax = -1;
@@ -254,6 +367,7 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
     bool whole = false;  // pos is a whole number of ticks below 2^24
     uint32_t t8 = 0;     // then floor(8P / Q) for P = pos
     for (const Hit& n : drums) {
+      poller.step();
       if (!have_start || n.start != start) {
         have_start = true;
         start = n.start;
@@ -288,12 +402,14 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
         cur_beat = UINT64_MAX;
         cur_bar = bar;
       }
-      const uint64_t h = mix64((upos << 8) | uint64_t{n.cls});
-      if (!bar_hash.empty() && bar_hash.back().first == pbar) {
-        bar_hash.back().second += h;
-      } else {
-        pattern_sorted &= bar_hash.empty() || bar_hash.back().first < pbar;
-        bar_hash.emplace_back(pbar, h);
+      if (bar_bits.empty() || bar_bits.back().first != pbar) {
+        pattern_sorted &= bar_bits.empty() || bar_bits.back().first < pbar;
+        bar_bits.emplace_back(pbar, BarBits{});
+      }
+      BarBits& bits = bar_bits.back().second;
+      bits.exact += mix64((upos << 8) | uint64_t{n.cls});
+      if (const uint8_t g = kGroupOf[n.cls]; g < kGroups && upos < 64) {
+        bits.g[g] |= uint64_t{1} << upos;
       }
       if (n.start == prev_tick) continue;  // distinct onsets only from here
       prev_tick = n.start;
@@ -340,27 +456,37 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d) {
   }
 
   // pattern (a bar may have two entries when a snapped hit went back a bar)
-  if (!pattern_sorted) std::sort(bar_hash.begin(), bar_hash.end());
-  const uint64_t first = bar_hash.front().first, last = bar_hash.back().first;
+  poller.step(bar_bits.size());
+  if (!pattern_sorted) {
+    std::sort(bar_bits.begin(), bar_bits.end(),
+              [](const auto& x, const auto& y) { return x.first < y.first; });
+  }
+  poller.step(bar_bits.size());
+  const uint64_t first = bar_bits.front().first, last = bar_bits.back().first;
   const uint64_t span = last - first + 1;
   size_t bars_with_hits = 0;
-  for (size_t i = 0; i < bar_hash.size(); ++i) {
-    bars_with_hits += i == 0 || bar_hash[i].first != bar_hash[i - 1].first;
+  for (size_t i = 0; i < bar_bits.size(); ++i) {
+    bars_with_hits += i == 0 || bar_bits[i].first != bar_bits[i - 1].first;
   }
   if (span > 4 * static_cast<uint64_t>(bars_with_hits) + 64) return;
-  std::vector<uint64_t> seq(static_cast<size_t>(span), 0);
-  for (const auto& [b, h] : bar_hash) seq[static_cast<size_t>(b - first)] += h;
-  const size_t nb = seq.size();
-  for (size_t p = 1; p <= 8 && 2 * p <= nb; ++p) {
-    size_t match = 0;
-    for (size_t i = p; i < nb; ++i) match += seq[i] == seq[i - p];
-    if (static_cast<double>(match) >= 0.75 * static_cast<double>(nb - p)) {
-      d.drum_pattern_bars = static_cast<uint32_t>(p);
-      d.drum_loops = true;
-      return;
-    }
+  std::vector<BarBits> seq(static_cast<size_t>(span), BarBits{});
+  for (const auto& [b, bits] : bar_bits) {
+    BarBits& to = seq[static_cast<size_t>(b - first)];
+    for (int k = 0; k < kGroups; ++k) to.g[k] |= bits.g[k];
+    to.exact += bits.exact;
   }
-  if (nb <= 8) d.drum_pattern_bars = static_cast<uint32_t>(nb);
+  for (BarBits& b : seq) b.finish();
+  poller.step(8 * seq.size());
+  uint32_t p = exact_period(seq);
+  poller.step(8 * seq.size());
+  if (p == 0) p = loop_period(seq);
+  poller.step(8 * seq.size());
+  if (p != 0) {
+    d.drum_pattern_bars = p;
+    d.drum_loops = true;
+    return;
+  }
+  if (seq.size() <= 8) d.drum_pattern_bars = static_cast<uint32_t>(seq.size());
 }
 
 }  // namespace depth_detail

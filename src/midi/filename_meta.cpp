@@ -35,6 +35,7 @@
 #include "filename_meta.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "key.hpp"
@@ -303,39 +304,84 @@ bool same_component(const std::vector<Token>& t, size_t i, size_t n) noexcept {
   return i + n <= t.size() && t[i + n - 1].component == t[i].component;
 }
 
-// Genre words of the whole path. `context` says whether the path has other
-// metadata, which lets the common English words count inside a phrase.
-void find_genres(const std::vector<Token>& toks, bool context, std::vector<std::string>& out) {
+constexpr size_t kNumGenreWords = std::size(kGenreWords);
+
+constexpr size_t word_count(const GenreWord& g) noexcept {
+  size_t n = 0;
+  while (n < 3 && !g.words[n].empty()) ++n;
+  return n;
+}
+
+// The vocabulary's entries ordered by their first word, for binary search.
+constexpr std::array<uint16_t, kNumGenreWords> kByFirstWord = [] {
+  std::array<uint16_t, kNumGenreWords> t{};
+  for (size_t i = 0; i < kNumGenreWords; ++i) t[i] = static_cast<uint16_t>(i);
+  std::sort(t.begin(), t.end(), [](uint16_t x, uint16_t y) {
+    return kGenreWords[x].words[0] < kGenreWords[y].words[0];
+  });
+  return t;
+}();
+
+// A vocabulary entry found in the path: the component it is in, and whether
+// it is an ordinary English word standing in a phrase (then it counts only
+// beside other metadata).
+struct GenreHit {
+  uint16_t entry;
+  size_t component;
+  bool conditional;
+};
+
+// Every vocabulary entry in the path, found once.
+std::vector<GenreHit> match_genres(const std::vector<Token>& toks) {
+  std::vector<GenreHit> hits;
+  for (size_t i = 0; i < toks.size(); ++i) {
+    std::string_view stripped = toks[i].lower;  // a lone token may carry a number: "rock1"
+    while (!stripped.empty() && stripped.back() >= '0' && stripped.back() <= '9') {
+      stripped.remove_suffix(1);
+    }
+    for (const bool lone : {true, false}) {
+      const std::string_view key = lone ? stripped : std::string_view(toks[i].lower);
+      const auto* it = std::lower_bound(
+          kByFirstWord.begin(), kByFirstWord.end(), key,
+          [](uint16_t e, std::string_view k) { return kGenreWords[e].words[0] < k; });
+      for (; it != kByFirstWord.end() && kGenreWords[*it].words[0] == key; ++it) {
+        const GenreWord& g = kGenreWords[*it];
+        const size_t n = word_count(g);
+        if ((n == 1) != lone || !same_component(toks, i, n)) continue;
+        bool match = true;
+        for (size_t k = 1; k < n && match; ++k) match = toks[i + k].lower == g.words[k];
+        if (!match) continue;
+        hits.push_back(
+            GenreHit{*it, toks[i].component, g.common_word && n == 1 && toks[i].in_phrase()});
+      }
+    }
+  }
+  return hits;
+}
+
+// The genre words of `hits` (of one component only when `component` is set):
+// the conditional ones only with `context`. Sorted, distinct.
+std::vector<std::string> genres_of(const std::vector<GenreHit>& hits, bool context,
+                                   std::optional<size_t> component = std::nullopt) {
+  std::vector<std::string> out;
   auto add = [&out](std::string_view g) {
     if (!g.empty() && std::find(out.begin(), out.end(), g) == out.end()) out.emplace_back(g);
   };
-  for (size_t i = 0; i < toks.size(); ++i) {
-    for (const GenreWord& g : kGenreWords) {
-      size_t n = 0;
-      while (n < 3 && !g.words[n].empty()) ++n;
-      if (!same_component(toks, i, n)) continue;
-      bool match = true;
-      for (size_t k = 0; k < n && match; ++k) {
-        std::string_view w = toks[i + k].lower;
-        if (n == 1) {  // a lone token may carry a number: "rock1", "House2"
-          while (!w.empty() && w.back() >= '0' && w.back() <= '9') w.remove_suffix(1);
-        }
-        match = w == g.words[k];
-      }
-      if (!match) continue;
-      if (g.common_word && n == 1 && toks[i].in_phrase() && !context) continue;
-      add(g.canon);
-      add(g.parent);
-    }
+  for (const GenreHit& h : hits) {
+    if ((h.conditional && !context) || (component && h.component != *component)) continue;
+    add(kGenreWords[h.entry].canon);
+    add(kGenreWords[h.entry].parent);
   }
   std::sort(out.begin(), out.end());
+  return out;
 }
 
-// Key from the tokens: sets tonic and minor (1) / major (0). The weak form
-// "Am" inside a phrase needs `context`.
-void find_key(const std::vector<Token>& toks, bool context, int& tonic, int& minor) {
+// Key from the tokens from `first` on: sets tonic and minor (1) / major (0).
+// The weak form "Am" inside a phrase needs `context`.
+void find_key(const std::vector<Token>& toks, bool context, int& tonic, int& minor,
+              size_t first = 0) {
   tonic = minor = -1;
-  for (size_t i = 0; i < toks.size(); ++i) {
+  for (size_t i = first; i < toks.size(); ++i) {
     const Token& t = toks[i];
     size_t used = 0;
     int pc = parse_root(t.text, used, true);
@@ -426,23 +472,21 @@ FilenameMeta filename_meta(std::string_view path, const Analysis* a) {
 
   // The path's own signals first, then the words that need them.
   m.bpm = marked_bpm(toks);
-  std::vector<std::string> strong;
-  find_genres(toks, false, strong);
+  const std::vector<GenreHit> hits = match_genres(toks);
+  const bool strong_genre =
+      std::any_of(hits.begin(), hits.end(), [](const GenreHit& h) { return !h.conditional; });
   int tonic = -1, minor = -1;
-  find_key(toks, m.bpm.has_value() || !strong.empty(), tonic, minor);
-  find_genres(toks, m.bpm.has_value() || tonic >= 0 || !strong.empty(), m.genres);
+  find_key(toks, m.bpm.has_value() || strong_genre, tonic, minor);
+  m.genres = genres_of(hits, m.bpm.has_value() || tonic >= 0 || strong_genre);
   if (tonic < 0) find_key(toks, m.bpm.has_value() || !m.genres.empty(), tonic, minor);
   if (!m.bpm && !toks.empty()) {
     // context for a bare number: a genre or a key in the file name itself
     const size_t last = toks.back().component;
-    std::vector<Token> name;
-    for (const Token& t : toks) {
-      if (t.component == last) name.push_back(t);
-    }
-    std::vector<std::string> name_genres;
+    size_t first = toks.size();
+    while (first > 0 && toks[first - 1].component == last) --first;
+    const std::vector<std::string> name_genres = genres_of(hits, tonic >= 0, last);
     int name_tonic = -1, name_minor = -1;
-    find_genres(name, tonic >= 0, name_genres);
-    find_key(name, !name_genres.empty(), name_tonic, name_minor);
+    find_key(toks, !name_genres.empty(), name_tonic, name_minor, first);
     if (!name_genres.empty() || name_tonic >= 0) m.bpm = bare_bpm(toks);
   }
 

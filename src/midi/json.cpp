@@ -11,6 +11,7 @@
 #include "analysis_internal.hpp"
 #include "filename_meta.hpp"
 #include "split.hpp"
+#include "stop.hpp"
 
 namespace midipipe {
 namespace {
@@ -188,7 +189,7 @@ void put_track(std::string& out, const TrackAnalysis& t) {
   o.close();
 }
 
-void put_depth(Obj& o, const Depth& d) {
+void put_depth(Obj& o, const Depth& d, Poller& poller) {
   o.str("chord_resolution", d.chord_resolution);
   o.integer("distinct_chords", d.distinct_chords);
   o.number("chord_changes_per_bar", d.chord_changes_per_bar);
@@ -228,6 +229,7 @@ void put_depth(Obj& o, const Depth& d) {
   std::string& out = o.key("chords");
   out.push_back('[');
   for (size_t i = 0; i < d.chords.size(); ++i) {
+    poller.step();
     if (i) out.push_back(',');
     const ChordEvent& c = d.chords[i];
     Obj e(out);
@@ -290,11 +292,28 @@ std::string error_json(std::string_view path, std::string_view code, std::string
   return out;
 }
 
+namespace {
+std::string to_json_text(const AnalyzeResult& r, std::string_view path, const JsonOptions& options);
+}  // namespace
+
 std::string to_json(const AnalyzeResult& r, std::string_view path) {
   return to_json(r, path, JsonOptions{});
 }
 
 std::string to_json(const AnalyzeResult& r, std::string_view path, const JsonOptions& options) {
+  try {
+    return to_json_text(r, path, options);
+  } catch (const Cancelled&) {
+    return std::string();  // JsonOptions::stop asked to stop
+  }
+}
+
+namespace {
+
+// to_json; throws Cancelled when options.stop asks it to stop.
+std::string to_json_text(const AnalyzeResult& r, std::string_view path,
+                         const JsonOptions& options) {
+  Poller poller(options.stop);
   std::string out;
   if (!r.status.ok()) {
     put_error(out, path, code_name(r.status.code), r.status.message, r.status.offset);
@@ -349,13 +368,14 @@ std::string to_json(const AnalyzeResult& r, std::string_view path, const JsonOpt
   o.str_array("track_names", a.track_names);
   o.str_array("markers", a.markers);
   o.boolean("has_lyrics", a.has_lyrics);
-  if (options.depth && a.depth) put_depth(o, *a.depth);
+  if (options.depth && a.depth) put_depth(o, *a.depth, poller);
   if (options.filename_meta && !path.empty()) put_filename_meta(o, filename_meta(path, &a));
   if (options.splits != nullptr) put_splits(o, *options.splits);
   {
     std::string& t = o.key("tracks");
     t.push_back('[');
     for (size_t i = 0; i < a.tracks.size(); ++i) {
+      poller.step();
       if (i) t.push_back(',');
       put_track(t, a.tracks[i]);
     }
@@ -365,5 +385,7 @@ std::string to_json(const AnalyzeResult& r, std::string_view path, const JsonOpt
   o.close();
   return out;
 }
+
+}  // namespace
 
 }  // namespace midipipe

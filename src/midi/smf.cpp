@@ -60,6 +60,8 @@ std::string_view code_name(Code c) noexcept {
       return "system_message";
     case Code::out_of_memory:
       return "out_of_memory";
+    case Code::cancelled:
+      return "cancelled";
     case Code::code_count_:
       break;
   }
@@ -67,7 +69,8 @@ std::string_view code_name(Code c) noexcept {
 }
 
 bool code_is_fatal(Code c) noexcept {
-  return (c >= Code::empty_file && c <= Code::too_many_tracks) || c == Code::out_of_memory;
+  return (c >= Code::empty_file && c <= Code::too_many_tracks) || c == Code::out_of_memory ||
+         c == Code::cancelled;
 }
 
 namespace detail {
@@ -91,6 +94,35 @@ void set_fatal(ParseStatus& st, Code code, uint64_t offset, const char* fmt, ...
 void add_warning(ParseStatus& st, Code code, uint64_t offset, uint32_t max_kept) {
   if (st.warnings.size() < max_kept) st.warnings.push_back(Warning{code, offset});
   if (st.warning_count != UINT32_MAX) ++st.warning_count;
+}
+
+bool checkpoint(ParseCtx& ctx, uint32_t track, uint64_t events, uint64_t& next_check,
+                const uint8_t* at) {
+  const uint64_t max_events = ctx.limits.max_events;
+  if (events > max_events) {
+    // Fatal: the whole file is refused, not the track.
+    set_fatal(ctx.st, Code::too_many_events, ctx.off(at),
+              "track %u: more than %llu events (limit); event at offset %llu", track,
+              static_cast<unsigned long long>(max_events),
+              static_cast<unsigned long long>(ctx.off(at)));
+    return false;
+  }
+  ctx.idle = 0;
+  if (ctx.limits.stop.requested()) {
+    set_fatal(ctx.st, Code::cancelled, ctx.off(at), "cancelled at offset %llu",
+              static_cast<unsigned long long>(ctx.off(at)));
+    return false;
+  }
+  next_check = max_events - events > kStopEvery ? events + kStopEvery : max_events;
+  return true;
+}
+
+bool idle_poll(ParseCtx& ctx, const uint8_t* at) {
+  ctx.idle = 0;
+  if (!ctx.limits.stop.requested()) return true;
+  set_fatal(ctx.st, Code::cancelled, ctx.off(at), "cancelled at offset %llu",
+            static_cast<unsigned long long>(ctx.off(at)));
+  return false;
 }
 
 }  // namespace detail

@@ -51,19 +51,50 @@ enum class Code : uint8_t {
   system_message,                 // F1-F3, F6, F8, FA-FC, FE in a track (skipped, track goes on)
   // Fatal again (kept at the end so stored codes keep their numbers).
   out_of_memory,  // the analysis could not allocate what the file needs
+  // Not about the file: the caller's StopCheck asked the engine to stop. Never
+  // stored as a row (the caller reports its own cancel instead).
+  cancelled,
   code_count_
 };
 
 // "empty_file", "not_midi", ... (the enum's name).
 std::string_view code_name(Code c) noexcept;
-// true for the fatal codes (empty_file .. too_many_tracks, out_of_memory).
+// true for the fatal codes (empty_file .. too_many_tracks, out_of_memory, cancelled).
 bool code_is_fatal(Code c) noexcept;
 
+// Cooperative cancellation. When `fn` is set, the engine calls fn(arg) about
+// every kStopEvery units of work (events parsed, notes or boundaries visited
+// by an analysis pass, bytes written), i.e. every few tens of microseconds on
+// any input, and when it returns true abandons the file: status
+// Code::cancelled (parse_smf, analyze_with, split_tracks) or an empty string
+// (to_json). fn must not throw or longjmp; it typically reads flags that a
+// signal handler or another process sets (src/pg/stop.cpp).
+struct StopCheck {
+  bool (*fn)(void*) = nullptr;
+  void* arg = nullptr;
+  bool requested() const { return fn != nullptr && fn(arg); }
+};
+inline constexpr uint32_t kStopEvery = 16384;
+
+// The cost model. A file's cost is its event count (channel + meta + sysex
+// events, all tracks): every per-file allocation of the analysis, the depth
+// passes (notes, boundaries, chords), the JSON text and split_tracks is
+// linear in it, plus the file's own bytes (text events, track names) and a
+// fixed part per track (at most max_tracks). A file with more events than
+// max_events is refused (too_many_events, at the offset of the first event
+// past the limit) before the analysis allocates for more, so the memory of
+// one analysis is bounded by a * max_events + b * file size (README,
+// "Resource bounds", has the measured a and b).
 struct Limits {
   uint64_t max_file_size = 64ull << 20;  // bytes
-  uint64_t max_events = 50'000'000;      // channel + meta + sysex, whole file
+  uint64_t max_events = kDefaultMaxEvents;
   uint32_t max_tracks = 65'535;
   uint32_t max_warnings = 16;  // warnings kept (all are counted)
+  StopCheck stop;              // cancellation (none by default)
+  // The default event limit: 21x the largest file of the shared corpus
+  // (95,478 events: a GiantMIDI-Piano Chopin etude), so no real file of it
+  // comes near; the SQL side sets it from midipipe.max_events.
+  static constexpr uint64_t kDefaultMaxEvents = 2'000'000;
 };
 
 struct Warning {

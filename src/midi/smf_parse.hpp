@@ -125,8 +125,34 @@ struct ParseCtx {
   const uint8_t* file;  // start of the whole input (offsets are relative to it)
   ParseStatus& st;
   const Limits& limits;
+  // The event count past which checkpoint() runs: the event limit, or the
+  // next poll of Limits::stop when there is one, whichever comes first. So
+  // the hot loop has one comparison per event for both.
+  uint64_t next_check;
+  uint32_t idle = 0;  // loop steps that delivered no event since the last poll
+  ParseCtx(const uint8_t* f, ParseStatus& s, const Limits& l) noexcept
+      : file(f), st(s), limits(l), next_check(first_check(l)) {}
+  static uint64_t first_check(const Limits& l) noexcept {
+    return l.stop.fn != nullptr && l.max_events > kStopEvery ? kStopEvery : l.max_events;
+  }
   uint64_t off(const uint8_t* p) const noexcept { return static_cast<uint64_t>(p - file); }
 };
+
+// `events` passed ctx.next_check: too_many_events past Limits::max_events,
+// cancelled when Limits::stop says so (both fatal: false), else the next
+// checkpoint is set.
+[[gnu::cold]] bool checkpoint(ParseCtx& ctx, uint32_t track, uint64_t events, uint64_t& next_check,
+                              const uint8_t* at);
+[[gnu::cold]] bool idle_poll(ParseCtx& ctx, const uint8_t* at);
+
+// A loop step that delivers no event (a skipped message, a chunk): polls
+// Limits::stop every kStopEvery of them, so that a file made only of such
+// steps is cancellable too. false: cancelled (fatal already recorded).
+inline bool idle_step(ParseCtx& ctx, const uint8_t* at) {
+  if (++ctx.idle < kStopEvery) [[likely]]
+    return true;
+  return idle_poll(ctx, at);
+}
 
 // Parses one MTrk body [p, end). Returns false after a fatal error (already
 // recorded in ctx.st).
@@ -134,7 +160,7 @@ template <class V>
 bool parse_track(ParseCtx& ctx, uint32_t track, const uint8_t* p, const uint8_t* const end, V& v) {
   ParseStatus& st = ctx.st;
   const uint32_t max_kept = ctx.limits.max_warnings;
-  const uint64_t max_events = ctx.limits.max_events;
+  uint64_t next_check = ctx.next_check;
   uint64_t events = st.events;
   uint64_t tick = 0;
   uint8_t running = 0;       // running status in force (0: none)
@@ -145,13 +171,6 @@ bool parse_track(ParseCtx& ctx, uint32_t track, const uint8_t* p, const uint8_t*
   const auto stop = [&](Code code, const uint8_t* at) {
     add_warning(st, code, ctx.off(at), max_kept);
     stopped = true;
-  };
-  // Limits::max_events is fatal: the whole file is refused, not the track.
-  const auto too_many_events = [&](const uint8_t* at) {
-    set_fatal(st, Code::too_many_events, ctx.off(at),
-              "track %u: more than %llu events (limit); event at offset %llu", track,
-              static_cast<unsigned long long>(max_events),
-              static_cast<unsigned long long>(ctx.off(at)));
   };
 
   while (p < end) {
@@ -204,11 +223,11 @@ bool parse_track(ParseCtx& ctx, uint32_t track, const uint8_t* p, const uint8_t*
       tick = now;
       if (((d1 | d2) & 0x80) != 0) [[unlikely]] {
         add_warning(st, Code::bad_data_byte, ctx.off(ev), max_kept);
+        if (!idle_step(ctx, ev)) return false;
         continue;
       }
-      if (++events > max_events) [[unlikely]] {
-        too_many_events(ev);
-        return false;
+      if (++events > next_check) [[unlikely]] {
+        if (!checkpoint(ctx, track, events, next_check, ev)) return false;
       }
       v.on_channel(now, s, d1, d2);
     } else if (s == 0xFF) {
@@ -228,9 +247,8 @@ bool parse_track(ParseCtx& ctx, uint32_t track, const uint8_t* p, const uint8_t*
         stop(Code::bad_meta_length, ev);
         break;
       }
-      if (++events > max_events) [[unlikely]] {
-        too_many_events(ev);
-        return false;
+      if (++events > next_check) [[unlikely]] {
+        if (!checkpoint(ctx, track, events, next_check, ev)) return false;
       }
       tick = now;
       v.on_meta(now, type, std::span<const uint8_t>(p, len));
@@ -251,9 +269,8 @@ bool parse_track(ParseCtx& ctx, uint32_t track, const uint8_t* p, const uint8_t*
         stop(Code::truncated_event, ev);
         break;
       }
-      if (++events > max_events) [[unlikely]] {
-        too_many_events(ev);
-        return false;
+      if (++events > next_check) [[unlikely]] {
+        if (!checkpoint(ctx, track, events, next_check, ev)) return false;
       }
       tick = now;
       v.on_sysex(now, s, std::span<const uint8_t>(p, len));
@@ -277,10 +294,12 @@ bool parse_track(ParseCtx& ctx, uint32_t track, const uint8_t* p, const uint8_t*
       tick = now;
       if (s < 0xF8) running = 0;  // system common cancels running status
       add_warning(st, Code::system_message, ctx.off(ev), max_kept);
+      if (!idle_step(ctx, ev)) return false;
     }
   }
   if (!had_eot && !stopped) add_warning(st, Code::missing_end_of_track, ctx.off(end), max_kept);
   st.events = events;
+  ctx.next_check = next_check;
   v.on_track_end(track, tick, had_eot);
   return true;
 }
@@ -306,7 +325,7 @@ ParseStatus parse_smf(std::span<const uint8_t> bytes, V& visitor, const Limits& 
     return st;
   }
   const uint8_t* const file = bytes.data();
-  detail::ParseCtx ctx{file, st, limits};
+  detail::ParseCtx ctx(file, st, limits);
 
   // The SMF proper: [b, e) of the file.
   uint64_t b = 0;
@@ -411,6 +430,7 @@ ParseStatus parse_smf(std::span<const uint8_t> bytes, V& visitor, const Limits& 
   uint64_t pos = b + 8 + static_cast<uint64_t>(hlen);
   const uint64_t first_chunk = pos;
   while (pos < e) {
+    if (!detail::idle_step(ctx, file + pos)) return st;
     if (e - pos < 8) {
       detail::add_warning(st, Code::trailing_garbage, pos, max_kept);
       break;

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "stop.hpp"
+
 namespace midipipe {
 namespace {
 
@@ -96,14 +98,20 @@ uint64_t split_output_limit(uint64_t input_size) noexcept {
   return input_size * 16 + (uint64_t{1} << 20);
 }
 
+uint64_t split_output_limit(uint64_t input_size, uint64_t max_events) noexcept {
+  const uint64_t by_events = max_events > (UINT64_MAX >> 6) ? UINT64_MAX : 16 * max_events;
+  return std::min(input_size * 16, input_size + by_events) + (uint64_t{1} << 20);
+}
+
 SplitResult split_tracks(std::span<const uint8_t> bytes, const Limits& limits) {
   SplitResult r;
   try {
+    Poller poller(limits.stop);
     Smf smf = read_smf(bytes, limits);
     r.status = std::move(smf.status);
     if (!r.status.ok() || smf.header.format == 0) return r;
     const bool independent = smf.header.format == 2;
-    const uint64_t limit = split_output_limit(bytes.size());
+    const uint64_t limit = split_output_limit(bytes.size(), limits.max_events);
     uint64_t total = 0;
     // Format 1: the conductor events of every track, sorted once by (tick,
     // track, index); each split merges them with its own events (already in
@@ -114,6 +122,7 @@ SplitResult split_tracks(std::span<const uint8_t> bytes, const Limits& limits) {
     if (!independent) {
       for (uint32_t u = 0; u < smf.tracks.size(); ++u) {
         const auto& ev = smf.tracks[u].events;
+        poller.step(ev.size() + 1);
         for (uint32_t i = 0; i < ev.size(); ++i) {
           if (is_conductor_meta(ev[i])) conductor.push_back(Ref{ev[i].tick, u, i});
         }
@@ -121,6 +130,7 @@ SplitResult split_tracks(std::span<const uint8_t> bytes, const Limits& limits) {
       for (const Ref& k : conductor) {
         conductor_bytes += usual_event_bytes(smf.tracks[k.track].events[k.index]);
       }
+      poller.step(conductor.size());
       std::sort(conductor.begin(), conductor.end(), [](const Ref& a, const Ref& b) {
         if (a.tick != b.tick) return a.tick < b.tick;
         if (a.track != b.track) return a.track < b.track;
@@ -129,6 +139,7 @@ SplitResult split_tracks(std::span<const uint8_t> bytes, const Limits& limits) {
     }
     for (uint32_t t = 0; t < smf.tracks.size(); ++t) {
       const Track& tr = smf.tracks[t];
+      poller.step(tr.events.size() + 1);
       uint64_t notes = 0, own_bytes = 0;
       for (const Event& e : tr.events) {
         notes += (e.status & 0xF0) == 0x90 && e.d2 != 0;
@@ -175,6 +186,7 @@ SplitResult split_tracks(std::span<const uint8_t> bytes, const Limits& limits) {
             (uint64_t{e.offset} + e.length > bytes.size() || e.length == UINT32_MAX)) {
           return;  // payload not addressable (only with limits beyond 4 GiB)
         }
+        poller.step();
         o.delta(now, e.tick);
         o.need(static_cast<size_t>(max_event_bytes(e)));
         if (e.status < 0xF0) {
@@ -219,7 +231,7 @@ SplitResult split_tracks(std::span<const uint8_t> bytes, const Limits& limits) {
         r.status.code = Code::file_too_large;
         r.status.offset = 0;
         r.status.message = "the split tracks would take more than " + std::to_string(limit) +
-                           " bytes (16 x the file + 1 MiB)";
+                           " bytes (16 x the file, at most the file + 16 x max_events, + 1 MiB)";
         return r;
       }
       const uint64_t len = o.size() - 22;
@@ -227,9 +239,15 @@ SplitResult split_tracks(std::span<const uint8_t> bytes, const Limits& limits) {
       o.at(19) = static_cast<uint8_t>(len >> 16);
       o.at(20) = static_cast<uint8_t>(len >> 8);
       o.at(21) = static_cast<uint8_t>(len);
+      poller.step(s.smf.size() / 64);  // (sha256: ~64 bytes cost what one event does)
       s.sha256 = sha256(s.smf);
       r.tracks.push_back(std::move(s));
     }
+  } catch (const Cancelled&) {
+    r.tracks.clear();
+    r.status.code = Code::cancelled;
+    r.status.offset = 0;
+    r.status.message.clear();
   } catch (...) {
     r.tracks.clear();
     r.status.code = Code::out_of_memory;

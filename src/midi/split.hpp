@@ -44,6 +44,10 @@ struct SplitResult {
 // plus 1 MiB (a conductor track copied into 65,535 tracks must not exhaust
 // memory). Beyond it: status file_too_large, no tracks.
 uint64_t split_output_limit(uint64_t input_size) noexcept;
+// What split_tracks applies: also at most the file + 16 bytes per event of
+// Limits::max_events (+ 1 MiB), so that the output is bounded by the cost
+// model (Limits) as well as by the input.
+uint64_t split_output_limit(uint64_t input_size, uint64_t max_events) noexcept;
 
 SplitResult split_tracks(std::span<const uint8_t> bytes, const Limits& limits = {});
 

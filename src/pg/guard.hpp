@@ -26,6 +26,12 @@
 //
 //    The callable passed to mp_pg_call must not itself hold objects with
 //    non-trivial destructors: a longjmp skips them.
+//
+// 3. Where running out of memory is the input's fault rather than the
+//    statement's (one file of a batch: it gets an error row, the batch goes
+//    on), mp_guard_input() runs the C++ work like rule 1 but returns false for
+//    a C++ exception instead of reporting it; a PostgreSQL ERROR raised in
+//    mp_pg_call() is still re-thrown as itself.
 #pragma once
 
 extern "C" {
@@ -85,6 +91,24 @@ auto mp_pg_call(F&& f) -> decltype(f()) {
     if (edata != nullptr) throw MpPgError(edata);
     return result;
   }
+}
+
+// Runs f() (C++ code calling PostgreSQL only through mp_pg_call): true when
+// it returned, false when it threw a C++ exception (the engine throws only
+// std::bad_alloc). A PostgreSQL ERROR is re-thrown once f's objects are gone.
+template <typename F>
+bool mp_guard_input(F&& f) {
+  ErrorData* pg_error = nullptr;
+  bool ok = true;
+  try {
+    f();
+  } catch (const MpPgError& e) {
+    pg_error = e.edata();
+  } catch (...) {
+    ok = false;
+  }
+  if (pg_error != nullptr) ReThrowError(pg_error);
+  return ok;
 }
 
 // State of one guarded region; lives in the PostgreSQL-facing function's frame.

@@ -2,6 +2,7 @@
 // registration, and the shared_preload_libraries check every function makes.
 #include "guard.hpp"
 #include "shmem.hpp"
+#include "stop.hpp"
 
 extern "C" {
 #include "fmgr.h"
@@ -91,6 +92,14 @@ static void mp_define_gucs() {
   DefineCustomIntVariable("midipipe.max_file_size", "Larger files get an error row, unread.",
                           nullptr, &mp_max_file_size_kb, 64 * 1024, 1, 1024 * 1024, PGC_SIGHUP,
                           GUC_UNIT_KB, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable(
+      "midipipe.max_events",
+      "Files with more events get an error row (too_many_events); midipipe_analyze() raises "
+      "an error.",
+      "Events are channel, meta and sysex events of all tracks. The memory of one analysis "
+      "(in a pool worker or in midipipe_analyze) is proportional to this limit plus the file.",
+      &mp_max_events, static_cast<int>(midipipe::Limits::kDefaultMaxEvents), 1000, INT_MAX,
+      PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("midipipe.worker_nice",
                           "CPU niceness of the analysis workers (0 = as the server; 19 = "
                           "yield the most to other backends).",

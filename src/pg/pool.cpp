@@ -113,7 +113,7 @@ Datum midipipe_pool_start(PG_FUNCTION_ARGS) {
   p->start_failures = 0;
   LWLockRelease(mp_shared->lock);
   mp_wake_supervisor();
-  PoolCount c = wait_pool([n](const PoolCount& c) { return c.ready >= n; });
+  PoolCount c = wait_pool([n](const PoolCount& now) { return now.ready >= n; });
   short_notice(c.ready, n);
   PG_RETURN_INT32(c.ready);
 }
@@ -136,7 +136,8 @@ Datum midipipe_pool_resize(PG_FUNCTION_ARGS) {
   LWLockRelease(mp_shared->lock);
   if (keep > n)
     ereport(NOTICE, (errmsg("midipipe: the pool keeps midipipe.min_workers (%d) workers", keep)));
-  PoolCount c = wait_pool([keep](const PoolCount& c) { return c.ready >= keep && c.live <= keep; });
+  PoolCount c =
+      wait_pool([keep](const PoolCount& now) { return now.ready >= keep && now.live <= keep; });
   short_notice(c.ready, keep);
   PG_RETURN_INT32(c.live);
 }

@@ -375,7 +375,8 @@ void add_error(Scan* s, const char* path, const char* code, const char* message,
     s->errs = static_cast<ErrRow*>(repalloc(s->errs, sizeof(ErrRow) * s->errcap));
   }
   ErrRow* e = &s->errs[s->nerrs++];
-  e->path = pg_verifymbstr(path, strlen(path), true) ? pstrdup(path) : escape_path(path);
+  e->path = pg_verifymbstr(path, static_cast<int>(strlen(path)), true) ? pstrdup(path)
+                                                                       : escape_path(path);
   e->code = code;
   e->message = pstrdup(message);
   e->size = st != nullptr ? static_cast<int64>(st->st_size) : -1;
@@ -611,7 +612,7 @@ bool scan() {
         continue;
       }
       if (!matches) continue;
-      if (!pg_verifymbstr(full, strlen(full), true))
+      if (!pg_verifymbstr(full, static_cast<int>(strlen(full)), true))
         add_error(&s, full, "bad_file_name", "file name is not valid in the database encoding",
                   &st);
       else if (!S_ISREG(st.st_mode))

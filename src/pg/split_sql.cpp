@@ -6,17 +6,15 @@
 // engine, and stores them in midipipe_tracks.smf / smf_sha256 of the content's
 // ok row. Returns the number of tracks split. A file that changed since the
 // import is an error (re-import it first); nothing is written then.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 
+#include "file_read.hpp"
 #include "guard.hpp"
 #include "sha256.hpp"
 #include "shmem.hpp"
 #include "split.hpp"
+#include "stop.hpp"
 
 extern "C" {
 #include "catalog/pg_authid.h"
@@ -35,37 +33,34 @@ namespace {
 
 // The file's bytes in palloc'd memory (at most max_bytes), or an ERROR.
 uint8* read_server_file(const char* path, uint64 max_bytes, size_t* len) {
-  const int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0)
-    ereport(ERROR, (errcode_for_file_access(), errmsg("could not open \"%s\": %m", path)));
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    ereport(ERROR,
-            (errcode(ERRCODE_WRONG_OBJECT_TYPE), errmsg("\"%s\" is not a regular file", path)));
-  }
-  if (static_cast<uint64>(st.st_size) > max_bytes) {
-    close(fd);
-    ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-                    errmsg("\"%s\" is larger than midipipe.max_file_size", path)));
-  }
-  uint8* buf = static_cast<uint8*>(palloc(st.st_size > 0 ? st.st_size : 1));
-  size_t got = 0;
-  while (got < static_cast<size_t>(st.st_size)) {
-    const ssize_t n = read(fd, buf + got, st.st_size - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int e = errno;
-      close(fd);
-      errno = e;
+  MpReadBuffer buf;
+  const MpFileRead rd = mp_read_file(path, false, max_bytes, &buf);
+  switch (rd.fail) {
+    case MpReadFail::none:
+      break;
+    case MpReadFail::open:
+      errno = rd.err;
+      ereport(ERROR, (errcode_for_file_access(), errmsg("could not open \"%s\": %m", path)));
+      break;
+    case MpReadFail::stat:
+    case MpReadFail::not_regular:
+      ereport(ERROR,
+              (errcode(ERRCODE_WRONG_OBJECT_TYPE), errmsg("\"%s\" is not a regular file", path)));
+      break;
+    case MpReadFail::too_large:
+      ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                      errmsg("\"%s\" is larger than midipipe.max_file_size", path)));
+      break;
+    case MpReadFail::no_memory:
+      ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+      break;
+    case MpReadFail::read:
+      errno = rd.err;
       ereport(ERROR, (errcode_for_file_access(), errmsg("could not read \"%s\": %m", path)));
-    }
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
+      break;
   }
-  close(fd);
-  *len = got;
-  return buf;
+  *len = rd.len;
+  return reinterpret_cast<uint8*>(buf.data);
 }
 
 }  // namespace
@@ -121,11 +116,16 @@ Datum midipipe_split(PG_FUNCTION_ARGS) {
   bytea** smfs = nullptr;
   bytea** shas = nullptr;
   char* split_error = nullptr;
+  bool stopped = false;
   MP_GUARD_BEGIN
   midipipe::Limits limits;
   limits.max_file_size = static_cast<uint64_t>(mp_max_file_size_kb) * 1024;
+  limits.max_events = static_cast<uint64_t>(mp_max_events);
+  limits.stop = mp_engine_stop_check();
   const midipipe::SplitResult sr = midipipe::split_tracks({data, len}, limits);
+  stopped = sr.status.code == midipipe::Code::cancelled;
   mp_pg_call([&]() {
+    if (stopped) return;
     if (!sr.status.ok()) {
       split_error = pstrdup(sr.status.message.c_str());
       return;
@@ -146,6 +146,7 @@ Datum midipipe_split(PG_FUNCTION_ARGS) {
     }
   });
   MP_GUARD_END
+  if (stopped) mp_engine_stopped();
   if (split_error != nullptr)
     ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
                     errmsg("could not split \"%s\": %s", path, split_error)));

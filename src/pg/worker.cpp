@@ -18,6 +18,7 @@
 #include "batch.hpp"
 #include "guard.hpp"
 #include "shmem.hpp"
+#include "stop.hpp"
 
 extern "C" {
 #include "access/xact.h"
@@ -236,10 +237,13 @@ BatchResult run_batch(const Assignment& a, MemoryContext loop_cxt, char** errmsg
       int claim = claim_size(a.run_slot, a.run_generation);
       {
         // a C++ exception must not unwind through PG_TRY: it becomes an ERROR here
+        // The engine stops within a poll when the run is cancelled (stop.hpp).
+        mp_stop_watch_run(a.run_slot, a.run_generation);
         MP_GUARD_BEGIN
         out = mp_process_batch(a.run_id, claim, static_cast<uint64>(mp_max_file_size_kb) * 1024,
                                on_file, ctxp);
         MP_GUARD_END
+        mp_stop_watch_run(-1, 0);
       }
       SetUserIdAndSecContext(save_user, save_sec);
       result = out.claimed > 0 ? BatchResult::kClaimed : BatchResult::kNothing;
@@ -255,6 +259,9 @@ BatchResult run_batch(const Assignment& a, MemoryContext loop_cxt, char** errmsg
   {
     MemoryContextSwitchTo(loop_cxt);
     HOLD_INTERRUPTS();
+    // the engine stopped a file for midipipe_cancel: an abandoned batch, as in on_file()
+    if (mp_stop_was_run_cancel()) ctxp->cancelled = true;
+    mp_stop_watch_run(-1, 0);
     ErrorData* edata = CopyErrorData();
     if (!ctxp->cancelled) EmitErrorReport();
     AbortOutOfAnyTransaction();

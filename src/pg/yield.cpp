@@ -174,7 +174,8 @@ double token_duty(int* k) {
 
 // When a token is given back after worked_ms of work, it rests this long.
 long rest_after(long worked_ms, double duty) {
-  return std::min(kMaxRestMs, static_cast<long>(worked_ms * (1.0 - duty) / duty));
+  return std::min(kMaxRestMs,
+                  static_cast<long>(static_cast<double>(worked_ms) * (1.0 - duty) / duty));
 }
 
 }  // namespace
@@ -219,7 +220,7 @@ void mp_yield_point(int slot) {
       window_n += n;
       if (TimestampDifferenceExceeds(window_start, now, kWindowMs)) {
         const double secs = static_cast<double>(now - window_start) / USECS_PER_SEC;
-        if (window_n >= mp_yield_tps * secs) {
+        if (static_cast<double>(window_n) >= mp_yield_tps * secs) {
           yield_until = TimestampTzPlusMilliseconds(now, kHoldMs);
           last_busy = now;
         }

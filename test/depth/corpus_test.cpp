@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 
 #include "analysis.hpp"
 #include "filename_meta.hpp"
@@ -131,4 +132,40 @@ TEST(CorpusSpotCheck, GrooveFileNamesGiveTheirTempo) {
   ASSERT_GT(total, 50u) << "no Groove files under " << root;
   EXPECT_EQ(wrong, 0u);
   EXPECT_GE(static_cast<double>(right), 0.8 * static_cast<double>(total));
+}
+
+// Drum loops on human playing: the Groove MIDI Dataset's files are named
+// <n>_<style>_<bpm>_<beat|fill>_<metre>.mid; a "beat" is a drummer keeping a
+// groove (with its variations), a "fill" a short break. Most beats must loop
+// and few fills; a beat that loops has its pattern length.
+TEST(CorpusSpotCheck, GrooveBeatsLoopFillsDoNot) {
+  const fs::path root = fs::path(MIDIPIPE_CORPUS_DIR) / "labelled" / "groove";
+  size_t beats = 0, beats_loop = 0, fills = 0, fills_loop = 0;
+  std::map<uint32_t, size_t> periods;
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    if (!e.is_regular_file() || e.path().extension() != ".mid") continue;
+    const std::string name = e.path().filename().string();
+    const bool fill = name.find("_fill_") != std::string::npos;
+    const bool beat = name.find("_beat_") != std::string::npos;
+    if (!fill && !beat) continue;
+    const auto a = load(fs::relative(e.path(), MIDIPIPE_CORPUS_DIR).c_str());
+    ASSERT_TRUE(a.depth) << name;
+    const bool loops = a.depth->drum_loops;
+    if (loops) {
+      EXPECT_TRUE(a.depth->drum_pattern_bars) << name;
+      ++periods[a.depth->drum_pattern_bars.value_or(0)];
+    }
+    (fill ? fills : beats) += 1;
+    (fill ? fills_loop : beats_loop) += loops;
+  }
+  std::printf("groove drum loops: beats %zu of %zu (%.1f%%), fills %zu of %zu (%.1f%%); periods:",
+              beats_loop, beats,
+              100.0 * static_cast<double>(beats_loop) / static_cast<double>(beats), fills_loop,
+              fills, 100.0 * static_cast<double>(fills_loop) / static_cast<double>(fills));
+  for (const auto& [p, n] : periods) std::printf(" %u bars x%zu", p, n);
+  std::printf("\n");
+  ASSERT_GT(beats, 50u) << "no Groove beats under " << root;
+  ASSERT_GT(fills, 50u) << "no Groove fills under " << root;
+  EXPECT_GE(static_cast<double>(beats_loop), 0.70 * static_cast<double>(beats));
+  EXPECT_LE(static_cast<double>(fills_loop), 0.15 * static_cast<double>(fills));
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # midipipe fault suite (issue 4): hostile input, dying processes, a tree changing under a run,
-# pool abuse, privileges, load beside OLTP, memory.
+# pool abuse, privileges, load beside OLTP, memory, resource bounds of crafted files.
 #
 #   bash test/faults/run.sh                       standalone: starts its own cluster
 #                                                 (scripts/cluster.sh start /tmp/midipipe-faults/cluster 5495)
@@ -1066,6 +1066,162 @@ PY
   bash "$CLUSTER_SH" destroy "$C" >/dev/null 2>&1
 }
 
+
+# ================================================================ 9. resource bounds (issue 13)
+# Findings 3 and 4: a crafted file (running-status note-ons, 3 bytes a note: test/faults/crafted.py,
+# written here) must cost memory bounded by midipipe.max_events, and cancel, statement_timeout,
+# pg_terminate_backend and midipipe_cancel must stop its analysis within a second (latencies are
+# printed; the bound asserted is loose, the machine is shared). MAXEV: the default limit.
+MAXEV=2000000
+LAT_MS=1000
+# elapsed_ms T0_NS: milliseconds since T0_NS (date +%s%N)
+elapsed_ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
+limit_offset() { echo $((22 + 4 + 3 * (MAXEV - 1))); } # the first event past the limit (crafted.py)
+
+s_bounds_analyze() {
+  local db=faults_bounds f_ok=$WORK/rs_limit.mid f_over=$WORK/rs_over.mid out t0 ms full pid hwm i
+  "$PY" "$HERE/crafted.py" "$f_ok" $((MAXEV - 10)) && "$PY" "$HERE/crafted.py" "$f_over" $((MAXEV + 10)) ||
+    { fail "write the crafted files"; return; }
+  chmod a+r "$f_ok" "$f_over"
+  fresh_db $db || { fail "create database $db"; return; }
+  q postgres "DROP ROLE IF EXISTS faults_plain; CREATE ROLE faults_plain LOGIN" >/dev/null 2>&1
+  # the bytes come from a table the plain role may read: it needs no file privilege
+  q $db "CREATE TABLE crafted (name text, data bytea);
+    INSERT INTO crafted VALUES ('ok', pg_read_binary_file('$f_ok')), ('over', pg_read_binary_file('$f_over'));
+    GRANT SELECT ON crafted TO faults_plain" >/dev/null
+  is "$(q $db "SHOW midipipe.max_events")" $MAXEV "midipipe.max_events is $MAXEV by default"
+  local plain=(timeout 120 psql -X -At -U faults_plain -d $db -v VERBOSITY=verbose)
+  # over the limit: an error naming the limit and the offset, not gigabytes
+  out=$("${plain[@]}" -c "SELECT midipipe_analyze(data) FROM crafted WHERE name = 'over'" 2>&1)
+  check "midipipe_analyze of $((MAXEV + 10)) notes: ERROR 54000 ($(echo "$out" | grep -m1 ERROR))" \
+    bash -c 'grep -q "ERROR: *54000: midipipe: the file has more than $2 events" <<<"$1"' _ "$out" "$MAXEV"
+  check "... whose detail names too_many_events at byte $(limit_offset)" \
+    bash -c 'grep -q "too_many_events at byte offset $2\." <<<"$1"' _ "$out" "$(limit_offset)"
+  # at the limit: the whole analysis, its time and the backend's peak memory (VmHWM)
+  t0=$(date +%s%N)
+  out=$(timeout 300 psql -X -At -d $db -c "SELECT (midipipe_analyze(data)->>'note_count') || ' ' ||
+      (SELECT substring(l from '[0-9]+') FROM regexp_split_to_table(pg_read_file('/proc/' || pg_backend_pid() || '/status'), E'\n') l
+        WHERE l LIKE 'VmHWM:%') FROM crafted WHERE name = 'ok'" 2>&1)
+  full=$(elapsed_ms "$t0")
+  read -r i hwm <<<"$out"
+  is "$i" $((MAXEV - 10)) "midipipe_analyze of $((MAXEV - 10)) notes (just under the limit) succeeds"
+  figure "midipipe_analyze of a $((3 * MAXEV / 1000000)) MB crafted file ($((MAXEV - 10)) notes, the default limit): ${full} ms, backend VmHWM ${hwm:-?} kB"
+  check "... with the backend's peak memory under 600 MB (VmHWM ${hwm:-?} kB)" test "${hwm:-999999999}" -lt 614400
+  # statement_timeout acts within LAT_MS
+  t0=$(date +%s%N)
+  out=$("${plain[@]}" -c "SET statement_timeout = '300ms'" -c "SELECT midipipe_analyze(data) FROM crafted WHERE name = 'ok'" 2>&1)
+  ms=$(($(elapsed_ms "$t0") - 300))
+  check "statement_timeout = 300ms cancels midipipe_analyze (57014)" bash -c 'grep -q "57014: canceling statement due to statement timeout" <<<"$1"' _ "$out"
+  figure "midipipe_analyze: statement_timeout acted ${ms} ms after it expired (psql start included; the whole analysis takes ${full} ms)"
+  check "... within ${LAT_MS} ms (${ms} ms)" test "$ms" -lt $LAT_MS
+  # pg_cancel_backend and pg_terminate_backend by the same plain role, from another session
+  local how want
+  for how in cancel terminate; do
+    [[ $how == cancel ]] && want="57014: canceling statement due to user request" || want="57P01: terminating connection due to administrator command"
+    "${plain[@]}" -c "SELECT midipipe_analyze(data) FROM crafted WHERE name = 'ok'" >"$WORK/bounds_$how.out" 2>&1 &
+    local bg=$!
+    pid=""
+    for i in $(seq 1 200); do
+      pid=$("${plain[@]}" -c "SELECT pid FROM pg_stat_activity WHERE usename = 'faults_plain' AND state = 'active'
+        AND query LIKE 'SELECT midipipe_analyze%' AND now() - query_start > interval '400 ms'" 2>/dev/null)
+      [[ -n $pid ]] && break
+      sleep 0.05
+    done
+    check "the plain role's analysis is running (pid ${pid:-none})" test -n "$pid" || { wait $bg; continue; }
+    t0=$(date +%s%N)
+    "${plain[@]}" -c "SELECT pg_${how}_backend($pid)" >/dev/null
+    wait $bg
+    ms=$(elapsed_ms "$t0")
+    check "pg_${how}_backend by the plain role stops midipipe_analyze ($(grep -m1 ERROR "$WORK/bounds_$how.out" || head -n 1 "$WORK/bounds_$how.out"))" \
+      grep -q "$want" "$WORK/bounds_$how.out"
+    figure "midipipe_analyze: pg_${how}_backend acted in ${ms} ms (two psql starts included)"
+    check "... within ${LAT_MS} ms (${ms} ms)" test "$ms" -lt $LAT_MS
+  done
+}
+
+# worker_hwm PID: VmHWM (kB) of a process
+worker_hwm() { rss "$1" VmHWM; }
+
+# stop_latency DB RUN HOW: stops the busy worker of RUN by HOW (midipipe_cancel, pg_cancel_backend,
+# pg_terminate_backend) once it has spent 400 ms on one file; prints the milliseconds until the
+# worker left that file (its activity changed, or it exited), measured by the server.
+stop_latency() {
+  local db=$1 run=$2 how=$3 pid="" i call
+  for i in $(seq 1 400); do
+    pid=$(qs $db "SELECT s.pid FROM midipipe_stats s JOIN pg_stat_activity a ON a.pid = s.pid
+      WHERE s.run_id = $run AND s.state = 'busy' AND s.current_path LIKE '%slow%'
+        AND a.state = 'active' AND clock_timestamp() - a.state_change > interval '400 ms' LIMIT 1")
+    [[ -n $pid ]] && break
+    sleep 0.05
+  done
+  [[ -n $pid ]] || { echo "no-busy-worker"; return 1; }
+  case $how in
+    midipipe_cancel) call="(SELECT midipipe_cancel($run))" ;;
+    *) call="(SELECT $how($pid))" ;;
+  esac
+  # as the run's role for midipipe_cancel; the workers are the server's own processes, which
+  # only a superuser (or pg_signal_backend) may signal
+  local who=(-U "$PGUSER")
+  [[ $how == midipipe_cancel ]] && who=(-U faults_reader)
+  timeout 60 psql -X -At "${who[@]}" -d $db -c "
+    CREATE TEMP TABLE t AS SELECT clock_timestamp() AS t0,
+      (SELECT state_change FROM pg_stat_activity WHERE pid = $pid) AS since;
+    SELECT $call;
+    DO \$\$ DECLARE until timestamptz := clock_timestamp() + interval '30 s'; BEGIN
+      LOOP
+        PERFORM pg_stat_clear_snapshot();
+        EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity a, t WHERE a.pid = $pid AND a.state_change = t.since)
+          OR clock_timestamp() > until;
+        PERFORM pg_sleep(0.002);
+      END LOOP; END \$\$;
+    SELECT round(extract(epoch FROM clock_timestamp() - t0) * 1000) FROM t" 2>&1 | tail -n 1
+}
+
+s_bounds_worker() {
+  local db=faults_bworker T=$WORK/t_bounds S=$WORK/t_slow run st ms how pid hwm n=6 i
+  rm -rf "$T" "$S" && mkdir -p "$T" "$S"
+  # finding 4: 21 M notes in 63 MB (under the default max_file_size of 64 MB), beside real files
+  "$PY" "$HERE/crafted.py" "$T/crafted_big.mid" 21000000 || { fail "write the crafted file"; return; }
+  find "$CORPUS/giantmidi-piano" -type f -name "*.mid" | head -n 20 | while read -r f; do cp "$f" "$T/"; done
+  for i in $(seq 1 $n); do "$PY" "$HERE/crafted.py" "$S/slow$i.mid" $((MAXEV - 10)) "$i" || { fail "crafted"; return; }; done
+  chmod -R a+rX "$T" "$S"
+  fresh_db $db || { fail "create database $db"; return; }
+  q postgres "DROP ROLE IF EXISTS faults_reader; CREATE ROLE faults_reader LOGIN IN ROLE pg_read_server_files" >/dev/null 2>&1
+  local reader=(timeout 600 psql -X -At -U faults_reader -d $db)
+  run=$("${reader[@]}" -c "SELECT midipipe_import('$T', workers => 1)" 2>&1 | tail -n 1)
+  is "$(run_state $db "$run")" completed "import of the crafted 63 MB file by a pg_read_server_files member completed (run $run)"
+  is "$(q $db "SELECT error_code || ' ' || error_offset FROM midipipe_files WHERE path LIKE '%/crafted_big.mid'")" \
+    "too_many_events $(limit_offset)" "the crafted file is an error row: too_many_events at its first event past the limit"
+  check_counts $db "$run"
+  pid=$(q $db "SELECT pid FROM midipipe_stats ORDER BY worker_id LIMIT 1")
+  hwm=$(worker_hwm "$pid")
+  figure "pool worker after a 63 MB crafted file (refused at $MAXEV events) and $(ls "$T" | wc -l) files: VmHWM ${hwm:-?} kB"
+  check "the worker's peak memory stayed under 600 MB (VmHWM ${hwm:-?} kB)" test "${hwm:-999999999}" -lt 614400
+  # the same worker analyses a whole file at the limit (depth on, as midipipe_analyze does)
+  mkdir -p "$S/one" && cp "$S/slow1.mid" "$S/one/limit.mid" && chmod -R a+rX "$S/one"
+  run=$("${reader[@]}" -c "SET midipipe.analysis_depth = on" -c "SELECT midipipe_import('$S/one', workers => 1)" 2>&1 | tail -n 1)
+  is "$(q $db "SELECT status || ' ' || coalesce(error_code, '') FROM midipipe_files WHERE path LIKE '%/one/limit.mid'")" "ok " \
+    "a file of $((MAXEV - 10)) notes (just under the limit) is analysed by the worker (run $run)"
+  pid=$(q $db "SELECT pid FROM midipipe_stats ORDER BY worker_id LIMIT 1")
+  hwm=$(worker_hwm "$pid")
+  figure "pool worker after a whole analysis (depth on) of a crafted file at the limit: VmHWM ${hwm:-?} kB"
+  check "... with its peak memory under 600 MB (VmHWM ${hwm:-?} kB)" test "${hwm:-999999999}" -lt 614400
+  rm -rf "$S/one"
+  # a file at the limit in each of $n slow files: stopped by each means within LAT_MS
+  for how in midipipe_cancel pg_cancel_backend pg_terminate_backend; do
+    run=$("${reader[@]}" -c "SELECT midipipe_import('$S', workers => 1, wait => false)")
+    ms=$(stop_latency $db "$run" $how)
+    figure "pool worker busy on a crafted file at the limit: $how acted in ${ms} ms (measured by the server)"
+    check "$how stops the worker's analysis within ${LAT_MS} ms (${ms} ms)" \
+      bash -c '[[ $1 =~ ^[0-9]+$ ]] && (($1 < $2))' _ "$ms" $LAT_MS
+    [[ $how == midipipe_cancel ]] && is "$(wait_run $db "$run" 60)" cancelled "... and the run ends cancelled"
+    cancel_all $db
+    wait_run $db "$run" 120 >/dev/null
+  done
+  pid=$(q $db "SELECT pid FROM midipipe_stats ORDER BY worker_id LIMIT 1")
+  [[ -n $pid ]] && figure "pool worker after the slow files: VmHWM $(worker_hwm "$pid") kB"
+}
+
 # ---------------------------------------------------------------- main
 T_ALL=$SECONDS
 echo "# midipipe fault suite: scale $SCALE, server $PGHOST:$PGPORT, log $SERVER_LOG, scratch $WORK"
@@ -1096,6 +1252,8 @@ scenario "5 privileges" s_privileges
 scenario "6 load beside OLTP (pgbench)" s_pgbench
 scenario "7 memory of a worker" s_memory
 scenario "8 packaging: pg_dump/restore, a LATIN1 database, no preload" s_packaging
+scenario "9a bounds: midipipe_analyze of a crafted file (cancel, timeout, terminate, limit)" s_bounds_analyze
+scenario "9b bounds: a crafted file in a pool worker (limit, midipipe_cancel, cancel, terminate)" s_bounds_worker
 
 # leave the server as found: no warm pools in the suite's databases, default settings
 q postgres "ALTER SYSTEM RESET ALL" >/dev/null 2>&1

@@ -555,8 +555,8 @@ TEST(Reader, CodeNamesAndFatality) {
     EXPECT_NE(n, "unknown") << i;
     for (auto s : seen) EXPECT_NE(s, n);
     seen.push_back(n);
-    EXPECT_EQ(code_is_fatal(c),
-              (i >= 1 && i <= static_cast<int>(Code::too_many_tracks)) || c == Code::out_of_memory)
+    EXPECT_EQ(code_is_fatal(c), (i >= 1 && i <= static_cast<int>(Code::too_many_tracks)) ||
+                                    c == Code::out_of_memory || c == Code::cancelled)
         << n;
   }
   EXPECT_FALSE(code_is_fatal(Code::ok));

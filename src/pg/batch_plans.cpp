@@ -1,0 +1,327 @@
+// midipipe: the prepared statements of a batch: their SQL text, the insert
+// statements built from batch_columns.hpp, the check that the extension's
+// tables are the ones this library writes, and exec()/exec_scans().
+//
+// Per batch, whatever its size: one statement to read the run's options, one
+// claim, one lookup of the existing rows by path, one lookup of the stored
+// contents by sha256, one or two upserts of midipipe_files, one insert per
+// analysis table, one queue update and one run update. Rare extra statements:
+// midipipe__release() when an 'ok' row's content changed, a delete of stale
+// analysis rows when an unchanged content is re-read.
+//
+// The plans are kept (SPI_keepplan) for the life of the process, and made
+// again when the extension was dropped and created again or updated.
+#include "batch_internal.hpp"
+#include "shmem.hpp"
+
+extern "C" {
+#include "catalog/namespace.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+}
+
+namespace mp_batch {
+namespace {
+
+SPIPlanPtr g_plans[P_COUNT];
+Oid g_plans_ext = InvalidOid;  // the extension the plans were prepared for
+bool g_plans_current = false;  // g_plans_ext's version was checked
+// The install script version these plans are written for, and the older
+// versions whose tables are the same (0.3 changed a storage parameter only).
+constexpr const char* kTablesVersion = "0.3";
+constexpr const char* kSameTables[] = {"0.2", "0.3"};
+char* g_schema = nullptr;  // its schema, quoted (TopMemoryContext)
+
+Oid array_of(Oid t) {
+  switch (t) {
+    case INT2OID:
+      return INT2ARRAYOID;
+    case INT4OID:
+      return INT4ARRAYOID;
+    case INT8OID:
+      return INT8ARRAYOID;
+    case FLOAT8OID:
+      return FLOAT8ARRAYOID;
+    case BOOLOID:
+      return BOOLARRAYOID;
+    case TEXTOID:
+      return TEXTARRAYOID;
+    case BYTEAOID:
+      return BYTEAARRAYOID;
+    case TIMESTAMPTZOID:
+      return TIMESTAMPTZARRAYOID;
+    default:
+      return get_array_type(t);
+  }
+}
+
+// "INSERT INTO s.table (file_id, cols...) SELECT u.c0, u.c1::cast, ... FROM unnest($1, ...)".
+char* insert_unnest_sql(const char* table, const ColSpec* cols, int ncols) {
+  StringInfoData s;
+  initStringInfo(&s);
+  appendStringInfo(&s, "INSERT INTO %s.%s (file_id", g_schema, table);
+  for (int i = 0; i < ncols; ++i) appendStringInfo(&s, ", %s", quote_identifier(cols[i].name));
+  appendStringInfoString(&s, ") SELECT u.c0");
+  for (int i = 0; i < ncols; ++i) {
+    appendStringInfo(&s, ", u.c%d", i + 1);
+    if (cols[i].cast != nullptr) appendStringInfo(&s, "::%s", cols[i].cast);
+  }
+  appendStringInfoString(&s, " FROM ROWS FROM (pg_catalog.unnest($1)");
+  for (int i = 0; i < ncols; ++i) appendStringInfo(&s, ", pg_catalog.unnest($%d)", i + 2);
+  appendStringInfoString(&s, ") AS u(c0");
+  for (int i = 0; i < ncols; ++i) appendStringInfo(&s, ", c%d", i + 1);
+  appendStringInfoChar(&s, ')');
+  return s.data;
+}
+
+SPIPlanPtr prepare(const char* sql, int nargs, const Oid* types) {
+  SPIPlanPtr p = SPI_prepare(sql, nargs, const_cast<Oid*>(types));
+  if (p == nullptr)
+    elog(ERROR, "midipipe: could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+  if (SPI_keepplan(p) != 0) elog(ERROR, "midipipe: SPI_keepplan failed");
+  return p;
+}
+
+// Resolves the extension (afresh every batch: DROP/CREATE EXTENSION while the
+// pool is warm gives new oids) and drops the plans of a previous incarnation.
+}  // namespace
+
+void check_plans() {
+  Oid ext = get_extension_oid("midipipe", true);
+  if (!OidIsValid(ext))
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                    errmsg("extension \"midipipe\" is not installed in this database")));
+  if (ext == g_plans_ext && g_plans_current) return;
+  // The tables must be those this library writes (ALTER EXTENSION ... UPDATE
+  // keeps the extension's oid, so the version is checked, not just the oid).
+  {
+    Datum arg[1] = {ObjectIdGetDatum(ext)};
+    Oid argt[1] = {OIDOID};
+    if (SPI_execute_with_args("SELECT extversion FROM pg_catalog.pg_extension WHERE oid = $1", 1,
+                              argt, arg, nullptr, true, 1) != SPI_OK_SELECT ||
+        SPI_processed != 1)
+      elog(ERROR, "midipipe: cannot read the extension's version");
+    char* version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+    bool same = false;
+    for (const char* v : kSameTables)
+      same = same || (version != nullptr && strcmp(version, v) == 0);
+    if (!same)
+      ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                      errmsg("midipipe: the extension in this database is version %s, the library "
+                             "writes version %s tables",
+                             version != nullptr ? version : "?", kTablesVersion),
+                      errhint("Run ALTER EXTENSION midipipe UPDATE;")));
+  }
+  g_plans_current = true;
+  for (auto& p : g_plans) {
+    if (p != nullptr) SPI_freeplan(p);
+    p = nullptr;
+  }
+  if (g_schema != nullptr) pfree(g_schema);
+  g_schema = nullptr;
+  g_plans_ext = InvalidOid;
+  char* nsp = get_namespace_name(mp_extension_schema());
+  if (nsp == nullptr) elog(ERROR, "midipipe: the extension's schema is missing");
+  g_schema = MemoryContextStrdup(TopMemoryContext, quote_identifier(nsp));
+  g_plans_ext = ext;
+}
+
+namespace {
+
+char* with_schema(const char* fmt) {
+  // every %s in fmt is the schema
+  StringInfoData s;
+  initStringInfo(&s);
+  for (const char* p = fmt; *p != '\0'; ++p) {
+    if (p[0] == '%' && p[1] == 's') {
+      appendStringInfoString(&s, g_schema);
+      ++p;
+    } else {
+      appendStringInfoChar(&s, *p);
+    }
+  }
+  return s.data;
+}
+
+SPIPlanPtr plan(PlanId id) {
+  if (g_plans[id] != nullptr) return g_plans[id];
+  switch (id) {
+    case P_RUN: {
+      const Oid t[] = {INT8OID};
+      g_plans[id] = prepare(
+          with_schema("SELECT coalesce((options->>'follow_symlinks')::pg_catalog.bool, false), "
+                      "coalesce((options->>'split_tracks')::pg_catalog.bool, false), "
+                      "coalesce((options->>'analysis_depth')::pg_catalog.bool, true) "
+                      "FROM %s.midipipe_runs WHERE run_id = $1"),
+          1, t);
+      break;
+    }
+    case P_CLAIM: {
+      // From $3 on (see claim()): the partial index's entries before it are
+      // mostly those of rows already done, which a scan from the start of
+      // the run would step over again at every claim.
+      const Oid t[] = {INT8OID, INT4OID, TEXTOID};
+      g_plans[id] = prepare(
+          with_schema("SELECT path, ctid FROM %s.midipipe_queue WHERE run_id = $1 AND NOT done "
+                      "AND path OPERATOR(pg_catalog.>) $3 "
+                      "ORDER BY path LIMIT $2 FOR UPDATE SKIP LOCKED"),
+          3, t);
+      break;
+    }
+    case P_EXISTING: {
+      const Oid t[] = {TEXTARRAYOID};
+      g_plans[id] =
+          prepare(with_schema("SELECT path, file_id, size, mtime, status, sha256, error_code "
+                              "FROM %s.midipipe_files WHERE path OPERATOR(pg_catalog.=) ANY ($1)"),
+                  1, t);
+      break;
+    }
+    case P_RELEASE: {
+      const Oid t[] = {INT8ARRAYOID, TEXTARRAYOID};
+      g_plans[id] = prepare(with_schema("SELECT %s.midipipe__release($1, $2)"), 2, t);
+      break;
+    }
+    case P_BY_SHA: {
+      const Oid t[] = {BYTEAARRAYOID};
+      g_plans[id] =
+          prepare(with_schema("SELECT sha256, file_id, path FROM %s.midipipe_files "
+                              "WHERE status = 'ok' AND sha256 OPERATOR(pg_catalog.=) ANY ($1)"),
+                  1, t);
+      break;
+    }
+    case P_UPSERT: {
+      const Oid t[] = {TEXTARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, BYTEAARRAYOID, TEXTARRAYOID,
+                       INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,        INT8ARRAYOID,  INT8OID};
+      g_plans[id] = prepare(
+          with_schema(
+              "INSERT INTO %s.midipipe_files AS f (path, size, mtime, sha256, status, "
+              "duplicate_of, error_code, error_message, error_offset, run_id) "
+              "SELECT u.*, $10 FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
+              "pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), "
+              "pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), "
+              "pg_catalog.unnest($9)) "
+              "AS u(path, size, mtime, sha256, status, duplicate_of, error_code, "
+              "error_message, error_offset) "
+              "ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime = excluded.mtime, "
+              "sha256 = excluded.sha256, status = excluded.status, "
+              "duplicate_of = excluded.duplicate_of, error_code = excluded.error_code, "
+              "error_message = excluded.error_message, error_offset = excluded.error_offset, "
+              "run_id = excluded.run_id, imported_at = pg_catalog.now() "
+              "RETURNING file_id, path"),
+          10, t);
+      break;
+    }
+    case P_DEL_ANALYSIS: {
+      const Oid t[] = {INT8ARRAYOID};
+      g_plans[id] = prepare(
+          with_schema("WITH t AS (DELETE FROM %s.midipipe_tracks "
+                      "WHERE file_id OPERATOR(pg_catalog.=) ANY ($1)), "
+                      "c AS (DELETE FROM %s.midipipe_chords "
+                      "WHERE file_id OPERATOR(pg_catalog.=) ANY ($1)) "
+                      "DELETE FROM %s.midipipe_analysis WHERE file_id OPERATOR(pg_catalog.=) "
+                      "ANY ($1)"),
+          1, t);
+      break;
+    }
+    case P_INS_CHORDS: {
+      const Oid t[kNChordParams] = {INT8OID,      TEXTOID,      INT8ARRAYOID, FLOAT8ARRAYOID,
+                                    INT2ARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+      g_plans[id] =
+          prepare(with_schema("INSERT INTO %s.midipipe_chords "
+                              "(file_id, resolution, ticks, seconds, roots, qualities, names) "
+                              "VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+                  kNChordParams, t);
+      break;
+    }
+    case P_INS_ANALYSIS:
+    case P_INS_TRACKS: {
+      const ColSpec* cols = id == P_INS_ANALYSIS ? kAnalysisCols : kTrackCols;
+      const int n = id == P_INS_ANALYSIS ? kNAnalysis : kNTracks;
+      const char* table = id == P_INS_ANALYSIS ? "midipipe_analysis" : "midipipe_tracks";
+      Oid t[kNAnalysis + 1];
+      t[0] = INT8ARRAYOID;
+      for (int i = 0; i < n; ++i) t[i + 1] = array_of(cols[i].type);
+      g_plans[id] = prepare(insert_unnest_sql(table, cols, n), n + 1, t);
+      break;
+    }
+    case P_DEDUP_SMF: {
+      // A split file whose bytes another track row already holds keeps only
+      // its smf_sha256 (the row with the smallest (file_id, track_no) keeps
+      // the bytes; rows of batches running at the same moment may both keep
+      // theirs: deduplication is best effort, never a lost track).
+      const Oid t[] = {INT8ARRAYOID};
+      g_plans[id] = prepare(
+          with_schema(
+              "UPDATE %s.midipipe_tracks t SET smf = NULL "
+              "WHERE t.file_id OPERATOR(pg_catalog.=) ANY ($1) AND t.smf IS NOT NULL "
+              "AND EXISTS (SELECT 1 FROM %s.midipipe_tracks o "
+              "WHERE o.smf_sha256 OPERATOR(pg_catalog.=) t.smf_sha256 "
+              "AND o.smf IS NOT NULL AND (o.file_id, o.track_no) < (t.file_id, t.track_no))"),
+          1, t);
+      break;
+    }
+    case P_QUEUE_DONE: {
+      // By the ctids the claim returned, in a TID scan (see exec_scans()):
+      // the claimed rows are locked by this transaction, so they are where
+      // the claim found them. (By run and path, the planner often chose to
+      // scan the run's whole primary key range and filter by path: every
+      // batch then read every row of the run.)
+      const Oid t[] = {INT8OID, TIDARRAYOID};
+      g_plans[id] = prepare(with_schema("UPDATE %s.midipipe_queue SET done = true "
+                                        "WHERE ctid OPERATOR(pg_catalog.=) ANY ($2) "
+                                        "AND run_id = $1"),
+                            2, t);
+      break;
+    }
+    case P_RUN_COUNTS: {
+      const Oid t[] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
+      g_plans[id] =
+          prepare(with_schema("UPDATE %s.midipipe_runs SET files_ok = files_ok + $2, "
+                              "files_duplicate = files_duplicate + $3, "
+                              "files_unchanged = files_unchanged + $4, "
+                              "files_failed = files_failed + $5, bytes_read = bytes_read + $6 "
+                              "WHERE run_id = $1"),
+                  6, t);
+      break;
+    }
+    case P_COUNT:
+      break;
+  }
+  return g_plans[id];
+}
+
+}  // namespace
+
+void exec(PlanId id, Datum* values, const char* nulls, int expected) {
+  int rc = SPI_execute_plan(plan(id), values, nulls, false, 0);
+  if (rc != expected)
+    elog(ERROR, "midipipe: batch statement %d failed: %s", static_cast<int>(id),
+         SPI_result_code_string(rc));
+}
+
+// exec() with the scans the statement must not use disabled while it is
+// planned and run (as a function's SET clause does; restored after it, or by
+// the abort of the transaction). A batch's statements look up the batch's own
+// rows, but the planner judges by the tables' statistics, which may say
+// "empty" while a run fills them: the queue's almost always (it is emptied at
+// the end of every run, then vacuumed), midipipe_files' after its rows were
+// deleted and the table vacuumed. It then prefers a sequential scan, or for
+// the queue an index range over every row of the run filtered afterwards, and
+// each batch reads the whole table: an import's cost grows with its file
+// count squared.
+void exec_scans(PlanId id, Datum* values, const char* nulls, int expected,
+                std::initializer_list<const char*> disabled) {
+  const int nest = NewGUCNestLevel();
+  for (const char* name : disabled)
+    (void)set_config_option(name, "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
+                            false);
+  exec(id, values, nulls, expected);
+  AtEOXact_GUC(true, nest);
+}
+
+}  // namespace mp_batch

@@ -1,0 +1,169 @@
+// midipipe: the writes of a batch: its midipipe_files rows (one set-based
+// upsert, then one for the duplicates of the batch's own new contents), and
+// the midipipe_analysis, midipipe_tracks and midipipe_chords rows of the new
+// contents.
+#include "batch_internal.hpp"
+
+extern "C" {
+#include "utils/timestamp.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+}
+
+namespace mp_batch {
+namespace {
+
+const char* status_text(FileState s) {
+  switch (s) {
+    case FS_OK:
+      return "ok";
+    case FS_DUPLICATE:
+      return "duplicate";
+    default:
+      return "error";
+  }
+}
+
+// Upserts the rows recs[idx[0..k)] into midipipe_files and records their file_ids.
+void upsert_files(Batch* b, int64 run_id, const int* idx, int k) {
+  if (k == 0) return;
+  Datum* col[9];
+  bool* nul[9];
+  for (int c = 0; c < 9; ++c) {
+    col[c] = static_cast<Datum*>(palloc0(sizeof(Datum) * k));
+    nul[c] = static_cast<bool*>(palloc0(sizeof(bool) * k));
+  }
+  for (int i = 0; i < k; ++i) {
+    const FileRec* r = &b->f[idx[i]];
+    col[0][i] = r->path_text;
+    col[1][i] = Int64GetDatum(r->size);
+    nul[1][i] = !r->have_stat;
+    col[2][i] = TimestampTzGetDatum(r->mtime);
+    nul[2][i] = !r->have_stat;
+    if (r->have_sha)
+      col[3][i] = bytea_datum(r->sha, 32);
+    else
+      nul[3][i] = true;
+    col[4][i] = CStringGetTextDatum(status_text(r->state));
+    col[5][i] = Int64GetDatum(r->dup_of);
+    nul[5][i] = r->state != FS_DUPLICATE;
+    if (r->state == FS_ERROR) {
+      col[6][i] = CStringGetTextDatum(r->err_code);
+      col[7][i] = CStringGetTextDatum(r->err_msg != nullptr ? r->err_msg : r->err_code);
+      col[8][i] = Int64GetDatum(r->err_offset);
+      nul[8][i] = r->err_offset < 0;
+    } else {
+      nul[6][i] = nul[7][i] = nul[8][i] = true;
+    }
+  }
+  const Oid types[9] = {TEXTOID, INT8OID, TIMESTAMPTZOID, BYTEAOID, TEXTOID,
+                        INT8OID, TEXTOID, TEXTOID,        INT8OID};
+  Datum values[10];
+  for (int c = 0; c < 9; ++c) values[c] = simple_array(col[c], nul[c], k, types[c]);
+  values[9] = Int64GetDatum(run_id);
+  exec(P_UPSERT, values, nullptr, SPI_OK_INSERT_RETURNING);
+  if (SPI_processed != static_cast<uint64>(k))
+    elog(ERROR, "midipipe: upsert returned " UINT64_FORMAT " rows for %d paths", SPI_processed, k);
+  for (uint64 i = 0; i < SPI_processed; ++i) {
+    HeapTuple tup = SPI_tuptable->vals[i];
+    bool isnull;
+    const int64 id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+    char* path = TextDatumGetCString(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+    // RETURNING follows the input order; search only if it does not
+    int r = idx[i];
+    if (strcmp(b->f[r].path, path) != 0) r = find_path(b, path);
+    if (r < 0) elog(ERROR, "midipipe: upsert returned an unknown path \"%s\"", path);
+    b->f[r].file_id = id;
+    pfree(path);
+  }
+  SPI_freetuptable(SPI_tuptable);
+}
+
+}  // namespace
+
+void write_files(Batch* b, int64 run_id) {
+  // new contents (in sha256 order, so that concurrent workers take the
+  // content index's locks in the same order), errors and duplicates of
+  // stored contents; then the batch's own duplicates
+  int* idx = static_cast<int*>(palloc(sizeof(int) * b->n));
+  int k = 0;
+  for (int i = 0; i < b->noks; ++i)
+    if (b->f[b->oks[i]].state == FS_OK) idx[k++] = b->oks[i];
+  for (int i = 0; i < b->n; ++i) {
+    const FileRec* r = &b->f[i];
+    if (r->state == FS_ERROR || (r->state == FS_DUPLICATE && r->dup_of_rec < 0)) idx[k++] = i;
+  }
+  upsert_files(b, run_id, idx, k);
+  k = 0;
+  for (int i = 0; i < b->n; ++i) {
+    FileRec* r = &b->f[i];
+    if (r->state == FS_DUPLICATE && r->dup_of_rec >= 0) {
+      r->dup_of = b->f[r->dup_of_rec].file_id;
+      if (r->dup_of < 0) elog(ERROR, "midipipe: duplicate target without a row");
+      idx[k++] = i;
+    }
+  }
+  upsert_files(b, run_id, idx, k);
+}
+
+void write_analysis(Batch* b, MpBatchOutcome* out) {
+  int nre = 0;
+  Datum* re = static_cast<Datum*>(palloc(sizeof(Datum) * b->n));
+  for (int i = 0; i < b->n; ++i)
+    if (b->f[i].state == FS_OK && b->f[i].reanalyse) re[nre++] = Int64GetDatum(b->f[i].file_id);
+  if (nre > 0) {
+    Datum v[1] = {simple_array(re, nullptr, nre, INT8OID)};
+    exec_scans(P_DEL_ANALYSIS, v, nullptr, SPI_OK_DELETE, {"enable_seqscan"});
+  }
+  int* arows = static_cast<int*>(palloc(sizeof(int) * (b->nanalysis + 1)));
+  Datum* aids = static_cast<Datum*>(palloc(sizeof(Datum) * (b->nanalysis + 1)));
+  int na = 0;
+  const int ntr = b->t[0].n;
+  int* trows = static_cast<int*>(palloc(sizeof(int) * (ntr + 1)));
+  Datum* tids = static_cast<Datum*>(palloc(sizeof(Datum) * (ntr + 1)));
+  int nt = 0;
+  for (int i = 0; i < b->noks; ++i) {
+    const FileRec* r = &b->f[b->oks[i]];
+    if (r->state != FS_OK) continue;
+    arows[na] = r->analysis_row;
+    aids[na++] = Int64GetDatum(r->file_id);
+    for (int j = 0; j < r->track_count; ++j) {
+      trows[nt] = r->track_first + j;
+      tids[nt++] = Int64GetDatum(r->file_id);
+    }
+  }
+  out->ok = na;
+  if (na > 0) {
+    Datum v[kNAnalysis + 1];
+    v[0] = simple_array(aids, nullptr, na, INT8OID);
+    for (int c = 0; c < kNAnalysis; ++c) v[c + 1] = col_array(&b->a[c], arows, na);
+    exec(P_INS_ANALYSIS, v, nullptr, SPI_OK_INSERT);
+  }
+  if (nt > 0) {
+    Datum v[kNTracks + 1];
+    v[0] = simple_array(tids, nullptr, nt, INT8OID);
+    for (int c = 0; c < kNTracks; ++c) v[c + 1] = col_array(&b->t[c], trows, nt);
+    exec(P_INS_TRACKS, v, nullptr, SPI_OK_INSERT);
+    if (b->any_smf) {
+      Datum dv[1] = {simple_array(aids, nullptr, na, INT8OID)};
+      exec_scans(P_DEDUP_SMF, dv, nullptr, SPI_OK_UPDATE, {"enable_seqscan"});
+    }
+  }
+  for (int i = 0; i < b->noks; ++i) {
+    const FileRec* r = &b->f[b->oks[i]];
+    if (r->state != FS_OK || r->chords == nullptr) continue;
+    Datum v[kNChordParams];
+    char nulls[kNChordParams + 1];
+    v[0] = Int64GetDatum(r->file_id);
+    nulls[0] = ' ';
+    for (int c = 1; c < kNChordParams; ++c) {
+      v[c] = r->chords[c - 1];
+      nulls[c] = r->chord_nulls[c - 1];
+    }
+    nulls[kNChordParams] = '\0';
+    exec(P_INS_CHORDS, v, nulls, SPI_OK_INSERT);
+  }
+}
+
+}  // namespace mp_batch
