@@ -26,6 +26,14 @@ SELECT c.relname, has_table_privilege('public', c.oid, 'SELECT') AS public_selec
  WHERE c.relname LIKE 'midipipe%' AND c.relkind IN ('r', 'v')
  ORDER BY 1;
 
+-- Functions that run SQL set search_path = pg_catalog, pg_temp (issue 13; the
+-- C functions that run SPI set it themselves); a SQL-standard body is bound
+-- when created, with its operators qualified.
+SELECT p.oid::regprocedure AS function, l.lanname, p.proconfig
+  FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+ WHERE p.proname LIKE 'midipipe%' AND (p.proconfig IS NOT NULL OR l.lanname <> 'c')
+ ORDER BY 1::text;
+
 -- pg_dump keeps the rows of these
 SELECT unnest(extconfig)::regclass AS dumped FROM pg_extension WHERE extname = 'midipipe' ORDER BY 1::text;
 

@@ -1,5 +1,5 @@
--- Version 0.3 reached two ways: a fresh CREATE EXTENSION (the 0.1 script plus
--- the 0.1--0.2 and 0.2--0.3 updates) and an ALTER EXTENSION ... UPDATE of a
+-- Version 0.4 reached two ways: a fresh CREATE EXTENSION (the 0.1 script plus
+-- the 0.1--0.2, 0.2--0.3 and 0.3--0.4 updates) and an ALTER EXTENSION ... UPDATE of a
 -- 0.1 install. A 0.1 schema is refused by the library with a clear error,
 -- never written wrongly; a 0.2 schema (the same tables, another storage
 -- parameter) is written as it is. Then split_tracks and midipipe_split() on a
@@ -120,6 +120,17 @@ SELECT f.path, c.names, c.qualities FROM midipipe_chords c JOIN midipipe_files f
 ALTER EXTENSION midipipe UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'midipipe';
 SELECT reloptions FROM pg_class WHERE relname = 'midipipe_chords';
+-- a 0.3 schema: its 13-column midipipe_stats is served by this library (with a
+-- worker in it), and the update to 0.4 adds last_progress and stalled_since
+DROP EXTENSION midipipe;
+CREATE EXTENSION midipipe VERSION '0.3';
+SELECT midipipe_pool_start(1) AS started;
+SELECT count(*) AS workers_0_3 FROM midipipe_stats WHERE database = current_database();
+ALTER EXTENSION midipipe UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'midipipe';
+SELECT count(*) AS workers_0_4, bool_and(last_progress IS NOT NULL) AS has_progress,
+       bool_and(stalled_since IS NULL AND state <> 'stalled') AS none_stalled
+  FROM midipipe_stats WHERE database = current_database();
 -- leave the database as pg_regress made it, with no worker connected to it
 SELECT midipipe_pool_stop() >= 0 AS stopped;
 DROP EXTENSION midipipe;

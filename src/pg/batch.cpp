@@ -58,6 +58,7 @@ MpBatchOutcome mp_process_batch(int64 run_id, int batch_size, uint64 max_file_si
                                 mp_file_callback on_file, void* arg) {
   MpBatchOutcome out = {0, 0, 0, 0, 0, 0};
   check_plans();
+  g_owner = mp_tables_owner(mp_extension_schema());
   text_setup();
   MemoryContext batch_cxt =
       AllocSetContextCreate(CurrentMemoryContext, "midipipe batch", ALLOCSET_DEFAULT_SIZES);
@@ -98,7 +99,9 @@ Datum midipipe__process_batch(PG_FUNCTION_ARGS) {
   td = BlessTupleDesc(td);
 
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "midipipe: SPI_connect failed");
+  const int guc_level = mp_push_search_path();  // as the pool's workers run it
   const MpBatchOutcome o = mp_process_batch(run_id, batch_size, max_size, nullptr, nullptr);
+  mp_pop_search_path(guc_level);
   SPI_finish();
 
   Datum values[6] = {Int64GetDatum(o.claimed),   Int64GetDatum(o.ok),

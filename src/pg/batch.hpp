@@ -11,9 +11,11 @@ extern "C" {
 
 #include <cstdint>
 
-// Called once per file while a batch runs, so the pool can publish live
+// Called twice per file while a batch runs, so the pool can publish live
 // progress (midipipe_stats.current_path, files_done, bytes_read, errors) and
-// check for interrupts. `path` is NUL-terminated and valid only during the call.
+// check for interrupts: before the file is read with bytes_read = -1 (the file
+// the worker is on), and after it with what was read. `path` is NUL-terminated
+// and valid only during the call.
 typedef void (*mp_file_callback)(void* arg, const char* path, int64 bytes_read, bool failed);
 
 struct MpBatchOutcome {

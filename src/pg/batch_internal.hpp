@@ -61,6 +61,9 @@ enum PlanId {
 void check_plans();
 // Runs plan `id` (prepared on first use); ERROR unless SPI returns `expected`.
 void exec(PlanId id, Datum* values, const char* nulls, int expected);
+// The owner of the extension's tables, as which exec() runs the statements on
+// the run row and the manifest (set by mp_process_batch; README "Threat model").
+extern Oid g_owner;
 // exec() with the planner's scans `disabled` while the statement runs.
 void exec_scans(PlanId id, Datum* values, const char* nulls, int expected,
                 std::initializer_list<const char*> disabled);

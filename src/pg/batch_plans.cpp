@@ -19,6 +19,7 @@ extern "C" {
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -31,10 +32,11 @@ namespace {
 SPIPlanPtr g_plans[P_COUNT];
 Oid g_plans_ext = InvalidOid;  // the extension the plans were prepared for
 bool g_plans_current = false;  // g_plans_ext's version was checked
-// The install script version these plans are written for, and the older
-// versions whose tables are the same (0.3 changed a storage parameter only).
-constexpr const char* kTablesVersion = "0.3";
-constexpr const char* kSameTables[] = {"0.2", "0.3"};
+// The install script version these plans are written for, and the other
+// versions whose tables are the same (0.3 changed a storage parameter only;
+// 0.4 views, functions and privileges, not the tables).
+constexpr const char* kTablesVersion = "0.4";
+constexpr const char* kSameTables[] = {"0.2", "0.3", "0.4"};
 char* g_schema = nullptr;  // its schema, quoted (TopMemoryContext)
 
 Oid array_of(Oid t) {
@@ -297,8 +299,28 @@ SPIPlanPtr plan(PlanId id) {
 
 }  // namespace
 
+// The run row and the manifest are the extension's own: read and written as
+// the owner of its tables (g_owner), never as the importing role, which has
+// no right to write them (README "Threat model"). Every other statement runs
+// as the importing role.
+Oid g_owner = InvalidOid;
+
+namespace {
+bool internal_plan(PlanId id) {
+  return id == P_RUN || id == P_CLAIM || id == P_QUEUE_DONE || id == P_RUN_COUNTS;
+}
+}  // namespace
+
 void exec(PlanId id, Datum* values, const char* nulls, int expected) {
+  Oid save_user = InvalidOid;
+  int save_sec = 0;
+  const bool internal = internal_plan(id);
+  if (internal) {
+    GetUserIdAndSecContext(&save_user, &save_sec);
+    SetUserIdAndSecContext(g_owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+  }
   int rc = SPI_execute_plan(plan(id), values, nulls, false, 0);
+  if (internal) SetUserIdAndSecContext(save_user, save_sec);
   if (rc != expected)
     elog(ERROR, "midipipe: batch statement %d failed: %s", static_cast<int>(id),
          SPI_result_code_string(rc));

@@ -110,6 +110,7 @@ void read_files(Batch* b, MpBatchOutcome* out, mp_file_callback on_file, void* a
     r->have_stat = false;
     r->state = FS_ERROR;
     r->err_code = nullptr;
+    if (on_file != nullptr) on_file(arg, r->path, -1, false);  // starting it
     stat_file(b, r);
     if (r->err_code == nullptr) {
       if (is_unchanged(r, had, old_size, old_mtime)) {

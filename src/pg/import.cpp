@@ -18,10 +18,13 @@
 extern "C" {
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
 #include "pgstat.h"
 #include "storage/condition_variable.h"
 #include "storage/latch.h"
@@ -272,12 +275,36 @@ RunView wait_for_run(int64 run_id, int idx, uint32 gen, int64 timeout_ms, bool r
   }
 }
 
+// SPI on the extension's own rows, inside the caller's transaction: with
+// search_path = pg_catalog, pg_temp and as the owner of the tables (any role
+// may learn a run's state; README "Threat model"). internal_spi_end() undoes
+// it; on an error the transaction's abort does.
+struct InternalSpi {
+  Oid save_user;
+  int save_sec;
+  int guc_level;
+};
+
+void internal_spi_begin(Oid nsp, InternalSpi* s) {
+  GetUserIdAndSecContext(&s->save_user, &s->save_sec);
+  Oid owner = mp_tables_owner(nsp);
+  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "midipipe: SPI_connect failed");
+  s->guc_level = mp_push_search_path();
+  SetUserIdAndSecContext(owner, s->save_sec | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+void internal_spi_end(const InternalSpi* s) {
+  SetUserIdAndSecContext(s->save_user, s->save_sec);
+  mp_pop_search_path(s->guc_level);
+  SPI_finish();
+}
+
 // The run's state in the table (SPI), or NULL when there is no such run.
 char* table_state(Oid nsp, int64 run_id) {
   char* result = nullptr;
-  SPI_connect();
-  char* sql = psprintf("SELECT state FROM %s.midipipe_runs WHERE run_id = $1",
-                       quote_identifier(get_namespace_name(nsp)));
+  InternalSpi spi;
+  internal_spi_begin(nsp, &spi);
+  char* sql = mp_with_schema(nsp, "SELECT state FROM %s.midipipe_runs WHERE run_id = $1");
   Oid types[1] = {INT8OID};
   Datum values[1] = {Int64GetDatum(run_id)};
   if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 1) == SPI_OK_SELECT &&
@@ -285,8 +312,26 @@ char* table_state(Oid nsp, int64 run_id) {
     char* v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
     if (v != nullptr) result = MemoryContextStrdup(CurTransactionContext, v);
   }
-  SPI_finish();
+  internal_spi_end(&spi);
   return result;
+}
+
+// Pool control: EXECUTE on midipipe_pool_stop() (revoked from PUBLIC; a role
+// that may stop the pool interrupts every run anyway), or superuser.
+bool has_pool_control(Oid nsp) {
+  if (superuser()) return true;
+  List* name =
+      list_make2(makeString(get_namespace_name(nsp)), makeString(pstrdup("midipipe_pool_stop")));
+  Oid fn = LookupFuncName(name, 0, nullptr, true);
+  return OidIsValid(fn) && pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) == ACLCHECK_OK;
+}
+
+[[noreturn]] void cancel_denied(int64 run_id) {
+  ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                  errmsg("permission denied to cancel midipipe run " INT64_FORMAT, run_id),
+                  errdetail("Only the role that started the run (or a role with its "
+                            "privileges), a superuser or a role with pool control (EXECUTE on "
+                            "midipipe_pool_stop()) may cancel it.")));
 }
 
 int find_slot(int64 run_id, uint32* gen) {
@@ -493,6 +538,7 @@ Datum midipipe_cancel(PG_FUNCTION_ARGS) {
   mp_require_preload();
   int64 run_id = PG_GETARG_INT64(0);
   Oid nsp = require_schema();
+  const bool pool_control = has_pool_control(nsp);
 
   bool done = false;
   bool denied = false;
@@ -500,7 +546,7 @@ Datum midipipe_cancel(PG_FUNCTION_ARGS) {
   MpRunSlot* r = mp_run_find_locked(MyDatabaseId, run_id);
   bool live = r != nullptr && !r->finished;
   if (live) {
-    if (!superuser() && !has_privs_of_role(GetUserId(), r->roleoid)) {
+    if (!pool_control && !has_privs_of_role(GetUserId(), r->roleoid)) {
       denied = true;
     } else {
       r->cancel_requested = true;
@@ -509,30 +555,41 @@ Datum midipipe_cancel(PG_FUNCTION_ARGS) {
     }
   }
   LWLockRelease(mp_shared->lock);
-  if (denied)
-    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                    errmsg("permission denied to cancel midipipe run " INT64_FORMAT, run_id),
-                    errdetail("Only the role that started the run (or a superuser) may cancel "
-                              "it.")));
+  if (denied) cancel_denied(run_id);
   if (done) {
     mp_wake_supervisor();
     PG_RETURN_BOOL(true);
   }
   if (r != nullptr) PG_RETURN_BOOL(false);  // ended already
 
-  // Not in shared memory (e.g. waiting to be resumed after a restart): end it in the table.
-  SPI_connect();
-  char* sql = psprintf(
-      "UPDATE %s.midipipe_runs SET state = 'cancelled', finished_at = clock_timestamp() "
-      "WHERE run_id = $1 AND state IN ('queued', 'scanning', 'running') "
-      "AND ((SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) "
-      "OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = requested_by "
-      "AND pg_catalog.pg_has_role(r.oid, 'USAGE')))",
-      quote_identifier(get_namespace_name(nsp)));
-  Oid types[1] = {INT8OID};
-  Datum values[1] = {Int64GetDatum(run_id)};
-  int rc = SPI_execute_with_args(sql, 1, types, values, nullptr, false, 0);
-  bool updated = rc == SPI_OK_UPDATE && SPI_processed > 0;
-  SPI_finish();
+  // Not in shared memory (e.g. waiting to be resumed after a restart): end it
+  // in the table, after the same check against the role the row names.
+  const Oid caller = GetUserId();
+  bool updated = false;
+  {
+    InternalSpi spi;
+    internal_spi_begin(nsp, &spi);
+    Oid types[1] = {INT8OID};
+    Datum values[1] = {Int64GetDatum(run_id)};
+    if (SPI_execute_with_args(
+            mp_with_schema(nsp,
+                           "SELECT requested_by::text FROM %s.midipipe_runs WHERE run_id = $1 "
+                           "AND state IN ('queued', 'scanning', 'running') FOR UPDATE"),
+            1, types, values, nullptr, false, 1) != SPI_OK_SELECT)
+      elog(ERROR, "midipipe: could not read midipipe_runs");
+    if (SPI_processed == 1) {
+      char* role = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+      Oid roleoid = role != nullptr ? get_role_oid(role, true) : InvalidOid;
+      if (!pool_control && !(OidIsValid(roleoid) && has_privs_of_role(caller, roleoid)))
+        cancel_denied(run_id);
+      updated =
+          SPI_execute_with_args(mp_with_schema(nsp,
+                                               "UPDATE %s.midipipe_runs SET state = 'cancelled', "
+                                               "finished_at = clock_timestamp() WHERE run_id = $1"),
+                                1, types, values, nullptr, false, 0) == SPI_OK_UPDATE &&
+          SPI_processed > 0;
+    }
+    internal_spi_end(&spi);
+  }
   PG_RETURN_BOOL(updated);
 }

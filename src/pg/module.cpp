@@ -32,6 +32,7 @@ int mp_worker_nice = 10;
 double mp_yield_share = 0.25;
 int mp_yield_tps = 50;
 bool mp_analysis_depth = false;
+int mp_stall_timeout_s = 60;
 
 static bool mp_preloaded = false;
 static shmem_request_hook_type prev_shmem_request_hook = nullptr;
@@ -123,6 +124,13 @@ static void mp_define_gucs() {
                            "default) leaves those columns NULL; on costs about 3x the CPU per "
                            "file for now.",
                            &mp_analysis_depth, false, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("midipipe.stall_timeout",
+                          "A worker busy with a run that makes no progress for this long is "
+                          "shown as stalled and logged (0 = never).",
+                          "Progress is any file started or finished, or a pass of the worker's "
+                          "loop; the worker goes on as before, nothing is stopped.",
+                          &mp_stall_timeout_s, 60, 0, INT_MAX / 1000, PGC_SIGHUP, GUC_UNIT_S,
+                          nullptr, nullptr, nullptr);
   MarkGUCPrefixReserved("midipipe");
 }
 
@@ -146,6 +154,7 @@ void _PG_init(void) {
                      mp_max_workers + 2)));
 
   mp_register_supervisor();
+  mp_install_utility_hook();
 }
 
 Datum midipipe_check_preload(PG_FUNCTION_ARGS) {

@@ -22,6 +22,7 @@
 
 extern "C" {
 #include "access/xact.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
@@ -71,6 +72,10 @@ struct RunInfo {
 RunInfo info;
 Oid boot_user = InvalidOid;
 int boot_sec = 0;
+Oid tx_nsp = InvalidOid;  // the extension's schema, in the open transaction
+
+// sql with every %s replaced by the extension's schema (see mp_with_schema)
+char* q(const char* sql) { return mp_with_schema(tx_nsp, sql); }
 
 MpRunSlot* run_slot() { return &mp_shared->runs[my_run]; }
 
@@ -148,6 +153,7 @@ bool begin_tx(bool as_role) {
     return false;
   }
   mp_set_local_search_path(nsp);
+  tx_nsp = nsp;
   if (as_role) SetUserIdAndSecContext(info.roleoid, boot_sec | SECURITY_LOCAL_USERID_CHANGE);
   return true;
 }
@@ -168,8 +174,9 @@ void end_tx() {
   proc_exit(0);
 }
 
+// Runs sql with every %s the extension's schema.
 void exec(const char* sql, int nargs, Oid* types, Datum* values, const char* nulls, int expect) {
-  int rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+  int rc = SPI_execute_with_args(q(sql), nargs, types, values, nulls, false, 0);
   if (rc != expect)
     elog(ERROR, "midipipe: SPI_execute_with_args failed (%s): %s", SPI_result_code_string(rc), sql);
 }
@@ -194,7 +201,7 @@ void read_row(RowState* rs) {
   Datum values[1] = {Int64GetDatum(info.run_id)};
   exec(
       "SELECT state, scan_done, files_found, files_ok, files_duplicate, files_unchanged, "
-      "files_failed, bytes_read, error FROM midipipe_runs WHERE run_id = $1",
+      "files_failed, bytes_read, error FROM %s.midipipe_runs WHERE run_id = $1",
       1, types, values, nullptr, SPI_OK_SELECT);
   memset(rs, 0, sizeof(*rs));
   if (SPI_processed != 1) {
@@ -244,13 +251,13 @@ bool setup_run_row() {
       Int32GetDatum(info.requested),       Int32GetDatum(info.granted),
       TimestampTzGetDatum(info.started_at)};
   exec(
-      "INSERT INTO midipipe_runs (run_id, root, options, state, requested_by, "
+      "INSERT INTO %s.midipipe_runs (run_id, root, options, state, requested_by, "
       "workers_requested, workers_granted, started_at) "
       "VALUES ($1, $2, $3::jsonb, 'scanning', $4::name, $5, $6, $7) "
       "ON CONFLICT (run_id) DO NOTHING",
       7, types, values, nullptr, SPI_OK_INSERT);
   exec(
-      "UPDATE midipipe_runs SET state = 'scanning', workers_granted = $6 "
+      "UPDATE %s.midipipe_runs SET state = 'scanning', workers_granted = $6 "
       "WHERE run_id = $1 AND state = 'queued'",
       7, types, values, nullptr, SPI_OK_UPDATE);
   RowState rs;
@@ -329,15 +336,30 @@ bool name_matches(const char* name) {
   return false;
 }
 
-// A displayable, injective rendering of a path that is not valid in the
-// database encoding: valid characters stay, other bytes become \xNN, and a
-// backslash becomes \\.
+// A displayable rendering of a path that is not valid in the database
+// encoding, which can never equal the path of another file: the leading
+// components that are valid stay as they are, then comes "//" (which no path
+// the scan builds contains: the root is canonical, and names hold no '/'),
+// then the rest with each byte that is not valid (or is a control character)
+// written as \xNN and each backslash as \\. Valid paths are stored as they
+// are, so "/t/bad\xFF.mid" (a valid name, with backslashes) and the invalid
+// name "/t/bad<0xFF>.mid" (stored as "/t//bad\xFF.mid") are two rows.
 char* escape_path(const char* path) {
   StringInfoData buf;
   initStringInfo(&buf);
   int enc = GetDatabaseEncoding();
-  const unsigned char* p = reinterpret_cast<const unsigned char*>(path);
-  int remaining = static_cast<int>(strlen(path));
+  const int len = static_cast<int>(strlen(path));
+  // the valid prefix, cut back to the '/' before the first component with an invalid byte
+  int cut = pg_encoding_verifymbstr(enc, path, len);
+  while (cut > 0 && path[cut] != '/') cut--;
+  appendBinaryStringInfo(&buf, path, cut);
+  appendStringInfoString(&buf, "//");
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(path) + cut;
+  int remaining = len - cut;
+  if (remaining > 0 && *p == '/') {
+    p++;
+    remaining--;
+  }
   while (remaining > 0) {
     if (*p == '\\') {
       appendStringInfoString(&buf, "\\\\");
@@ -435,7 +457,10 @@ void flush(Scan* s, bool final = false) {
     CHECK_FOR_INTERRUPTS();
   }
 
-  if (!begin_tx(true)) extension_gone();
+  // The manifest and the run row are the extension's own (written as the
+  // owner of its tables, see README "Threat model"); an error row is the
+  // importer's (as its role: its privileges and row-level security apply).
+  if (!begin_tx(false)) extension_gone();
   int64 found = -1;
   int64 new_errors = 0;
   if (s->npaths > 0) {
@@ -445,9 +470,10 @@ void flush(Scan* s, bool final = false) {
     Oid types[2] = {INT8OID, TEXTARRAYOID};
     Datum values[2] = {Int64GetDatum(info.run_id), PointerGetDatum(arr)};
     exec(
-        "WITH ins AS (INSERT INTO midipipe_queue (run_id, path) "
-        "SELECT $1, p FROM unnest($2::text[]) AS p ON CONFLICT DO NOTHING RETURNING 1) "
-        "UPDATE midipipe_runs SET files_found = files_found + (SELECT count(*) FROM ins) "
+        "WITH ins AS (INSERT INTO %s.midipipe_queue (run_id, path) "
+        "SELECT $1, p FROM pg_catalog.unnest($2::pg_catalog.text[]) AS p ON CONFLICT DO NOTHING "
+        "RETURNING 1) "
+        "UPDATE %s.midipipe_runs SET files_found = files_found + (SELECT count(*) FROM ins) "
         "WHERE run_id = $1 RETURNING files_found",
         2, types, values, nullptr, SPI_OK_UPDATE_RETURNING);
     if (SPI_processed == 1) found = get_int8(1);
@@ -460,21 +486,30 @@ void flush(Scan* s, bool final = false) {
                        CStringGetTextDatum(e->code), CStringGetTextDatum(e->message)};
     char nulls[7] = {' ', ' ', e->size < 0 ? 'n' : ' ', e->has_mtime ? ' ' : 'n', ' ', ' ', '\0'};
     exec(
-        "WITH q AS (INSERT INTO midipipe_queue (run_id, path, done) VALUES ($1, $2, true) "
-        "ON CONFLICT DO NOTHING RETURNING 1), "
-        "f AS (INSERT INTO midipipe_files (path, size, mtime, status, error_code, "
-        "error_message, run_id) SELECT $2, $3, $4, 'error', $5, $6, $1 FROM q "
+        "INSERT INTO %s.midipipe_queue (run_id, path, done) VALUES ($1, $2, true) "
+        "ON CONFLICT DO NOTHING",
+        2, types, values, nulls, SPI_OK_INSERT);
+    if (SPI_processed != 1) continue;  // listed already (a resumed scan)
+    SetUserIdAndSecContext(info.roleoid, boot_sec | SECURITY_LOCAL_USERID_CHANGE);
+    exec(
+        "INSERT INTO %s.midipipe_files (path, size, mtime, status, error_code, "
+        "error_message, run_id) VALUES ($2, $3, $4, 'error', $5, $6, $1) "
         "ON CONFLICT (path) DO UPDATE SET size = EXCLUDED.size, mtime = EXCLUDED.mtime, "
         "sha256 = NULL, status = 'error', duplicate_of = NULL, error_code = EXCLUDED.error_code, "
         "error_message = EXCLUDED.error_message, error_offset = NULL, run_id = EXCLUDED.run_id, "
-        "imported_at = now() RETURNING 1) "
-        "UPDATE midipipe_runs SET files_found = files_found + (SELECT count(*) FROM q), "
-        "files_failed = files_failed + (SELECT count(*) FROM f) "
-        "WHERE run_id = $1 RETURNING files_found, (SELECT count(*) FROM f)",
-        6, types, values, nulls, SPI_OK_UPDATE_RETURNING);
+        "imported_at = pg_catalog.now()",
+        6, types, values, nulls, SPI_OK_INSERT);
+    SetUserIdAndSecContext(boot_user, boot_sec);
+    const int64 written = static_cast<int64>(SPI_processed);
+    Oid ctypes[2] = {INT8OID, INT8OID};
+    Datum cvalues[2] = {Int64GetDatum(info.run_id), Int64GetDatum(written)};
+    exec(
+        "UPDATE %s.midipipe_runs SET files_found = files_found + 1, "
+        "files_failed = files_failed + $2 WHERE run_id = $1 RETURNING files_found",
+        2, ctypes, cvalues, nullptr, SPI_OK_UPDATE_RETURNING);
     if (SPI_processed == 1) {
       found = get_int8(1);
-      new_errors += get_int8(2);
+      new_errors += written;
     }
   }
   {
@@ -482,13 +517,13 @@ void flush(Scan* s, bool final = false) {
     Datum values[1] = {Int64GetDatum(info.run_id)};
     if (final)
       exec(
-          "UPDATE midipipe_runs SET scan_done = true, "
+          "UPDATE %s.midipipe_runs SET scan_done = true, "
           "state = CASE WHEN state = 'scanning' THEN 'running' ELSE state END "
           "WHERE run_id = $1",
           1, types, values, nullptr, SPI_OK_UPDATE);
     else
       exec(
-          "UPDATE midipipe_runs SET state = 'running' "
+          "UPDATE %s.midipipe_runs SET state = 'running' "
           "WHERE run_id = $1 AND state = 'scanning' AND files_found > 0",
           1, types, values, nullptr, SPI_OK_UPDATE);
   }
@@ -651,8 +686,8 @@ bool run_complete() {
   if (!begin_tx(false)) extension_gone();
   Oid types[1] = {INT8OID};
   Datum values[1] = {Int64GetDatum(info.run_id)};
-  exec("SELECT NOT EXISTS (SELECT 1 FROM midipipe_queue WHERE run_id = $1 AND NOT done)", 1, types,
-       values, nullptr, SPI_OK_SELECT);
+  exec("SELECT NOT EXISTS (SELECT 1 FROM %s.midipipe_queue WHERE run_id = $1 AND NOT done)", 1,
+       types, values, nullptr, SPI_OK_SELECT);
   bool isnull = false;
   bool complete =
       DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -666,10 +701,18 @@ bool run_complete() {
   Datum values[3] = {Int64GetDatum(info.run_id), CStringGetTextDatum(mp_run_state_name(state)),
                      CStringGetTextDatum(error != nullptr ? error : "")};
   char nulls[4] = {' ', ' ', error != nullptr && error[0] != '\0' ? ' ' : 'n', '\0'};
-  // manifest first, then the run row: the order a batch takes its locks in
-  exec("DELETE FROM midipipe_queue WHERE run_id = $1", 1, types, values, nullptr, SPI_OK_DELETE);
+  // manifest first, then the run row: the order a batch takes its locks in.
+  // A run that ends otherwise than complete skips the rows a batch still
+  // holds, so that a stopped or stuck worker cannot hold a cancel up: that
+  // worker deletes them when it gives its batch up (drop_leftover_manifest()
+  // in worker.cpp). A complete run's rows are all done: no batch holds one.
+  exec(state == MP_R_COMPLETED
+           ? "DELETE FROM %s.midipipe_queue WHERE run_id = $1"
+           : "DELETE FROM %s.midipipe_queue WHERE ctid = ANY (ARRAY(SELECT ctid FROM "
+             "%s.midipipe_queue WHERE run_id = $1 FOR UPDATE SKIP LOCKED))",
+       1, types, values, nullptr, SPI_OK_DELETE);
   exec(
-      "UPDATE midipipe_runs SET state = $2, finished_at = clock_timestamp(), "
+      "UPDATE %s.midipipe_runs SET state = $2, finished_at = clock_timestamp(), "
       "error = COALESCE($3, error) "
       "WHERE run_id = $1 AND state IN ('queued', 'scanning', 'running')",
       3, types, values, nulls, SPI_OK_UPDATE);
@@ -799,8 +842,9 @@ void spare_warm_up() {
   if (OidIsValid(nsp) && OidIsValid(get_relname_relid("midipipe_runs", nsp)) &&
       OidIsValid(get_relname_relid("midipipe_queue", nsp))) {
     mp_set_local_search_path(nsp);
-    (void)SPI_execute("SELECT state FROM midipipe_runs WHERE run_id = 0", true, 0);
-    (void)SPI_execute("SELECT done FROM midipipe_queue WHERE run_id = 0 LIMIT 1", true, 0);
+    tx_nsp = nsp;
+    (void)SPI_execute(q("SELECT state FROM %s.midipipe_runs WHERE run_id = 0"), true, 0);
+    (void)SPI_execute(q("SELECT done FROM %s.midipipe_queue WHERE run_id = 0 LIMIT 1"), true, 0);
   }
   SPI_finish();
   PopActiveSnapshot();
@@ -908,14 +952,18 @@ void midipipe_resume_main(Datum arg) {
   Oid nsp = mp_extension_schema();
   if (OidIsValid(nsp) && OidIsValid(get_relname_relid("midipipe_runs", nsp))) {
     mp_set_local_search_path(nsp);
+    // The rows are trusted: only the extension writes midipipe_runs (as the
+    // owner of its tables; README "Threat model").
     int rc = SPI_execute(
-        "SELECT run_id, root, COALESCE((options->>'recursive')::boolean, true), "
-        "COALESCE((options->>'follow_symlinks')::boolean, false), "
-        "COALESCE((options->>'wait')::boolean, false), COALESCE(workers_requested, 0), "
-        "requested_by::text, started_at, "
-        "COALESCE((options->>'split_tracks')::boolean, false), "
-        "COALESCE((options->>'analysis_depth')::boolean, true) FROM midipipe_runs "
-        "WHERE state IN ('queued', 'scanning', 'running') ORDER BY run_id",
+        mp_with_schema(
+            nsp,
+            "SELECT run_id, root, COALESCE((options->>'recursive')::boolean, true), "
+            "COALESCE((options->>'follow_symlinks')::boolean, false), "
+            "COALESCE((options->>'wait')::boolean, false), COALESCE(workers_requested, 0), "
+            "requested_by::text, started_at, "
+            "COALESCE((options->>'split_tracks')::boolean, false), "
+            "COALESCE((options->>'analysis_depth')::boolean, true) FROM %s.midipipe_runs "
+            "WHERE state IN ('queued', 'scanning', 'running') ORDER BY run_id"),
         true, 0);
     if (rc != SPI_OK_SELECT) elog(ERROR, "midipipe: could not read unfinished runs");
     for (uint64 i = 0; i < SPI_processed; i++) {
@@ -937,6 +985,13 @@ void midipipe_resume_main(Datum arg) {
         ereport(WARNING,
                 (errmsg("midipipe: cannot resume run " INT64_FORMAT ": role \"%s\" does not exist",
                         run_id, role != nullptr ? role : "")));
+        continue;
+      }
+      // the role may have lost the right to read server files since it asked
+      if (!superuser_arg(roleoid) && !has_privs_of_role(roleoid, ROLE_PG_READ_SERVER_FILES)) {
+        ereport(WARNING, (errmsg("midipipe: cannot resume run " INT64_FORMAT
+                                 ": role \"%s\" may no longer read server files",
+                                 run_id, role)));
         continue;
       }
       LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);

@@ -6,13 +6,16 @@ extern "C" {
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
@@ -70,6 +73,12 @@ MpPool* mp_pool_find_locked(Oid dboid, bool create) {
   free_entry->in_use = true;
   free_entry->dboid = dboid;
   return free_entry;
+}
+
+bool mp_db_held_locked(Oid dboid) {
+  for (const MpHeldDb& h : mp_shared->held)
+    if (h.dboid == dboid && OidIsValid(dboid)) return true;
+  return false;
 }
 
 int mp_pool_floor_locked(Oid dboid) {
@@ -186,9 +195,43 @@ Oid mp_extension_schema() {
 }
 
 void mp_set_local_search_path(Oid nspoid) {
+  (void)nspoid;
+  (void)set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+                          GUC_ACTION_LOCAL, true, 0, false);
+}
+
+int mp_push_search_path() {
+  int level = NewGUCNestLevel();
+  (void)set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+                          GUC_ACTION_SAVE, true, 0, false);
+  return level;
+}
+
+void mp_pop_search_path(int nest_level) { AtEOXact_GUC(true, nest_level); }
+
+char* mp_with_schema(Oid nspoid, const char* fmt) {
   char* nspname = get_namespace_name(nspoid);
-  if (nspname == nullptr) return;
-  char* value = psprintf("pg_catalog, %s, pg_temp", quote_identifier(nspname));
-  (void)set_config_option("search_path", value, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true,
-                          0, false);
+  if (nspname == nullptr) elog(ERROR, "midipipe: the extension's schema is missing");
+  const char* quoted = quote_identifier(nspname);
+  StringInfoData s;
+  initStringInfo(&s);
+  for (const char* p = fmt; *p != '\0'; ++p) {
+    if (p[0] == '%' && p[1] == 's') {
+      appendStringInfoString(&s, quoted);
+      ++p;
+    } else {
+      appendStringInfoChar(&s, *p);
+    }
+  }
+  return s.data;
+}
+
+Oid mp_tables_owner(Oid nspoid) {
+  Oid rel = get_relname_relid("midipipe_runs", nspoid);
+  if (!OidIsValid(rel)) elog(ERROR, "midipipe: table midipipe_runs is missing");
+  HeapTuple tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rel));
+  if (!HeapTupleIsValid(tup)) elog(ERROR, "midipipe: cache lookup failed for relation %u", rel);
+  Oid owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tup))->relowner;
+  ReleaseSysCache(tup);
+  return owner;
 }

@@ -30,6 +30,7 @@ extern int mp_worker_nice;
 extern double mp_yield_share;
 extern int mp_yield_tps;
 extern bool mp_analysis_depth;
+extern int mp_stall_timeout_s;
 
 // ------------------------------------------------------------------ shared state
 enum MpWorkerState : int {
@@ -76,6 +77,12 @@ struct MpWorkerSlot {
   TimestampTz started_at;
   TimestampTz last_checkout;
   TimestampTz idle_since;
+  // Set by the worker whenever it gets on (a file started or finished, a
+  // state change, a pass of its loop); a worker with a run that has not set
+  // it for midipipe.stall_timeout is stalled: the supervisor sets
+  // stalled_since (and logs it) until it moves again.
+  TimestampTz last_progress;
+  TimestampTz stalled_since;
   char current_path[MP_PATH_LEN];
 };
 
@@ -123,6 +130,11 @@ struct MpPool {
   bool stopped;         // midipipe_pool_stop: no floor (not even min_workers) until pool_start
   bool trim_requested;  // supervisor: stop idle workers above the target once
   int start_failures;   // consecutive workers that never became ready
+  // The supervisor looks the database up (at most every kDbCheckMs) while
+  // workers fail to start in it: gone, it forgets the pool; refusing
+  // connections (ALLOW_CONNECTIONS false), it says so once and waits.
+  TimestampTz db_checked_at;
+  bool no_connections;  // the last look found datallowconn false (logged once)
   // The pool's spare coordinator: a "midipipe scanner" process that the
   // supervisor starts while the pool is warm, connected to dboid ahead of any
   // run, so that a run on a warm pool does not wait for a process to start.
@@ -138,6 +150,20 @@ struct MpPool {
 };
 
 constexpr int MP_MAX_YIELD_TOKENS = 64;
+
+// A database the pool must leave alone for a while: DROP DATABASE and ALTER
+// DATABASE ... RENAME (which fail while other sessions are connected) hold it
+// from the ProcessUtility hook (dbhold.cpp). The supervisor stops every pool
+// process connected to it, starts none, and sets `quiet` once none is left.
+// After a DROP (`gone`) it forgets the database's pool and runs.
+constexpr int MP_MAX_HELD_DBS = 8;
+
+struct MpHeldDb {
+  Oid dboid;     // InvalidOid = free entry
+  pid_t holder;  // the backend running the command; 0 once it finished
+  bool quiet;    // set by the supervisor: no pool process is connected to dboid
+  bool gone;     // the database was dropped: forget it
+};
 
 struct MpYieldToken {
   int holder;           // worker slot index, -1 when free
@@ -163,6 +189,7 @@ struct MpShared {
   // While workers yield to client sessions (yield.cpp), a worker works only
   // while it holds one of these; a released token rests before it is free.
   MpYieldToken yield_tokens[MP_MAX_YIELD_TOKENS];
+  MpHeldDb held[MP_MAX_HELD_DBS];
   // followed by MpWorkerSlot[nworkers]
 };
 
@@ -193,7 +220,8 @@ int mp_pool_floor_locked(Oid dboid);  // workers the pool keeps warm in dboid
 int mp_workers_in_db_locked(Oid dboid, bool count_stopping);
 int mp_run_workers_locked(int run_slot);  // workers assigned to a run
 MpRunSlot* mp_run_find_locked(Oid dboid, int64 run_id);
-int mp_run_alloc_locked();  // -1 when all slots hold active runs
+bool mp_db_held_locked(Oid dboid);  // DROP/RENAME DATABASE in progress (or dropped)
+int mp_run_alloc_locked();          // -1 when all slots hold active runs
 
 const char* mp_run_state_name(int state);
 const char* mp_worker_state_name(int state);
@@ -210,6 +238,9 @@ PGDLLEXPORT void midipipe_resume_main(Datum arg);
 // Registers the static supervisor (from _PG_init, postmaster only).
 void mp_register_supervisor();
 
+// dbhold.cpp: installs the ProcessUtility hook (DROP DATABASE, ALTER DATABASE RENAME).
+void mp_install_utility_hook();
+
 // yield.cpp: called by a busy worker after each file; rests while client
 // sessions are busy (midipipe.yield_share, midipipe.yield_tps)
 void mp_yield_point(int slot);
@@ -218,5 +249,19 @@ void mp_yield_release();
 
 // Catalog helpers (need an open transaction).
 Oid mp_extension_schema();  // InvalidOid when the extension is not installed here
-// SET LOCAL search_path = pg_catalog, <extension schema>, pg_temp (for SPI in workers).
+// The extension's SQL from C++ resolves nothing through a schema others may
+// create in (README "Threat model"): search_path is pg_catalog, pg_temp (no
+// function or operator is ever looked up in pg_temp) and every extension
+// object is named with its schema (mp_with_schema).
+// SET LOCAL search_path = pg_catalog, pg_temp (for SPI in a worker's own
+// transaction; nspoid is unused, kept for the callers).
 void mp_set_local_search_path(Oid nspoid);
+// The same for SPI inside a caller's transaction: until mp_pop_search_path
+// (or the end of the (sub)transaction), then the caller's value again.
+int mp_push_search_path();
+void mp_pop_search_path(int nest_level);
+// fmt with every "%s" replaced by the quoted name of schema nspoid (palloc'd).
+char* mp_with_schema(Oid nspoid, const char* fmt);
+// The owner of the extension's tables: the extension's own rows (runs and
+// their manifest) are written as this role, never as the importing role.
+Oid mp_tables_owner(Oid nspoid);

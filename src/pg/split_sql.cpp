@@ -74,13 +74,19 @@ Datum midipipe_split(PG_FUNCTION_ARGS) {
                     errdetail("Only roles with privileges of the \"pg_read_server_files\" role "
                               "may read files on the server.")));
 
+  const Oid nsp = mp_extension_schema();
+  if (!OidIsValid(nsp))
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                    errmsg("extension \"midipipe\" is not installed in this database")));
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "midipipe: SPI_connect failed");
+  const int guc_level = mp_push_search_path();  // README "Threat model"
   // The file, and the ok row that holds its content's analysis.
   Oid t1[1] = {INT8OID};
   Datum v1[1] = {Int64GetDatum(file_id)};
   if (SPI_execute_with_args(
-          "SELECT f.path, f.sha256, coalesce(f.duplicate_of, f.file_id), f.status "
-          "FROM midipipe_files f WHERE f.file_id = $1",
+          mp_with_schema(nsp,
+                         "SELECT f.path, f.sha256, coalesce(f.duplicate_of, f.file_id), f.status "
+                         "FROM %s.midipipe_files f WHERE f.file_id = $1"),
           1, t1, v1, nullptr, true, 1) != SPI_OK_SELECT)
     elog(ERROR, "midipipe: could not read midipipe_files");
   if (SPI_processed != 1)
@@ -158,14 +164,17 @@ Datum midipipe_split(PG_FUNCTION_ARGS) {
                   PointerGetDatum(shas[i])};
     // the bytes are stored once: NULL when another track row holds them
     if (SPI_execute_with_args(
-            "UPDATE midipipe_tracks t SET smf_sha256 = $4, smf = CASE WHEN EXISTS ("
-            "SELECT 1 FROM midipipe_tracks o WHERE o.smf_sha256 = $4 AND o.smf IS NOT NULL "
-            "AND (o.file_id, o.track_no) <> (t.file_id, t.track_no)) THEN NULL ELSE $3 END "
-            "WHERE t.file_id = $1 AND t.track_no = $2",
+            mp_with_schema(
+                nsp,
+                "UPDATE %s.midipipe_tracks t SET smf_sha256 = $4, smf = CASE WHEN EXISTS ("
+                "SELECT 1 FROM %s.midipipe_tracks o WHERE o.smf_sha256 = $4 AND o.smf IS NOT NULL "
+                "AND (o.file_id, o.track_no) <> (t.file_id, t.track_no)) THEN NULL ELSE $3 END "
+                "WHERE t.file_id = $1 AND t.track_no = $2"),
             4, t, v, nullptr, false, 0) != SPI_OK_UPDATE)
       elog(ERROR, "midipipe: could not update midipipe_tracks");
     stored_count += static_cast<int>(SPI_processed);
   }
+  mp_pop_search_path(guc_level);
   SPI_finish();
   PG_RETURN_INT32(stored_count);
 }

@@ -43,10 +43,19 @@ Datum midipipe_stats(PG_FUNCTION_ARGS) {
   }
   LWLockRelease(mp_shared->lock);
 
+  // 13 columns up to extension version 0.3, 15 from 0.4 (last_progress,
+  // stalled_since): the library serves both until ALTER EXTENSION UPDATE.
+  const int natts = rsinfo->setDesc->natts;
+  if (natts != 13 && natts != 15)
+    ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                    errmsg("midipipe_stats() is declared with %d columns; the library knows "
+                           "13 or 15",
+                           natts),
+                    errhint("ALTER EXTENSION midipipe UPDATE")));
   for (int k = 0; k < count; k++) {
     const MpWorkerSlot* w = &copy[k];
-    Datum values[13];
-    bool nulls[13];
+    Datum values[15];
+    bool nulls[15];
     memset(nulls, 0, sizeof(nulls));
     values[0] = Int32GetDatum(ids[k]);
     values[1] = Int32GetDatum(w->pid);
@@ -56,7 +65,9 @@ Datum midipipe_stats(PG_FUNCTION_ARGS) {
       values[2] = DirectFunctionCall1(namein, CStringGetDatum(dbname));
     else
       nulls[2] = true;
-    values[3] = CStringGetTextDatum(mp_worker_state_name(w->state));
+    const bool stalled =
+        w->stalled_since != 0 && (w->state == MP_W_BUSY || w->state == MP_W_CHECKOUT);
+    values[3] = CStringGetTextDatum(stalled ? "stalled" : mp_worker_state_name(w->state));
     values[4] = Int64GetDatum(w->run_id);
     nulls[4] = w->run_slot < 0;
     values[5] = Int64GetDatum(w->files_done);
@@ -72,6 +83,10 @@ Datum midipipe_stats(PG_FUNCTION_ARGS) {
     nulls[10] = w->last_checkout == 0;
     values[11] = Int64GetDatum(w->checkouts);
     values[12] = Int64GetDatum(w->checks_failed);
+    values[13] = TimestampTzGetDatum(w->last_progress);
+    nulls[13] = w->last_progress == 0;
+    values[14] = TimestampTzGetDatum(w->stalled_since);
+    nulls[14] = !stalled;
     tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
   }
   return (Datum)0;
@@ -89,6 +104,7 @@ Datum midipipe_run_live(PG_FUNCTION_ARGS) {
     int workers;
     bool scan_done;
     TimestampTz started_at;
+    Oid roleoid;
   };
   Row rows[MP_MAX_RUNS];
   int count = 0;
@@ -98,13 +114,20 @@ Datum midipipe_run_live(PG_FUNCTION_ARGS) {
     if (!r->in_use || r->dboid != MyDatabaseId) continue;
     rows[count] = {r->run_id,       r->state,      r->files_done,
                    r->files_failed, r->bytes_read, mp_run_workers_locked(i),
-                   r->scan_done,    r->started_at};
+                   r->scan_done,    r->started_at, r->roleoid};
     if (r->finished) rows[count].workers = 0;
     count++;
   }
   LWLockRelease(mp_shared->lock);
 
+  // A run's counts are shown to its role (and roles with its privileges),
+  // superusers and members of pg_read_all_stats or pg_read_server_files; its
+  // existence and state to everyone (README "Threat model").
+  const Oid me = GetUserId();
+  const bool see_all = superuser() || has_privs_of_role(me, ROLE_PG_READ_ALL_STATS) ||
+                       has_privs_of_role(me, ROLE_PG_READ_SERVER_FILES);
   for (int k = 0; k < count; k++) {
+    const bool see = see_all || has_privs_of_role(me, rows[k].roleoid);
     Datum values[8];
     bool nulls[8];
     memset(nulls, 0, sizeof(nulls));
@@ -113,6 +136,7 @@ Datum midipipe_run_live(PG_FUNCTION_ARGS) {
     values[2] = Int64GetDatum(rows[k].done);
     values[3] = Int64GetDatum(rows[k].failed);
     values[4] = Int64GetDatum(rows[k].bytes);
+    nulls[2] = nulls[3] = nulls[4] = !see;
     values[5] = Int32GetDatum(rows[k].workers);
     values[6] = BoolGetDatum(rows[k].scan_done);
     values[7] = TimestampTzGetDatum(rows[k].started_at);

@@ -48,6 +48,8 @@ constexpr const char* kAttemptsFile = "pg_midipipe/resume_attempts";
 constexpr int kMaxResumeAttempts = 3;
 bool resume_in_progress = false;
 constexpr int kMaxStartFailures = 3;
+// While workers fail to start in a database, look it up at most this often.
+constexpr int kDbCheckMs = 10000;
 
 BackgroundWorkerHandle** worker_handles = nullptr;  // [mp_shared->nworkers]
 BackgroundWorkerHandle* scanner_handles[MP_MAX_RUNS];
@@ -237,7 +239,8 @@ void reconcile_spares_locked() {
     MpPool* p = &mp_shared->pools[pi];
     if (!p->in_use) continue;
     int live = mp_workers_in_db_locked(p->dboid, false);
-    bool want = !p->stopped && live > 0 && live >= mp_pool_floor_locked(p->dboid);
+    bool want = !p->stopped && live > 0 && live >= mp_pool_floor_locked(p->dboid) &&
+                !mp_db_held_locked(p->dboid);
     if (!want || slots_short) {
       stop_spare_locked(pi);
     } else if (spare_handles[pi] == nullptr && !p->spare_assigned) {
@@ -281,8 +284,9 @@ void reap_locked() {
       pfree(worker_handles[i]);
       worker_handles[i] = nullptr;
       if (w->state != MP_W_FREE) {
-        // Died without detaching (never started, or exited before attaching).
-        if (!w->ready) {
+        // Died without detaching (never started, or exited before attaching);
+        // one the supervisor stopped itself is no start failure.
+        if (!w->ready && !w->stop_requested) {
           MpPool* p = mp_pool_find_locked(w->dboid, false);
           if (p != nullptr) p->start_failures++;
         }
@@ -429,7 +433,7 @@ int fill_run_locked(int r, int target) {
 void reconcile_runs_locked() {
   for (int r = 0; r < MP_MAX_RUNS; r++) {
     MpRunSlot* run = &mp_shared->runs[r];
-    if (!run->in_use || run->finished) continue;
+    if (!run->in_use || run->finished || mp_db_held_locked(run->dboid)) continue;
 
     // The run's scanner first: workers granted before it would take the last
     // max_worker_processes slots and wait for a scanner that can never start.
@@ -494,7 +498,7 @@ bool evict_surplus_idle_locked(Oid dboid) {
 void reconcile_pools_locked() {
   for (int i = 0; i < MP_MAX_POOLS; i++) {
     MpPool* p = &mp_shared->pools[i];
-    if (!p->in_use) continue;
+    if (!p->in_use || mp_db_held_locked(p->dboid)) continue;
 
     if (p->trim_requested) {
       p->trim_requested = false;
@@ -538,6 +542,49 @@ void reconcile_pools_locked() {
   for (int k = 0; k < mp_shared->nworkers; k++) {
     MpWorkerSlot* w = mp_worker_slot(k);
     if (w->stop_requested && w->state == MP_W_IDLE && w->run_slot < 0) terminate_worker_locked(k);
+  }
+}
+
+// ---------------------------------------------------------------- stalls
+
+// A worker busy with a run that has not moved for midipipe.stall_timeout (a
+// stopped process, an analysis that does not end, a lock that is never
+// granted) is marked stalled (midipipe_stats shows it) and logged once, with
+// its pid and the file it is on; logged again when it moves. Nothing else is
+// done to it: the run's other workers go on, and midipipe_cancel ends the run
+// without waiting for it (see finalize() in scanner.cpp).
+void detect_stalls_locked() {
+  TimestampTz now = GetCurrentTimestamp();
+  for (int i = 0; i < mp_shared->nworkers; i++) {
+    MpWorkerSlot* w = mp_worker_slot(i);
+    bool working = (w->state == MP_W_BUSY || w->state == MP_W_CHECKOUT) && w->run_slot >= 0;
+    if (w->stalled_since != 0) {
+      if (!working || w->last_progress > w->stalled_since) {
+        long secs = 0;
+        int usecs = 0;
+        TimestampDifference(w->stalled_since, now, &secs, &usecs);
+        ereport(LOG, (errmsg("midipipe: worker %d (pid %d) makes progress again after %ld s "
+                             "stalled",
+                             i, static_cast<int>(w->pid), secs)));
+        w->stalled_since = 0;
+      }
+      continue;
+    }
+    if (!working || mp_stall_timeout_s <= 0 || w->last_progress == 0 ||
+        !TimestampDifferenceExceeds(w->last_progress, now, mp_stall_timeout_s * 1000))
+      continue;
+    w->stalled_since = now;
+    long secs = 0;
+    int usecs = 0;
+    TimestampDifference(w->last_progress, now, &secs, &usecs);
+    ereport(
+        LOG,
+        (errmsg("midipipe: worker %d (pid %d) has made no progress for %ld s on run " INT64_FORMAT
+                ", file \"%s\"",
+                i, static_cast<int>(w->pid), secs, w->run_id,
+                w->current_path[0] != '\0' ? w->current_path : "(none)"),
+         errhint("The worker may be stopped, stuck in one file, or waiting for a lock; "
+                 "midipipe_cancel() ends its run without it.")));
   }
 }
 
@@ -664,6 +711,171 @@ Oid database_oid(const char* name) {
   return db;
 }
 
+// ---------------------------------------------------------------- databases that go away
+
+struct DbLook {
+  bool exists;
+  bool allow_connections;
+  NameData name;
+};
+
+// Looks a database up by oid with a heap scan of pg_database (see database_oid()).
+DbLook look_database(Oid db) {
+  DbLook look = {false, false, {}};
+  SetCurrentStatementStartTimestamp();
+  StartTransactionCommand();
+  (void)GetTransactionSnapshot();
+  Relation rel = table_open(DatabaseRelationId, AccessShareLock);
+  TableScanDesc scan = table_beginscan_catalog(rel, 0, nullptr);
+  HeapTuple tup;
+  while ((tup = heap_getnext(scan, ForwardScanDirection)) != nullptr) {
+    Form_pg_database form = reinterpret_cast<Form_pg_database>(GETSTRUCT(tup));
+    if (form->oid != db) continue;
+    look.exists = true;
+    look.allow_connections = form->datallowconn;
+    look.name = form->datname;
+    break;
+  }
+  table_endscan(scan);
+  table_close(rel, AccessShareLock);
+  CommitTransactionCommand();
+  return look;
+}
+
+// Stops every pool process connected to db (workers, the spare, the runs'
+// coordinators, a resume worker); true once none is left nor starting.
+bool clear_database_locked(Oid db) {
+  bool quiet = true;
+  for (int i = 0; i < mp_shared->nworkers; i++) {
+    MpWorkerSlot* w = mp_worker_slot(i);
+    if (w->dboid != db) continue;
+    if (w->state != MP_W_FREE) {
+      if (w->state != MP_W_STOPPING || !w->stop_requested) terminate_worker_locked(i);
+      quiet = false;
+    } else if (worker_handles[i] != nullptr) {
+      quiet = false;  // detached, but its process has not exited yet
+    }
+  }
+  if (MpPool* p = mp_pool_find_locked(db, false)) {
+    int pi = static_cast<int>(p - mp_shared->pools);
+    if (spare_handles[pi] != nullptr) {
+      stop_spare_locked(pi);
+      quiet = false;
+    } else if (p->spare_pid != 0) {
+      (void)kill(p->spare_pid, SIGTERM);  // started by an earlier supervisor
+      quiet = false;
+    }
+  }
+  for (int r = 0; r < MP_MAX_RUNS; r++) {
+    MpRunSlot* run = &mp_shared->runs[r];
+    if (!run->in_use || run->dboid != db) continue;
+    if (scanner_handles[r] != nullptr) {
+      TerminateBackgroundWorker(scanner_handles[r]);
+      quiet = false;
+    } else if (run->scanner_pid != 0) {
+      (void)kill(run->scanner_pid, SIGTERM);
+      quiet = false;
+    }
+  }
+  for (int i = 0; i < npending; i++) {
+    if (pending[i].dboid == db && pending[i].handle != nullptr) {
+      TerminateBackgroundWorker(pending[i].handle);
+      quiet = false;
+    }
+  }
+  return quiet;
+}
+
+// A dropped database: its runs end (failed), its pool and pending resume are
+// forgotten, nothing is started for it again. False while a process of it is
+// still leaving (call again).
+bool forget_database_locked(Oid db) {
+  if (!clear_database_locked(db)) return false;
+  for (int r = 0; r < MP_MAX_RUNS; r++) {
+    MpRunSlot* run = &mp_shared->runs[r];
+    if (run->in_use && !run->finished && run->dboid == db)
+      finish_run_locked(run, MP_R_FAILED, "midipipe: the run's database was dropped");
+  }
+  if (MpPool* p = mp_pool_find_locked(db, false)) memset(p, 0, sizeof(*p));
+  for (int i = 0; i < npending;) {
+    if (pending[i].dboid == db) {
+      pending[i] = pending[--npending];
+    } else {
+      i++;
+    }
+  }
+  if (warm_dboid == db) warm_dboid = InvalidOid;
+  return true;
+}
+
+// The databases held by DROP DATABASE / ALTER DATABASE RENAME (dbhold.cpp).
+void reconcile_held_locked() {
+  for (MpHeldDb& h : mp_shared->held) {
+    if (!OidIsValid(h.dboid)) continue;
+    if (h.gone) {
+      if (forget_database_locked(h.dboid)) {
+        ereport(LOG, (errmsg("midipipe: database %u was dropped: its pool and runs are forgotten",
+                             h.dboid)));
+        h = {InvalidOid, 0, false, false};
+      }
+      continue;
+    }
+    if (h.holder != 0 && kill(h.holder, 0) != 0 && errno == ESRCH) {
+      h = {InvalidOid, 0, false, false};  // its backend died before it could release it
+      continue;
+    }
+    h.quiet = clear_database_locked(h.dboid);
+  }
+}
+
+// Pools whose workers fail to start: the database is looked up (at most every
+// kDbCheckMs). Gone (dropped while no hold saw it): forgotten, said once.
+// Refusing connections: said once, and no worker is started until it accepts
+// them again. Without this, a worker that cannot connect is restarted every
+// pass for ever.
+void check_failing_databases() {
+  Oid cand[MP_MAX_POOLS];
+  int n = 0;
+  TimestampTz now = GetCurrentTimestamp();
+  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  for (MpPool& p : mp_shared->pools) {
+    if (!p.in_use || (p.start_failures == 0 && !p.no_connections) || mp_db_held_locked(p.dboid))
+      continue;
+    if (p.db_checked_at != 0 && !TimestampDifferenceExceeds(p.db_checked_at, now, kDbCheckMs))
+      continue;
+    p.db_checked_at = now;
+    cand[n++] = p.dboid;
+  }
+  LWLockRelease(mp_shared->lock);
+  for (int i = 0; i < n; i++) {
+    DbLook look = look_database(cand[i]);
+    LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+    MpPool* p = mp_pool_find_locked(cand[i], false);
+    if (p == nullptr) {
+      // forgotten meanwhile
+    } else if (!look.exists) {
+      if (forget_database_locked(cand[i]))
+        ereport(LOG, (errmsg("midipipe: database %u was dropped: its pool and runs are forgotten",
+                             cand[i])));
+      else
+        p->db_checked_at = 0;  // again at the next pass
+    } else if (!look.allow_connections) {
+      p->start_failures = kMaxStartFailures;
+      if (!p->no_connections)
+        ereport(LOG, (errmsg("midipipe: database \"%s\" does not allow connections: its pool "
+                             "starts no worker until it does",
+                             NameStr(look.name))));
+      p->no_connections = true;
+    } else if (p->no_connections) {
+      ereport(LOG,
+              (errmsg("midipipe: database \"%s\" allows connections again", NameStr(look.name))));
+      p->no_connections = false;
+      p->start_failures = 0;
+    }
+    LWLockRelease(mp_shared->lock);
+  }
+}
+
 void resolve_warm_database() {
   Oid db = InvalidOid;
   if (mp_database != nullptr && mp_database[0] != '\0') {
@@ -750,17 +962,24 @@ void midipipe_supervisor_main(Datum arg) {
       resolve_warm_database();
     }
 
-    for (int i = 0; i < npending; i++)
-      if (pending[i].handle == nullptr && pending[i].starts < kMaxStartFailures)
-        (void)start_resume(&pending[i]);
+    for (int i = 0; i < npending; i++) {
+      if (pending[i].handle != nullptr || pending[i].starts >= kMaxStartFailures) continue;
+      LWLockAcquire(mp_shared->lock, LW_SHARED);
+      bool held = mp_db_held_locked(pending[i].dboid);
+      LWLockRelease(mp_shared->lock);
+      if (!held) (void)start_resume(&pending[i]);
+    }
+    check_failing_databases();
 
     Oid dbs[MP_MAX_RUNS + MP_MAX_POOLS];
     LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
     reap_locked();
+    reconcile_held_locked();
     slots_short = false;
     reconcile_runs_locked();
     reconcile_pools_locked();
     reconcile_spares_locked();
+    detect_stalls_locked();
     int ndbs = collect_active_dbs_locked(dbs);
     LWLockRelease(mp_shared->lock);
     // reap_locked() may have freed the slots of workers that died without detaching

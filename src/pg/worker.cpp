@@ -22,6 +22,7 @@
 
 extern "C" {
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -57,6 +58,10 @@ void worker_detach(int code, Datum arg) {
   LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
   MpWorkerSlot* w = me();
   if (w->generation == my_generation) {
+    // never connected (its database is gone, or refuses connections): the
+    // supervisor counts it, so that it does not restart workers there for ever
+    if (!w->ready && !w->stop_requested)
+      if (MpPool* p = mp_pool_find_locked(w->dboid, false)) p->start_failures++;
     w->state = MP_W_FREE;
     w->pid = 0;
     w->latch = nullptr;
@@ -71,6 +76,7 @@ void worker_detach(int code, Datum arg) {
 void set_state(int state) {
   LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
   me()->state = state;
+  me()->last_progress = GetCurrentTimestamp();
   if (state == MP_W_IDLE) me()->current_path[0] = '\0';
   LWLockRelease(mp_shared->lock);
 }
@@ -85,8 +91,18 @@ struct BatchContext {
 };
 
 // Per-file progress from mp_process_batch: live counters and interrupts.
+// bytes_read < 0: the batch starts on that file (current_path names it).
 void on_file(void* arg, const char* path, int64 bytes_read, bool failed) {
+  if (bytes_read < 0) {
+    TimestampTz now = GetCurrentTimestamp();
+    LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+    strlcpy(me()->current_path, path != nullptr ? path : "", sizeof(me()->current_path));
+    me()->last_progress = now;
+    LWLockRelease(mp_shared->lock);
+    return;
+  }
   BatchContext* ctx = static_cast<BatchContext*>(arg);
+  TimestampTz now = GetCurrentTimestamp();
   ctx->files++;
   ctx->bytes += bytes_read;
   if (failed) ctx->failed++;
@@ -95,7 +111,7 @@ void on_file(void* arg, const char* path, int64 bytes_read, bool failed) {
   w->files_done++;
   w->bytes_read += bytes_read;
   if (failed) w->errors++;
-  strlcpy(w->current_path, path != nullptr ? path : "", sizeof(w->current_path));
+  w->last_progress = now;
   MpRunSlot* run = &mp_shared->runs[ctx->run_slot];
   bool cancelled = run->generation != ctx->run_generation || run->cancel_requested;
   if (!cancelled) {
@@ -148,6 +164,7 @@ void publish_outcome(const BatchContext* ctx, const MpBatchOutcome& out) {
     if (run->scanner_latch != nullptr) SetLatch(run->scanner_latch);
   }
   me()->current_path[0] = '\0';
+  me()->last_progress = GetCurrentTimestamp();
   LWLockRelease(mp_shared->lock);
 }
 
@@ -187,6 +204,7 @@ BatchResult run_batch(const Assignment& a, MemoryContext loop_cxt, char** errmsg
   LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
   me()->state = MP_W_CHECKOUT;
   me()->last_checkout = GetCurrentTimestamp();
+  me()->last_progress = me()->last_checkout;
   me()->checkouts++;
   LWLockRelease(mp_shared->lock);
 
@@ -292,6 +310,58 @@ BatchResult run_batch(const Assignment& a, MemoryContext loop_cxt, char** errmsg
   return result;
 }
 
+// After a batch given up because its run was cancelled: the coordinator
+// deleted the run's manifest except the rows this batch held (it skips locked
+// rows, see finalize() in scanner.cpp); delete those once the run has ended.
+// Waits (at most 5 s) for the coordinator to end the run first.
+void drop_leftover_manifest(const Assignment& a, MemoryContext loop_cxt) {
+  for (int i = 0; i < 100; i++) {
+    LWLockAcquire(mp_shared->lock, LW_SHARED);
+    const MpRunSlot* run = &mp_shared->runs[a.run_slot];
+    bool ended = run->generation != a.run_generation || run->finished;
+    LWLockRelease(mp_shared->lock);
+    if (ended) break;
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 50,
+                    PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+    CHECK_FOR_INTERRUPTS();
+  }
+  PG_TRY();
+  {
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "midipipe: SPI_connect failed");
+    PushActiveSnapshot(GetTransactionSnapshot());
+    Oid nsp = mp_extension_schema();
+    if (OidIsValid(nsp) && OidIsValid(get_relname_relid("midipipe_queue", nsp)) &&
+        OidIsValid(get_relname_relid("midipipe_runs", nsp))) {
+      mp_set_local_search_path(nsp);
+      Oid types[1] = {INT8OID};
+      Datum values[1] = {Int64GetDatum(a.run_id)};
+      (void)SPI_execute_with_args(
+          mp_with_schema(nsp,
+                         "DELETE FROM %s.midipipe_queue WHERE run_id = $1 AND EXISTS (SELECT 1 "
+                         "FROM %s.midipipe_runs WHERE run_id = $1 AND state IN ('completed', "
+                         "'cancelled', 'failed'))"),
+          1, types, values, nullptr, false, 0);
+    }
+    SPI_finish();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+  }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(loop_cxt);
+    HOLD_INTERRUPTS();
+    EmitErrorReport();
+    AbortOutOfAnyTransaction();
+    FlushErrorState();
+    RESUME_INTERRUPTS();
+  }
+  PG_END_TRY();
+  MemoryContextSwitchTo(loop_cxt);
+}
+
 }  // namespace
 
 // Sets this process's niceness to midipipe.worker_nice, relative to the
@@ -357,6 +427,7 @@ void midipipe_worker_main(Datum arg) {
   LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
   w->ready = true;
   w->idle_since = GetCurrentTimestamp();
+  w->last_progress = w->idle_since;
   w->state = MP_W_IDLE;
   if (MpPool* p = mp_pool_find_locked(dboid, false)) p->start_failures = 0;
   LWLockRelease(mp_shared->lock);
@@ -384,6 +455,7 @@ void midipipe_worker_main(Datum arg) {
     bool leave = false;
     const char* why = nullptr;
     LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+    w->last_progress = now;
     if (w->run_slot >= 0) {
       MpRunSlot* run = &mp_shared->runs[w->run_slot];
       bool valid = run->in_use && !run->finished && run->generation == w->run_generation;
@@ -466,8 +538,11 @@ void midipipe_worker_main(Datum arg) {
         continue;
       }
       failures = 0;
-      if (res == BatchResult::kClaimed) continue;    // more work: next batch at once
-      if (res == BatchResult::kCancelled) continue;  // unassigned at the top of the loop
+      if (res == BatchResult::kClaimed) continue;  // more work: next batch at once
+      if (res == BatchResult::kCancelled) {        // unassigned at the top of the loop
+        drop_leftover_manifest(a, loop_cxt);
+        continue;
+      }
       // nothing to claim now: tell the coordinator (it may be complete), wait for paths
       LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
       MpRunSlot* run = &mp_shared->runs[a.run_slot];

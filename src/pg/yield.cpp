@@ -153,6 +153,7 @@ void set_state(int slot, int state) {
   LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
   MpWorkerSlot* w = mp_worker_slot(slot);
   if (w->state == MP_W_BUSY || w->state == MP_W_YIELDING) w->state = state;
+  w->last_progress = GetCurrentTimestamp();  // resting is not a stall
   LWLockRelease(mp_shared->lock);
 }
 

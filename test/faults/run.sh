@@ -833,9 +833,10 @@ s_privileges() {
   is "$(qerr $db faults_nopriv 30 "SELECT count(*) FROM midipipe_files" | cut -c1-5)" 42501 \
     "faults_nopriv cannot read midipipe_files"
   # the importer writes rows as itself: an audit trigger records current_user, and a row-level
-  # security policy forbids it the paths under d0001
+  # security policy forbids it the paths under d0001 (the workers run with search_path =
+  # pg_catalog, pg_temp: a trigger names its tables with their schema, README "Threat model")
   q $db "CREATE TABLE audit (who name, path text); GRANT INSERT ON audit TO PUBLIC;
-    CREATE FUNCTION audit_fn() RETURNS trigger LANGUAGE plpgsql AS \$\$BEGIN INSERT INTO audit VALUES (current_user, NEW.path); RETURN NEW; END\$\$;
+    CREATE FUNCTION audit_fn() RETURNS trigger LANGUAGE plpgsql AS \$\$BEGIN INSERT INTO public.audit VALUES (current_user, NEW.path); RETURN NEW; END\$\$;
     CREATE TRIGGER audit_t AFTER INSERT ON midipipe_files FOR EACH ROW EXECUTE FUNCTION audit_fn();
     ALTER TABLE midipipe_files ENABLE ROW LEVEL SECURITY;
     CREATE POLICY importer_rw ON midipipe_files TO faults_importer USING (true) WITH CHECK (path NOT LIKE '%/d0001/%');" >/dev/null
@@ -873,6 +874,34 @@ s_privileges() {
   is "$(qerr $db faults_nopriv 30 "SELECT midipipe_cancel($run)" | cut -c1-5)" "$(
     [[ $(run_state $db "$run") == completed ]] && echo OK || echo 42501)" "faults_nopriv cannot cancel another role's run"
   wait_run $db "$run" 300 >/dev/null
+  # Forged runs (issue 13, finding 2): the resume path trusts midipipe_runs, so an importer may
+  # neither insert a run nor rewrite one, nor add a path to a manifest; and a run whose role has
+  # lost pg_read_server_files is not resumed after a restart.
+  is "$(qerr $db faults_importer 30 "INSERT INTO midipipe_runs (root, state, requested_by) VALUES ('$T_SMALL', 'queued', 'postgres')" | cut -c1-5)" 42501 \
+    "faults_importer cannot insert a run (a forged requested_by)"
+  is "$(qerr $db faults_importer 30 "UPDATE midipipe_runs SET state = 'queued', root = '/'" | cut -c1-5)" 42501 \
+    "faults_importer cannot rewrite a run's state or root"
+  is "$(qerr $db faults_importer 30 "INSERT INTO midipipe_queue SELECT run_id, '/etc/passwd' FROM midipipe_runs LIMIT 1" | cut -c1-5)" 42501 \
+    "faults_importer cannot add a path to a run's manifest"
+  q $db "INSERT INTO midipipe_runs (run_id, root, state, requested_by) VALUES
+    (990001, '$T_SMALL', 'queued', 'faults_nopriv'), (990002, '$T_SMALL', 'queued', 'faults_importer')" >/dev/null
+  # a restart resumes the databases that had a run in flight: an import of the superuser's
+  run=$(import_nowait $db "$T_KILL" 2)
+  wait_inflight $db "$run" 1 120 >/dev/null || note "run $run ended before the restart"
+  local mark
+  mark=$(log_size)
+  if pgctl -D "$PGDATA" -l "$SERVER_LOG" -w -t 180 restart -m fast >/dev/null; then
+    pass "pg_ctl restart -m fast (resume of queued runs)"
+  else
+    fail "pg_ctl restart -m fast (resume of queued runs)"
+  fi
+  is "$(wait_run $db 990002 300)" completed "a queued run of a role that may read server files is resumed"
+  is "$(run_state $db 990001)" queued "a queued run of a role without pg_read_server_files is not resumed"
+  is "$(q $db "SELECT count(*) FROM midipipe_files WHERE run_id = 990001")" 0 "... and no row was written for it"
+  check "... and the log says why" bash -c "tail -c +\$((\$1 + 1)) \"\$2\" | grep -q 'cannot resume run 990001: role \"faults_nopriv\" may no longer read server files'" _ "$mark" "$SERVER_LOG"
+  is "$(q $db "SELECT midipipe_cancel(990001)")" t "a superuser cancels the run left queued"
+  qs $db "SELECT midipipe_cancel($run)" >/dev/null
+  wait_run $db "$run" 120 >/dev/null
 }
 
 # ================================================================ 6. load beside OLTP
@@ -1231,6 +1260,218 @@ echo "#         pgbench ${PGB_SECS}s beside a $N_LOAD-file import; memory run $N
 [[ -d $CORPUS/edge ]] || { echo "faults: corpus not found at $CORPUS"; exit 1; }
 echo "# corpus $CORPUS: $(find "$CORPUS" -type f -regextype posix-extended -iregex '.*\.(mid|midi|kar|rmi|smf)$' | wc -l) MIDI files, $(find "$CORPUS/edge" -type f | wc -l) files under edge/ (the trees below are made from its files outside edge/)"
 
+# ================================================================ 10. issue 13: operations
+log_since() { tail -c +$(($1 + 1)) "$SERVER_LOG"; }
+log_has() { log_since "$1" | grep -qE -- "$2"; } # log_has MARK REGEX
+
+# A database with the extension from which 10a watches midipipe_stats (every database's workers).
+WATCH_DB=faults_watch
+# pool_pids DB: the pids of DB's pool workers, sorted, space-separated
+pool_pids() { qs $WATCH_DB "SELECT string_agg(pid::text, ' ' ORDER BY pid) FROM midipipe_stats WHERE database = '$1'"; }
+
+# wait_pool_in DB N SECONDS: until DB has N idle workers; prints their count
+wait_pool_in() {
+  local until=$((SECONDS + $3)) n=0
+  while ((SECONDS < until)); do
+    n=$(qs $WATCH_DB "SELECT count(*) FROM midipipe_stats WHERE database = '$1' AND state = 'idle'")
+    [[ $n == "$2" ]] && break
+    sleep 0.5
+  done
+  echo "${n:-0}"
+}
+
+# 10a (issue 13, finding 5). DROP DATABASE works with a warm pool, as it does with autovacuum
+# workers: the pool's processes in that database are stopped first (for its owner, not for
+# anyone else), and nothing restarts for a database that is gone. The same for ALTER DATABASE
+# ... RENAME; ALLOW_CONNECTIONS false makes the pool give up quietly until it is allowed again.
+s_drop_database() {
+  local db=faults_dropdb own=faults_dbowner mark run row pids
+  qs postgres "DROP DATABASE IF EXISTS ${db}_renamed WITH (FORCE)" >/dev/null
+  qs postgres "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+  qs postgres "DROP ROLE IF EXISTS $own" >/dev/null
+  qs postgres "DROP ROLE IF EXISTS faults_nopriv" >/dev/null
+  q postgres "CREATE ROLE $own LOGIN CREATEDB; CREATE ROLE faults_nopriv LOGIN" >/dev/null
+  make_tree "$T_KILL" "$N_KILL" 0 || { fail "make_tree"; return; }
+  mkdb() { fresh_db $db && q postgres "ALTER DATABASE $db OWNER TO $own" >/dev/null; }
+  fresh_db $WATCH_DB || { fail "create database $WATCH_DB"; return; }
+
+  # a) plain DROP DATABASE by the owner (not a superuser) with a warm pool
+  mkdb || { fail "create database $db"; return; }
+  is "$(q $db "SELECT midipipe_pool_start(2)" 2>/dev/null)" 2 "a) pool_start(2) in $db"
+  sleep 1 # the spare coordinator connects too
+  pids=$(pool_pids $db)
+  check "a) the pool's workers are in midipipe_stats ($pids)" test -n "$pids"
+  is "$(qerr postgres faults_nopriv 30 "DROP DATABASE $db" | cut -c1-5)" 42501 "a) DROP DATABASE by a role that does not own it is refused"
+  is "$(pool_pids $db)" "$pids" "a) ... and leaves the pool alone (same worker pids: $pids)"
+  mark=$(log_size)
+  is "$(qerr postgres $own 60 "DROP DATABASE $db")" OK "a) plain DROP DATABASE by its owner with a warm pool (2 workers and a spare)"
+  sleep 5
+  is "$(log_since "$mark" | grep -c 'does not exist')" 0 "a) no process tries to connect to the dropped database afterwards"
+  is "$(qs $WATCH_DB "SELECT count(*) FROM midipipe_stats WHERE database IS NULL")" 0 "a) no worker slot is left for the dropped database"
+
+  # b) DROP DATABASE WITH (FORCE) during a run
+  mkdb || { fail "create database $db"; return; }
+  q $db "SELECT midipipe_pool_start(2)" >/dev/null 2>&1
+  run=$(import_nowait $db "$T_KILL" 2)
+  row=$(wait_inflight $db "$run" 200 120)
+  check "b) run $run in flight ($row)" test $? -eq 0
+  mark=$(log_size)
+  is "$(qerr postgres $own 60 "DROP DATABASE $db WITH (FORCE)")" OK "b) DROP DATABASE WITH (FORCE) by its owner during a run"
+  sleep 6
+  is "$(log_since "$mark" | grep -c 'does not exist')" 0 "b) nothing restarts for the dropped database (no 'does not exist' in 6 s)"
+  is "$(qs $WATCH_DB "SELECT count(*) FROM midipipe_stats WHERE database IS NULL OR state = 'starting'")" 0 \
+    "b) no worker slot left in 'starting' or for the dropped database"
+
+  # c) midipipe.database names the database that is dropped
+  mkdb || { fail "create database $db"; return; }
+  q postgres "ALTER SYSTEM SET midipipe.database = '$db'" >/dev/null
+  q postgres "ALTER SYSTEM SET midipipe.min_workers = 1" >/dev/null
+  q postgres "SELECT pg_reload_conf()" >/dev/null
+  is "$(wait_pool_in $db 1 30)" 1 "c) midipipe.database = '$db' with min_workers 1 warms a worker"
+  mark=$(log_size)
+  is "$(qerr postgres $own 60 "DROP DATABASE $db")" OK "c) plain DROP DATABASE of midipipe.database"
+  sleep 4
+  q postgres "SELECT pg_reload_conf()" >/dev/null
+  sleep 4
+  is "$(log_since "$mark" | grep -c 'does not exist')" 1 \
+    "c) after a reload the supervisor says once that midipipe.database does not exist, nothing else connects"
+  note "$(log_since "$mark" | grep -m3 'does not exist')"
+  q postgres "ALTER SYSTEM RESET midipipe.database" >/dev/null
+  q postgres "ALTER SYSTEM RESET midipipe.min_workers" >/dev/null
+  q postgres "SELECT pg_reload_conf()" >/dev/null
+
+  # d) ALTER DATABASE ... RENAME with a warm pool: the pool follows
+  mkdb || { fail "create database $db"; return; }
+  q $db "SELECT midipipe_pool_start(1)" >/dev/null 2>&1
+  is "$(qerr postgres $own 60 "ALTER DATABASE $db RENAME TO ${db}_renamed")" OK "d) ALTER DATABASE RENAME by its owner with a warm pool"
+  is "$(wait_pool_in ${db}_renamed 1 30)" 1 "d) the pool is warm again in the renamed database"
+  qs postgres "DROP DATABASE IF EXISTS ${db}_renamed" >/dev/null
+
+  # e) ALLOW_CONNECTIONS false: a worker that leaves is not restarted in a loop
+  mkdb || { fail "create database $db"; return; }
+  is "$(q $db "SELECT midipipe_pool_start(1)" 2>/dev/null)" 1 "e) pool_start(1)"
+  q postgres "ALTER DATABASE $db ALLOW_CONNECTIONS false" >/dev/null
+  pids=$(pool_pids $db)
+  mark=$(log_size)
+  for p in $pids; do kill -TERM "$p"; done
+  sleep 8
+  local n
+  n=$(log_since "$mark" | grep -c 'not currently accepting connections')
+  check "e) a database that refuses connections gets a few attempts, not a loop ($n in 8 s)" test "$n" -le 3
+  check "e) the supervisor says why it stopped trying" log_has "$mark" "midipipe: .*does not allow connections"
+  q postgres "ALTER DATABASE $db ALLOW_CONNECTIONS true" >/dev/null
+  is "$(wait_pool_in $db 1 40)" 1 "e) the pool comes back once connections are allowed again"
+  qs postgres "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+}
+
+# 10b (issue 13, finding 6). A name that is not valid UTF-8 beside a file literally named as its
+# escaped form: two rows, neither lost; valid names (backslashes included) are stored as they are.
+s_escaped_twin() {
+  local T=$WORK/t_twin db=faults_twin run bad lit
+  rm -rf "$T"
+  "$PY" "$ROOT/test/bench_import/make_tree.py" "$CORPUS" "$T" 10 731000 >/dev/null
+  bad=$(printf 'bad\xff\xfename.mid')
+  lit='bad\xFF\xFEname.mid'
+  cp "$T/d0000/f0000001.mid" "$T/$bad"
+  cp "$T/d0000/f0000002.mid" "$T/$lit"
+  mkdir -p "$T/$(printf 'dir\xff')" "$T/dir\\xFF"
+  cp "$T/d0000/f0000003.mid" "$T/$(printf 'dir\xff')/in.mid"
+  cp "$T/d0000/f0000004.mid" "$T/dir\\xFF/in.mid"
+  chmod -R a+rX "$T"
+  fresh_db $db || { fail "create database $db"; return; }
+  qs postgres "DROP ROLE IF EXISTS faults_twin_importer" >/dev/null
+  q postgres "CREATE ROLE faults_twin_importer LOGIN IN ROLE pg_read_server_files" >/dev/null
+  q $db "GRANT SELECT ON midipipe_files, midipipe_runs TO faults_twin_importer" >/dev/null
+  run=$(timeout 300 psql -X -q -At -U faults_twin_importer -d $db \
+    -c "SET statement_timeout = '120s'" -c "SELECT midipipe_import('$T', workers => 2)" 2>&1 | tail -n 1)
+  [[ $run =~ ^[0-9]+$ ]] || { fail "midipipe_import by a member of pg_read_server_files returned a run id ($run)"; return; }
+  is "$(run_state $db "$run")" completed "the run completed"
+  check_counts $db "$run" 14
+  is "$(q $db "SELECT count(*) FROM midipipe_files")" 14 "14 entries, 14 rows: no row lost to an escaped name"
+  is "$(q $db "SELECT status IN ('ok', 'duplicate') FROM midipipe_files WHERE path = '$T/$lit'")" t \
+    "the file literally named $lit is imported under its own name"
+  is "$(q $db "SELECT status IN ('ok', 'duplicate') FROM midipipe_files WHERE path = '$T/dir\\xFF/in.mid'")" t \
+    "a valid directory name with a backslash is kept as it is"
+  is "$(q $db "SELECT count(*) FROM midipipe_files WHERE error_code = 'bad_file_name' AND path LIKE '$T/%' AND path <> '$T/$lit' AND path <> '$T/dir\\xFF/in.mid'")" 2 \
+    "the two invalid names have bad_file_name rows of their own under the root"
+  note "$(q $db "SELECT string_agg(path || ' ' || status, ' | ' ORDER BY path) FROM midipipe_files WHERE path LIKE '%bad%' OR path LIKE '%dir%'")"
+}
+
+# 10c (issue 13, finding 7). A stopped worker (SIGSTOP) is seen: 'stalled' in midipipe_stats with
+# stalled_since, a LOG line naming its pid and file; the run's other worker goes on, and
+# midipipe_cancel ends the run while the worker is still stopped. After SIGCONT the worker
+# leaves the cancelled run and nothing is lost.
+s_stalled_worker() {
+  local db=faults_stall run row pid st d1 d2 i
+  make_tree "$T_KILL" "$N_KILL" 0 || { fail "make_tree"; return; }
+  fresh_db $db || { fail "create database $db"; return; }
+  qs postgres "DROP ROLE IF EXISTS faults_stall_importer" >/dev/null
+  qs postgres "DROP ROLE IF EXISTS faults_nopriv" >/dev/null
+  q postgres "CREATE ROLE faults_stall_importer LOGIN IN ROLE pg_read_server_files; CREATE ROLE faults_nopriv LOGIN" >/dev/null
+  q $db "GRANT SELECT ON midipipe_files, midipipe_runs TO faults_stall_importer" >/dev/null
+  qerr postgres - 30 "ALTER SYSTEM SET midipipe.stall_timeout = '3s'" | grep -v '^OK$' | sed 's/^/    # /'
+  q postgres "SELECT pg_reload_conf()" >/dev/null
+  run=$(timeout 60 psql -X -q -At -U faults_stall_importer -d $db \
+    -c "SELECT midipipe_import('$T_KILL', workers => 2, wait => false)" 2>&1 | tail -n 1)
+  [[ $run =~ ^[0-9]+$ ]] || { fail "import by a member of pg_read_server_files ($run)"; return; }
+  row=$(wait_inflight $db "$run" 200 120)
+  check "run $run in flight ($row)" test $? -eq 0
+  for i in $(seq 1 60); do
+    [[ $(qs $db "SELECT count(*) FROM midipipe_stats WHERE run_id = $run AND state IN ('busy', 'checkout', 'yielding')") == 2 ]] && break
+    sleep 0.5
+  done
+  is "$(qs $db "SELECT count(*) FROM midipipe_stats WHERE run_id = $run")" 2 "the run has its 2 workers"
+  pid=$(busy_worker_pid $db "$run")
+  [[ -n $pid ]] || { fail "a busy worker"; return; }
+  local mark
+  mark=$(log_size)
+  kill -STOP "$pid"
+  ALLOWED_PIDS+=("$pid")
+  note "SIGSTOP worker pid $pid"
+  st=""
+  for i in $(seq 1 40); do
+    st=$(timeout 30 psql -X -At -U faults_nopriv -d $db -c "SELECT state || ' ' || (stalled_since IS NOT NULL) FROM midipipe_stats WHERE pid = $pid" 2>&1)
+    [[ $st == "stalled true" ]] && break
+    sleep 0.5
+  done
+  is "$st" "stalled true" "the stopped worker shows as 'stalled' with stalled_since (seen by a role without privileges)"
+  check "the supervisor logged the stall with the worker's pid and its file" \
+    log_has "$mark" "midipipe: worker [0-9]+ \(pid $pid\) .*no progress.*file \"/"
+  d1=$(qs $db "SELECT files_done FROM midipipe_progress WHERE run_id = $run")
+  sleep 3
+  d2=$(qs $db "SELECT files_done FROM midipipe_progress WHERE run_id = $run")
+  check "the run's other worker goes on meanwhile ($d1 -> $d2 files)" test "${d2:-0}" -gt "${d1:-0}"
+  is "$(qerr $db faults_stall_importer 30 "SELECT midipipe_cancel($run)")" OK "midipipe_cancel by the run's role"
+  is "$(wait_run $db "$run" 20)" cancelled "the run ends as cancelled within 20 s although a worker is stopped"
+  kill -CONT "$pid"
+  note "SIGCONT worker pid $pid"
+  for i in $(seq 1 60); do
+    [[ $(qs $db "SELECT count(*) FROM midipipe_queue WHERE run_id = $run") == 0 &&
+      $(qs $db "SELECT count(*) FROM midipipe_stats WHERE pid = $pid AND (state = 'stalled' OR run_id IS NOT NULL)") == 0 ]] && break
+    sleep 0.5
+  done
+  is "$(qs $db "SELECT count(*) FROM midipipe_queue WHERE run_id = $run")" 0 "after SIGCONT the cancelled run's manifest is emptied"
+  is "$(qs $db "SELECT count(*) FROM midipipe_stats WHERE pid = $pid AND (state = 'stalled' OR run_id IS NOT NULL)")" 0 \
+    "after SIGCONT the worker is no longer stalled and has left the run"
+  for i in $(seq 1 20); do # the supervisor looks once a second
+    log_has "$mark" "midipipe: worker [0-9]+ \(pid $pid\) .*progress again" && break
+    sleep 0.5
+  done
+  check "the supervisor logged that the worker moves again" \
+    log_has "$mark" "midipipe: worker [0-9]+ \(pid $pid\) .*progress again"
+  local c found ok dup unch failed rows
+  c=$(run_counts $db "$run")
+  read -r found ok dup unch failed rows <<<"$c"
+  check "the cancelled run's committed counts match its rows, none twice ($c)" \
+    test -n "$c" -a "$((ok + dup + unch + failed))" = "$rows" -a "$rows" = "$(q $db "SELECT count(DISTINCT path) FROM midipipe_files")"
+  local run2
+  run2=$(q $db "SET statement_timeout = '300s'; SELECT midipipe_import('$T_KILL', workers => 2)" 2>&1 | tail -n 1)
+  is "$(run_state $db "${run2//[^0-9]/0}")" completed "a new import of the tree completes"
+  is "$(q $db "SELECT count(*) FROM midipipe_files")" "$N_KILL" "every file has one row"
+  q postgres "ALTER SYSTEM RESET midipipe.stall_timeout" >/dev/null
+  q postgres "SELECT pg_reload_conf()" >/dev/null
+}
+
 scenario "1 hostile files" s_hostile
 scenario "2a kill: SIGKILL an analysis worker" s_kill_sigkill
 scenario "2b kill: SIGTERM an analysis worker" s_kill_sigterm
@@ -1254,6 +1495,9 @@ scenario "7 memory of a worker" s_memory
 scenario "8 packaging: pg_dump/restore, a LATIN1 database, no preload" s_packaging
 scenario "9a bounds: midipipe_analyze of a crafted file (cancel, timeout, terminate, limit)" s_bounds_analyze
 scenario "9b bounds: a crafted file in a pool worker (limit, midipipe_cancel, cancel, terminate)" s_bounds_worker
+scenario "10a issue 13: DROP DATABASE / RENAME / ALLOW_CONNECTIONS with a warm pool" s_drop_database
+scenario "10b issue 13: an invalid name beside a file named as its escaped form" s_escaped_twin
+scenario "10c issue 13: a stopped worker is seen as stalled; cancel still ends the run" s_stalled_worker
 
 # leave the server as found: no warm pools in the suite's databases, default settings
 q postgres "ALTER SYSTEM RESET ALL" >/dev/null 2>&1

@@ -1,0 +1,157 @@
+-- midipipe 0.3 -> 0.4
+\echo Use "ALTER EXTENSION midipipe UPDATE TO '0.4'" to load this file. \quit
+
+-- ---------------------------------------------------------------- issue 13, finding 7: stalls
+-- midipipe_stats gains last_progress (when the worker last got on: a file
+-- started or finished, a pass of its loop) and stalled_since (set by the
+-- supervisor when a worker busy with a run has not got on for
+-- midipipe.stall_timeout; its state then reads 'stalled'). The library fills
+-- 13 columns for a 0.3 schema and 15 for this one.
+DROP VIEW @extschema@.midipipe_stats;
+DROP FUNCTION @extschema@.midipipe_stats();
+CREATE FUNCTION @extschema@.midipipe_stats(
+    OUT worker_id int, OUT pid int, OUT database name, OUT state text, OUT run_id bigint,
+    OUT files_done bigint, OUT bytes_read bigint, OUT errors bigint, OUT current_path text,
+    OUT started_at timestamptz, OUT last_checkout timestamptz, OUT checkouts bigint,
+    OUT checks_failed bigint, OUT last_progress timestamptz, OUT stalled_since timestamptz)
+  RETURNS SETOF record AS 'MODULE_PATHNAME', 'midipipe_stats' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.midipipe_stats() IS 'the pool workers, from shared memory (see the view midipipe_stats)';
+CREATE VIEW @extschema@.midipipe_stats AS SELECT * FROM @extschema@.midipipe_stats();
+COMMENT ON VIEW @extschema@.midipipe_stats IS
+  'one row per pool worker (current_path is NULL unless the reader is a superuser or member of pg_read_all_stats; state ''stalled'' with stalled_since when a busy worker made no progress for midipipe.stall_timeout)';
+GRANT SELECT ON @extschema@.midipipe_stats TO PUBLIC;
+-- ---------------------------------------------------------------- end of finding 7
+
+-- ================================================================ security: SQL and privileges
+-- (issue 13, findings 1, 2 and 8; README "Threat model")
+--
+-- 1. No function or view of the extension resolves a name through a schema
+--    others may create in: functions run with search_path = pg_catalog,
+--    pg_temp (functions and operators are never looked up in pg_temp), name
+--    the extension's objects with @extschema@ and write operators and
+--    functions as pg_catalog's. A view is bound when it is created (by a DBA,
+--    with public on the path), so the views are written the same way: an
+--    exact signature a user put in public would otherwise beat pg_catalog's
+--    polymorphic unnest() or its bigint / double precision through a cast.
+
+CREATE OR REPLACE FUNCTION midipipe__release(released bigint[], busy text[]) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  x bigint;
+  y bigint;
+BEGIN
+  FOREACH x IN ARRAY released LOOP
+    UPDATE @extschema@.midipipe_files SET sha256 = NULL
+     WHERE file_id OPERATOR(pg_catalog.=) x AND status OPERATOR(pg_catalog.=) 'ok';
+    IF NOT FOUND THEN
+      CONTINUE;
+    END IF;
+    SELECT pg_catalog.min(f.file_id) INTO y FROM @extschema@.midipipe_files f
+     WHERE f.duplicate_of OPERATOR(pg_catalog.=) x AND f.status OPERATOR(pg_catalog.=) 'duplicate'
+       AND f.path OPERATOR(pg_catalog.<>) ALL (busy);
+    IF y IS NULL THEN
+      DELETE FROM @extschema@.midipipe_tracks WHERE file_id OPERATOR(pg_catalog.=) x;
+      DELETE FROM @extschema@.midipipe_analysis WHERE file_id OPERATOR(pg_catalog.=) x;
+    ELSE
+      UPDATE @extschema@.midipipe_files SET status = 'ok', duplicate_of = NULL
+       WHERE file_id OPERATOR(pg_catalog.=) y;
+      UPDATE @extschema@.midipipe_analysis SET file_id = y WHERE file_id OPERATOR(pg_catalog.=) x;
+      UPDATE @extschema@.midipipe_tracks SET file_id = y WHERE file_id OPERATOR(pg_catalog.=) x;
+      UPDATE @extschema@.midipipe_files SET duplicate_of = y
+       WHERE duplicate_of OPERATOR(pg_catalog.=) x AND file_id OPERATOR(pg_catalog.<>) y
+         AND path OPERATOR(pg_catalog.<>) ALL (busy);
+    END IF;
+  END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION midipipe_track_smf(sha256 bytea) RETURNS bytea
+  LANGUAGE sql STABLE STRICT
+  RETURN (SELECT t.smf FROM @extschema@.midipipe_tracks t
+          WHERE t.smf_sha256 OPERATOR(pg_catalog.=) sha256 AND t.smf IS NOT NULL LIMIT 1);
+
+-- pg_temp last: an unqualified table name can never be a temporary table
+ALTER FUNCTION midipipe_split(bigint) SET search_path = pg_catalog, pg_temp;
+
+CREATE OR REPLACE VIEW midipipe_chord_events AS
+  SELECT c.file_id, u.ord::pg_catalog.int4 AS ord, u.tick, u.seconds, u.root, u.quality, u.name
+  FROM @extschema@.midipipe_chords c,
+       ROWS FROM (pg_catalog.unnest(c.ticks), pg_catalog.unnest(c.seconds),
+                  pg_catalog.unnest(c.roots), pg_catalog.unnest(c.qualities),
+                  pg_catalog.unnest(c.names)) WITH ORDINALITY AS u(tick, seconds, root, quality, name, ord);
+
+-- 8. midipipe_progress: every role sees that a run exists, its state, workers
+--    and times (as pg_stat_activity shows every session); its root and
+--    counts only the run's role (or a role with its privileges), superusers
+--    and members of pg_read_all_stats or pg_read_server_files (who may read
+--    midipipe_runs itself).
+CREATE OR REPLACE VIEW midipipe_progress AS
+WITH live AS (SELECT * FROM @extschema@.midipipe_run_live()),
+runs AS (
+  SELECT coalesce(r.run_id, l.run_id) AS run_id,
+         CASE WHEN r.state OPERATOR(pg_catalog.=) ANY ('{completed,cancelled,failed}'::pg_catalog.text[])
+              THEN r.state ELSE coalesce(l.state, r.state) END AS state,
+         r.root,
+         (pg_catalog.pg_has_role(CURRENT_USER, 'pg_read_all_stats'::pg_catalog.name, 'USAGE')
+          OR pg_catalog.pg_has_role(CURRENT_USER, 'pg_read_server_files'::pg_catalog.name, 'USAGE')
+          OR EXISTS (SELECT FROM pg_catalog.pg_roles o
+                      WHERE o.rolname OPERATOR(pg_catalog.=) r.requested_by
+                        AND pg_catalog.pg_has_role(o.oid, 'USAGE'))
+          -- midipipe_run_live() shows a run's counts by the same rule (before its row exists)
+          OR l.files_done IS NOT NULL) AS visible,
+         coalesce(l.workers, r.workers_granted) AS workers,
+         coalesce(r.files_found, 0) AS files_found,
+         CASE WHEN r.state OPERATOR(pg_catalog.=) ANY ('{completed,cancelled,failed}'::pg_catalog.text[])
+              THEN r.files_ok OPERATOR(pg_catalog.+) r.files_duplicate OPERATOR(pg_catalog.+)
+                   r.files_unchanged OPERATOR(pg_catalog.+) r.files_failed
+              ELSE greatest(l.files_done,
+                            coalesce(r.files_ok OPERATOR(pg_catalog.+) r.files_duplicate
+                                     OPERATOR(pg_catalog.+) r.files_unchanged
+                                     OPERATOR(pg_catalog.+) r.files_failed, 0))
+         END AS files_done,
+         CASE WHEN r.state OPERATOR(pg_catalog.=) ANY ('{completed,cancelled,failed}'::pg_catalog.text[])
+              THEN r.files_failed
+              ELSE greatest(l.files_failed, coalesce(r.files_failed, 0)) END AS files_failed,
+         CASE WHEN r.state OPERATOR(pg_catalog.=) ANY ('{completed,cancelled,failed}'::pg_catalog.text[])
+              THEN r.bytes_read
+              ELSE greatest(l.bytes_read, coalesce(r.bytes_read, 0)) END AS bytes_read,
+         coalesce(r.finished_at, pg_catalog.statement_timestamp()) OPERATOR(pg_catalog.-)
+           coalesce(r.started_at, l.started_at) AS elapsed,
+         coalesce(l.scan_done, r.scan_done, false) AS scan_done
+    FROM @extschema@.midipipe_runs r FULL JOIN live l ON l.run_id OPERATOR(pg_catalog.=) r.run_id
+   WHERE l.run_id IS NOT NULL
+      OR r.state OPERATOR(pg_catalog.<>) ALL ('{completed,cancelled,failed}'::pg_catalog.text[])
+      OR r.finished_at OPERATOR(pg_catalog.>)
+           (pg_catalog.statement_timestamp() OPERATOR(pg_catalog.-) '1 hour'::pg_catalog.interval)
+),
+shown AS (
+  SELECT run_id, state, workers, elapsed, scan_done,
+         CASE WHEN visible THEN root END AS root,
+         CASE WHEN visible THEN files_found END AS files_found,
+         CASE WHEN visible THEN files_done END AS files_done,
+         CASE WHEN visible THEN files_failed END AS files_failed,
+         CASE WHEN visible THEN bytes_read END AS bytes_read,
+         pg_catalog.date_part('epoch', elapsed) AS secs
+    FROM runs
+)
+SELECT run_id, state, root, workers, files_found, files_done, files_failed, bytes_read, elapsed,
+       CASE WHEN secs OPERATOR(pg_catalog.>) 0
+            THEN files_done::pg_catalog.float8 OPERATOR(pg_catalog./) secs END AS files_per_sec,
+       CASE WHEN state OPERATOR(pg_catalog.=) ANY ('{queued,scanning,running}'::pg_catalog.text[])
+                 AND scan_done AND files_done OPERATOR(pg_catalog.>) 0
+                 AND secs OPERATOR(pg_catalog.>) 0
+            THEN pg_catalog.make_interval(
+                   secs => (greatest(files_found OPERATOR(pg_catalog.-) files_done, 0)::pg_catalog.float8
+                            OPERATOR(pg_catalog.*) secs)
+                           OPERATOR(pg_catalog./) files_done::pg_catalog.float8)
+       END AS eta,
+       scan_done
+  FROM shown;
+
+-- 2. The run rows and the manifest are the extension's own bookkeeping: the
+--    server trusts them (a run is resumed after a restart as requested_by,
+--    over its root, with its options; the workers read the paths to open from
+--    the manifest). Only the extension writes them, as the owner of its
+--    tables; importers may read them. A DBA must not grant these back.
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON midipipe_runs, midipipe_queue FROM pg_read_server_files;
+-- ================================================================ end of security: SQL and privileges

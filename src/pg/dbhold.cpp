@@ -1,0 +1,146 @@
+// midipipe: DROP DATABASE and ALTER DATABASE ... RENAME with a warm pool.
+//
+// Both commands fail while other sessions are connected to the database
+// ("being accessed by other users"); PostgreSQL stops autovacuum workers for
+// them, and users expect the same of the pool. A ProcessUtility hook (chained
+// to any previous one) holds the database in shared memory (MpShared::held)
+// before the command runs, when the caller owns the database (anyone else
+// gets the command's own permission error and leaves the pool alone): the
+// supervisor stops the pool's workers, spare and coordinators there, starts
+// none, and says when none is left; the hook waits for that (at most
+// kQuietWaitMs), then runs the command. After a DROP the supervisor forgets
+// the database's pool and runs; after a RENAME, or when the command fails,
+// the hold ends and the pool comes back (runs resume where they were).
+#include <signal.h>
+
+#include "shmem.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "commands/dbcommands.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "pgstat.h"
+#include "storage/condition_variable.h"
+#include "tcop/utility.h"
+#include "utils/acl.h"
+#include "utils/timestamp.h"
+}
+
+namespace {
+
+constexpr int kQuietWaitMs = 10000;
+
+ProcessUtility_hook_type prev_utility_hook = nullptr;
+
+// The database a DROP DATABASE / ALTER DATABASE RENAME by its owner is about
+// to act on, or InvalidOid.
+Oid target_database(Node* tree, bool* dropping) {
+  const char* name = nullptr;
+  *dropping = false;
+  if (IsA(tree, DropdbStmt)) {
+    name = castNode(DropdbStmt, tree)->dbname;
+    *dropping = true;
+  } else if (IsA(tree, RenameStmt) && castNode(RenameStmt, tree)->renameType == OBJECT_DATABASE) {
+    name = castNode(RenameStmt, tree)->subname;
+  }
+  // DROP DATABASE refuses to run in a transaction block: nothing to stop
+  if (name == nullptr || (*dropping && IsTransactionBlock())) return InvalidOid;
+  Oid db = get_database_oid(name, true);
+  // the command refuses these itself: nothing to stop
+  if (!OidIsValid(db) || db == MyDatabaseId || !pg_database_ownercheck(db, GetUserId()))
+    return InvalidOid;
+  return db;
+}
+
+// (not inlined: its loop variable would live across the caller's setjmp)
+__attribute__((noinline)) int hold(Oid db) {
+  int slot = -1;
+  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  for (int i = 0; i < MP_MAX_HELD_DBS && slot < 0; i++) {
+    if (OidIsValid(mp_shared->held[i].dboid)) continue;
+    slot = i;
+    mp_shared->held[i] = {db, MyProcPid, false, false};
+  }
+  LWLockRelease(mp_shared->lock);
+  mp_wake_supervisor();
+  return slot;
+}
+
+// Ends the hold: after a DROP, the supervisor forgets the database and frees
+// the entry; otherwise the entry is freed at once.
+void release(int slot, bool gone) {
+  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  MpHeldDb* h = &mp_shared->held[slot];
+  if (h->holder == MyProcPid) {
+    if (gone) {
+      h->holder = 0;
+      h->gone = true;
+    } else {
+      *h = {InvalidOid, 0, false, false};
+    }
+  }
+  LWLockRelease(mp_shared->lock);
+  mp_wake_supervisor();
+}
+
+// Waits until the supervisor says no pool process is connected to the held
+// database (or kQuietWaitMs: the command then reports who is still there).
+void wait_quiet(int slot) {
+  TimestampTz start = GetCurrentTimestamp();
+  ConditionVariablePrepareToSleep(&mp_shared->pool_cv);
+  for (;;) {
+    LWLockAcquire(mp_shared->lock, LW_SHARED);
+    bool quiet = mp_shared->held[slot].quiet;
+    bool supervisor = mp_shared->supervisor_pid != 0;
+    LWLockRelease(mp_shared->lock);
+    if (quiet || !supervisor ||
+        TimestampDifferenceExceeds(start, GetCurrentTimestamp(), kQuietWaitMs))
+      break;
+    (void)ConditionVariableTimedSleep(&mp_shared->pool_cv, 100, PG_WAIT_EXTENSION);
+    CHECK_FOR_INTERRUPTS();
+  }
+  ConditionVariableCancelSleep();
+}
+
+void chain(PlannedStmt* pstmt, const char* query, bool read_only_tree,
+           ProcessUtilityContext context, ParamListInfo params, QueryEnvironment* env,
+           DestReceiver* dest, QueryCompletion* qc) {
+  if (prev_utility_hook != nullptr)
+    prev_utility_hook(pstmt, query, read_only_tree, context, params, env, dest, qc);
+  else
+    standard_ProcessUtility(pstmt, query, read_only_tree, context, params, env, dest, qc);
+}
+
+void utility_hook(PlannedStmt* pstmt, const char* query, bool read_only_tree,
+                  ProcessUtilityContext context, ParamListInfo params, QueryEnvironment* env,
+                  DestReceiver* dest, QueryCompletion* qc) {
+  bool drop = false;
+  Oid db = mp_shared != nullptr ? target_database(pstmt->utilityStmt, &drop) : InvalidOid;
+  // read after a longjmp: not in registers
+  const volatile int slot = OidIsValid(db) ? hold(db) : -1;
+  const volatile bool dropping = drop;
+  if (slot < 0) {
+    chain(pstmt, query, read_only_tree, context, params, env, dest, qc);
+    return;
+  }
+  PG_TRY();
+  {
+    wait_quiet(slot);
+    chain(pstmt, query, read_only_tree, context, params, env, dest, qc);
+  }
+  PG_CATCH();
+  {
+    release(slot, false);
+    PG_RE_THROW();
+  }
+  PG_END_TRY();
+  release(slot, dropping);
+}
+
+}  // namespace
+
+void mp_install_utility_hook() {
+  prev_utility_hook = ProcessUtility_hook;
+  ProcessUtility_hook = utility_hook;
+}
