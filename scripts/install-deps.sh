@@ -35,7 +35,8 @@ test_pkgs=(
   postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
   libsmf-dev cmake libgtest-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev llvm-14
-  python3 python3-mido
+  python3 python3-mido python3-yaml
+  postgresql-15-cron
 )
 
 case "$mode" in

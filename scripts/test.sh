@@ -15,6 +15,9 @@
 #   pgtap       test/pgtap/run.sh (pgTAP suites through pg_prove)
 #   faults      test/faults/run.sh at CI scale, on its own cluster (hostile files, kills,
 #               restarts, a changing tree, pool abuse, privileges, pgbench beside, memory)
+#   ops         test/ops/run.sh on clusters of its own: postgres_exporter queries, pg_cron
+#               scheduling, several servers through postgres_fdw/dblink (MIDIPIPE_OPS_PORT,
+#               5491, and the next two ports; MIDIPIPE_OPS_DIR)
 #   server-log  no process of the main test cluster terminated by any signal, no PANIC
 #               (scripts/check-server-log.sh)
 # and ends with one line "tests: N passed, M failed" (N, M count the steps above).
@@ -229,6 +232,16 @@ step_faults() {
   return "$rc"
 }
 
+step_ops() {
+  local log=$testdir/ops-output.log rc
+  env -u PGHOST -u PGPORT -u PGUSER -u PGDATA -u PGDATABASE \
+    MIDIPIPE_OPS_DIR="${MIDIPIPE_OPS_DIR:-$testdir/ops}" \
+    MIDIPIPE_CLUSTER_SH=$root/scripts/cluster.sh bash "$root/test/ops/run.sh" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  detail=$(grep -E '^ops: ' "$log" | tail -n 1)
+  return "$rc"
+}
+
 step_server_log() {
   bash "$root/scripts/check-server-log.sh" "$server_log"
 }
@@ -276,6 +289,11 @@ if ((ext_ok && cpp_ok)); then
   run_step faults step_faults
 else
   record faults FAILED "not run: extension or CLI not built"
+fi
+if ((ext_ok)); then
+  run_step ops step_ops
+else
+  record ops FAILED "not run: extension not installed"
 fi
 if [[ -f $server_log ]]; then
   run_step server-log step_server_log

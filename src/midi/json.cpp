@@ -6,9 +6,11 @@
 // in their shortest round-trip form and NaN/Inf become null.
 #include <charconv>
 #include <cmath>
+#include <type_traits>
 
 #include "analysis.hpp"
 #include "analysis_internal.hpp"
+#include "columns.hpp"
 #include "filename_meta.hpp"
 #include "split.hpp"
 #include "stop.hpp"
@@ -124,15 +126,6 @@ class Obj {
     }
   }
   void boolean(std::string_view k, bool v) { key(k) += v ? "true" : "false"; }
-  void int_array(std::string_view k, const std::vector<int16_t>& v) {
-    std::string& o = key(k);
-    o.push_back('[');
-    for (size_t i = 0; i < v.size(); ++i) {
-      if (i) o.push_back(',');
-      put_int(o, v[i]);
-    }
-    o.push_back(']');
-  }
   template <class T>
   void num_array(std::string_view k, const std::vector<T>& v) {
     std::string& o = key(k);
@@ -161,6 +154,51 @@ class Obj {
   bool first_ = true;
 };
 
+template <class T>
+struct is_optional : std::false_type {};
+template <class T>
+struct is_optional<std::optional<T>> : std::true_type {
+  using type = T;
+};
+template <class T>
+struct is_vector : std::false_type {};
+template <class T>
+struct is_vector<std::vector<T>> : std::true_type {
+  using type = T;
+};
+
+// One column (columns.hpp) as a key of `o`, written as its C++ type says.
+struct JsonColumn {
+  Obj& o;
+  template <class T>
+  void operator()(std::string_view k, const T& v) const {
+    if constexpr (std::is_same_v<T, bool>) {
+      o.boolean(k, v);
+    } else if constexpr (std::is_same_v<T, std::optional<bool>>) {
+      o.opt_bool(k, v);
+    } else if constexpr (std::is_integral_v<T>) {
+      o.integer(k, v);
+    } else if constexpr (std::is_same_v<T, double> || std::is_same_v<T, std::optional<double>>) {
+      o.number(k, v);
+    } else if constexpr (std::is_same_v<T, std::string> ||
+                         std::is_same_v<T, std::optional<std::string>>) {
+      o.str(k, v);
+    } else if constexpr (is_optional<T>::value) {
+      o.integer(k, v);
+    } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+      o.str_array(k, v);
+    } else if constexpr (is_vector<T>::value) {
+      o.num_array(k, v);
+    } else {
+      static_assert(std::is_same_v<T, std::array<uint64_t, kDrumClasses>>, "a column type");
+      // one object, as the jsonb column midipipe_analysis.drum_counts holds it
+      Obj e(o.key(k));
+      for (int c = 0; c < kDrumClasses; ++c) e.integer(drum_class_name(c), v[c]);
+      e.close();
+    }
+  }
+};
+
 void put_warnings(Obj& o, const ParseStatus& st) {
   std::string& out = o.key("warnings");
   out.push_back('[');
@@ -176,56 +214,12 @@ void put_warnings(Obj& o, const ParseStatus& st) {
 
 void put_track(std::string& out, const TrackAnalysis& t) {
   Obj o(out);
-  o.integer("track_no", t.track_no);
-  o.str("name", t.name);
-  o.int_array("channels", t.channels);
-  o.integer("program", t.program);
-  o.str("instrument", t.instrument);
-  o.integer("note_count", t.note_count);
-  o.integer("pitch_min", t.pitch_min);
-  o.integer("pitch_max", t.pitch_max);
-  o.boolean("is_drum", t.is_drum);
-  o.integer("duration_ticks", t.duration_ticks);
+  visit_track_columns(t, JsonColumn{o});
   o.close();
 }
 
 void put_depth(Obj& o, const Depth& d, Poller& poller) {
-  o.str("chord_resolution", d.chord_resolution);
-  o.integer("distinct_chords", d.distinct_chords);
-  o.number("chord_changes_per_bar", d.chord_changes_per_bar);
-  o.boolean("has_sevenths", d.has_sevenths);
-  o.boolean("has_extended", d.has_extended);
-  o.number("harmonic_complexity", d.harmonic_complexity);
-  {
-    // one object, as the jsonb column midipipe_analysis.drum_counts holds it
-    std::string& dc = o.key("drum_counts");
-    Obj e(dc);
-    for (int c = 0; c < kDrumClasses; ++c) e.integer(drum_class_name(c), d.drum_counts[c]);
-    e.close();
-  }
-  o.integer("ghost_notes", d.ghost_notes);
-  o.integer("flams", d.flams);
-  o.boolean("double_bass", d.double_bass);
-  o.integer("double_bass_runs", d.double_bass_runs);
-  o.number("swing_ratio", d.swing_ratio);
-  o.str("drum_feel", d.drum_feel);
-  o.integer("drum_pattern_bars", d.drum_pattern_bars);
-  o.boolean("drum_loops", d.drum_loops);
-  o.int_array("cc_numbers", d.cc_numbers);
-  o.num_array("cc_counts", d.cc_counts);
-  o.integer("sustain_pedal_presses", d.sustain_pedal_presses);
-  o.boolean("has_sustain", d.has_sustain);
-  o.number("note_length_mean_beats", d.note_length_mean_beats);
-  o.number("note_length_median_beats", d.note_length_median_beats);
-  o.number("legato_share", d.legato_share);
-  o.number("staccato_share", d.staccato_share);
-  o.number("timing_dev_ticks", d.timing_dev_ticks);
-  o.number("timing_dev_ms", d.timing_dev_ms);
-  o.number("on_grid_share", d.on_grid_share);
-  o.opt_bool("timing_humanised", d.timing_humanised);
-  o.integer("bar_count", d.bar_count);
-  o.integer("distinct_bars", d.distinct_bars);
-  o.number("repeated_share", d.repeated_share);
+  visit_depth_columns(d, JsonColumn{o});
   std::string& out = o.key("chords");
   out.push_back('[');
   for (size_t i = 0; i < d.chords.size(); ++i) {
@@ -243,15 +237,7 @@ void put_depth(Obj& o, const Depth& d, Poller& poller) {
   out.push_back(']');
 }
 
-void put_filename_meta(Obj& o, const FilenameMeta& m) {
-  o.number("filename_bpm", m.bpm);
-  o.str("filename_key", m.key);
-  o.integer("filename_key_tonic", m.key_tonic);
-  o.str("filename_key_mode", m.key_mode);
-  o.str_array("filename_genres", m.genres);
-  o.opt_bool("filename_bpm_agrees", m.bpm_agrees);
-  o.opt_bool("filename_key_agrees", m.key_agrees);
-}
+void put_filename_meta(Obj& o, const FilenameMeta& m) { visit_filename_columns(m, JsonColumn{o}); }
 
 void put_splits(Obj& o, const SplitResult& s) {
   if (!s.status.ok()) {
@@ -323,51 +309,7 @@ std::string to_json_text(const AnalyzeResult& r, std::string_view path,
   out.reserve(1024 + 160 * a.tracks.size());
   Obj o(out);
   if (!path.empty()) o.str("path", path);
-  // The columns of midipipe_analysis, in table order.
-  o.integer("format", a.format);
-  o.integer("ntracks", a.ntracks);
-  o.integer("ppq", a.ppq);
-  o.integer("smpte_fps", a.smpte_fps);
-  o.integer("smpte_ticks_per_frame", a.smpte_ticks_per_frame);
-  o.integer("duration_ticks", a.duration_ticks);
-  o.number("duration_seconds", a.duration_seconds);
-  o.number("tempo_bpm", a.tempo_bpm);
-  o.number("tempo_mean_bpm", a.tempo_mean_bpm);
-  o.number("tempo_min_bpm", a.tempo_min_bpm);
-  o.number("tempo_max_bpm", a.tempo_max_bpm);
-  o.integer("tempo_changes", a.tempo_changes);
-  o.str("time_signature", a.time_signature);
-  o.integer("time_signature_changes", a.time_signature_changes);
-  o.str("key_signature", a.key_signature);
-  o.str("key", a.key);
-  o.integer("key_tonic", a.key_tonic);
-  o.str("key_mode", a.key_mode);
-  o.number("key_confidence", a.key_confidence);
-  o.integer("note_count", a.note_count);
-  o.integer("unique_pitches", a.unique_pitches);
-  o.integer("pitch_min", a.pitch_min);
-  o.integer("pitch_max", a.pitch_max);
-  o.number("pitch_mean", a.pitch_mean);
-  o.integer("velocity_min", a.velocity_min);
-  o.integer("velocity_max", a.velocity_max);
-  o.number("velocity_mean", a.velocity_mean);
-  o.number("velocity_stddev", a.velocity_stddev);
-  o.number("note_density", a.note_density);
-  o.integer("polyphony_max", a.polyphony_max);
-  o.number("polyphony_mean", a.polyphony_mean);
-  o.int_array("channels", a.channels);
-  o.int_array("programs", a.programs);
-  o.str_array("instrument_families", a.instrument_families);
-  o.boolean("has_drums", a.has_drums);
-  o.integer("drum_note_count", a.drum_note_count);
-  o.integer("cc_count", a.cc_count);
-  o.integer("pitch_bend_count", a.pitch_bend_count);
-  o.integer("sysex_count", a.sysex_count);
-  o.str("title", a.title);
-  o.str("copyright", a.copyright);
-  o.str_array("track_names", a.track_names);
-  o.str_array("markers", a.markers);
-  o.boolean("has_lyrics", a.has_lyrics);
+  visit_analysis_columns(a, JsonColumn{o});  // midipipe_analysis, in table order
   if (options.depth && a.depth) put_depth(o, *a.depth, poller);
   if (options.filename_meta && !path.empty()) put_filename_meta(o, filename_meta(path, &a));
   if (options.splits != nullptr) put_splits(o, *options.splits);

@@ -10,15 +10,14 @@
 // engine_file() on guard.hpp, so an ERROR while converting them still frees
 // them; no C++ exception leaves the engine call.
 #include "batch_internal.hpp"
+#include "file_read.hpp"
 #include "shmem.hpp"
 
 extern "C" {
-#include "catalog/pg_authid.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "utils/acl.h"
 #include "utils/memutils.h"
 
 PGDLLEXPORT Datum midipipe__process_batch(PG_FUNCTION_ARGS);
@@ -32,8 +31,10 @@ namespace {
 Batch* batch_create(uint64 max_file_size) {
   Batch* b = static_cast<Batch*>(palloc0(sizeof(Batch)));
   b->max_file_size = max_file_size;
-  for (int c = 0; c < kNAnalysis; ++c) col_init(&b->a[c], kAnalysisCols[c].type);
-  for (int c = 0; c < kNTracks; ++c) col_init(&b->t[c], kTrackCols[c].type);
+  const ColSpec* a = analysis_cols(&b->na);
+  for (int c = 0; c < b->na; ++c) col_init(&b->a[c], a[c].type);
+  const ColSpec* t = track_cols(&b->nt);
+  for (int c = 0; c < b->nt; ++c) col_init(&b->t[c], t[c].type);
   return b;
 }
 
@@ -81,11 +82,7 @@ MpBatchOutcome mp_process_batch(int64 run_id, int batch_size, uint64 max_file_si
 // this backend, as the current user (internal; tests and debugging).
 Datum midipipe__process_batch(PG_FUNCTION_ARGS) {
   mp_require_preload();
-  if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
-    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                    errmsg("permission denied to read server files"),
-                    errdetail("Only roles with privileges of the \"%s\" role may import files.",
-                              "pg_read_server_files")));
+  mp_require_read_server_files("read server files");
   if (PG_ARGISNULL(0))
     ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("run_id must not be NULL")));
   const int64 run_id = PG_GETARG_INT64(0);

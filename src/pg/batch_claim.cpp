@@ -59,7 +59,7 @@ void reset_claim_cursor() { set_cursor(nullptr); }
 
 void read_run_options(Batch* b, int64 run_id) {
   Datum v[1] = {Int64GetDatum(run_id)};
-  exec(P_RUN, v, nullptr, SPI_OK_SELECT);
+  exec_plan(P_RUN, v, nullptr, SPI_OK_SELECT);
   if (SPI_processed != 1)
     ereport(ERROR, (errcode(ERRCODE_NO_DATA_FOUND),
                     errmsg("midipipe: run " INT64_FORMAT " does not exist", run_id)));
@@ -125,7 +125,7 @@ void finish_claim(const Batch* b, int64 run_id, const MpBatchOutcome& out) {
   Datum c[6] = {Int64GetDatum(run_id),        Int64GetDatum(out.ok),
                 Int64GetDatum(out.duplicate), Int64GetDatum(out.unchanged),
                 Int64GetDatum(out.failed),    Int64GetDatum(out.bytes_read)};
-  exec(P_RUN_COUNTS, c, nullptr, SPI_OK_UPDATE);
+  exec_plan(P_RUN_COUNTS, c, nullptr, SPI_OK_UPDATE);
 }
 
 }  // namespace mp_batch

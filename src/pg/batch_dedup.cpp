@@ -1,8 +1,9 @@
-// midipipe: what a batch makes of the rows already stored: the existing row
-// of each claimed path (load_existing), which files are unchanged and not read
-// again (is_unchanged), which 'ok' rows release their content
-// (release_changed), and which new contents are duplicates of stored ones or
-// of another file of the batch (find_duplicates).
+// midipipe: the SPI side of what a batch makes of the rows already stored:
+// the existing row of each claimed path (load_existing), which 'ok' rows
+// release their content (release_changed), and which new contents are
+// duplicates of stored ones or of another file of the batch
+// (find_duplicates). The decisions are dedup.hpp's (plain C++, unit-tested);
+// this file feeds them the rows and carries them out.
 #include "batch_internal.hpp"
 
 extern "C" {
@@ -14,14 +15,6 @@ extern "C" {
 
 namespace mp_batch {
 namespace {
-
-// Error codes that describe the file system rather than the content: such a
-// row is re-read even when size and mtime did not change.
-bool is_io_code(const char* code) {
-  return strcmp(code, "io_error") == 0 || strcmp(code, "not_regular_file") == 0 ||
-         strcmp(code, "file_too_large") == 0 || strcmp(code, "out_of_memory") == 0 ||
-         strcmp(code, "too_many_events") == 0;  // midipipe.max_events may have changed
-}
 
 // The stored contents among the batch's new ones: a file whose content is
 // stored under another path becomes its duplicate; one whose own path holds
@@ -45,19 +38,22 @@ void find_stored(Batch* b, const int* oks, int noks, MpBatchOutcome* out) {
     for (int i = 0; i < noks; ++i) {
       FileRec* r = &b->f[oks[i]];
       if (r->state != FS_OK || cmp_sha(r->sha, s) != 0) continue;
-      if (r->reanalyse && r->old_id == id) continue;  // its own row
-      if (stored_path != nullptr && strcmp(stored_path, r->path) == 0) {
-        // Another run (on an overlapping tree) stored this very path with
-        // this content since this batch looked: nothing left to write, and
-        // never a duplicate of itself.
-        r->state = FS_UNCHANGED;
-        r->reanalyse = false;
-        ++out->unchanged;
-        continue;
+      switch (mp_dedup::match_stored(r->reanalyse, r->old.id, r->path, id,
+                                     stored_path != nullptr ? stored_path : "")) {
+        case mp_dedup::Stored::own_row:
+          break;
+        case mp_dedup::Stored::same_path:
+          // nothing left to write
+          r->state = FS_UNCHANGED;
+          r->reanalyse = false;
+          ++out->unchanged;
+          break;
+        case mp_dedup::Stored::duplicate:
+          r->state = FS_DUPLICATE;
+          r->dup_of = id;
+          r->reanalyse = false;
+          break;
       }
-      r->state = FS_DUPLICATE;
-      r->dup_of = id;
-      r->reanalyse = false;
     }
   }
   SPI_freetuptable(SPI_tuptable);
@@ -66,14 +62,15 @@ void find_stored(Batch* b, const int* oks, int noks, MpBatchOutcome* out) {
 // Within the batch: one file holds each new content (the path that already
 // held it when it is re-read, else the first path), the others repeat it.
 void find_repeated(Batch* b, const int* oks, int noks) {
+  mp_dedup::Candidate* group =
+      static_cast<mp_dedup::Candidate*>(palloc(sizeof(mp_dedup::Candidate) * noks));
   for (int i = 0; i < noks;) {
     int j = i;
     while (j < noks && cmp_sha(b->f[oks[j]].sha, b->f[oks[i]].sha) == 0) ++j;
-    int holder = -1;
     for (int g = i; g < j; ++g)
-      if (b->f[oks[g]].state == FS_OK && b->f[oks[g]].reanalyse) holder = oks[g];
-    for (int g = i; g < j && holder < 0; ++g)
-      if (b->f[oks[g]].state == FS_OK) holder = oks[g];
+      group[g - i] = {b->f[oks[g]].state == FS_OK, b->f[oks[g]].reanalyse};
+    const int h = mp_dedup::holder({group, static_cast<size_t>(j - i)});
+    const int holder = h < 0 ? -1 : oks[i + h];
     for (int g = i; g < j; ++g) {
       FileRec* d = &b->f[oks[g]];
       if (d->state != FS_OK || oks[g] == holder) continue;
@@ -101,39 +98,28 @@ void load_existing(Batch* b) {
     pfree(path);
     if (k < 0) continue;
     FileRec* r = &b->f[k];
-    r->exists = true;
-    r->old_id = DatumGetInt64(SPI_getbinval(tup, td, 2, &isnull));
+    mp_dedup::Recorded& old = r->old;
+    old.exists = true;
+    old.id = DatumGetInt64(SPI_getbinval(tup, td, 2, &isnull));
     Datum d = SPI_getbinval(tup, td, 3, &isnull);
-    const int64 size = isnull ? -1 : DatumGetInt64(d);
+    old.size = isnull ? -1 : DatumGetInt64(d);
     d = SPI_getbinval(tup, td, 4, &isnull);
-    const bool mtime_null = isnull;
-    const TimestampTz mtime = isnull ? 0 : DatumGetTimestampTz(d);
+    old.have_stat = !isnull && old.size >= 0;
+    old.mtime = isnull ? 0 : DatumGetTimestampTz(d);
     char* status = TextDatumGetCString(SPI_getbinval(tup, td, 5, &isnull));
-    r->old_status = status[0];
+    old.status = status[0];
     d = SPI_getbinval(tup, td, 6, &isnull);
     if (!isnull) {
       bytea* sha = DatumGetByteaPP(d);
       if (VARSIZE_ANY_EXHDR(sha) == 32) {
-        r->old_has_sha = true;
-        memcpy(r->old_sha, VARDATA_ANY(sha), 32);
+        old.has_sha = true;
+        memcpy(old.sha, VARDATA_ANY(sha), 32);
       }
     }
     d = SPI_getbinval(tup, td, 7, &isnull);
-    if (!isnull) {
-      char* code = TextDatumGetCString(d);
-      r->old_io_error = is_io_code(code);
-    }
-    // keep the recorded size/mtime in the fields used below
-    r->size = size;
-    r->mtime = mtime;
-    r->have_stat = !mtime_null && size >= 0;
+    if (!isnull) old.io_error = mp_dedup::is_io_code(TextDatumGetCString(d));
   }
   SPI_freetuptable(SPI_tuptable);
-}
-
-bool is_unchanged(const FileRec* r, bool had, int64 old_size, TimestampTz old_mtime) {
-  return had && old_size == r->size && old_mtime == r->mtime && !r->old_io_error &&
-         (r->old_status == 'o' || r->old_status == 'd' || r->old_status == 'e');
 }
 
 void release_changed(Batch* b) {
@@ -144,17 +130,21 @@ void release_changed(Batch* b) {
     FileRec* r = &b->f[k];
     if (r->state == FS_UNCHANGED) continue;
     busy[nbusy++] = r->path_text;
-    if (!r->exists || r->old_status != 'o') continue;
-    const bool same = r->state == FS_OK && r->old_has_sha && cmp_sha(r->sha, r->old_sha) == 0;
-    if (same)
-      r->reanalyse = true;
-    else
-      rel[nrel++] = Int64GetDatum(r->old_id);
+    switch (mp_dedup::old_ok_row(r->old, r->state == FS_OK, r->sha)) {
+      case mp_dedup::OldRow::none:
+        break;
+      case mp_dedup::OldRow::reanalyse:
+        r->reanalyse = true;
+        break;
+      case mp_dedup::OldRow::release:
+        rel[nrel++] = Int64GetDatum(r->old.id);
+        break;
+    }
   }
   if (nrel > 0) {
     Datum v[2] = {simple_array(rel, nullptr, nrel, INT8OID),
                   simple_array(busy, nullptr, nbusy, TEXTOID)};
-    exec(P_RELEASE, v, nullptr, SPI_OK_SELECT);
+    exec_plan(P_RELEASE, v, nullptr, SPI_OK_SELECT);
     SPI_freetuptable(SPI_tuptable);
   }
 }

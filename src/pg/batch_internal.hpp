@@ -1,14 +1,15 @@
 // midipipe: the inside of one batch (batch.hpp), shared by the batch_*.cpp files.
 //
 //   batch.cpp          mp_process_batch: the driver, the list of the phases below
-//   batch_columns.hpp  the columns of the analysis tables, in push order
-//   batch_plans.cpp    the prepared statements: SQL text, exec(), exec_scans()
+//   batch_columns.cpp  the columns of the analysis tables, from the engine's columns.hpp
+//   batch_plans.cpp    the prepared statements: SQL text, exec_plan(), exec_scans()
 //   batch_datums.cpp   Datum building: column buffers, text, arrays, depth values
 //   batch_read.cpp     stat and read one claimed file (file_read.hpp); failures as error rows
 //   batch_engine.cpp   the engine call (hash, analyse, split) on guard.hpp
 //   batch_rows.cpp     the engine's result as analysis, track and chord row values
 //   batch_claim.cpp    the claim (and its cursor), the claimed rows done, the run's counts
-//   batch_dedup.cpp    the rows already stored, unchanged files, released and repeated contents
+//   batch_dedup.cpp    the rows already stored, released and repeated contents (SPI side)
+//   dedup.cpp          the decisions themselves: plain C++, unit-tested (test/dedup)
 //   batch_store.cpp    midipipe_files upserts, analysis/track/chord inserts
 //
 // Memory: everything is palloc'd in the batch's memory context (batch.cpp).
@@ -26,6 +27,7 @@
 #include "analysis.hpp"
 #include "batch.hpp"
 #include "batch_columns.hpp"
+#include "dedup.hpp"
 #include "depth.hpp"
 #include "filename_meta.hpp"
 #include "split.hpp"
@@ -60,11 +62,11 @@ enum PlanId {
 // previous incarnation or version; ERROR when the tables are not this library's.
 void check_plans();
 // Runs plan `id` (prepared on first use); ERROR unless SPI returns `expected`.
-void exec(PlanId id, Datum* values, const char* nulls, int expected);
-// The owner of the extension's tables, as which exec() runs the statements on
-// the run row and the manifest (set by mp_process_batch; README "Threat model").
+void exec_plan(PlanId id, Datum* values, const char* nulls, int expected);
+// The owner of the extension's tables, as which exec_plan() runs the statements
+// on the run row and the manifest (set by mp_process_batch; README "Threat model").
 extern Oid g_owner;
-// exec() with the planner's scans `disabled` while the statement runs.
+// exec_plan() with the planner's scans `disabled` while the statement runs.
 void exec_scans(PlanId id, Datum* values, const char* nulls, int expected,
                 std::initializer_list<const char*> disabled);
 
@@ -161,13 +163,7 @@ struct FileRec {
   int track_count;
   Datum* chords;  // the midipipe_chords parameters after file_id (kNChordParams - 1), or null
   char* chord_nulls;
-  // the existing row for the path, if any
-  bool exists;
-  int64 old_id;
-  char old_status;  // 'o'k, 'd'uplicate, 'e'rror
-  bool old_has_sha;
-  uint8 old_sha[32];
-  bool old_io_error;  // an error row whose cause was not the content (re-read it)
+  mp_dedup::Recorded old;  // the existing row for the path, if any
   // the outcome
   int64 dup_of;    // file_id of the stored content, or -1
   int dup_of_rec;  // index of the batch's file holding the content, or -1
@@ -181,8 +177,10 @@ struct Batch {
   int* path_order;  // indexes of f sorted by path (find_path())
   int* oks;         // indexes of the files read as FS_OK, by (sha256, path)
   int noks;
-  Col a[kNAnalysis];
-  Col t[kNTracks];
+  Col a[kMaxCols];  // the analysis columns (analysis_cols()), na of them
+  int na;
+  Col t[kMaxCols];  // the track columns (track_cols()), nt of them
+  int nt;
   int nanalysis;
   uint64 max_file_size;
   bool follow_symlinks;
@@ -200,7 +198,7 @@ int find_path(const Batch* b, const char* path);
 
 // ------------------------------------------------------------------ batch_read.cpp
 
-// Every claimed file: stat it, and read and analyse it unless is_unchanged();
+// Every claimed file: stat it, and read and analyse it unless unchanged;
 // counts unchanged, failed and bytes_read, and calls on_file after each.
 void read_files(Batch* b, MpBatchOutcome* out, mp_file_callback on_file, void* arg);
 
@@ -221,7 +219,7 @@ struct EngineOut {
   midipipe::SplitResult split;  // empty unless the run splits tracks
 };
 
-// Pushes one analysis row (in kAnalysisCols order), its track rows and its chords.
+// Pushes one analysis row (in analysis_cols() order), its track rows and its chords.
 void push_analysis(Batch* b, FileRec* r, const EngineOut& eo);
 
 // ------------------------------------------------------------------ batch_claim.cpp
@@ -239,8 +237,6 @@ void reset_claim_cursor();
 
 // The midipipe_files rows already stored for the batch's paths.
 void load_existing(Batch* b);
-// Size and mtime as recorded (and the row not an I/O error): not read again.
-bool is_unchanged(const FileRec* r, bool had, int64 old_size, TimestampTz old_mtime);
 // 'ok' rows whose content is going away hand their analysis to a duplicate
 // (midipipe__release); those of the same content are re-analysed in place.
 void release_changed(Batch* b);

@@ -1,6 +1,6 @@
 // midipipe: the prepared statements of a batch: their SQL text, the insert
 // statements built from batch_columns.hpp, the check that the extension's
-// tables are the ones this library writes, and exec()/exec_scans().
+// tables are the ones this library writes, and exec_plan()/exec_scans().
 //
 // Per batch, whatever its size: one statement to read the run's options, one
 // claim, one lookup of the existing rows by path, one lookup of the stored
@@ -16,6 +16,7 @@
 
 extern "C" {
 #include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -150,6 +151,47 @@ char* with_schema(const char* fmt) {
   return s.data;
 }
 
+// The table's columns (but file_id) must be exactly `cols`, by name and type:
+// the engine's column list (columns.hpp) and the install scripts agree.
+void check_columns(const char* table, const ColSpec* cols, int n) {
+  const Oid rel = get_relname_relid(table, mp_extension_schema());
+  if (!OidIsValid(rel)) elog(ERROR, "midipipe: table %s is missing", table);
+  Datum arg[1] = {ObjectIdGetDatum(rel)};
+  Oid argt[1] = {OIDOID};
+  if (SPI_execute_with_args(
+          "SELECT attname::pg_catalog.text, atttypid FROM pg_catalog.pg_attribute "
+          "WHERE attrelid OPERATOR(pg_catalog.=) $1 AND attnum > 0 "
+          "AND NOT attisdropped AND attname OPERATOR(pg_catalog.<>) 'file_id'",
+          1, argt, arg, nullptr, true, 0) != SPI_OK_SELECT)
+    elog(ERROR, "midipipe: cannot read the columns of %s", table);
+  int found = 0;
+  for (uint64 r = 0; r < SPI_processed; ++r) {
+    bool isnull;
+    const char* name = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+    const Oid type =
+        DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+    const ColSpec* c = nullptr;
+    for (int i = 0; i < n && c == nullptr; ++i)
+      if (strcmp(cols[i].name, name) == 0) c = &cols[i];
+    if (c == nullptr)
+      ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                      errmsg("midipipe: column %s.%s is not one the library writes", table, name)));
+    if (c->column_type != type)
+      ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                      errmsg("midipipe: column %s.%s is of type %s, the library writes %s", table,
+                             name, format_type_be(type), format_type_be(c->column_type))));
+    ++found;
+  }
+  SPI_freetuptable(SPI_tuptable);
+  if (found != n)
+    ereport(ERROR,
+            (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+             errmsg("midipipe: %s has %d of the %d columns the library writes", table, found, n)));
+}
+
+// The plan of statement `id`, prepared on first use. Long (one case per
+// statement): the batch's SQL text and parameter types stay together in one
+// place, to be read and reviewed as a whole.
 SPIPlanPtr plan(PlanId id) {
   if (g_plans[id] != nullptr) return g_plans[id];
   switch (id) {
@@ -242,10 +284,11 @@ SPIPlanPtr plan(PlanId id) {
     }
     case P_INS_ANALYSIS:
     case P_INS_TRACKS: {
-      const ColSpec* cols = id == P_INS_ANALYSIS ? kAnalysisCols : kTrackCols;
-      const int n = id == P_INS_ANALYSIS ? kNAnalysis : kNTracks;
+      int n = 0;
+      const ColSpec* cols = id == P_INS_ANALYSIS ? analysis_cols(&n) : track_cols(&n);
       const char* table = id == P_INS_ANALYSIS ? "midipipe_analysis" : "midipipe_tracks";
-      Oid t[kNAnalysis + 1];
+      check_columns(table, cols, n);
+      Oid t[kMaxCols + 1];
       t[0] = INT8ARRAYOID;
       for (int i = 0; i < n; ++i) t[i + 1] = array_of(cols[i].type);
       g_plans[id] = prepare(insert_unnest_sql(table, cols, n), n + 1, t);
@@ -311,7 +354,7 @@ bool internal_plan(PlanId id) {
 }
 }  // namespace
 
-void exec(PlanId id, Datum* values, const char* nulls, int expected) {
+void exec_plan(PlanId id, Datum* values, const char* nulls, int expected) {
   Oid save_user = InvalidOid;
   int save_sec = 0;
   const bool internal = internal_plan(id);
@@ -326,7 +369,7 @@ void exec(PlanId id, Datum* values, const char* nulls, int expected) {
          SPI_result_code_string(rc));
 }
 
-// exec() with the scans the statement must not use disabled while it is
+// exec_plan() with the scans the statement must not use disabled while it is
 // planned and run (as a function's SET clause does; restored after it, or by
 // the abort of the transaction). A batch's statements look up the batch's own
 // rows, but the planner judges by the tables' statistics, which may say
@@ -342,7 +385,7 @@ void exec_scans(PlanId id, Datum* values, const char* nulls, int expected,
   for (const char* name : disabled)
     (void)set_config_option(name, "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
                             false);
-  exec(id, values, nulls, expected);
+  exec_plan(id, values, nulls, expected);
   AtEOXact_GUC(true, nest);
 }
 

@@ -104,16 +104,12 @@ bool read_file(Batch* b, FileRec* r, size_t* len) {
 void read_files(Batch* b, MpBatchOutcome* out, mp_file_callback on_file, void* arg) {
   for (int k = 0; k < b->n; ++k) {
     FileRec* r = &b->f[k];
-    const bool had = r->exists && r->have_stat;
-    const int64 old_size = r->size;
-    const TimestampTz old_mtime = r->mtime;
-    r->have_stat = false;
     r->state = FS_ERROR;
     r->err_code = nullptr;
     if (on_file != nullptr) on_file(arg, r->path, -1, false);  // starting it
     stat_file(b, r);
     if (r->err_code == nullptr) {
-      if (is_unchanged(r, had, old_size, old_mtime)) {
+      if (mp_dedup::unchanged(r->old, r->size, r->mtime)) {
         r->state = FS_UNCHANGED;
       } else {
         size_t len = 0;

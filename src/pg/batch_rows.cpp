@@ -1,10 +1,14 @@
 // midipipe: the engine's result for one file as row values: one row of the
-// analysis columns (batch_columns.hpp, in that order), one row of the track
+// analysis columns (walking the engine's columns.hpp), one row of the track
 // columns per track, and the midipipe_chords parameters. Runs under
 // mp_pg_call() (batch_engine.cpp): an ERROR here frees the engine's result.
+#include <type_traits>
+
 #include "batch_internal.hpp"
+#include "columns.hpp"
 
 extern "C" {
+#include "catalog/pg_type.h"
 #include "utils/memutils.h"
 }
 
@@ -12,149 +16,87 @@ namespace mp_batch {
 
 namespace {
 
-// One row of the analysis columns, in kAnalysisCols order: one push per
-// column, so as long as the column list (a loop would hide the pairing).
+template <class T>
+struct is_optional : std::false_type {};
+template <class T>
+struct is_optional<std::optional<T>> : std::true_type {};
+
+// An integer into its column (int2, int4 or int8 by the field's size, as
+// batch_columns.cpp describes it).
+template <class T>
+void push_int(Col* c, T v) {
+  if constexpr (sizeof(T) == 2)
+    push_i2(c, static_cast<int>(v));
+  else if constexpr (sizeof(T) == 4)
+    push_i4(c, static_cast<int64>(v));
+  else
+    push_i8(c, static_cast<uint64_t>(v));
+}
+
+// The value of each column (columns.hpp) pushed into the next column buffer:
+// NULL for an empty optional, a NaN or infinite double, a string that the
+// database encoding cannot hold, and every column when `null` is set.
+struct RowValue {
+  Col* cols;
+  int* i;
+  bool null;
+  template <class T>
+  void operator()(const char*, const T& v) const {
+    Col* c = &cols[(*i)++];
+    if constexpr (is_optional<T>::value) {
+      if (null || !v.has_value())
+        col_push(c, 0, true);
+      else
+        (*this).push(c, *v);
+    } else if (null) {
+      col_push(c, 0, true);
+    } else {
+      push(c, v);
+    }
+  }
+  template <class T>
+  void push(Col* c, const T& v) const {
+    if constexpr (std::is_same_v<T, bool>)
+      push_bool(c, v);
+    else if constexpr (std::is_integral_v<T>)
+      push_int(c, v);
+    else if constexpr (std::is_same_v<T, double>)
+      push_f8(c, v);
+    else if constexpr (std::is_same_v<T, std::string>)
+      push_str(c, v);
+    else if constexpr (std::is_same_v<T, std::vector<std::string>>)
+      push_text_list(c, v);
+    else if constexpr (std::is_same_v<T, std::vector<int16_t>>)
+      push_i2_list(c, v);
+    else if constexpr (std::is_same_v<T, std::vector<int64_t>>)
+      push_i8_list(c, v);
+    else
+      col_push(c, drum_counts_jsonb(v), false);
+  }
+};
+
+// One row of the analysis columns, in analysis_cols() order.
 void analysis_row(Batch* b, const EngineOut& eo) {
   const midipipe::Analysis& an = eo.result.analysis;
-  Col* a = b->a;
-  int i = 0;
-  push_i2(&a[i++], an.format);
-  push_i4(&a[i++], an.ntracks);
-  if (an.ppq.has_value())
-    push_i4(&a[i++], *an.ppq);
-  else
-    col_push(&a[i++], 0, true);
-  push_opt_i2(&a[i++], an.smpte_fps);
-  push_opt_i2(&a[i++], an.smpte_ticks_per_frame);
-  push_i8(&a[i++], an.duration_ticks);
-  push_f8(&a[i++], an.duration_seconds);
-  push_f8(&a[i++], an.tempo_bpm);
-  push_f8(&a[i++], an.tempo_mean_bpm);
-  push_f8(&a[i++], an.tempo_min_bpm);
-  push_f8(&a[i++], an.tempo_max_bpm);
-  push_i4(&a[i++], an.tempo_changes);
-  push_str(&a[i++], an.time_signature);
-  push_i4(&a[i++], an.time_signature_changes);
-  push_opt_str(&a[i++], an.key_signature);
-  push_opt_str(&a[i++], an.key);
-  push_opt_i2(&a[i++], an.key_tonic);
-  push_opt_str(&a[i++], an.key_mode);
-  push_opt_f8(&a[i++], an.key_confidence);
-  push_i8(&a[i++], an.note_count);
-  push_i4(&a[i++], an.unique_pitches);
-  push_opt_i2(&a[i++], an.pitch_min);
-  push_opt_i2(&a[i++], an.pitch_max);
-  push_opt_f8(&a[i++], an.pitch_mean);
-  push_opt_i2(&a[i++], an.velocity_min);
-  push_opt_i2(&a[i++], an.velocity_max);
-  push_opt_f8(&a[i++], an.velocity_mean);
-  push_opt_f8(&a[i++], an.velocity_stddev);
-  push_f8(&a[i++], an.note_density);
-  push_i4(&a[i++], an.polyphony_max);
-  push_f8(&a[i++], an.polyphony_mean);
-  push_i2_list(&a[i++], an.channels);
-  push_i2_list(&a[i++], an.programs);
-  push_text_list(&a[i++], an.instrument_families);
-  push_bool(&a[i++], an.has_drums);
-  push_i8(&a[i++], an.drum_note_count);
-  push_i8(&a[i++], an.cc_count);
-  push_i8(&a[i++], an.pitch_bend_count);
-  push_i8(&a[i++], an.sysex_count);
-  push_opt_str(&a[i++], an.title);
-  push_opt_str(&a[i++], an.copyright);
-  push_text_list(&a[i++], an.track_names);
-  push_text_list(&a[i++], an.markers);
-  push_bool(&a[i++], an.has_lyrics);
-  // analysis depth: NULL throughout when it was not computed
   static const midipipe::Depth kNoDepth{};
-  const midipipe::Depth& d = an.depth.has_value() ? *an.depth : kNoDepth;
-  const bool hd = an.depth.has_value();
-  auto opt_b = [&](bool v) { col_push(&a[i++], BoolGetDatum(v), !hd); };
-  auto opt_i4 = [&](int64 v) { col_push(&a[i++], Int32GetDatum(static_cast<int32>(v)), !hd); };
-  auto opt_i8 = [&](uint64_t v) {
-    col_push(&a[i++], Int64GetDatum(static_cast<int64>(std::min<uint64_t>(v, PG_INT64_MAX))), !hd);
-  };
-  push_opt_str(&a[i++], d.chord_resolution);
-  opt_i4(d.distinct_chords);
-  push_opt_f8(&a[i++], d.chord_changes_per_bar);
-  opt_b(d.has_sevenths);
-  opt_b(d.has_extended);
-  push_opt_f8(&a[i++], d.harmonic_complexity);
-  if (hd) {
-    col_push(&a[i++], drum_counts_jsonb(d.drum_counts), false);
-  } else {
-    col_push(&a[i++], 0, true);
-  }
-  opt_i8(d.ghost_notes);
-  opt_i8(d.flams);
-  opt_b(d.double_bass);
-  opt_i4(d.double_bass_runs);
-  push_opt_f8(&a[i++], d.swing_ratio);
-  push_opt_str(&a[i++], d.drum_feel);
-  if (d.drum_pattern_bars.has_value())
-    push_i4(&a[i++], *d.drum_pattern_bars);
-  else
-    col_push(&a[i++], 0, true);
-  opt_b(d.drum_loops);
-  if (hd) {
-    push_i2_list(&a[i++], d.cc_numbers);
-    push_i8_list(&a[i++], d.cc_counts);
-  } else {
-    col_push(&a[i++], 0, true);
-    col_push(&a[i++], 0, true);
-  }
-  opt_i8(d.sustain_pedal_presses);
-  opt_b(d.has_sustain);
-  push_opt_f8(&a[i++], d.note_length_mean_beats);
-  push_opt_f8(&a[i++], d.note_length_median_beats);
-  push_opt_f8(&a[i++], d.legato_share);
-  push_opt_f8(&a[i++], d.staccato_share);
-  push_opt_f8(&a[i++], d.timing_dev_ticks);
-  push_opt_f8(&a[i++], d.timing_dev_ms);
-  push_opt_f8(&a[i++], d.on_grid_share);
-  if (d.timing_humanised.has_value())
-    push_bool(&a[i++], *d.timing_humanised);
-  else
-    col_push(&a[i++], 0, true);
-  opt_i4(d.bar_count);
-  opt_i4(d.distinct_bars);
-  push_opt_f8(&a[i++], d.repeated_share);
+  int i = 0;
+  midipipe::visit_analysis_columns(an, RowValue{b->a, &i, false});
+  // analysis depth: NULL throughout when it was not computed
+  midipipe::visit_depth_columns(an.depth.has_value() ? *an.depth : kNoDepth,
+                                RowValue{b->a, &i, !an.depth.has_value()});
   // file-name metadata (of the path of the file that brought this content)
-  const midipipe::FilenameMeta& fm = eo.name;
-  push_opt_f8(&a[i++], fm.bpm);
-  push_opt_str(&a[i++], fm.key);
-  push_opt_i2(&a[i++], fm.key_tonic);
-  push_opt_str(&a[i++], fm.key_mode);
-  push_text_list(&a[i++], fm.genres);
-  if (fm.bpm_agrees.has_value())
-    push_bool(&a[i++], *fm.bpm_agrees);
-  else
-    col_push(&a[i++], 0, true);
-  if (fm.key_agrees.has_value())
-    push_bool(&a[i++], *fm.key_agrees);
-  else
-    col_push(&a[i++], 0, true);
-  if (i != kNAnalysis) elog(ERROR, "midipipe: analysis columns out of step (%d)", i);
+  midipipe::visit_filename_columns(eo.name, RowValue{b->a, &i, false});
+  if (i != b->na) elog(ERROR, "midipipe: analysis columns out of step (%d)", i);
 }
 
 // One row of the track columns per track, with its split file if any.
 void track_rows(Batch* b, FileRec* r, const EngineOut& eo) {
-  const midipipe::Analysis& an = eo.result.analysis;
   Col* t = b->t;
   r->track_first = t[0].n;
   r->track_count = 0;
-  for (const auto& tr : an.tracks) {
+  for (const auto& tr : eo.result.analysis.tracks) {
     int j = 0;
-    push_i4(&t[j++], tr.track_no);
-    push_opt_str(&t[j++], tr.name);
-    push_i2_list(&t[j++], tr.channels);
-    push_opt_i2(&t[j++], tr.program);
-    push_opt_str(&t[j++], tr.instrument);
-    push_i8(&t[j++], tr.note_count);
-    push_opt_i2(&t[j++], tr.pitch_min);
-    push_opt_i2(&t[j++], tr.pitch_max);
-    push_bool(&t[j++], tr.is_drum);
-    push_i8(&t[j++], tr.duration_ticks);
+    midipipe::visit_track_columns(tr, RowValue{t, &j, false});
     const midipipe::SplitTrack* st = nullptr;
     for (const auto& sp : eo.split.tracks)
       if (sp.track_no == tr.track_no) st = &sp;
@@ -166,7 +108,7 @@ void track_rows(Batch* b, FileRec* r, const EngineOut& eo) {
       col_push(&t[j++], 0, true);
       col_push(&t[j++], 0, true);
     }
-    if (j != kNTracks) elog(ERROR, "midipipe: track columns out of step (%d)", j);
+    if (j != b->nt) elog(ERROR, "midipipe: track columns out of step (%d)", j);
     ++r->track_count;
   }
 }

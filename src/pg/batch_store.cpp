@@ -14,15 +14,9 @@ extern "C" {
 namespace mp_batch {
 namespace {
 
+// midipipe_files.status of a file written (never FS_UNCHANGED: not written).
 const char* status_text(FileState s) {
-  switch (s) {
-    case FS_OK:
-      return "ok";
-    case FS_DUPLICATE:
-      return "duplicate";
-    default:
-      return "error";
-  }
+  return s == FS_OK ? "ok" : s == FS_DUPLICATE ? "duplicate" : "error";
 }
 
 // Upserts the rows recs[idx[0..k)] into midipipe_files and records their file_ids.
@@ -62,7 +56,7 @@ void upsert_files(Batch* b, int64 run_id, const int* idx, int k) {
   Datum values[10];
   for (int c = 0; c < 9; ++c) values[c] = simple_array(col[c], nul[c], k, types[c]);
   values[9] = Int64GetDatum(run_id);
-  exec(P_UPSERT, values, nullptr, SPI_OK_INSERT_RETURNING);
+  exec_plan(P_UPSERT, values, nullptr, SPI_OK_INSERT_RETURNING);
   if (SPI_processed != static_cast<uint64>(k))
     elog(ERROR, "midipipe: upsert returned " UINT64_FORMAT " rows for %d paths", SPI_processed, k);
   for (uint64 i = 0; i < SPI_processed; ++i) {
@@ -135,16 +129,16 @@ void write_analysis(Batch* b, MpBatchOutcome* out) {
   }
   out->ok = na;
   if (na > 0) {
-    Datum v[kNAnalysis + 1];
+    Datum v[kMaxCols + 1];
     v[0] = simple_array(aids, nullptr, na, INT8OID);
-    for (int c = 0; c < kNAnalysis; ++c) v[c + 1] = col_array(&b->a[c], arows, na);
-    exec(P_INS_ANALYSIS, v, nullptr, SPI_OK_INSERT);
+    for (int c = 0; c < b->na; ++c) v[c + 1] = col_array(&b->a[c], arows, na);
+    exec_plan(P_INS_ANALYSIS, v, nullptr, SPI_OK_INSERT);
   }
   if (nt > 0) {
-    Datum v[kNTracks + 1];
+    Datum v[kMaxCols + 1];
     v[0] = simple_array(tids, nullptr, nt, INT8OID);
-    for (int c = 0; c < kNTracks; ++c) v[c + 1] = col_array(&b->t[c], trows, nt);
-    exec(P_INS_TRACKS, v, nullptr, SPI_OK_INSERT);
+    for (int c = 0; c < b->nt; ++c) v[c + 1] = col_array(&b->t[c], trows, nt);
+    exec_plan(P_INS_TRACKS, v, nullptr, SPI_OK_INSERT);
     if (b->any_smf) {
       Datum dv[1] = {simple_array(aids, nullptr, na, INT8OID)};
       exec_scans(P_DEDUP_SMF, dv, nullptr, SPI_OK_UPDATE, {"enable_seqscan"});
@@ -162,7 +156,7 @@ void write_analysis(Batch* b, MpBatchOutcome* out) {
       nulls[c] = r->chord_nulls[c - 1];
     }
     nulls[kNChordParams] = '\0';
-    exec(P_INS_CHORDS, v, nulls, SPI_OK_INSERT);
+    exec_plan(P_INS_CHORDS, v, nulls, SPI_OK_INSERT);
   }
 }
 

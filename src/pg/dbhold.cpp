@@ -6,7 +6,7 @@
 // to any previous one) holds the database in shared memory (MpShared::held)
 // before the command runs, when the caller owns the database (anyone else
 // gets the command's own permission error and leaves the pool alone): the
-// supervisor stops the pool's workers, spare and coordinators there, starts
+// supervisor stops the pool's workers, spare and scanners there, starts
 // none, and says when none is left; the hook waits for that (at most
 // kQuietWaitMs), then runs the command. After a DROP the supervisor forgets
 // the database's pool and runs; after a RENAME, or when the command fails,

@@ -8,8 +8,19 @@
 #include <cerrno>
 
 extern "C" {
+#include "catalog/pg_authid.h"
+#include "miscadmin.h"
 #include "storage/fd.h"
+#include "utils/acl.h"
 #include "utils/memutils.h"
+}
+
+void mp_require_read_server_files(const char* what) {
+  if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
+    ereport(ERROR,
+            (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("permission denied to %s", what),
+             errdetail("Only roles with privileges of the \"pg_read_server_files\" role "
+                       "may read files on the server.")));
 }
 
 MpFileRead mp_read_file(const char* path, bool follow_symlinks, uint64 max_size,

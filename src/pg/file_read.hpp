@@ -1,6 +1,7 @@
 // midipipe: reading a whole server file, the one reader of the extension: the
 // imports' (batch_read.cpp, which turns a failure into the file's error row)
-// and midipipe_split's (split_sql.cpp, which turns it into an ERROR).
+// and midipipe_split's (split_sql.cpp, which turns it into an ERROR); and the
+// one check of the privilege to read server files.
 #pragma once
 
 extern "C" {
@@ -35,6 +36,11 @@ struct MpFileRead {
   struct stat st = {};  // from fstat(), when have_stat
   size_t len = 0;       // bytes read (the file may shrink while it is read)
 };
+
+// ERROR (insufficient privilege) unless the current user may read server
+// files, as for COPY FROM a file: a superuser or a role with the privileges
+// of pg_read_server_files. `what` ends the message "permission denied to ...".
+void mp_require_read_server_files(const char* what);
 
 // Opens `path` (O_NOFOLLOW unless follow_symlinks; a transient file, closed at
 // abort too), checks that it is a regular file of at most max_size bytes, and

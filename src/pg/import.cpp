@@ -2,7 +2,7 @@
 //
 // The caller takes a run id, describes the run in a shared-memory run slot and
 // wakes the supervisor; the supervisor grants workers and starts the run's
-// coordinator, which writes the midipipe_runs row. With wait the caller sleeps
+// scanner, which writes the midipipe_runs row. With wait the caller sleeps
 // on the run slot's condition variable (broadcast when workers are granted and
 // when the run ends, so a short run returns the moment it ends), reports
 // progress, and cancels the run when it is itself cancelled.
@@ -12,7 +12,9 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "file_read.hpp"
 #include "guard.hpp"
+#include "metrics.hpp"
 #include "shmem.hpp"
 
 extern "C" {
@@ -348,6 +350,9 @@ int find_slot(int64 run_id, uint32* gen) {
 
 }  // namespace
 
+// Long: the argument checks, the run slot and the wake-up of the supervisor,
+// then the wait; the steps share the run's slot, generation and id, and read
+// in the order they happen.
 Datum midipipe_import(PG_FUNCTION_ARGS) {
   mp_require_preload();
   if (PG_ARGISNULL(0))
@@ -361,11 +366,7 @@ Datum midipipe_import(PG_FUNCTION_ARGS) {
   bool split = PG_NARGS() > 5 && !PG_ARGISNULL(5) ? PG_GETARG_BOOL(5) : false;
 
   // like COPY FROM a file
-  if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
-    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                    errmsg("permission denied to import files with midipipe_import"),
-                    errdetail("Only roles with privileges of the \"pg_read_server_files\" role "
-                              "may read files on the server.")));
+  mp_require_read_server_files("import files with midipipe_import");
   if (!is_absolute_path(root))
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                     errmsg("root must be an absolute path: \"%s\"", root)));
@@ -401,6 +402,25 @@ Datum midipipe_import(PG_FUNCTION_ARGS) {
   int requested = workers > 0 ? workers : mp_max_workers;
 
   LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  // One run of a root at a time in a database: a second import of the same
+  // root (a scheduled re-import firing while the last one still runs) is
+  // refused, so that two runs never race over the same paths by accident.
+  // Nested or overlapping roots stay allowed (each path is claimed once).
+  for (const MpRunSlot& other : mp_shared->runs) {
+    if (!other.in_use || other.finished || other.dboid != MyDatabaseId ||
+        strcmp(other.root, root) != 0)
+      continue;
+    int64 busy_run = other.run_id;
+    LWLockRelease(mp_shared->lock);
+    mp_metrics_add(MyDatabaseId, MP_C_RUNS_REFUSED, 1);
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
+                    errmsg("midipipe: \"%s\" is already being imported by run " INT64_FORMAT, root,
+                           busy_run),
+                    errdetail("One run of a root at a time: this call started no run."),
+                    errhint("Wait for it with midipipe_wait(" INT64_FORMAT
+                            "), or cancel it with midipipe_cancel(" INT64_FORMAT ").",
+                            busy_run, busy_run)));
+  }
   int idx = mp_run_alloc_locked();
   if (idx < 0) {
     LWLockRelease(mp_shared->lock);
@@ -432,6 +452,7 @@ Datum midipipe_import(PG_FUNCTION_ARGS) {
   (void)mp_pool_find_locked(MyDatabaseId, true);
   bool have_supervisor = mp_shared->supervisor_pid != 0;
   LWLockRelease(mp_shared->lock);
+  mp_metrics_add(MyDatabaseId, MP_C_RUNS_STARTED, 1);
   mp_wake_supervisor();
 
   RunView s;

@@ -1,6 +1,7 @@
 // midipipe: module initialisation: GUCs, shared memory hooks, the supervisor's
 // registration, and the shared_preload_libraries check every function makes.
 #include "guard.hpp"
+#include "metrics.hpp"
 #include "shmem.hpp"
 #include "stop.hpp"
 
@@ -41,12 +42,14 @@ static shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
 static void mp_shmem_request() {
   if (prev_shmem_request_hook) prev_shmem_request_hook();
   RequestAddinShmemSpace(mp_shmem_size());
+  RequestAddinShmemSpace(mp_metrics_shmem_size());
   RequestNamedLWLockTranche("midipipe", 1);
 }
 
 static void mp_shmem_startup_hook() {
   if (prev_shmem_startup_hook) prev_shmem_startup_hook();
   mp_shmem_startup();
+  mp_metrics_shmem_startup();
 }
 
 void mp_require_preload() {

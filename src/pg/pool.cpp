@@ -29,7 +29,7 @@ struct PoolCount {
   int ready;         // connected and not leaving
   int live;          // any state, not leaving
   int idle_leaving;  // asked to stop and not busy with a run: about to exit
-  bool spare;        // the pool's spare coordinator is connected (and holds no run)
+  bool spare;        // the pool's spare scanner is connected (and holds no run)
 };
 
 PoolCount count_pool() {
@@ -163,7 +163,7 @@ Datum midipipe_pool_stop(PG_FUNCTION_ARGS) {
   }
   LWLockRelease(mp_shared->lock);
   mp_wake_supervisor();
-  // the spare coordinator leaves with the pool (the supervisor stops it)
+  // the spare scanner leaves with the pool (the supervisor stops it)
   (void)wait_pool([](const PoolCount& c) { return c.idle_leaving == 0 && !c.spare; });
   PG_RETURN_INT32(stopped);
 }

@@ -1,16 +1,16 @@
-// midipipe: the run's coordinator ("midipipe scanner") and the resume worker.
+// midipipe: the run's scanner (bgworker "midipipe scanner") and the resume worker.
 //
-// One coordinator per active run, connected to the run's database. It writes
+// One scanner per active run, connected to the run's database. It writes
 // the midipipe_runs row (the caller cannot: its transaction is still open
 // while it waits), walks the directory tree into the run's manifest
 // (midipipe_queue) in committed chunks, then watches the run until every
 // manifest row is done, and finalizes it (completed, cancelled or failed).
 // Rescanning is idempotent (ON CONFLICT DO NOTHING on the manifest), so a
-// coordinator that dies, or a server restart, simply starts over.
+// scanner that dies, or a server restart, simply starts over.
 //
 // The resume worker runs once per database listed in pg_midipipe/active_runs
 // after a restart: it puts that database's unfinished runs back into shared
-// memory; the supervisor then starts their coordinators and workers.
+// memory; the supervisor then starts their scanners and workers.
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "metrics.hpp"
 #include "shmem.hpp"
 
 extern "C" {
@@ -96,6 +97,7 @@ void finish_slot(int state, const char* error) {
   LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
   MpRunSlot* r = run_slot();
   if (r->generation == my_gen) {
+    if (!r->finished) mp_metrics_run_ended(r->dboid, state);
     r->state = state;
     r->finished = true;
     r->finished_at = GetCurrentTimestamp();
@@ -542,6 +544,8 @@ void flush(Scan* s, bool final = false) {
   r->done_committed += new_errors;
   if (r->files_found > 0 && r->state == MP_R_SCANNING) r->state = MP_R_RUNNING;
   LWLockRelease(mp_shared->lock);
+  mp_metrics_add(MyDatabaseId, MP_C_FILES, new_errors);
+  mp_metrics_add(MyDatabaseId, MP_C_ERRORS, new_errors);
   wake_workers();
 
   MemoryContextReset(s->cxt);
@@ -555,7 +559,9 @@ bool due(Scan* s) {
           TimestampDifferenceExceeds(s->last_flush, GetCurrentTimestamp(), kFlushMs));
 }
 
-// Walks the tree; false when the run was cancelled meanwhile.
+// Walks the tree; false when the run was cancelled meanwhile. Long: one loop
+// over an explicit directory stack (no recursion, bounded memory) whose steps
+// (read an entry, classify, queue, flush a chunk, check for cancel) share it.
 bool scan() {
   pgstat_report_activity(STATE_RUNNING,
                          psprintf("midipipe scan of run " INT64_FORMAT, info.run_id));
@@ -734,8 +740,8 @@ bool run_complete() {
 
 namespace {
 
-// Takes run slot r (of generation gen) as its coordinator; false when the
-// slot was given away meanwhile or already has a coordinator.
+// Takes run slot r (of generation gen) as its scanner; false when the
+// slot was given away meanwhile or already has a scanner.
 bool attach_run(int r, uint32 gen) {
   if (r < 0 || r >= MP_MAX_RUNS) return false;
   LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
@@ -764,7 +770,7 @@ bool attach_run(int r, uint32 gen) {
   return true;
 }
 
-// The coordinator's work once attached and connected: the run row, the scan,
+// The scanner's work once attached and connected: the run row, the scan,
 // then watching the run until it ends. Never returns.
 [[noreturn]] void coordinate() {
   bool scan_done = setup_run_row();
@@ -871,9 +877,9 @@ void midipipe_scanner_main(Datum arg) {
   coordinate();
 }
 
-// A pool's spare coordinator: connects to the pool's database ahead of any
+// A pool's spare scanner: connects to the pool's database ahead of any
 // run, waits on its latch until the supervisor hands it a run, then is that
-// run's coordinator exactly as midipipe_scanner_main would be. It is started
+// run's scanner exactly as midipipe_scanner_main would be. It is started
 // and stopped (SIGTERM, only while it holds no run) by the supervisor.
 void midipipe_spare_main(Datum arg) {
   pqsignal(SIGHUP, SignalHandlerForConfigReload);

@@ -126,7 +126,7 @@ int mp_run_alloc_locked() {
       best = i;
       break;
     }
-    // A finished run's slot may be reused once no worker or coordinator refers to it.
+    // A finished run's slot may be reused once no worker or scanner refers to it.
     if (r->finished && r->scanner_pid == 0 && mp_run_workers_locked(i) == 0 &&
         (best < 0 || r->finished_at < mp_shared->runs[best].finished_at))
       best = i;

@@ -56,7 +56,7 @@ constexpr int MP_MAX_RUNS = 64;
 constexpr int MP_MAX_POOLS = 32;
 constexpr int MP_PATH_LEN = 1024;
 constexpr int MP_ERR_LEN = 512;
-constexpr int MP_COORDINATOR_MAX_STARTS = 5;
+constexpr int MP_SCANNER_MAX_STARTS = 5;
 
 struct MpWorkerSlot {
   int state;              // MpWorkerState; MP_W_FREE = slot unused
@@ -102,13 +102,13 @@ struct MpRunSlot {
   int workers_requested;
   int workers_granted;    // -1: not processed by the supervisor yet
   int state;              // MpRunState
-  bool cancel_requested;  // stop the run: the coordinator finalizes it
+  bool cancel_requested;  // stop the run: the scanner finalizes it
   bool fail_requested;    // with cancel_requested: end as 'failed' with error
   bool scan_done;
-  bool row_written;   // the coordinator has inserted/seen the midipipe_runs row
-  pid_t scanner_pid;  // the run's coordinator ("midipipe scanner")
+  bool row_written;   // the scanner has inserted/seen the midipipe_runs row
+  pid_t scanner_pid;  // the run's scanner (bgworker "midipipe scanner")
   Latch* scanner_latch;
-  int scanner_starts;    // coordinator processes started for this run
+  int scanner_starts;    // scanner processes started for this run
   int64 files_found;     // manifest rows
   int64 files_done;      // live: files finished (including rolled-back batches' progress)
   int64 files_failed;    // live
@@ -135,12 +135,12 @@ struct MpPool {
   // connections (ALLOW_CONNECTIONS false), it says so once and waits.
   TimestampTz db_checked_at;
   bool no_connections;  // the last look found datallowconn false (logged once)
-  // The pool's spare coordinator: a "midipipe scanner" process that the
+  // The pool's spare scanner: a "midipipe scanner" process that the
   // supervisor starts while the pool is warm, connected to dboid ahead of any
   // run, so that a run on a warm pool does not wait for a process to start.
   // The supervisor hands it a run (spare_assigned, spare_run); it takes the
   // run (clearing spare_assigned, spare_pid and spare_latch) and from then on
-  // is that run's coordinator. See supervisor.cpp and scanner.cpp.
+  // is that run's scanner. See supervisor.cpp and scanner.cpp.
   uint32 spare_generation;  // bumped for each spare the supervisor starts
   pid_t spare_pid;          // 0 until the spare attached, and once it took its run
   Latch* spare_latch;

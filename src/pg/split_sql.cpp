@@ -17,12 +17,10 @@
 #include "stop.hpp"
 
 extern "C" {
-#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "utils/acl.h"
 #include "utils/builtins.h"
 
 PGDLLEXPORT Datum midipipe_split(PG_FUNCTION_ARGS);
@@ -68,11 +66,7 @@ uint8* read_server_file(const char* path, uint64 max_bytes, size_t* len) {
 Datum midipipe_split(PG_FUNCTION_ARGS) {
   mp_require_preload();
   const int64 file_id = PG_GETARG_INT64(0);
-  if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
-    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                    errmsg("permission denied to split MIDI files"),
-                    errdetail("Only roles with privileges of the \"pg_read_server_files\" role "
-                              "may read files on the server.")));
+  mp_require_read_server_files("split MIDI files");
 
   const Oid nsp = mp_extension_schema();
   if (!OidIsValid(nsp))

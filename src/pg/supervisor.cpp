@@ -2,7 +2,7 @@
 //
 // It reconciles what backends asked for (in shared memory) with the processes
 // that exist: it starts pool workers for runs and warm pools, assigns them to
-// runs, replaces workers that die, starts one coordinator ("midipipe scanner")
+// runs, replaces workers that die, starts one scanner ("midipipe scanner")
 // per active run, trims pools on request, and after a restart resumes the runs
 // listed in $PGDATA/pg_midipipe/active_runs. It is the only process that
 // registers or terminates midipipe workers, so it alone holds their handles.
@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "metrics.hpp"
 #include "shmem.hpp"
 
 extern "C" {
@@ -54,7 +55,7 @@ constexpr int kDbCheckMs = 10000;
 BackgroundWorkerHandle** worker_handles = nullptr;  // [mp_shared->nworkers]
 BackgroundWorkerHandle* scanner_handles[MP_MAX_RUNS];
 uint32 scanner_generation[MP_MAX_RUNS];
-// Each pool's spare coordinator until it is handed a run (its handle then
+// Each pool's spare scanner until it is handed a run (its handle then
 // moves to scanner_handles), and whether it was asked to stop.
 BackgroundWorkerHandle* spare_handles[MP_MAX_POOLS];
 bool spare_stopping[MP_MAX_POOLS];
@@ -150,7 +151,7 @@ void terminate_worker_locked(int idx) {
     kill(w->pid, SIGTERM);
 }
 
-bool start_coordinator_locked(int r) {
+bool start_scanner_locked(int r) {
   MpRunSlot* run = &mp_shared->runs[r];
   BackgroundWorker bgw;
   fill_common(&bgw, "midipipe_scanner_main");
@@ -169,7 +170,7 @@ bool start_coordinator_locked(int r) {
   return true;
 }
 
-// Starts a spare coordinator for pool pi (see MpPool).
+// Starts a spare scanner for pool pi (see MpPool).
 bool start_spare_locked(int pi) {
   MpPool* p = &mp_shared->pools[pi];
   uint32 gen = ++p->spare_generation;
@@ -199,7 +200,7 @@ void stop_spare_locked(int pi) {
   spare_stopping[pi] = true;
 }
 
-// Hands the spare coordinator of the run's database, when there is one, to
+// Hands the spare scanner of the run's database, when there is one, to
 // run slot r: the run does not wait for a process to start and connect.
 bool take_spare_locked(int r) {
   MpRunSlot* run = &mp_shared->runs[r];
@@ -231,7 +232,7 @@ void release_a_spare_locked() {
   }
 }
 
-// A pool keeps a spare coordinator while it is warm: not stopped, with live
+// A pool keeps a spare scanner while it is warm: not stopped, with live
 // workers, at least its floor of them (the workers come first when
 // max_worker_processes is tight).
 void reconcile_spares_locked() {
@@ -267,6 +268,7 @@ bool start_resume(PendingResume* p) {
 
 void finish_run_locked(MpRunSlot* run, int state, const char* error) {
   run_changed[run - mp_shared->runs] = true;
+  if (!run->finished) mp_metrics_run_ended(run->dboid, state);
   run->finished = true;
   run->state = state;
   run->finished_at = GetCurrentTimestamp();
@@ -440,7 +442,7 @@ void reconcile_runs_locked() {
     // A run whose scanner cannot be registered yet gets no workers; its caller
     // gives up after acquire_timeout with a hint naming max_worker_processes.
     if (scanner_handles[r] == nullptr && run->scanner_pid == 0) {
-      if (run->scanner_starts >= MP_COORDINATOR_MAX_STARTS) {
+      if (run->scanner_starts >= MP_SCANNER_MAX_STARTS) {
         finish_run_locked(run, MP_R_FAILED,
                           "midipipe: the run's scanner process failed repeatedly; see the "
                           "server log (the run resumes after a server restart)");
@@ -448,7 +450,7 @@ void reconcile_runs_locked() {
                              run->run_id, run->scanner_starts)));
         continue;
       }
-      if (!take_spare_locked(r) && !start_coordinator_locked(r)) {
+      if (!take_spare_locked(r) && !start_scanner_locked(r)) {
         slots_short = true;
         release_a_spare_locked();
         // Cancelled before its scanner ever ran (its caller gave up waiting):
@@ -743,7 +745,7 @@ DbLook look_database(Oid db) {
 }
 
 // Stops every pool process connected to db (workers, the spare, the runs'
-// coordinators, a resume worker); true once none is left nor starting.
+// scanners, a resume worker); true once none is left nor starting.
 bool clear_database_locked(Oid db) {
   bool quiet = true;
   for (int i = 0; i < mp_shared->nworkers; i++) {

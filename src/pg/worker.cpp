@@ -6,7 +6,7 @@
 // health check on checkout, then one transaction per batch that calls
 // mp_process_batch() as the run's role. A batch that errors is rolled back
 // (its paths go back to the queue) and retried; a batch that keeps failing
-// fails the run. The run's coordinator finalizes runs; a worker only works.
+// fails the run. The run's scanner finalizes runs; a worker only works.
 #include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -17,6 +17,7 @@
 
 #include "batch.hpp"
 #include "guard.hpp"
+#include "metrics.hpp"
 #include "shmem.hpp"
 #include "stop.hpp"
 
@@ -123,7 +124,7 @@ void on_file(void* arg, const char* path, int64 bytes_read, bool failed) {
   CHECK_FOR_INTERRUPTS();
   if (!cancelled) mp_yield_point(my_slot);
   if (cancelled) {
-    // Abandon the batch: its rows roll back, the coordinator ends the run
+    // Abandon the batch: its rows roll back, the scanner ends the run
     // without waiting for the rest of the batch.
     ctx->cancelled = true;
     ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED), errmsg("midipipe: run cancelled")));
@@ -166,6 +167,10 @@ void publish_outcome(const BatchContext* ctx, const MpBatchOutcome& out) {
   me()->current_path[0] = '\0';
   me()->last_progress = GetCurrentTimestamp();
   LWLockRelease(mp_shared->lock);
+  mp_metrics_add(MyDatabaseId, MP_C_FILES, total);
+  mp_metrics_add(MyDatabaseId, MP_C_BYTES, out.bytes_read);
+  mp_metrics_add(MyDatabaseId, MP_C_ERRORS, out.failed);
+  if (out.claimed > 0) mp_metrics_add(MyDatabaseId, MP_C_BATCHES, 1);
 }
 
 enum class BatchResult { kClaimed, kNothing, kFailed, kUnhealthy, kCancelled };
@@ -207,6 +212,7 @@ BatchResult run_batch(const Assignment& a, MemoryContext loop_cxt, char** errmsg
   me()->last_progress = me()->last_checkout;
   me()->checkouts++;
   LWLockRelease(mp_shared->lock);
+  mp_metrics_add(MyDatabaseId, MP_C_CHECKOUTS, 1);
 
   if (!PostmasterIsAlive()) {
     *unhealthy_reason = pstrdup("postmaster is gone");
@@ -310,10 +316,10 @@ BatchResult run_batch(const Assignment& a, MemoryContext loop_cxt, char** errmsg
   return result;
 }
 
-// After a batch given up because its run was cancelled: the coordinator
+// After a batch given up because its run was cancelled: the scanner
 // deleted the run's manifest except the rows this batch held (it skips locked
 // rows, see finalize() in scanner.cpp); delete those once the run has ended.
-// Waits (at most 5 s) for the coordinator to end the run first.
+// Waits (at most 5 s) for the scanner to end the run first.
 void drop_leftover_manifest(const Assignment& a, MemoryContext loop_cxt) {
   for (int i = 0; i < 100; i++) {
     LWLockAcquire(mp_shared->lock, LW_SHARED);
@@ -385,6 +391,9 @@ static void apply_worker_nice() {
     ereport(LOG, (errmsg("midipipe worker: could not set niceness %d: %m", want)));
 }
 
+// Long: the canonical background-worker main (worker_spi, autoprewarm):
+// start-up and session settings, then one loop of wait, reload, checks and
+// batches, kept in one function so the loop reads from top to bottom.
 void midipipe_worker_main(Datum arg) {
   pqsignal(SIGHUP, SignalHandlerForConfigReload);
   pqsignal(SIGTERM, die);
@@ -467,7 +476,7 @@ void midipipe_worker_main(Datum arg) {
         w->current_path[0] = '\0';
       } else {
         a = {w->run_slot, run->generation, run->run_id, run->roleoid};
-        // a cancelled run: the coordinator is finalizing it, take no more batches
+        // a cancelled run: the scanner is finalizing it, take no more batches
         working = !run->cancel_requested && run->row_written;
         if (w->state == MP_W_IDLE || w->state == MP_W_STARTING) w->state = MP_W_BUSY;
       }
@@ -509,6 +518,7 @@ void midipipe_worker_main(Datum arg) {
       if (res == BatchResult::kUnhealthy) {
         LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
         w->checks_failed++;
+        mp_metrics_add(MyDatabaseId, MP_C_CHECKS_FAILED, 1);
         w->state = MP_W_STOPPING;
         LWLockRelease(mp_shared->lock);
         ereport(LOG, (errmsg("midipipe worker %d failed its health check: %s; exiting", my_slot,
@@ -516,6 +526,7 @@ void midipipe_worker_main(Datum arg) {
         proc_exit(0);  // the supervisor replaces it
       }
       if (res == BatchResult::kFailed) {
+        mp_metrics_add(MyDatabaseId, MP_C_BATCHES_FAILED, 1);
         mp_reset_claim_cursor();  // the rolled-back paths are claimed again first
         failures = failing_run == a.run_id ? failures + 1 : 1;
         failing_run = a.run_id;
@@ -543,7 +554,7 @@ void midipipe_worker_main(Datum arg) {
         drop_leftover_manifest(a, loop_cxt);
         continue;
       }
-      // nothing to claim now: tell the coordinator (it may be complete), wait for paths
+      // nothing to claim now: tell the scanner (it may be complete), wait for paths
       LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
       MpRunSlot* run = &mp_shared->runs[a.run_slot];
       if (run->generation == a.run_generation && run->scanner_latch != nullptr)

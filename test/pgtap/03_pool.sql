@@ -5,7 +5,7 @@ SELECT value || '/big' AS big, value || '/corpus' AS root FROM tap.ctx WHERE key
 
 SELECT lives_ok($$SELECT midipipe_pool_start(2)$$, 'pool_start');
 SELECT ok((SELECT count(*) FROM midipipe_stats WHERE database = current_database()) >= 2, 'two warm workers');
--- scanner processes of this database (the pool's spare, and the coordinators of runs)
+-- scanner processes of this database (the pool's spare, and the scanners of runs)
 CREATE FUNCTION pg_temp.scanners() RETURNS SETOF int LANGUAGE sql AS
   $$SELECT pid FROM pg_stat_activity WHERE backend_type = 'midipipe scanner'
        AND datname = current_database()$$;
@@ -17,7 +17,7 @@ CREATE TEMP TABLE before AS
 SELECT lives_ok($$SELECT midipipe_import('$$ || :'root' || $$', workers => 2)$$, 'a run on the warm pool');
 SELECT is_empty($$SELECT pid FROM before EXCEPT SELECT pid FROM midipipe_stats$$,
                 'the same processes are still there after the run (warm)');
--- the spare was the run's coordinator (it ends with its run), and a new one replaces it
+-- the spare was the run's scanner (it ends with its run), and a new one replaces it
 SELECT ok(tap.wait_for('NOT EXISTS (SELECT FROM pg_temp.scanners() AS s(pid) JOIN spare_before USING (pid))'),
           'the run used the spare scanner, which ended with the run');
 SELECT ok(tap.wait_for('(SELECT count(*) FROM pg_temp.scanners()) = 1'),

@@ -1,0 +1,107 @@
+// midipipe: the analysis and track columns as the plans need them, from the
+// engine's visitors (columns.hpp): each field's C++ type gives its column's.
+#include "batch_columns.hpp"
+
+#include <array>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "columns.hpp"
+
+extern "C" {
+#include "catalog/pg_type.h"
+}
+
+namespace mp_batch {
+namespace {
+
+template <class T>
+struct Unopt {
+  using type = T;
+};
+template <class T>
+struct Unopt<std::optional<T>> {
+  using type = T;
+};
+
+// The column type of a field of type T.
+template <class T>
+ColSpec describe(const char* name) {
+  using U = typename Unopt<T>::type;
+  if constexpr (std::is_same_v<U, bool>) {
+    return {name, BOOLOID, nullptr, BOOLOID};
+  } else if constexpr (std::is_integral_v<U>) {
+    static_assert(sizeof(U) == 2 || sizeof(U) == 4 || sizeof(U) == 8, "an integer column");
+    const Oid t = sizeof(U) == 2 ? INT2OID : sizeof(U) == 4 ? INT4OID : INT8OID;
+    return {name, t, nullptr, t};
+  } else if constexpr (std::is_same_v<U, double>) {
+    return {name, FLOAT8OID, nullptr, FLOAT8OID};
+  } else if constexpr (std::is_same_v<U, std::string>) {
+    return {name, TEXTOID, nullptr, TEXTOID};
+  } else if constexpr (std::is_same_v<U, std::vector<std::string>>) {
+    return {name, TEXTOID, "pg_catalog.text[]", TEXTARRAYOID};
+  } else if constexpr (std::is_same_v<U, std::vector<int16_t>>) {
+    return {name, TEXTOID, "pg_catalog.int2[]", INT2ARRAYOID};
+  } else if constexpr (std::is_same_v<U, std::vector<int64_t>>) {
+    return {name, TEXTOID, "pg_catalog.int8[]", INT8ARRAYOID};
+  } else {
+    static_assert(std::is_same_v<U, std::array<uint64_t, midipipe::kDrumClasses>>,
+                  "a column type batch_rows.cpp knows");
+    return {name, JSONBOID, nullptr, JSONBOID};
+  }
+}
+
+struct Describe {
+  ColSpec* cols;
+  int* n;
+  template <class T>
+  void operator()(const char* name, const T&) const {
+    if (*n < kMaxCols) cols[*n] = describe<T>(name);
+    ++*n;  // more than kMaxCols: reported by the caller
+  }
+};
+
+ColSpec g_analysis[kMaxCols];
+int g_nanalysis = -1;
+ColSpec g_tracks[kMaxCols];
+int g_ntracks = -1;
+
+void check_count(const char* table, int n) {
+  if (n > kMaxCols)
+    elog(ERROR, "midipipe: %d columns of %s, more than the %d a batch can write", n, table,
+         kMaxCols);
+}
+
+}  // namespace
+
+const ColSpec* analysis_cols(int* n) {
+  if (g_nanalysis < 0) {
+    int k = 0;
+    const Describe d{g_analysis, &k};
+    midipipe::visit_analysis_columns(midipipe::Analysis{}, d);
+    midipipe::visit_depth_columns(midipipe::Depth{}, d);
+    midipipe::visit_filename_columns(midipipe::FilenameMeta{}, d);
+    check_count("midipipe_analysis", k);
+    g_nanalysis = k;
+  }
+  *n = g_nanalysis;
+  return g_analysis;
+}
+
+const ColSpec* track_cols(int* n) {
+  if (g_ntracks < 0) {
+    int k = 0;
+    midipipe::visit_track_columns(midipipe::TrackAnalysis{}, Describe{g_tracks, &k});
+    check_count("midipipe_tracks", k + 2);
+    g_tracks[k++] = {"smf", BYTEAOID, nullptr,
+                     BYTEAOID};  // 0.2: the track split to a format-0 file
+    g_tracks[k++] = {"smf_sha256", BYTEAOID, nullptr, BYTEAOID};  // (NULL unless the run splits)
+    g_ntracks = k;
+  }
+  *n = g_ntracks;
+  return g_tracks;
+}
+
+}  // namespace mp_batch
