@@ -114,7 +114,7 @@ checked() {
   local last=$1/Testing/Temporary/LastTest.log
   echo "---- checked on the corpus ($corpus) ----"
   [[ -f $last ]] || { echo "(no $last)"; return 0; }
-  grep -E '^(edge corpus: |whole corpus: |libsmf differential: |[0-9]+ Nottingham tunes|default \(|compared [0-9]+ files with mido|[a-z_]+: replayed [0-9]+ inputs|split [0-9]+ corpus files|seeds: |fuzz_short: |INFO: seed corpus: |INFO: +[0-9]+ files found)' \
+  grep -E '^(edge corpus: |whole corpus: |libsmf differential: |[0-9]+ Nottingham tunes|default \(|compared [0-9]+ files with mido|[a-z_]+: replayed [0-9]+ inputs|split [0-9]+ corpus files|chords-labelled: [0-9]+ pieces|groove drum loops: |seeds: |fuzz_short: |INFO: seed corpus: |INFO: +[0-9]+ files found)' \
     "$last" | sed 's/^/  /'
 }
 
