@@ -21,7 +21,9 @@ extern "C" {
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "pgstat.h"
+#include "postmaster/bgworker.h"
 #include "storage/condition_variable.h"
+#include "storage/proc.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/timestamp.h"
@@ -84,9 +86,33 @@ void release(int slot, bool gone) {
   mp_wake_supervisor();
 }
 
+// True while a process of the pool is still in the database's ProcArray
+// entries. The supervisor's verdict rests on its handles and the pids the
+// processes publish; a process clears its pid on the way out before it
+// leaves the ProcArray, and DROP DATABASE ... WITH (FORCE) refuses to
+// terminate a process whose role it cannot signal (the pool's processes
+// have none), so the hook also waits for these last few milliseconds.
+bool pool_process_in(Oid db) {
+  pid_t pids[64];
+  int n = 0;
+  LWLockAcquire(ProcArrayLock, LW_SHARED);
+  for (uint32 i = 0; i < ProcGlobal->allProcCount && n < 64; i++) {
+    const PGPROC* proc = &ProcGlobal->allProcs[i];
+    if (proc->pid != 0 && proc != MyProc && proc->databaseId == db && proc->isBackgroundWorker)
+      pids[n++] = proc->pid;
+  }
+  LWLockRelease(ProcArrayLock);
+  for (int i = 0; i < n; i++) {
+    const char* type = GetBackgroundWorkerTypeByPid(pids[i]);
+    if (type != nullptr && strncmp(type, "midipipe ", 9) == 0) return true;
+  }
+  return false;
+}
+
 // Waits until the supervisor says no pool process is connected to the held
-// database (or kQuietWaitMs: the command then reports who is still there).
-void wait_quiet(int slot) {
+// database and none is left in the ProcArray (or kQuietWaitMs: the command
+// then reports who is still there).
+void wait_quiet(int slot, Oid db) {
   TimestampTz start = GetCurrentTimestamp();
   ConditionVariablePrepareToSleep(&mp_shared->pool_cv);
   for (;;) {
@@ -94,10 +120,11 @@ void wait_quiet(int slot) {
     bool quiet = mp_shared->held[slot].quiet;
     bool supervisor = mp_shared->supervisor_pid != 0;
     LWLockRelease(mp_shared->lock);
+    if (quiet) quiet = !pool_process_in(db);
     if (quiet || !supervisor ||
         TimestampDifferenceExceeds(start, GetCurrentTimestamp(), kQuietWaitMs))
       break;
-    (void)ConditionVariableTimedSleep(&mp_shared->pool_cv, 100, PG_WAIT_EXTENSION);
+    (void)ConditionVariableTimedSleep(&mp_shared->pool_cv, 10, PG_WAIT_EXTENSION);
     CHECK_FOR_INTERRUPTS();
   }
   ConditionVariableCancelSleep();
@@ -126,7 +153,7 @@ void utility_hook(PlannedStmt* pstmt, const char* query, bool read_only_tree,
   }
   PG_TRY();
   {
-    wait_quiet(slot);
+    wait_quiet(slot, db);
     chain(pstmt, query, read_only_tree, context, params, env, dest, qc);
   }
   PG_CATCH();

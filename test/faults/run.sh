@@ -44,6 +44,8 @@ CLUSTER_SH=${MIDIPIPE_CLUSTER_SH:-$ROOT/scripts/cluster.sh}
 ONLY=${MIDIPIPE_FAULTS_ONLY:-}
 PORT=${MIDIPIPE_FAULTS_PORT:-5495}
 PORT2=${MIDIPIPE_FAULTS_PORT2:-5494}
+# a cluster without shared_preload_libraries (packaging scenario)
+PORT3=${MIDIPIPE_FAULTS_PORT3:-5493}
 PY=/usr/bin/python3
 export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 [[ -x $PG_CONFIG ]] || PG_CONFIG=$(command -v pg_config || echo pg_config)
@@ -1087,12 +1089,12 @@ PY
 
   # without shared_preload_libraries: clear errors, never a crash
   bash "$CLUSTER_SH" destroy "$C" >/dev/null 2>&1
-  MIDIPIPE_CLUSTER_CONF="shared_preload_libraries = ''" bash "$CLUSTER_SH" start "$C" 5493 >/dev/null 2>&1
+  MIDIPIPE_CLUSTER_CONF="shared_preload_libraries = ''" bash "$CLUSTER_SH" start "$C" "$PORT3" >/dev/null 2>&1
   check "a server without midipipe preloaded starts" test $? -eq 0 || return
-  out=$(env PGHOST="$C" PGPORT=5493 psql -X -At -v VERBOSITY=verbose -d postgres -c "CREATE EXTENSION midipipe" 2>&1)
+  out=$(env PGHOST="$C" PGPORT=$PORT3 psql -X -At -v VERBOSITY=verbose -d postgres -c "CREATE EXTENSION midipipe" 2>&1)
   check "CREATE EXTENSION without preload fails with the message and hint ($(echo "$out" | head -n 1))" \
     bash -c 'grep -q "must be loaded via shared_preload_libraries" <<<"$1" && grep -q "HINT" <<<"$1"' _ "$out"
-  out=$(env PGHOST="$C" PGPORT=5493 psql -X -At -d postgres \
+  out=$(env PGHOST="$C" PGPORT=$PORT3 psql -X -At -d postgres \
     -c "CREATE FUNCTION pg_temp.imp(text) RETURNS bigint AS '\$libdir/midipipe', 'midipipe_import' LANGUAGE C" \
     -c "SELECT pg_temp.imp('$T')" 2>&1)
   check "calling a midipipe function without preload is an ERROR, not a crash ($(echo "$out" | grep -m1 ERROR))" \
