@@ -660,6 +660,7 @@ class Analyzer {
       din_.time_sigs.reserve(time_sigs_.size());
       for (const TickValue& t : time_sigs_) din_.time_sigs.emplace_back(t.tick, t.value);
       a_.depth = compute_depth(din_);
+      if (opt_.content) compute_content(din_, a_);
     }
   }
 

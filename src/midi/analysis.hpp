@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "content.hpp"
 #include "depth.hpp"
 #include "smf.hpp"
 
@@ -79,6 +80,9 @@ struct Analysis {
   std::vector<TrackAnalysis> tracks;
   // chords, drums, performance traits, structure (AnalyzeOptions::depth)
   std::optional<Depth> depth;
+  // fingerprints, melodies, progression (AnalyzeOptions::content, with depth;
+  // docs/content.md)
+  std::optional<Content> content;
 };
 
 struct AnalyzeResult {

@@ -4,8 +4,8 @@
 // column is the struct field of that name (the file-name columns add the
 // prefix "filename_"), and the field's C++ type says the column's type
 // (2/4/8-byte integer, double precision, text, boolean, an array, or jsonb for
-// the drum counts). Each visit_*_columns() calls v(name, field) for them. Every reader of the columns walks
-// these lists instead of naming the fields again:
+// the drum counts). Each visit_*_columns() calls v(name, field) for them. Every reader of the
+// columns walks these lists instead of naming the fields again:
 //   json.cpp (src/midi)          the JSON form (the CLI, midipipe_analyze())
 //   batch_rows.cpp (src/pg)      the row values of a batch's inserts
 //   batch_plans.cpp (src/pg)     the insert statements' column lists, checked
@@ -48,6 +48,18 @@
 #define MIDIPIPE_FILENAME_COLUMNS(C)                                                     \
   C(bpm) C(key) C(key_tonic) C(key_mode) C(genres) C(bpm_agrees) C(key_agrees)
 
+// The content search columns (0.4; docs/content.md), the last of
+// midipipe_analysis; NULL throughout when they were not computed.
+#define MIDIPIPE_CONTENT_COLUMNS(C)                                                      \
+  C(notes_fingerprint) C(notes_fingerprint_transposed) C(drums_fingerprint)              \
+  C(notes_minhash) C(notes_bands)                                                        \
+  C(progression) C(progression_codes) C(progression_onsets_ms) C(progression_bars)       \
+  C(progression_ngrams)
+
+// The melodic line of a track (0.4; docs/content.md), the last of
+// midipipe_tracks (after smf, smf_sha256).
+#define MIDIPIPE_TRACK_CONTENT_COLUMNS(C) C(melody_intervals) C(melody_onsets_ms) C(melody_ngrams)
+
 // midipipe_tracks after file_id (the extension adds smf and smf_sha256).
 #define MIDIPIPE_TRACK_COLUMNS(C)                                                        \
   C(track_no) C(name) C(channels) C(program) C(instrument) C(note_count)                 \
@@ -81,6 +93,20 @@ template <typename V>
 void visit_track_columns(const TrackAnalysis& t, V&& v) {
 #define MIDIPIPE_VISIT(f) v(#f, t.f);
   MIDIPIPE_TRACK_COLUMNS(MIDIPIPE_VISIT)
+#undef MIDIPIPE_VISIT
+}
+
+template <typename V>
+void visit_content_columns(const Content& c, V&& v) {
+#define MIDIPIPE_VISIT(f) v(#f, c.f);
+  MIDIPIPE_CONTENT_COLUMNS(MIDIPIPE_VISIT)
+#undef MIDIPIPE_VISIT
+}
+
+template <typename V>
+void visit_track_content_columns(const TrackMelody& m, V&& v) {
+#define MIDIPIPE_VISIT(f) v(#f, m.f);
+  MIDIPIPE_TRACK_CONTENT_COLUMNS(MIDIPIPE_VISIT)
 #undef MIDIPIPE_VISIT
 }
 

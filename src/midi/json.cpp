@@ -167,6 +167,11 @@ struct is_vector<std::vector<T>> : std::true_type {
   using type = T;
 };
 
+template <class T>
+struct is_opt_vector : std::false_type {};
+template <class T>
+struct is_opt_vector<std::optional<std::vector<T>>> : std::true_type {};
+
 // One column (columns.hpp) as a key of `o`, written as its C++ type says.
 struct JsonColumn {
   Obj& o;
@@ -183,6 +188,11 @@ struct JsonColumn {
     } else if constexpr (std::is_same_v<T, std::string> ||
                          std::is_same_v<T, std::optional<std::string>>) {
       o.str(k, v);
+    } else if constexpr (is_opt_vector<T>::value) {
+      if (v.has_value())
+        (*this)(k, *v);
+      else
+        o.key(k).append("null");  // a NULL array (content columns)
     } else if constexpr (is_optional<T>::value) {
       o.integer(k, v);
     } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
@@ -212,9 +222,10 @@ void put_warnings(Obj& o, const ParseStatus& st) {
   out.push_back(']');
 }
 
-void put_track(std::string& out, const TrackAnalysis& t) {
+void put_track(std::string& out, const TrackAnalysis& t, const TrackMelody* m) {
   Obj o(out);
   visit_track_columns(t, JsonColumn{o});
+  if (m != nullptr) visit_track_content_columns(*m, JsonColumn{o});
   o.close();
 }
 
@@ -311,6 +322,8 @@ std::string to_json_text(const AnalyzeResult& r, std::string_view path,
   if (!path.empty()) o.str("path", path);
   visit_analysis_columns(a, JsonColumn{o});  // midipipe_analysis, in table order
   if (options.depth && a.depth) put_depth(o, *a.depth, poller);
+  const bool content = options.depth && a.content.has_value();
+  if (content) visit_content_columns(*a.content, JsonColumn{o});
   if (options.filename_meta && !path.empty()) put_filename_meta(o, filename_meta(path, &a));
   if (options.splits != nullptr) put_splits(o, *options.splits);
   {
@@ -319,7 +332,8 @@ std::string to_json_text(const AnalyzeResult& r, std::string_view path,
     for (size_t i = 0; i < a.tracks.size(); ++i) {
       poller.step();
       if (i) t.push_back(',');
-      put_track(t, a.tracks[i]);
+      put_track(t, a.tracks[i],
+                content && i < a.content->tracks.size() ? &a.content->tracks[i] : nullptr);
     }
     t.push_back(']');
   }

@@ -88,6 +88,9 @@ struct AnalyzeOptions {
   // Analysis depth (Analysis::depth: chords, drums, performance, structure;
   // docs/analysis-depth.md). Off: Analysis::depth stays empty.
   bool depth = true;
+  // Content search columns (Analysis::content: fingerprints, melodies,
+  // progression; docs/content.md), computed only with depth.
+  bool content = true;
 };
 AnalyzeOptions default_analyze_options() noexcept;
 
