@@ -214,3 +214,151 @@ REVOKE ALL ON FUNCTION @extschema@.midipipe_metrics_reset() FROM PUBLIC;
 GRANT SELECT ON @extschema@.midipipe_metrics TO PUBLIC;
 GRANT SELECT ON @extschema@.midipipe_metrics_last_run TO pg_read_all_stats;
 -- ---------------------------------------------------------------- end of monitoring (issue 20)
+
+-- ---------------------------------------------------------------- content search (issue 18)
+-- Find music by its content (docs/content.md has every definition): the same
+-- music in other bytes (note fingerprints, a near-match signature), a melody
+-- in any key (the melodic line of each track as interval n-grams), a chord
+-- progression as key-relative Roman numerals. The workers write the columns
+-- with the analysis depth; GIN indexes answer the searches. Written as the
+-- security block requires: objects of @extschema@, operators of pg_catalog,
+-- functions with search_path = pg_catalog, pg_temp; the functions run with
+-- the caller's privileges (the tables are readable by pg_read_server_files).
+ALTER TABLE @extschema@.midipipe_analysis
+  ADD COLUMN notes_fingerprint            text,      -- non-drum notes (beats, pitch), 32 hex digits
+  ADD COLUMN notes_fingerprint_transposed text,      -- the same under any transposition
+  ADD COLUMN drums_fingerprint            text,      -- drum notes (channel index 9)
+  ADD COLUMN notes_minhash                bigint[],  -- MinHash of the note 4-grams (64 bins)
+  ADD COLUMN notes_bands                  bigint[],  -- its 21 LSH bands (GIN)
+  ADD COLUMN progression                  text[],    -- Roman numerals in the detected key
+  ADD COLUMN progression_codes            smallint[],-- degree * 8 + family + 1, parallel
+  ADD COLUMN progression_onsets_ms        bigint[],  -- where each numeral starts, parallel
+  ADD COLUMN progression_bars             bigint[],  -- its 1-based bar, parallel
+  ADD COLUMN progression_ngrams           bigint[];  -- distinct 2- and 3-grams of the codes (GIN)
+ALTER TABLE @extschema@.midipipe_tracks
+  ADD COLUMN melody_intervals             smallint[],-- pitch steps of the track's melodic line
+  ADD COLUMN melody_onsets_ms             bigint[],  -- onset of each line note
+  ADD COLUMN melody_ngrams                bigint[];  -- distinct interval 4-grams (GIN)
+
+CREATE INDEX midipipe_analysis_notes_fingerprint
+  ON @extschema@.midipipe_analysis (notes_fingerprint);
+CREATE INDEX midipipe_analysis_notes_fingerprint_transposed
+  ON @extschema@.midipipe_analysis (notes_fingerprint_transposed);
+CREATE INDEX midipipe_analysis_notes_bands
+  ON @extschema@.midipipe_analysis USING gin (notes_bands);
+CREATE INDEX midipipe_analysis_progression_ngrams
+  ON @extschema@.midipipe_analysis USING gin (progression_ngrams);
+CREATE INDEX midipipe_tracks_melody_ngrams
+  ON @extschema@.midipipe_tracks USING gin (melody_ngrams);
+
+CREATE FUNCTION @extschema@.midipipe__melody_query(pitches int[],
+    OUT intervals smallint[], OUT ngrams bigint[])
+  AS 'MODULE_PATHNAME', 'midipipe__melody_query' LANGUAGE C IMMUTABLE STRICT;
+CREATE FUNCTION @extschema@.midipipe__progression_query(progression text,
+    OUT codes smallint[], OUT ngrams bigint[])
+  AS 'MODULE_PATHNAME', 'midipipe__progression_query' LANGUAGE C IMMUTABLE STRICT;
+CREATE FUNCTION @extschema@.midipipe__positions(haystack smallint[], needle smallint[])
+  RETURNS int[] AS 'MODULE_PATHNAME', 'midipipe__positions' LANGUAGE C IMMUTABLE STRICT;
+
+-- Groups of distinct contents holding the same notes: 'exact' (the same
+-- notes_fingerprint), 'transposed' (the same notes_fingerprint_transposed,
+-- listed only when it joins contents of different exact fingerprints),
+-- 'drums' (files without pitched notes, the same drums_fingerprint).
+CREATE VIEW @extschema@.midipipe_same_music WITH (security_invoker = true) AS
+SELECT 'exact'::pg_catalog.text AS match, a.notes_fingerprint AS fingerprint,
+       pg_catalog.count(*)::pg_catalog.int4 AS files,
+       pg_catalog.array_agg(a.file_id ORDER BY f.path) AS file_ids,
+       pg_catalog.array_agg(f.path ORDER BY f.path) AS paths
+  FROM @extschema@.midipipe_analysis a
+  JOIN @extschema@.midipipe_files f ON f.file_id OPERATOR(pg_catalog.=) a.file_id
+ WHERE a.notes_fingerprint IS NOT NULL
+ GROUP BY a.notes_fingerprint
+HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1
+UNION ALL
+SELECT 'transposed', a.notes_fingerprint_transposed, pg_catalog.count(*)::pg_catalog.int4,
+       pg_catalog.array_agg(a.file_id ORDER BY f.path), pg_catalog.array_agg(f.path ORDER BY f.path)
+  FROM @extschema@.midipipe_analysis a
+  JOIN @extschema@.midipipe_files f ON f.file_id OPERATOR(pg_catalog.=) a.file_id
+ WHERE a.notes_fingerprint_transposed IS NOT NULL
+ GROUP BY a.notes_fingerprint_transposed
+HAVING pg_catalog.count(DISTINCT a.notes_fingerprint) OPERATOR(pg_catalog.>) 1
+UNION ALL
+SELECT 'drums', a.drums_fingerprint, pg_catalog.count(*)::pg_catalog.int4,
+       pg_catalog.array_agg(a.file_id ORDER BY f.path), pg_catalog.array_agg(f.path ORDER BY f.path)
+  FROM @extschema@.midipipe_analysis a
+  JOIN @extschema@.midipipe_files f ON f.file_id OPERATOR(pg_catalog.=) a.file_id
+ WHERE a.notes_fingerprint IS NULL AND a.drums_fingerprint IS NOT NULL
+ GROUP BY a.drums_fingerprint
+HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1;
+COMMENT ON VIEW @extschema@.midipipe_same_music IS
+  'groups of distinct contents with the same notes: exact, under transposition, or drums only (docs/content.md)';
+
+-- The contents whose notes are almost those of content `of_file`: the share
+-- of equal MinHash bins (an estimate of the Jaccard similarity of their note
+-- 4-gram sets), at least `threshold`, found through the GIN index of the LSH
+-- bands (a pair below about 0.4 may be missed: docs/content.md).
+CREATE FUNCTION @extschema@.midipipe_similar(of_file bigint, threshold double precision DEFAULT 0.5)
+  RETURNS TABLE (file_id bigint, path text, similarity double precision,
+                 same_notes boolean, same_transposed boolean)
+  LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+SELECT a.file_id, f.path, s.sim,
+       a.notes_fingerprint OPERATOR(pg_catalog.=) t.notes_fingerprint,
+       a.notes_fingerprint_transposed OPERATOR(pg_catalog.=) t.notes_fingerprint_transposed
+  FROM @extschema@.midipipe_analysis t
+  JOIN @extschema@.midipipe_analysis a
+    ON a.notes_bands OPERATOR(pg_catalog.&&) t.notes_bands
+   AND a.file_id OPERATOR(pg_catalog.<>) t.file_id
+  JOIN @extschema@.midipipe_files f ON f.file_id OPERATOR(pg_catalog.=) a.file_id
+  CROSS JOIN LATERAL (
+    SELECT pg_catalog.count(*) FILTER (WHERE u.x OPERATOR(pg_catalog.=) u.y)::pg_catalog.float8
+           OPERATOR(pg_catalog./) 64 AS sim
+      FROM ROWS FROM (pg_catalog.unnest(a.notes_minhash), pg_catalog.unnest(t.notes_minhash))
+           AS u(x, y)) s
+ WHERE t.file_id OPERATOR(pg_catalog.=) $1 AND s.sim OPERATOR(pg_catalog.>=) $2
+ ORDER BY s.sim DESC, f.path
+$$;
+COMMENT ON FUNCTION @extschema@.midipipe_similar(bigint, double precision) IS
+  'contents whose notes are almost those of a content (estimated share of shared note 4-grams >= threshold)';
+
+-- Every occurrence of a melody (5 to 64 MIDI note numbers), in any key, in
+-- the melodic line of any track: the index finds the tracks holding all of
+-- its interval 4-grams, midipipe__positions the places.
+CREATE FUNCTION @extschema@.midipipe_find_melody(pitches int[])
+  RETURNS TABLE (file_id bigint, path text, track_no int, note_index int,
+                 onset_seconds double precision)
+  LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+SELECT t.file_id, f.path, t.track_no, p.i,
+       t.melody_onsets_ms[p.i]::pg_catalog.float8 OPERATOR(pg_catalog./) 1000
+  FROM @extschema@.midipipe__melody_query($1) q
+  JOIN @extschema@.midipipe_tracks t ON t.melody_ngrams OPERATOR(pg_catalog.@>) q.ngrams
+  JOIN @extschema@.midipipe_files f ON f.file_id OPERATOR(pg_catalog.=) t.file_id
+  CROSS JOIN LATERAL pg_catalog.unnest(
+    @extschema@.midipipe__positions(t.melody_intervals, q.intervals)) AS p(i)
+ ORDER BY f.path, t.track_no, p.i
+$$;
+COMMENT ON FUNCTION @extschema@.midipipe_find_melody(int[]) IS
+  'every occurrence of a melody (MIDI note numbers) in any key in the melodic line of any track';
+
+-- The contents whose progression holds `numerals` ('ii V I', 'I-V-vi-IV'):
+-- how often, and where (1-based bars and seconds of each occurrence's first
+-- chord). Bad syntax: an error naming the character.
+CREATE FUNCTION @extschema@.midipipe_find_progression(numerals text)
+  RETURNS TABLE (file_id bigint, path text, occurrences int, bars bigint[],
+                 seconds double precision[])
+  LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+SELECT a.file_id, f.path, pg_catalog.cardinality(m.pos),
+       ARRAY(SELECT a.progression_bars[i] FROM pg_catalog.unnest(m.pos) AS i),
+       ARRAY(SELECT a.progression_onsets_ms[i]::pg_catalog.float8 OPERATOR(pg_catalog./) 1000
+               FROM pg_catalog.unnest(m.pos) AS i)
+  FROM @extschema@.midipipe__progression_query($1) q
+  JOIN @extschema@.midipipe_analysis a ON a.progression_ngrams OPERATOR(pg_catalog.@>) q.ngrams
+  JOIN @extschema@.midipipe_files f ON f.file_id OPERATOR(pg_catalog.=) a.file_id
+  CROSS JOIN LATERAL (SELECT @extschema@.midipipe__positions(a.progression_codes, q.codes) AS pos) m
+ WHERE pg_catalog.cardinality(m.pos) OPERATOR(pg_catalog.>) 0
+ ORDER BY pg_catalog.cardinality(m.pos) DESC, f.path
+$$;
+COMMENT ON FUNCTION @extschema@.midipipe_find_progression(text) IS
+  'contents whose chord progression holds the Roman numerals given, with how often and where';
+
+GRANT SELECT ON @extschema@.midipipe_same_music TO pg_read_server_files;
+-- ---------------------------------------------------------------- end of content search (issue 18)

@@ -83,6 +83,7 @@ const ColSpec* analysis_cols(int* n) {
     midipipe::visit_analysis_columns(midipipe::Analysis{}, d);
     midipipe::visit_depth_columns(midipipe::Depth{}, d);
     midipipe::visit_filename_columns(midipipe::FilenameMeta{}, d);
+    midipipe::visit_content_columns(midipipe::Content{}, d);  // 0.4
     check_count("midipipe_analysis", k);
     g_nanalysis = k;
   }
@@ -98,6 +99,9 @@ const ColSpec* track_cols(int* n) {
     g_tracks[k++] = {"smf", BYTEAOID, nullptr,
                      BYTEAOID};  // 0.2: the track split to a format-0 file
     g_tracks[k++] = {"smf_sha256", BYTEAOID, nullptr, BYTEAOID};  // (NULL unless the run splits)
+    midipipe::visit_track_content_columns(midipipe::TrackMelody{},
+                                          Describe{g_tracks, &k});  // 0.4: the melodic line
+    check_count("midipipe_tracks", k);
     g_ntracks = k;
   }
   *n = g_ntracks;

@@ -34,10 +34,10 @@ SPIPlanPtr g_plans[P_COUNT];
 Oid g_plans_ext = InvalidOid;  // the extension the plans were prepared for
 bool g_plans_current = false;  // g_plans_ext's version was checked
 // The install script version these plans are written for, and the other
-// versions whose tables are the same (0.3 changed a storage parameter only;
-// 0.4 views, functions and privileges, not the tables).
+// versions whose tables are the same (0.4 added the content search columns
+// to midipipe_analysis and midipipe_tracks: no earlier version's tables).
 constexpr const char* kTablesVersion = "0.4";
-constexpr const char* kSameTables[] = {"0.2", "0.3", "0.4"};
+constexpr const char* kSameTables[] = {"0.4"};
 char* g_schema = nullptr;  // its schema, quoted (TopMemoryContext)
 
 Oid array_of(Oid t) {

@@ -86,6 +86,10 @@ void analysis_row(Batch* b, const EngineOut& eo) {
                                 RowValue{b->a, &i, !an.depth.has_value()});
   // file-name metadata (of the path of the file that brought this content)
   midipipe::visit_filename_columns(eo.name, RowValue{b->a, &i, false});
+  // content search columns (0.4): NULL throughout when they were not computed
+  static const midipipe::Content kNoContent{};
+  midipipe::visit_content_columns(an.content.has_value() ? *an.content : kNoContent,
+                                  RowValue{b->a, &i, !an.content.has_value()});
   if (i != b->na) elog(ERROR, "midipipe: analysis columns out of step (%d)", i);
 }
 
@@ -94,6 +98,9 @@ void track_rows(Batch* b, FileRec* r, const EngineOut& eo) {
   Col* t = b->t;
   r->track_first = t[0].n;
   r->track_count = 0;
+  const std::optional<midipipe::Content>& content = eo.result.analysis.content;
+  static const midipipe::TrackMelody kNoMelody{};
+  size_t ti = 0;
   for (const auto& tr : eo.result.analysis.tracks) {
     int j = 0;
     midipipe::visit_track_columns(tr, RowValue{t, &j, false});
@@ -108,6 +115,11 @@ void track_rows(Batch* b, FileRec* r, const EngineOut& eo) {
       col_push(&t[j++], 0, true);
       col_push(&t[j++], 0, true);
     }
+    // the melodic line (0.4): NULL when the content columns were not computed
+    const bool melody = content.has_value() && ti < content->tracks.size();
+    midipipe::visit_track_content_columns(melody ? content->tracks[ti] : kNoMelody,
+                                          RowValue{t, &j, !melody});
+    ++ti;
     if (j != b->nt) elog(ERROR, "midipipe: track columns out of step (%d)", j);
     ++r->track_count;
   }
