@@ -36,6 +36,11 @@ chmod -R a+rwX "$WORK"
 (cd "$WORK/corpus" && find "$WORK/corpus" -type f -regextype posix-extended \
    -iregex '.*\.(mid|midi|kar|rmi|smf)$' | LC_ALL=C sort) > "$WORK/files.txt"
 "$CLI" "$WORK/corpus" > "$WORK/cli.jsonl"
+# content search (06_content.sql): variants of corpus files, melody excerpts, hand-made progressions
+/usr/bin/python3 "$ROOT/test/content/content_files.py" variants "$CORPUS" "$WORK/content/variants"
+/usr/bin/python3 "$ROOT/test/content/content_files.py" excerpts "$WORK/content/variants" 100
+/usr/bin/python3 "$ROOT/test/content/content_files.py" progressions "$WORK/content/hand"
+chmod -R a+rwX "$WORK/content"
 echo "pgtap: corpus $CORPUS: $(wc -l < "$WORK/files.txt") MIDI files to import (CLI: $(wc -l < "$WORK/cli.jsonl") analyses), $WORK/big: 6 more copies"
 
 "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
