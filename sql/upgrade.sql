@@ -1,8 +1,8 @@
 -- Version 0.4 reached two ways: a fresh CREATE EXTENSION (the 0.1 script plus
 -- the 0.1--0.2, 0.2--0.3 and 0.3--0.4 updates) and an ALTER EXTENSION ... UPDATE of a
 -- 0.1 install. A 0.1 schema is refused by the library with a clear error,
--- never written wrongly; a 0.2 schema (the same tables, another storage
--- parameter) is written as it is. Then split_tracks and midipipe_split() on a
+-- never written wrongly; so is a 0.2 schema (0.4 added the content search
+-- columns), which is written once ALTER EXTENSION ... UPDATE ran. Then split_tracks and midipipe_split() on a
 -- two-track file made here.
 SET client_min_messages = warning;
 SET midipipe.analysis_depth = on;
@@ -106,8 +106,8 @@ END $$;
 RESET ROLE;
 DROP OWNED BY midipipe_upgrade_nobody;
 DROP ROLE midipipe_upgrade_nobody;
--- a 0.2 schema: imported into as it is (with a C major triad held for a bar,
--- so that a chord row is written), then updated
+-- a 0.2 schema: refused (its tables lack the 0.4 content columns), then
+-- updated and imported into (a C major triad held for a bar: a chord row)
 DROP EXTENSION midipipe;
 CREATE EXTENSION midipipe VERSION '0.2';
 INSERT INTO bytes VALUES
@@ -120,6 +120,9 @@ SELECT f.path, c.names, c.qualities FROM midipipe_chords c JOIN midipipe_files f
 ALTER EXTENSION midipipe UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'midipipe';
 SELECT reloptions FROM pg_class WHERE relname = 'midipipe_chords';
+SELECT midipipe_import('/tmp/midipipe_upgrade', workers => 1) IS NOT NULL AS imported;
+SELECT f.path, c.names, c.qualities, a.progression FROM midipipe_chords c
+  JOIN midipipe_files f USING (file_id) JOIN midipipe_analysis a USING (file_id);
 -- a 0.3 schema: its 13-column midipipe_stats is served by this library (with a
 -- worker in it), and the update to 0.4 adds last_progress and stalled_since
 DROP EXTENSION midipipe;
