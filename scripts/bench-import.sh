@@ -25,6 +25,10 @@
 #       any row is written, set against the budget, a third of the import's
 #       whole-server CPU per file without depth. The "ceiling" is the on / off CPU
 #       ratio the import would have if writing the depth rows cost nothing;
+#   (e) the import with depth on, midipipe.content_search on and off in alternating rounds
+#       (MIDIPIPE_BENCH_CONTENT_ROUNDS, default 2; issue 18: at least 0.90 of the files/s),
+#       then the latency (median, p95) of 100 queries of each content search on the N
+#       files' rows, and EXPLAIN showing their GIN indexes (docs/content.md);
 #   (c) the pool workers' memory (VmRSS and RssAnon from /proc/PID/status) before,
 #       sampled during, and after the big run. The verdict uses RssAnon (private
 #       memory): VmRSS also counts the shared buffers a worker touches, which grows
@@ -371,6 +375,101 @@ cpu_ratio_d=$(quotient "$cpu_off" "$cpu_on")
 budget=$(awk -v c="$cpu_off" 'BEGIN {printf "%.1f", c / 3}')
 ceiling=$(awk -v c="$cpu_off" -v e="$eng_extra" 'BEGIN {printf "%.3f", c / (c + e)}')
 
+# ------------------------------------------------------------------ (e) content search
+# The import with depth on, with midipipe.content_search on (the default) and off (a server
+# setting the workers read at each batch: ALTER SYSTEM + reload), alternating as (d) does
+# (MIDIPIPE_BENCH_CONTENT_ROUNDS, default 2; issue 18: the content columns may cost at most 10%
+# of the import's files/s). Then, on the tables of the last "on" run, the latency of each
+# search over 100 queries (median and 95th percentile, server-side clock_timestamp()):
+# midipipe_find_melody of 8-note excerpts of stored melodic lines, midipipe_find_progression
+# of 10 common progressions (each 10 times), midipipe_similar of 100 contents; and EXPLAIN of
+# the statements inside them, which must name the GIN indexes.
+content_rounds=${MIDIPIPE_BENCH_CONTENT_ROUNDS:-2}
+content_import() {  # on|off -> files/s
+  Q -c "ALTER SYSTEM SET midipipe.content_search = $1" -c "SELECT pg_reload_conf()" >/dev/null
+  sleep 1
+  depth_import on | awk '{print $1}'
+}
+step "content search off, on, alternating (depth on): $N files, workers => $workers, $content_rounds rounds"
+content_on_list=() content_off_list=() content_round_list=()
+for ((r = 1; r <= content_rounds; r++)); do
+  if ((r % 2 == 1)); then
+    c_off=$(content_import off)
+    c_on=$(content_import on)
+  else
+    c_on=$(content_import on)
+    c_off=$(content_import off)
+    c_on2=$(content_import on)  # the last run of the series leaves the content rows
+    c_on=$(awk -v a="$c_on" -v b="$c_on2" 'BEGIN {print (a + b) / 2}')
+  fi
+  echo "round $r: content off $c_off files/s, on $c_on (on / off = $(quotient "$c_on" "$c_off"))"
+  content_on_list+=("$c_on")
+  content_off_list+=("$c_off")
+  content_round_list+=("$(quotient "$c_on" "$c_off")")
+done
+((content_rounds % 2 == 1)) && content_import on >/dev/null  # the search below needs the rows
+Q -c "ALTER SYSTEM RESET midipipe.content_search" -c "SELECT pg_reload_conf()" >/dev/null
+content_on_fps=$(median "${content_on_list[@]}")
+content_off_fps=$(median "${content_off_list[@]}")
+content_ratio=$(quotient "$content_on_fps" "$content_off_fps")
+content_round_ratio=$(median "${content_round_list[@]}")
+Q -c "ANALYZE midipipe_analysis, midipipe_tracks" >/dev/null
+step "search latency: 100 queries each"
+search_out=$(Q <<'SQL'
+CREATE TEMP TABLE lat (kind text, ms double precision);
+DO $$
+DECLARE t0 timestamptz; q int[]; p text; f bigint; n bigint;
+  progs text[] := '{"ii V I","I V vi IV","I IV V","i bVII bVI V","vi IV I V","I vi IV V","i iv V","IV V I","V I","ii V"}';
+BEGIN
+  PERFORM setseed(0.18);
+  FOR i IN 1 .. 100 LOOP
+    -- an 8-note excerpt of a stored melodic line, starting at pitch 60
+    SELECT ARRAY[60] || ARRAY(SELECT 60 + sum(x) OVER (ORDER BY o) FROM unnest(t.iv) WITH ORDINALITY u(x, o))::int[] INTO q
+      FROM (SELECT melody_intervals[s : s + 6] AS iv
+              FROM (SELECT melody_intervals, 1 + floor(random() * (cardinality(melody_intervals) - 7))::int AS s
+                      FROM midipipe_tracks WHERE cardinality(melody_intervals) >= 8
+                     ORDER BY random() LIMIT 1) x) t;
+    CONTINUE WHEN q IS NULL OR cardinality(q) < 8
+                  OR (SELECT min(x) FROM unnest(q) x) < 0 OR (SELECT max(x) FROM unnest(q) x) > 127;
+    t0 := clock_timestamp();
+    SELECT count(*) INTO n FROM midipipe_find_melody(q);
+    INSERT INTO lat VALUES ('melody', extract(epoch FROM clock_timestamp() - t0) * 1000);
+  END LOOP;
+  FOR i IN 1 .. 100 LOOP
+    p := progs[1 + (i - 1) % 10];
+    t0 := clock_timestamp();
+    SELECT count(*) INTO n FROM midipipe_find_progression(p);
+    INSERT INTO lat VALUES ('progression', extract(epoch FROM clock_timestamp() - t0) * 1000);
+  END LOOP;
+  FOR i IN 1 .. 100 LOOP
+    SELECT file_id INTO f FROM midipipe_analysis WHERE notes_bands IS NOT NULL
+     ORDER BY random() LIMIT 1;
+    CONTINUE WHEN f IS NULL;
+    t0 := clock_timestamp();
+    SELECT count(*) INTO n FROM midipipe_similar(f, 0.5);
+    INSERT INTO lat VALUES ('similar', extract(epoch FROM clock_timestamp() - t0) * 1000);
+  END LOOP;
+END $$;
+SELECT kind || ' ' || count(*) || ' ' ||
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2) || ' ' ||
+       round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::numeric, 2)
+  FROM lat GROUP BY kind ORDER BY kind;
+SQL
+) || die "the search latency queries failed"
+echo "$search_out"
+lat() { awk -v k="$1" -v f="$2" '$1 == k {print $f}' <<<"$search_out"; }
+explain=$(Q <<'SQL'
+EXPLAIN SELECT t.file_id FROM midipipe__melody_query('{60,62,64,65,67,69,71,72}') q
+  JOIN midipipe_tracks t ON t.melody_ngrams OPERATOR(pg_catalog.@>) q.ngrams;
+EXPLAIN SELECT a.file_id FROM midipipe__progression_query('ii V I') q
+  JOIN midipipe_analysis a ON a.progression_ngrams OPERATOR(pg_catalog.@>) q.ngrams;
+EXPLAIN SELECT a.file_id FROM midipipe_analysis t JOIN midipipe_analysis a
+  ON a.notes_bands OPERATOR(pg_catalog.&&) t.notes_bands WHERE t.file_id = 1;
+SQL
+)
+echo "$explain"
+explain_idx=$(grep -oE 'midipipe_(tracks_melody_ngrams|analysis_progression_ngrams|analysis_notes_bands)' <<<"$explain" | sort -u | wc -l)
+
 # ------------------------------------------------------------------ (b) cold vs warm
 step "cold vs warm: $small_n files, workers => $workers, $rounds rounds"
 timed_import() {  # cold|warm -> milliseconds of the midipipe_import statement
@@ -425,6 +524,7 @@ verdict() { awk -v v="$1" -v t="$2" 'BEGIN {print (v >= t) ? "PASS" : "MISS"}'; 
 v_rate=$(verdict "$imp_fps_wall" 5000)
 v_ratio=$(verdict "$ratio" 0.40)
 v_cw=$(verdict "$cw_ratio" 5)
+v_content=$(verdict "$(awk -v a="$content_ratio" -v b="$content_round_ratio" 'BEGIN {print (a < b) ? a : b}')" 0.90)
 v_depth=$(verdict "$(awk -v a="$depth_ratio" -v b="$round_ratio" 'BEGIN {print (a < b) ? a : b}')" 0.75)
 
 bash scripts/check-server-log.sh "$cluster/server.log" >/dev/null 2>&1 ||
@@ -454,4 +554,9 @@ depth's extra CPU: budget, engine $budget us per file for 0.75; the engine alone
 ceiling (depth rows written free) $ceiling  (off / (off + the engine's extra), CPU per file)
 depth and split_tracks (median)   $depth_split_fps files/s  [${depth_split_list[*]}]: / without = $split_ratio  (reported)
 (d)  depth costs <= 25% of files/s (issue 6) $v_depth  (both medians)
+import, content off / on (medians) $content_off_fps / $content_on_fps files/s  [off ${content_off_list[*]}] [on ${content_on_list[*]}]
+with content / without            $content_ratio  (median of the rounds' own ratios: $content_round_ratio  [${content_round_list[*]}])
+search latency, median / p95 (ms) melody $(lat melody 3) / $(lat melody 4), progression $(lat progression 3) / $(lat progression 4), similar $(lat similar 3) / $(lat similar 4)  ($N files; queries: melody $(lat melody 2), progression $(lat progression 2), similar $(lat similar 2))
+EXPLAIN names the GIN indexes     $explain_idx of 3
+(e)  content costs <= 10% of files/s (issue 18) $v_content  (both medians)
 EOF

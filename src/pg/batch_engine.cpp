@@ -18,6 +18,9 @@ extern "C" {
 #include "utils/builtins.h"
 }
 
+// midipipe.content_search (module.cpp; docs/content.md), a server-wide setting.
+extern bool mp_content_search;
+
 namespace mp_batch {
 namespace {
 
@@ -49,6 +52,7 @@ void engine_file(Batch* b, FileRec* r, const uint8_t* data, size_t len) {
     std::unique_ptr<EngineOut> eo(new EngineOut);
     midipipe::AnalyzeOptions options = midipipe::default_analyze_options();
     options.depth = b->analysis_depth;
+    options.content = mp_content_search;  // midipipe.content_search (module.cpp)
     eo->result = midipipe::analyze_with({data, len}, limits, options);
     if (eo->result.status.ok()) {
       eo->name = midipipe::filename_meta(r->path, &eo->result.analysis);

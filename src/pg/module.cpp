@@ -33,6 +33,7 @@ int mp_worker_nice = 10;
 double mp_yield_share = 0.25;
 int mp_yield_tps = 50;
 bool mp_analysis_depth = false;
+bool mp_content_search = true;  // read by the workers (batch_engine.cpp), docs/content.md
 int mp_stall_timeout_s = 60;
 
 static bool mp_preloaded = false;
@@ -127,6 +128,12 @@ static void mp_define_gucs() {
                            "default) leaves those columns NULL; on costs about 3x the CPU per "
                            "file for now.",
                            &mp_analysis_depth, false, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+  DefineCustomBoolVariable("midipipe.content_search",
+                           "Imports with analysis depth also write the content search columns.",
+                           "Fingerprints, melodic lines and Roman-numeral progressions "
+                           "(docs/content.md). Read by the pool workers at each batch: off "
+                           "leaves those columns NULL.",
+                           &mp_content_search, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("midipipe.stall_timeout",
                           "A worker busy with a run that makes no progress for this long is "
                           "shown as stalled and logged (0 = never).",

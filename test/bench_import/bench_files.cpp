@@ -7,8 +7,9 @@
 // (scripts/bench-import.sh) runs this and the real import on the same tree and
 // prints their ratio.
 //
-// usage: bench_files PROCS LISTFILE [depth]
-//   LISTFILE: one path per line; `depth`: analyse as midipipe.analysis_depth = on
+// usage: bench_files PROCS LISTFILE [depth|depth-nocontent]
+//   LISTFILE: one path per line; `depth`: analyse as midipipe.analysis_depth = on;
+//   `depth-nocontent`: the same without the content search columns (docs/content.md)
 //   does (chords, drums, performance traits), else as the default (off).
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -53,6 +54,8 @@ bool read_file(const std::string& path, std::vector<uint8_t>& buf) {
   return true;
 }
 
+bool g_no_content = false;  // depth-nocontent: AnalyzeOptions::content off
+
 Totals run(const std::vector<std::string>& paths, size_t first, size_t step, bool depth) {
   Totals t;
   std::vector<uint8_t> buf;
@@ -68,6 +71,7 @@ Totals run(const std::vector<std::string>& paths, size_t first, size_t step, boo
     // as the import does with midipipe.analysis_depth off (the default) or on
     midipipe::AnalyzeOptions options = midipipe::default_analyze_options();
     options.depth = depth;
+    options.content = !g_no_content;
     auto r = midipipe::analyze_with(buf, {}, options);
     if (!r.status.ok()) ++t.failed;
     t.notes += r.analysis.note_count + digest[0];  // keep both results live
@@ -78,9 +82,10 @@ Totals run(const std::vector<std::string>& paths, size_t first, size_t step, boo
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool depth = argc == 4 && std::string(argv[3]) == "depth";
+  g_no_content = argc == 4 && std::string(argv[3]) == "depth-nocontent";
+  const bool depth = argc == 4 && (std::string(argv[3]) == "depth" || g_no_content);
   if (argc != 3 && !depth) {
-    std::fprintf(stderr, "usage: %s PROCS LISTFILE [depth]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s PROCS LISTFILE [depth|depth-nocontent]\n", argv[0]);
     return 2;
   }
   int procs = std::atoi(argv[1]);
