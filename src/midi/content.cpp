@@ -33,13 +33,15 @@ inline uint64_t quantise(uint64_t t, uint64_t ppq) noexcept {
   return (t / ppq) * kGrid + ((t % ppq) * 2 * kGrid + ppq) / (2 * ppq);
 }
 
-// An order-independent hash of a multiset of 64-bit elements: two sums of
-// differently seeded mixes and the count, as 32 hex digits.
+// An order-independent hash of a multiset of 64-bit elements: the sums of
+// h and of h^2 (mod 2^64, h a mix of the element) and the count, as 32 hex
+// digits. One mix per element: the fingerprints cost two per note boundary.
 struct MultisetHash {
   uint64_t a = 0, b = 0, n = 0;
   void add(uint64_t x) noexcept {
-    a += mix(x ^ 0x243F6A8885A308D3ULL);
-    b += mix(x + 0x13198A2E03707344ULL);
+    const uint64_t h = mix(x ^ 0x243F6A8885A308D3ULL);
+    a += h;
+    b += h * (h | 1);
     ++n;
   }
   std::string hex() const {
