@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "file_read.hpp"
 #include "metrics.hpp"
 #include "shmem.hpp"
 
@@ -143,15 +144,10 @@ int state_from_name(const char* s) {
 // Opens a transaction with SPI and a snapshot; false (transaction closed again)
 // when the extension is not installed in this database any more.
 bool begin_tx(bool as_role) {
-  SetCurrentStatementStartTimestamp();
-  StartTransactionCommand();
-  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "midipipe: SPI_connect failed");
-  PushActiveSnapshot(GetTransactionSnapshot());
+  mp_begin_spi_tx();
   Oid nsp = mp_extension_schema();
   if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("midipipe_runs", nsp))) {
-    SPI_finish();
-    PopActiveSnapshot();
-    AbortCurrentTransaction();
+    mp_end_spi_tx(false);
     return false;
   }
   mp_set_local_search_path(nsp);
@@ -162,9 +158,7 @@ bool begin_tx(bool as_role) {
 
 void end_tx() {
   SetUserIdAndSecContext(boot_user, boot_sec);
-  SPI_finish();
-  PopActiveSnapshot();
-  CommitTransactionCommand();
+  mp_end_spi_tx(true);
   (void)pgstat_report_stat(false);  // the manifest's inserts reach autovacuum during the run
 }
 
@@ -840,10 +834,7 @@ void spare_detach(int code, Datum arg) {
 // relation cache entries of midipipe_runs and midipipe_queue), so that the
 // run does not pay for it. Nothing when the extension is not installed.
 void spare_warm_up() {
-  SetCurrentStatementStartTimestamp();
-  StartTransactionCommand();
-  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "midipipe: SPI_connect failed");
-  PushActiveSnapshot(GetTransactionSnapshot());
+  mp_begin_spi_tx();
   Oid nsp = mp_extension_schema();
   if (OidIsValid(nsp) && OidIsValid(get_relname_relid("midipipe_runs", nsp)) &&
       OidIsValid(get_relname_relid("midipipe_queue", nsp))) {
@@ -852,9 +843,7 @@ void spare_warm_up() {
     (void)SPI_execute(q("SELECT state FROM %s.midipipe_runs WHERE run_id = 0"), true, 0);
     (void)SPI_execute(q("SELECT done FROM %s.midipipe_queue WHERE run_id = 0 LIMIT 1"), true, 0);
   }
-  SPI_finish();
-  PopActiveSnapshot();
-  CommitTransactionCommand();
+  mp_end_spi_tx(true);
   pgstat_report_activity(STATE_IDLE, nullptr);
 }
 
@@ -950,10 +939,7 @@ void midipipe_resume_main(Datum arg) {
   BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
   pgstat_report_appname("midipipe resume");
 
-  SetCurrentStatementStartTimestamp();
-  StartTransactionCommand();
-  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "midipipe: SPI_connect failed");
-  PushActiveSnapshot(GetTransactionSnapshot());
+  mp_begin_spi_tx();
   int resumed = 0;
   Oid nsp = mp_extension_schema();
   if (OidIsValid(nsp) && OidIsValid(get_relname_relid("midipipe_runs", nsp))) {
@@ -994,7 +980,7 @@ void midipipe_resume_main(Datum arg) {
         continue;
       }
       // the role may have lost the right to read server files since it asked
-      if (!superuser_arg(roleoid) && !has_privs_of_role(roleoid, ROLE_PG_READ_SERVER_FILES)) {
+      if (!mp_may_read_server_files(roleoid)) {
         ereport(WARNING, (errmsg("midipipe: cannot resume run " INT64_FORMAT
                                  ": role \"%s\" may no longer read server files",
                                  run_id, role)));
@@ -1037,9 +1023,7 @@ void midipipe_resume_main(Datum arg) {
   if (resumed > 0)
     ereport(LOG, (errmsg("midipipe: resuming %d unfinished run(s) in database \"%s\"", resumed,
                          dbname != nullptr ? dbname : "?")));
-  SPI_finish();
-  PopActiveSnapshot();
-  CommitTransactionCommand();
+  mp_end_spi_tx(true);
   mp_wake_supervisor();
   proc_exit(0);
 }

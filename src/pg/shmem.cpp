@@ -3,6 +3,10 @@
 
 extern "C" {
 #include "access/genam.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/snapmgr.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
@@ -192,6 +196,37 @@ Oid mp_extension_schema() {
   systable_endscan(scan);
   table_close(rel, AccessShareLock);
   return result;
+}
+
+Oid mp_require_extension_schema() {
+  const Oid nsp = mp_extension_schema();
+  if (!OidIsValid(nsp))
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                    errmsg("extension \"midipipe\" is not installed in this database")));
+  return nsp;
+}
+
+void mp_begin_spi_tx() {
+  SetCurrentStatementStartTimestamp();
+  StartTransactionCommand();
+  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "midipipe: SPI_connect failed");
+  PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+void mp_end_spi_tx(bool commit) {
+  SPI_finish();
+  PopActiveSnapshot();
+  if (commit)
+    CommitTransactionCommand();
+  else
+    AbortCurrentTransaction();
+}
+
+int mp_spi_exec_id(Oid nspoid, const char* fmt, int64 id, bool read_only, long count) {
+  Oid types[1] = {INT8OID};
+  Datum values[1] = {Int64GetDatum(id)};
+  return SPI_execute_with_args(mp_with_schema(nspoid, fmt), 1, types, values, nullptr, read_only,
+                               count);
 }
 
 void mp_set_local_search_path(Oid nspoid) {

@@ -32,6 +32,10 @@ extern int mp_yield_tps;
 extern bool mp_analysis_depth;
 extern int mp_stall_timeout_s;
 
+// WARNING (with HINT) when midipipe.max_workers and the 2 utility processes do
+// not fit in max_worker_processes (at start-up, and by the supervisor on reload).
+void mp_warn_if_workers_do_not_fit();
+
 // ------------------------------------------------------------------ shared state
 enum MpWorkerState : int {
   MP_W_FREE = 0,
@@ -247,8 +251,19 @@ void mp_yield_point(int slot);
 // gives back the CPU token a worker holds, if any (end of a batch, exit)
 void mp_yield_release();
 
+// A process's own transaction (a background worker between its tasks):
+// started, SPI connected, a snapshot pushed. mp_end_spi_tx() undoes the three
+// and commits, or aborts when commit is false.
+void mp_begin_spi_tx();
+void mp_end_spi_tx(bool commit);
+
 // Catalog helpers (need an open transaction).
 Oid mp_extension_schema();  // InvalidOid when the extension is not installed here
+// The extension's schema, or ERROR when the extension is not installed here.
+Oid mp_require_extension_schema();
+// SPI_execute_with_args of fmt (every %s the schema nspoid, see
+// mp_with_schema) with one bigint parameter $1 = id; returns SPI's code.
+int mp_spi_exec_id(Oid nspoid, const char* fmt, int64 id, bool read_only, long count);
 // The extension's SQL from C++ resolves nothing through a schema others may
 // create in (README "Threat model"): search_path is pg_catalog, pg_temp (no
 // function or operator is ever looked up in pg_temp) and every extension
