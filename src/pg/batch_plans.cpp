@@ -136,20 +136,8 @@ void check_plans() {
 
 namespace {
 
-char* with_schema(const char* fmt) {
-  // every %s in fmt is the schema
-  StringInfoData s;
-  initStringInfo(&s);
-  for (const char* p = fmt; *p != '\0'; ++p) {
-    if (p[0] == '%' && p[1] == 's') {
-      appendStringInfoString(&s, g_schema);
-      ++p;
-    } else {
-      appendStringInfoChar(&s, *p);
-    }
-  }
-  return s.data;
-}
+// every %s in fmt is the schema
+char* with_schema(const char* fmt) { return mp_with_quoted_schema(g_schema, fmt); }
 
 // The table's columns (but file_id) must be exactly `cols`, by name and type:
 // the engine's column list (columns.hpp) and the install scripts agree.

@@ -247,7 +247,10 @@ void mp_pop_search_path(int nest_level) { AtEOXact_GUC(true, nest_level); }
 char* mp_with_schema(Oid nspoid, const char* fmt) {
   char* nspname = get_namespace_name(nspoid);
   if (nspname == nullptr) elog(ERROR, "midipipe: the extension's schema is missing");
-  const char* quoted = quote_identifier(nspname);
+  return mp_with_quoted_schema(quote_identifier(nspname), fmt);
+}
+
+char* mp_with_quoted_schema(const char* quoted, const char* fmt) {
   StringInfoData s;
   initStringInfo(&s);
   for (const char* p = fmt; *p != '\0'; ++p) {

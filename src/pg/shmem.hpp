@@ -277,6 +277,8 @@ int mp_push_search_path();
 void mp_pop_search_path(int nest_level);
 // fmt with every "%s" replaced by the quoted name of schema nspoid (palloc'd).
 char* mp_with_schema(Oid nspoid, const char* fmt);
+// The same with the schema's name already quoted (quote_identifier).
+char* mp_with_quoted_schema(const char* quoted, const char* fmt);
 // The owner of the extension's tables: the extension's own rows (runs and
 // their manifest) are written as this role, never as the importing role.
 Oid mp_tables_owner(Oid nspoid);
