@@ -185,12 +185,8 @@ SPIPlanPtr plan(PlanId id) {
   switch (id) {
     case P_RUN: {
       const Oid t[] = {INT8OID};
-      g_plans[id] = prepare(
-          with_schema("SELECT coalesce((options->>'follow_symlinks')::pg_catalog.bool, false), "
-                      "coalesce((options->>'split_tracks')::pg_catalog.bool, false), "
-                      "coalesce((options->>'analysis_depth')::pg_catalog.bool, true) "
-                      "FROM %s.midipipe_runs WHERE run_id = $1"),
-          1, t);
+      g_plans[id] =
+          prepare(with_schema("SELECT options FROM %s.midipipe_runs WHERE run_id = $1"), 1, t);
       break;
     }
     case P_CLAIM: {

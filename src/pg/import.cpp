@@ -348,12 +348,8 @@ Datum midipipe_import(PG_FUNCTION_ARGS) {
   if (PG_ARGISNULL(0))
     ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("root must not be NULL")));
   char* root = text_to_cstring(PG_GETARG_TEXT_PP(0));
-  int workers = PG_ARGISNULL(1) ? -1 : PG_GETARG_INT32(1);
-  bool recursive = PG_ARGISNULL(2) ? true : PG_GETARG_BOOL(2);
-  bool wait = PG_ARGISNULL(3) ? true : PG_GETARG_BOOL(3);
-  bool follow = PG_ARGISNULL(4) ? false : PG_GETARG_BOOL(4);
-  // split_tracks arrived in 0.2; the 0.1 signature has five arguments
-  bool split = PG_NARGS() > 5 && !PG_ARGISNULL(5) ? PG_GETARG_BOOL(5) : false;
+  MpRunOptions options = mp_run_options_from_call(fcinfo);
+  const bool wait = options.wait;
 
   // like COPY FROM a file
   mp_require_read_server_files();
@@ -363,7 +359,7 @@ Datum midipipe_import(PG_FUNCTION_ARGS) {
   canonicalize_path(root);
   if (strlen(root) >= MAXPGPATH)
     ereport(ERROR, (errcode(ERRCODE_NAME_TOO_LONG), errmsg("root path is too long")));
-  if (workers == 0 || workers < -1)
+  if (options.workers == 0 || options.workers < -1)
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                     errmsg("workers must be at least 1 (or NULL for midipipe.max_workers)")));
 
@@ -389,7 +385,8 @@ Datum midipipe_import(PG_FUNCTION_ARGS) {
     ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
                     errmsg("sequence midipipe_runs_run_id_seq is missing")));
   int64 run_id = DatumGetInt64(DirectFunctionCall1(nextval_oid, ObjectIdGetDatum(seq)));
-  int requested = workers > 0 ? workers : mp_max_workers;
+  if (options.workers < 0) options.workers = mp_max_workers;
+  const int requested = options.workers;
 
   LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
   // One run of a root at a time in a database: a second import of the same
@@ -431,12 +428,7 @@ Datum midipipe_import(PG_FUNCTION_ARGS) {
   r->roleoid = GetUserId();
   r->run_id = run_id;
   strlcpy(r->root, root, sizeof(r->root));
-  r->recursive = recursive;
-  r->follow_symlinks = follow;
-  r->split_tracks = split;
-  r->analysis_depth = mp_analysis_depth;
-  r->wait = wait;
-  r->workers_requested = requested;
+  r->options = options;
   r->state = MP_R_QUEUED;
   r->started_at = GetCurrentTimestamp();
   (void)mp_pool_find_locked(MyDatabaseId, true);

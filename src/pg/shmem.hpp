@@ -7,6 +7,8 @@
 // every process of the cluster).
 #pragma once
 
+#include "run_options.hpp"
+
 extern "C" {
 #include "postgres.h"
 
@@ -98,12 +100,7 @@ struct MpRunSlot {
   Oid roleoid;        // run's role (caller of midipipe_import)
   int64 run_id;
   char root[MAXPGPATH];
-  bool recursive;
-  bool follow_symlinks;
-  bool wait;            // recorded in the run's options
-  bool split_tracks;    // also split each track into a format-0 file (midipipe_tracks.smf)
-  bool analysis_depth;  // chords, drums, performance, structure (midipipe.analysis_depth)
-  int workers_requested;
+  MpRunOptions options;   // as in midipipe_runs.options; options.workers: workers requested
   int workers_granted;    // -1: not processed by the supervisor yet
   int state;              // MpRunState
   bool cancel_requested;  // stop the run: the scanner finalizes it

@@ -463,7 +463,7 @@ void reconcile_runs_locked() {
     if (!run->cancel_requested) {
       if (run->workers_granted < 0) {
         int cap = mp_max_workers - busy_elsewhere_locked(r);
-        int want = run->workers_requested < cap ? run->workers_requested : cap;
+        int want = run->options.workers < cap ? run->options.workers : cap;
         if (want > 0) {
           int got = fill_run_locked(r, want);
           if (got > 0) {
