@@ -6,7 +6,7 @@
 
 #include "analysis.hpp"
 #include "guard.hpp"
-#include "key.hpp"
+#include "analyze.hpp"
 #include "shmem.hpp"
 #include "stop.hpp"
 

@@ -10,7 +10,7 @@
 
 #include "batch_internal.hpp"
 #include "guard.hpp"
-#include "key.hpp"  // AnalyzeOptions, analyze_with
+#include "analyze.hpp"
 #include "sha256.hpp"
 #include "stop.hpp"
 
