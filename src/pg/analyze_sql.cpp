@@ -7,7 +7,7 @@
 #include "analysis.hpp"
 #include "guard.hpp"
 #include "analyze.hpp"
-#include "shmem.hpp"
+#include "pool_internal.hpp"
 #include "stop.hpp"
 
 extern "C" {

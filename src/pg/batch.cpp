@@ -11,7 +11,7 @@
 // them; no C++ exception leaves the engine call.
 #include "batch_internal.hpp"
 #include "file_read.hpp"
-#include "shmem.hpp"
+#include "pool_internal.hpp"
 
 extern "C" {
 #include "executor/spi.h"

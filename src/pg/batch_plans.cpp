@@ -12,7 +12,7 @@
 // The plans are kept (SPI_keepplan) for the life of the process, and made
 // again when the extension was dropped and created again or updated.
 #include "batch_internal.hpp"
-#include "shmem.hpp"
+#include "pool_internal.hpp"
 
 extern "C" {
 #include "catalog/namespace.h"

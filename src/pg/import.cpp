@@ -15,7 +15,7 @@
 #include "file_read.hpp"
 #include "guard.hpp"
 #include "metrics.hpp"
-#include "shmem.hpp"
+#include "pool_internal.hpp"
 
 extern "C" {
 #include "access/xact.h"

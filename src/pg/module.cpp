@@ -2,7 +2,7 @@
 // registration, and the shared_preload_libraries check every function makes.
 #include "guard.hpp"
 #include "metrics.hpp"
-#include "shmem.hpp"
+#include "pool_internal.hpp"
 #include "stop.hpp"
 
 extern "C" {

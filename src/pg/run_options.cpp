@@ -3,7 +3,7 @@
 
 #include <cstring>
 
-#include "shmem.hpp"
+#include "pool_internal.hpp"
 
 extern "C" {
 #include "utils/builtins.h"

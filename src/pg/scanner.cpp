@@ -20,7 +20,7 @@
 
 #include "file_read.hpp"
 #include "metrics.hpp"
-#include "shmem.hpp"
+#include "pool_internal.hpp"
 
 extern "C" {
 #include "access/xact.h"

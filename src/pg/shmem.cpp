@@ -1,5 +1,6 @@
-// midipipe: shared memory layout and the small helpers that read it.
-#include "shmem.hpp"
+// midipipe: shared memory layout and the small helpers that read it, and the
+// catalog and SPI helpers (declared in pool_internal.hpp).
+#include "pool_internal.hpp"
 
 extern "C" {
 #include "access/genam.h"

@@ -12,7 +12,7 @@
 #include "file_read.hpp"
 #include "guard.hpp"
 #include "sha256.hpp"
-#include "shmem.hpp"
+#include "pool_internal.hpp"
 #include "split.hpp"
 #include "stop.hpp"
 

@@ -15,7 +15,7 @@
 #include <cstdio>
 
 #include "metrics.hpp"
-#include "shmem.hpp"
+#include "pool_internal.hpp"
 
 extern "C" {
 #include "access/heapam.h"

@@ -18,7 +18,7 @@
 #include "batch.hpp"
 #include "guard.hpp"
 #include "metrics.hpp"
-#include "shmem.hpp"
+#include "pool_internal.hpp"
 #include "stop.hpp"
 
 extern "C" {

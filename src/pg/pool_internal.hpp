@@ -1,5 +1,8 @@
-// midipipe: shared memory of the pool (worker slots, run slots, warm-pool
-// targets), the GUC variables, and the entry points of the background workers.
+// midipipe: the pool's internal API, shared by every file of src/pg: the GUC
+// variables, the shared memory of the pool (worker slots, run slots, pools,
+// held databases, yield tokens) and its helpers, the entry points of the
+// background workers, and the catalog and SPI helpers of the extension's own
+// SQL. The batch's internals are in batch_internal.hpp.
 //
 // Everything in MpShared is protected by mp_shared->lock (one LWLock of the
 // "midipipe" tranche) unless a comment says otherwise. Latches are stored as
