@@ -58,6 +58,7 @@
 #include <new>
 
 #include "analysis_internal.hpp"
+#include "analyze.hpp"
 #include "key.hpp"
 #include "stop.hpp"
 

@@ -64,12 +64,8 @@ void read_run_options(Batch* b, int64 run_id) {
     ereport(ERROR, (errcode(ERRCODE_NO_DATA_FOUND),
                     errmsg("midipipe: run " INT64_FORMAT " does not exist", run_id)));
   bool isnull;
-  b->follow_symlinks =
-      DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-  b->split_tracks =
-      DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-  b->analysis_depth =
-      DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+  const Datum options = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+  b->options = mp_run_options_from_jsonb(options, isnull);
   SPI_freetuptable(SPI_tuptable);
 }
 

@@ -30,6 +30,7 @@
 #include "dedup.hpp"
 #include "depth.hpp"
 #include "filename_meta.hpp"
+#include "run_options.hpp"
 #include "split.hpp"
 
 extern "C" {
@@ -183,11 +184,9 @@ struct Batch {
   int nt;
   int nanalysis;
   uint64 max_file_size;
-  bool follow_symlinks;
-  bool split_tracks;
-  bool analysis_depth;
-  bool any_smf;  // a split file was pushed: deduplicate after the insert
-  char* buf;     // read buffer, reused
+  MpRunOptions options;  // the run's, from midipipe_runs.options
+  bool any_smf;          // a split file was pushed: deduplicate after the insert
+  char* buf;             // read buffer, reused
   size_t bufcap;
 };
 
@@ -224,7 +223,7 @@ void push_analysis(Batch* b, FileRec* r, const EngineOut& eo);
 
 // ------------------------------------------------------------------ batch_claim.cpp
 
-// The run's options (follow_symlinks, split_tracks, analysis_depth) into b.
+// The run's options (midipipe_runs.options) into b->options.
 void read_run_options(Batch* b, int64 run_id);
 // Claims up to n unfinished paths of the run into b->f (b->n of them).
 void claim_files(Batch* b, int64 run_id, int n);

@@ -12,7 +12,7 @@
 // The plans are kept (SPI_keepplan) for the life of the process, and made
 // again when the extension was dropped and created again or updated.
 #include "batch_internal.hpp"
-#include "shmem.hpp"
+#include "pool_internal.hpp"
 
 extern "C" {
 #include "catalog/namespace.h"
@@ -136,20 +136,8 @@ void check_plans() {
 
 namespace {
 
-char* with_schema(const char* fmt) {
-  // every %s in fmt is the schema
-  StringInfoData s;
-  initStringInfo(&s);
-  for (const char* p = fmt; *p != '\0'; ++p) {
-    if (p[0] == '%' && p[1] == 's') {
-      appendStringInfoString(&s, g_schema);
-      ++p;
-    } else {
-      appendStringInfoChar(&s, *p);
-    }
-  }
-  return s.data;
-}
+// every %s in fmt is the schema
+char* with_schema(const char* fmt) { return mp_with_quoted_schema(g_schema, fmt); }
 
 // The table's columns (but file_id) must be exactly `cols`, by name and type:
 // the engine's column list (columns.hpp) and the install scripts agree.
@@ -197,12 +185,8 @@ SPIPlanPtr plan(PlanId id) {
   switch (id) {
     case P_RUN: {
       const Oid t[] = {INT8OID};
-      g_plans[id] = prepare(
-          with_schema("SELECT coalesce((options->>'follow_symlinks')::pg_catalog.bool, false), "
-                      "coalesce((options->>'split_tracks')::pg_catalog.bool, false), "
-                      "coalesce((options->>'analysis_depth')::pg_catalog.bool, true) "
-                      "FROM %s.midipipe_runs WHERE run_id = $1"),
-          1, t);
+      g_plans[id] =
+          prepare(with_schema("SELECT options FROM %s.midipipe_runs WHERE run_id = $1"), 1, t);
       break;
     }
     case P_CLAIM: {

@@ -13,7 +13,7 @@
 // the hold ends and the pool comes back (runs resume where they were).
 #include <signal.h>
 
-#include "shmem.hpp"
+#include "pool_internal.hpp"
 
 extern "C" {
 #include "access/xact.h"

@@ -2,7 +2,7 @@
 // registration, and the shared_preload_libraries check every function makes.
 #include "guard.hpp"
 #include "metrics.hpp"
-#include "shmem.hpp"
+#include "pool_internal.hpp"
 #include "stop.hpp"
 
 extern "C" {
@@ -50,6 +50,17 @@ static void mp_shmem_startup_hook() {
   if (prev_shmem_startup_hook) prev_shmem_startup_hook();
   mp_shmem_startup();
   mp_metrics_shmem_startup();
+}
+
+void mp_warn_if_workers_do_not_fit() {
+  if (mp_max_workers + 2 > max_worker_processes)
+    ereport(WARNING,
+            (errmsg("midipipe: midipipe.max_workers (%d) + 2 utility processes do not fit in "
+                    "max_worker_processes (%d)",
+                    mp_max_workers, max_worker_processes),
+             errhint("Raise max_worker_processes to at least %d (parallel query and logical "
+                     "replication need slots of their own), or lower midipipe.max_workers.",
+                     mp_max_workers + 2)));
 }
 
 void mp_require_preload() {
@@ -147,14 +158,7 @@ void _PG_init(void) {
   prev_shmem_startup_hook = shmem_startup_hook;
   shmem_startup_hook = mp_shmem_startup_hook;
 
-  if (mp_max_workers + 2 > max_worker_processes)
-    ereport(WARNING,
-            (errmsg("midipipe: midipipe.max_workers (%d) + 2 utility processes do not fit in "
-                    "max_worker_processes (%d)",
-                    mp_max_workers, max_worker_processes),
-             errhint("Raise max_worker_processes to at least %d (parallel query and logical "
-                     "replication need slots of their own), or lower midipipe.max_workers.",
-                     mp_max_workers + 2)));
+  mp_warn_if_workers_do_not_fit();
 
   mp_register_supervisor();
   mp_install_utility_hook();

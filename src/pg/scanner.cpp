@@ -18,8 +18,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "file_read.hpp"
 #include "metrics.hpp"
-#include "shmem.hpp"
+#include "pool_internal.hpp"
 
 extern "C" {
 #include "access/xact.h"
@@ -61,12 +62,7 @@ struct RunInfo {
   Oid dboid;
   Oid roleoid;
   char root[MAXPGPATH];
-  bool recursive;
-  bool follow;
-  bool split;
-  bool depth;
-  bool wait;
-  int requested;
+  MpRunOptions options;
   int granted;
   TimestampTz started_at;
 };
@@ -143,15 +139,10 @@ int state_from_name(const char* s) {
 // Opens a transaction with SPI and a snapshot; false (transaction closed again)
 // when the extension is not installed in this database any more.
 bool begin_tx(bool as_role) {
-  SetCurrentStatementStartTimestamp();
-  StartTransactionCommand();
-  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "midipipe: SPI_connect failed");
-  PushActiveSnapshot(GetTransactionSnapshot());
+  mp_begin_spi_tx();
   Oid nsp = mp_extension_schema();
   if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("midipipe_runs", nsp))) {
-    SPI_finish();
-    PopActiveSnapshot();
-    AbortCurrentTransaction();
+    mp_end_spi_tx(false);
     return false;
   }
   mp_set_local_search_path(nsp);
@@ -162,9 +153,7 @@ bool begin_tx(bool as_role) {
 
 void end_tx() {
   SetUserIdAndSecContext(boot_user, boot_sec);
-  SPI_finish();
-  PopActiveSnapshot();
-  CommitTransactionCommand();
+  mp_end_spi_tx(true);
   (void)pgstat_report_stat(false);  // the manifest's inserts reach autovacuum during the run
 }
 
@@ -241,21 +230,18 @@ void mirror_row_locked(MpRunSlot* r, const RowState* rs) {
 bool setup_run_row() {
   if (!begin_tx(false)) extension_gone();
   char* user = GetUserNameFromId(info.roleoid, true);
-  char* options = psprintf(
-      "{\"workers\": %d, \"recursive\": %s, \"wait\": %s, \"follow_symlinks\": %s, "
-      "\"split_tracks\": %s, \"analysis_depth\": %s}",
-      info.requested, info.recursive ? "true" : "false", info.wait ? "true" : "false",
-      info.follow ? "true" : "false", info.split ? "true" : "false", info.depth ? "true" : "false");
-  Oid types[7] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, TIMESTAMPTZOID};
-  Datum values[7] = {
-      Int64GetDatum(info.run_id),          CStringGetTextDatum(info.root),
-      CStringGetTextDatum(options),        CStringGetTextDatum(user != nullptr ? user : "?"),
-      Int32GetDatum(info.requested),       Int32GetDatum(info.granted),
-      TimestampTzGetDatum(info.started_at)};
+  Oid types[7] = {INT8OID, TEXTOID, JSONBOID, TEXTOID, INT4OID, INT4OID, TIMESTAMPTZOID};
+  Datum values[7] = {Int64GetDatum(info.run_id),
+                     CStringGetTextDatum(info.root),
+                     mp_run_options_to_jsonb(info.options),
+                     CStringGetTextDatum(user != nullptr ? user : "?"),
+                     Int32GetDatum(info.options.workers),
+                     Int32GetDatum(info.granted),
+                     TimestampTzGetDatum(info.started_at)};
   exec(
       "INSERT INTO %s.midipipe_runs (run_id, root, options, state, requested_by, "
       "workers_requested, workers_granted, started_at) "
-      "VALUES ($1, $2, $3::jsonb, 'scanning', $4::name, $5, $6, $7) "
+      "VALUES ($1, $2, $3, 'scanning', $4::name, $5, $6, $7) "
       "ON CONFLICT (run_id) DO NOTHING",
       7, types, values, nullptr, SPI_OK_INSERT);
   exec(
@@ -583,7 +569,7 @@ bool scan() {
 
   struct stat st;
   const char* root = info.root;
-  if ((info.follow ? stat(root, &st) : lstat(root, &st)) != 0) {
+  if ((info.options.follow_symlinks ? stat(root, &st) : lstat(root, &st)) != 0) {
     add_error(&s, root, "not_found", psprintf("could not stat root: %s", strerror(errno)), nullptr);
   } else if (S_ISDIR(st.st_mode)) {
     push_dir(&s, root, &st, -1);
@@ -637,7 +623,7 @@ bool scan() {
 
       if (lstat(full, &st) != 0) continue;  // vanished meanwhile
       if (S_ISLNK(st.st_mode)) {
-        if (!info.follow) continue;  // symlinks are not followed
+        if (!info.options.follow_symlinks) continue;  // symlinks are not followed
         if (stat(full, &st) != 0) {
           if (matches) {
             add_error(&s, full, "broken_symlink",
@@ -647,8 +633,8 @@ bool scan() {
         }
       }
       if (S_ISDIR(st.st_mode)) {
-        if (!info.recursive) continue;
-        if (info.follow && on_path(&s, di, &st)) continue;  // a symlink loop
+        if (!info.options.recursive) continue;
+        if (info.options.follow_symlinks && on_path(&s, di, &st)) continue;  // a symlink loop
         push_dir(&s, full, &st, di);
         continue;
       }
@@ -756,12 +742,7 @@ bool attach_run(int r, uint32 gen) {
   info.dboid = slot->dboid;
   info.roleoid = slot->roleoid;
   strlcpy(info.root, slot->root, sizeof(info.root));
-  info.recursive = slot->recursive;
-  info.follow = slot->follow_symlinks;
-  info.wait = slot->wait;
-  info.split = slot->split_tracks;
-  info.depth = slot->analysis_depth;
-  info.requested = slot->workers_requested;
+  info.options = slot->options;
   info.granted = slot->workers_granted > 0 ? slot->workers_granted : 0;
   info.started_at = slot->started_at;
   LWLockRelease(mp_shared->lock);
@@ -840,10 +821,7 @@ void spare_detach(int code, Datum arg) {
 // relation cache entries of midipipe_runs and midipipe_queue), so that the
 // run does not pay for it. Nothing when the extension is not installed.
 void spare_warm_up() {
-  SetCurrentStatementStartTimestamp();
-  StartTransactionCommand();
-  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "midipipe: SPI_connect failed");
-  PushActiveSnapshot(GetTransactionSnapshot());
+  mp_begin_spi_tx();
   Oid nsp = mp_extension_schema();
   if (OidIsValid(nsp) && OidIsValid(get_relname_relid("midipipe_runs", nsp)) &&
       OidIsValid(get_relname_relid("midipipe_queue", nsp))) {
@@ -852,9 +830,7 @@ void spare_warm_up() {
     (void)SPI_execute(q("SELECT state FROM %s.midipipe_runs WHERE run_id = 0"), true, 0);
     (void)SPI_execute(q("SELECT done FROM %s.midipipe_queue WHERE run_id = 0 LIMIT 1"), true, 0);
   }
-  SPI_finish();
-  PopActiveSnapshot();
-  CommitTransactionCommand();
+  mp_end_spi_tx(true);
   pgstat_report_activity(STATE_IDLE, nullptr);
 }
 
@@ -950,10 +926,7 @@ void midipipe_resume_main(Datum arg) {
   BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
   pgstat_report_appname("midipipe resume");
 
-  SetCurrentStatementStartTimestamp();
-  StartTransactionCommand();
-  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "midipipe: SPI_connect failed");
-  PushActiveSnapshot(GetTransactionSnapshot());
+  mp_begin_spi_tx();
   int resumed = 0;
   Oid nsp = mp_extension_schema();
   if (OidIsValid(nsp) && OidIsValid(get_relname_relid("midipipe_runs", nsp))) {
@@ -963,12 +936,8 @@ void midipipe_resume_main(Datum arg) {
     int rc = SPI_execute(
         mp_with_schema(
             nsp,
-            "SELECT run_id, root, COALESCE((options->>'recursive')::boolean, true), "
-            "COALESCE((options->>'follow_symlinks')::boolean, false), "
-            "COALESCE((options->>'wait')::boolean, false), COALESCE(workers_requested, 0), "
-            "requested_by::text, started_at, "
-            "COALESCE((options->>'split_tracks')::boolean, false), "
-            "COALESCE((options->>'analysis_depth')::boolean, true) FROM %s.midipipe_runs "
+            "SELECT run_id, root, options, COALESCE(workers_requested, 0), requested_by::text, "
+            "started_at FROM %s.midipipe_runs "
             "WHERE state IN ('queued', 'scanning', 'running') ORDER BY run_id"),
         true, 0);
     if (rc != SPI_OK_SELECT) elog(ERROR, "midipipe: could not read unfinished runs");
@@ -978,14 +947,13 @@ void midipipe_resume_main(Datum arg) {
       bool isnull = false;
       int64 run_id = DatumGetInt64(SPI_getbinval(t, td, 1, &isnull));
       char* root = SPI_getvalue(t, td, 2);
-      bool recursive = DatumGetBool(SPI_getbinval(t, td, 3, &isnull));
-      bool follow = DatumGetBool(SPI_getbinval(t, td, 4, &isnull));
-      bool wait = DatumGetBool(SPI_getbinval(t, td, 5, &isnull));
-      int workers = DatumGetInt32(SPI_getbinval(t, td, 6, &isnull));
-      char* role = SPI_getvalue(t, td, 7);
-      TimestampTz started = DatumGetTimestampTz(SPI_getbinval(t, td, 8, &isnull));
-      bool split = DatumGetBool(SPI_getbinval(t, td, 9, &isnull));
-      bool depth = DatumGetBool(SPI_getbinval(t, td, 10, &isnull));
+      Datum options_jsonb = SPI_getbinval(t, td, 3, &isnull);
+      MpRunOptions options = mp_run_options_from_jsonb(options_jsonb, isnull);
+      // workers: the workers_requested column, as the run asked (NULL: midipipe.max_workers)
+      int workers = DatumGetInt32(SPI_getbinval(t, td, 4, &isnull));
+      options.workers = workers > 0 ? workers : mp_max_workers;
+      char* role = SPI_getvalue(t, td, 5);
+      TimestampTz started = DatumGetTimestampTz(SPI_getbinval(t, td, 6, &isnull));
       Oid roleoid = role != nullptr ? get_role_oid(role, true) : InvalidOid;
       if (!OidIsValid(roleoid)) {
         ereport(WARNING,
@@ -994,7 +962,7 @@ void midipipe_resume_main(Datum arg) {
         continue;
       }
       // the role may have lost the right to read server files since it asked
-      if (!superuser_arg(roleoid) && !has_privs_of_role(roleoid, ROLE_PG_READ_SERVER_FILES)) {
+      if (!mp_may_read_server_files(roleoid)) {
         ereport(WARNING, (errmsg("midipipe: cannot resume run " INT64_FORMAT
                                  ": role \"%s\" may no longer read server files",
                                  run_id, role)));
@@ -1018,12 +986,7 @@ void midipipe_resume_main(Datum arg) {
           r->roleoid = roleoid;
           r->run_id = run_id;
           strlcpy(r->root, root != nullptr ? root : "/", sizeof(r->root));
-          r->recursive = recursive;
-          r->follow_symlinks = follow;
-          r->split_tracks = split;
-          r->analysis_depth = depth;
-          r->wait = wait;
-          r->workers_requested = workers > 0 ? workers : mp_max_workers;
+          r->options = options;
           r->state = MP_R_QUEUED;
           r->started_at = started;
           (void)mp_pool_find_locked(dboid, true);
@@ -1037,9 +1000,7 @@ void midipipe_resume_main(Datum arg) {
   if (resumed > 0)
     ereport(LOG, (errmsg("midipipe: resuming %d unfinished run(s) in database \"%s\"", resumed,
                          dbname != nullptr ? dbname : "?")));
-  SPI_finish();
-  PopActiveSnapshot();
-  CommitTransactionCommand();
+  mp_end_spi_tx(true);
   mp_wake_supervisor();
   proc_exit(0);
 }

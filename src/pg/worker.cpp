@@ -18,7 +18,7 @@
 #include "batch.hpp"
 #include "guard.hpp"
 #include "metrics.hpp"
-#include "shmem.hpp"
+#include "pool_internal.hpp"
 #include "stop.hpp"
 
 extern "C" {
@@ -234,10 +234,7 @@ BatchResult run_batch(const Assignment& a, MemoryContext loop_cxt, char** errmsg
   pgstat_report_activity(STATE_RUNNING, psprintf("midipipe run " INT64_FORMAT, a.run_id));
   PG_TRY();
   {
-    SetCurrentStatementStartTimestamp();
-    StartTransactionCommand();
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "midipipe: SPI_connect failed");
-    PushActiveSnapshot(GetTransactionSnapshot());
+    mp_begin_spi_tx();
 
     // the database-level part: the extension and its tables exist (resolved
     // afresh: DROP/CREATE EXTENSION while the pool is warm changes the oids)
@@ -272,12 +269,7 @@ BatchResult run_batch(const Assignment& a, MemoryContext loop_cxt, char** errmsg
       SetUserIdAndSecContext(save_user, save_sec);
       result = out.claimed > 0 ? BatchResult::kClaimed : BatchResult::kNothing;
     }
-    SPI_finish();
-    PopActiveSnapshot();
-    if (unhealthy == nullptr)
-      CommitTransactionCommand();
-    else
-      AbortCurrentTransaction();
+    mp_end_spi_tx(unhealthy == nullptr);
   }
   PG_CATCH();
   {
@@ -334,26 +326,18 @@ void drop_leftover_manifest(const Assignment& a, MemoryContext loop_cxt) {
   }
   PG_TRY();
   {
-    SetCurrentStatementStartTimestamp();
-    StartTransactionCommand();
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "midipipe: SPI_connect failed");
-    PushActiveSnapshot(GetTransactionSnapshot());
+    mp_begin_spi_tx();
     Oid nsp = mp_extension_schema();
     if (OidIsValid(nsp) && OidIsValid(get_relname_relid("midipipe_queue", nsp)) &&
         OidIsValid(get_relname_relid("midipipe_runs", nsp))) {
       mp_set_local_search_path(nsp);
-      Oid types[1] = {INT8OID};
-      Datum values[1] = {Int64GetDatum(a.run_id)};
-      (void)SPI_execute_with_args(
-          mp_with_schema(nsp,
-                         "DELETE FROM %s.midipipe_queue WHERE run_id = $1 AND EXISTS (SELECT 1 "
-                         "FROM %s.midipipe_runs WHERE run_id = $1 AND state IN ('completed', "
-                         "'cancelled', 'failed'))"),
-          1, types, values, nullptr, false, 0);
+      (void)mp_spi_exec_id(nsp,
+                           "DELETE FROM %s.midipipe_queue WHERE run_id = $1 AND EXISTS (SELECT 1 "
+                           "FROM %s.midipipe_runs WHERE run_id = $1 AND state IN ('completed', "
+                           "'cancelled', 'failed'))",
+                           a.run_id, false, 0);
     }
-    SPI_finish();
-    PopActiveSnapshot();
-    CommitTransactionCommand();
+    mp_end_spi_tx(true);
   }
   PG_CATCH();
   {

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "analysis.hpp"
+#include "analyze.hpp"
 #include "key.hpp"
 
 using namespace midipipe;

@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "analysis.hpp"
-#include "key.hpp"
+#include "analyze.hpp"
 #include "sha256.hpp"
 
 namespace {
