@@ -187,6 +187,7 @@ void KeyTimeline::start(uint32_t ppq, double ticks_per_second,
   seg_ticks_ = std::isfinite(ticks) && ticks >= 1 && ticks < 1e15
                    ? static_cast<uint64_t>(std::llround(ticks))
                    : 0;
+  first_seg_ticks_ = seg_ticks_;
   set_limit();
 }
 
@@ -206,7 +207,8 @@ void KeyTimeline::grow(size_t segments) {
 }
 
 // Segments twice as long: neighbours merged, the values turned back into
-// segment units of the new length.
+// segment units of the new length (estimate() scales the emissions back to
+// the original length, so that a beat of notes weighs the same).
 void KeyTimeline::fold() {
   const size_t n = used_;
   int32_t run[12] = {};
@@ -301,7 +303,9 @@ KeyEstimate KeyTimeline::estimate(KeyProfile profile, std::span<const double, 12
   const double eps = std::clamp(params_.change_probability, 1e-12, 0.5);
   const auto stay = static_cast<float>(std::log1p(-eps));
   const auto change = static_cast<float>(std::log(eps / 23));
-  const auto weight = static_cast<float>(params_.weight > 0 ? params_.weight : 1);
+  const auto weight =
+      static_cast<float>((params_.weight > 0 ? params_.weight : 1) *
+                         (static_cast<double>(seg_ticks_) / static_cast<double>(first_seg_ticks_)));
 
   // Segment values: the whole segments (prefix sums of the difference array)
   // added to the partial ones, in place (only when a note covers one whole).
@@ -324,7 +328,7 @@ KeyEstimate KeyTimeline::estimate(KeyProfile profile, std::span<const double, 12
     float e[24] = {};
     bool notes = false;
     for (int pc = 0; pc < 12; ++pc) {
-      if (!(d[pc] > 1e-6F)) continue;
+      if (!(d[pc] > 0)) continue;
       notes = true;
       const float x = weight * d[pc];
       for (int k = 0; k < 24; ++k) e[k] += x * logp[pc][k];

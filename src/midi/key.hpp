@@ -91,7 +91,8 @@ class KeyTimeline {
   void fold();
   void set_limit() noexcept;
   uint64_t seg_ticks_ = 0;
-  uint64_t limit_ = 0;  // end ticks beyond it fold the segments
+  uint64_t first_seg_ticks_ = 0;  // before any fold
+  uint64_t limit_ = 0;            // end ticks beyond it fold the segments
   double inv_seg_ = 0;
   size_t used_ = 0;          // segments holding notes (0 .. kMaxSegments)
   bool have_whole_ = false;  // whole_ has an entry
