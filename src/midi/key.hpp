@@ -9,6 +9,7 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <vector>
 
 namespace midipipe {
 
@@ -44,6 +45,62 @@ struct KeyEstimate {
 // Correlates `hist` (12 pitch classes, C first) with the 24 rotations of the
 // profile's major and minor vectors and returns the best key.
 KeyEstimate estimate_key(std::span<const double, 12> hist, KeyProfile profile) noexcept;
+
+// The key in force at the start of the piece, from the notes over time.
+//
+// The timeline is cut into segments of a fixed number of ticks (two beats by
+// default); each segment holds the time each pitch class sounds in it, in
+// segment units. estimate() decodes the most probable sequence of keys over
+// the segments (a hidden Markov model: the notes of a segment are drawn from
+// the key's profile, read as pitch-class probabilities; the key stays from one
+// segment to the next with probability 1 - change_probability, else becomes
+// any of the 23 others) and returns the key of its first segment that has
+// notes: the key the piece starts in, with later sections in other keys
+// (a B part in the dominant, a modulation) not pulling it away. key.cpp says
+// how the parameters were chosen.
+struct KeySectionParams {
+  double beats_per_segment = 2;      // segment length in quarter notes
+  double weight = 2;                 // scale of a segment's log-likelihood
+  double change_probability = 0.01;  // per segment
+  double major_probability = 0.9;    // prior of a major key at the start
+};
+
+class KeyTimeline {
+ public:
+  // ppq: ticks per quarter note (MIDI division); ticks_per_second for SMPTE
+  // divisions (ppq 0): half a second per beat of beats_per_segment. Neither:
+  // unused (active() false).
+  void start(uint32_t ppq, double ticks_per_second, const KeySectionParams& params) noexcept;
+  bool active() const noexcept { return seg_ticks_ != 0; }
+  // A non-drum note sounding from `start` to `end` (ticks). O(1) amortised;
+  // the memory is at most kMaxSegments segments (longer timelines merge
+  // neighbouring segments: the segments get longer, the result stays defined).
+  // May throw std::bad_alloc.
+  void add(uint64_t start, uint64_t end, uint8_t pitch);
+  // `global`: the piece's pitch-class histogram (for the correlation and the
+  // confidence of the returned key, as estimate_key reports them).
+  // Consumes the timeline (its memory is freed).
+  KeyEstimate estimate(KeyProfile profile, std::span<const double, 12> global);
+
+  static constexpr size_t kMaxSegments = 1024;
+
+ private:
+  void grow(size_t segments);
+  void fold();
+  void set_limit() noexcept;
+  uint64_t seg_ticks_ = 0;
+  uint64_t first_seg_ticks_ = 0;  // before any fold
+  uint64_t limit_ = 0;            // end ticks beyond it fold the segments
+  double inv_seg_ = 0;
+  size_t used_ = 0;          // segments holding notes (0 .. kMaxSegments)
+  bool have_whole_ = false;  // whole_ has an entry
+  KeySectionParams params_;
+  // 12 per segment: time a pitch class sounds in segments it only partly
+  // covers (segment units), and a difference array of the segments it covers
+  // whole (+1 at the first, -1 after the last).
+  std::vector<float> part_;
+  std::vector<int32_t> whole_;
+};
 
 // "C major", "F# minor", "Bb major". Spelling: of the two enharmonic names,
 // the one whose key signature has fewer accidentals (Db major, not C# major;
