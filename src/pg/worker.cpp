@@ -427,6 +427,14 @@ void midipipe_worker_main(Datum arg) {
   // showed 22% of a worker's time in the filter of such a scan, growing with
   // the table. Autovacuum may not analyze the tables during a run to fix it.
   SetConfigOption("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION);
+  // A batch commits without waiting for its WAL to reach the disk: a crash
+  // before the flush loses the batch's rows and its queue rows' done flags
+  // together, and the resumed run does the batch again (exactly once holds).
+  // The run's end is committed with the server's synchronous_commit by the
+  // scanner (finalize() in scanner.cpp), which flushes every batch before it.
+  // Waiting for the flush at every batch made the workers wait on WALWrite /
+  // WALSync, and a 1-file run on the fsync of its only batch.
+  SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION);
 #ifdef USE_LZ4
   // Large values (chord progressions, split tracks) are compressed with lz4,
   // several times faster than pglz (on columns that do not set a method).
