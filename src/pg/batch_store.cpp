@@ -6,13 +6,64 @@
 
 extern "C" {
 #include "utils/timestamp.h"
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/typcache.h"
 }
 
 namespace mp_batch {
 namespace {
+
+// The rows of one insert as an array of the table's row type (the plan's one
+// parameter, see insert_rows_sql() in batch_plans.cpp): n composite values,
+// each made by fill(i, values, nulls) over file_id and `cols` in that order.
+// The table's columns are found by name in its row type as it is now, and
+// must have the types the batch makes; any other column is NULL in the value
+// (the insert names only the batch's columns).
+template <class Fill>
+Datum rows_array(PlanId id, const ColSpec* cols, int ncols, int n, Fill fill) {
+  const Oid rowtype = insert_rowtype(id);
+  TupleDesc td = lookup_rowtype_tupdesc_copy(rowtype, -1);
+  const int natts = td->natts;
+  int* slot_of = static_cast<int*>(palloc(sizeof(int) * (ncols + 1)));  // field -> attribute
+  for (int c = 0; c <= ncols; ++c) {
+    const char* name = c == 0 ? "file_id" : cols[c - 1].name;
+    const Oid want = c == 0 ? INT8OID : cols[c - 1].column_type;
+    slot_of[c] = -1;
+    for (int a = 0; a < natts && slot_of[c] < 0; ++a) {
+      const Form_pg_attribute att = TupleDescAttr(td, a);
+      if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0) slot_of[c] = a;
+    }
+    if (slot_of[c] < 0 || TupleDescAttr(td, slot_of[c])->atttypid != want)
+      ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                      errmsg("midipipe: the table's column %s is missing or not of type %s", name,
+                             format_type_be(want))));
+  }
+  Datum* fv = static_cast<Datum*>(palloc(sizeof(Datum) * (ncols + 1)));
+  bool* fn = static_cast<bool*>(palloc(sizeof(bool) * (ncols + 1)));
+  Datum* values = static_cast<Datum*>(palloc(sizeof(Datum) * natts));
+  bool* nulls = static_cast<bool*>(palloc(sizeof(bool) * natts));
+  Datum* rows = static_cast<Datum*>(palloc(sizeof(Datum) * (n > 0 ? n : 1)));
+  for (int i = 0; i < n; ++i) {
+    for (int a = 0; a < natts; ++a) nulls[a] = true;
+    fill(i, fv, fn);
+    for (int c = 0; c <= ncols; ++c) {
+      values[slot_of[c]] = fv[c];
+      nulls[slot_of[c]] = fn[c];
+    }
+    HeapTuple tup = heap_form_tuple(td, values, nulls);
+    rows[i] = heap_copy_tuple_as_datum(tup, td);
+    heap_freetuple(tup);
+  }
+  const Datum arr = simple_array(rows, nullptr, n, rowtype);
+  for (int i = 0; i < n; ++i) pfree(DatumGetPointer(rows[i]));
+  pfree(rows);
+  FreeTupleDesc(td);
+  return arr;
+}
 
 // midipipe_files.status of a file written (never FS_UNCHANGED: not written).
 const char* status_text(FileState s) {
@@ -128,35 +179,54 @@ void write_analysis(Batch* b, MpBatchOutcome* out) {
     }
   }
   out->ok = na;
+  int ncols = 0;  // (b->na and b->nt are the counts of the same lists)
   if (na > 0) {
-    Datum v[kMaxCols + 1];
-    v[0] = simple_array(aids, nullptr, na, INT8OID);
-    for (int c = 0; c < b->na; ++c) v[c + 1] = col_array(&b->a[c], arows, na);
+    Datum v[1] = {rows_array(P_INS_ANALYSIS, analysis_cols(&ncols), b->na, na,
+                             [&](int i, Datum* fv, bool* fn) {
+                               fv[0] = aids[i];
+                               fn[0] = false;
+                               for (int c = 0; c < b->na; ++c) {
+                                 fv[c + 1] = b->a[c].v[arows[i]];
+                                 fn[c + 1] = b->a[c].isnull[arows[i]];
+                               }
+                             })};
     exec_plan(P_INS_ANALYSIS, v, nullptr, SPI_OK_INSERT);
   }
   if (nt > 0) {
-    Datum v[kMaxCols + 1];
-    v[0] = simple_array(tids, nullptr, nt, INT8OID);
-    for (int c = 0; c < b->nt; ++c) v[c + 1] = col_array(&b->t[c], trows, nt);
+    Datum v[1] = {
+        rows_array(P_INS_TRACKS, track_cols(&ncols), b->nt, nt, [&](int i, Datum* fv, bool* fn) {
+          fv[0] = tids[i];
+          fn[0] = false;
+          for (int c = 0; c < b->nt; ++c) {
+            fv[c + 1] = b->t[c].v[trows[i]];
+            fn[c + 1] = b->t[c].isnull[trows[i]];
+          }
+        })};
     exec_plan(P_INS_TRACKS, v, nullptr, SPI_OK_INSERT);
     if (b->any_smf) {
       Datum dv[1] = {simple_array(aids, nullptr, na, INT8OID)};
       exec_scans(P_DEDUP_SMF, dv, nullptr, SPI_OK_UPDATE, {"enable_seqscan"});
     }
   }
+  // the chord progressions of the batch: one insert
+  int* crows = static_cast<int*>(palloc(sizeof(int) * (b->noks + 1)));
+  int nc = 0;
   for (int i = 0; i < b->noks; ++i) {
     const FileRec* r = &b->f[b->oks[i]];
-    if (r->state != FS_OK || r->chords == nullptr) continue;
-    Datum v[kNChordParams];
-    char nulls[kNChordParams + 1];
-    v[0] = Int64GetDatum(r->file_id);
-    nulls[0] = ' ';
-    for (int c = 1; c < kNChordParams; ++c) {
-      v[c] = r->chords[c - 1];
-      nulls[c] = r->chord_nulls[c - 1];
-    }
-    nulls[kNChordParams] = '\0';
-    exec_plan(P_INS_CHORDS, v, nulls, SPI_OK_INSERT);
+    if (r->state == FS_OK && r->chords != nullptr) crows[nc++] = b->oks[i];
+  }
+  if (nc > 0) {
+    Datum v[1] = {rows_array(P_INS_CHORDS, chord_cols(), kNChordParams - 1, nc,
+                             [&](int i, Datum* fv, bool* fn) {
+                               const FileRec* r = &b->f[crows[i]];
+                               fv[0] = Int64GetDatum(r->file_id);
+                               fn[0] = false;
+                               for (int c = 1; c < kNChordParams; ++c) {
+                                 fv[c] = r->chords[c - 1];
+                                 fn[c] = r->chord_nulls[c - 1] == 'n';
+                               }
+                             })};
+    exec_plan(P_INS_CHORDS, v, nullptr, SPI_OK_INSERT);
   }
 }
 
