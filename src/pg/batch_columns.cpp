@@ -113,4 +113,18 @@ const ColSpec* chord_cols() {
   return cols;
 }
 
+const ColSpec* file_cols() {
+  static const ColSpec cols[kNFileCols] = {{"path", TEXTOID, TEXTOID},
+                                           {"size", INT8OID, INT8OID},
+                                           {"mtime", TIMESTAMPTZOID, TIMESTAMPTZOID},
+                                           {"sha256", BYTEAOID, BYTEAOID},
+                                           {"status", TEXTOID, TEXTOID},
+                                           {"duplicate_of", INT8OID, INT8OID},
+                                           {"error_code", TEXTOID, TEXTOID},
+                                           {"error_message", TEXTOID, TEXTOID},
+                                           {"error_offset", INT8OID, INT8OID},
+                                           {"run_id", INT8OID, INT8OID}};
+  return cols;
+}
+
 }  // namespace mp_batch

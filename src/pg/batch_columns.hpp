@@ -36,5 +36,9 @@ const ColSpec* track_cols(int* n);
 inline constexpr int kNChordParams = 7;
 // midipipe_chords after file_id (kNChordParams - 1 of them).
 const ColSpec* chord_cols();
+// The midipipe_files columns a batch writes (file_id and imported_at come
+// from the table's defaults).
+inline constexpr int kNFileCols = 10;
+const ColSpec* file_cols();
 
 }  // namespace mp_batch

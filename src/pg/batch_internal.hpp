@@ -63,7 +63,7 @@ enum PlanId {
 void check_plans();
 // Runs plan `id` (prepared on first use); ERROR unless SPI returns `expected`.
 void exec_plan(PlanId id, Datum* values, const char* nulls, int expected);
-// The row type of the table that plan P_INS_ANALYSIS, P_INS_TRACKS or
+// The row type of the table that plan P_UPSERT, P_INS_ANALYSIS, P_INS_TRACKS or
 // P_INS_CHORDS inserts into: their one parameter is an array of it.
 Oid insert_rowtype(PlanId id);
 // The owner of the extension's tables, as which exec_plan() runs the statements

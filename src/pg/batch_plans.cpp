@@ -60,6 +60,7 @@ char* insert_rows_sql(const char* table, const ColSpec* cols, int ncols) {
 const char* insert_table(PlanId id) {
   return id == P_INS_ANALYSIS ? "midipipe_analysis"
          : id == P_INS_TRACKS ? "midipipe_tracks"
+         : id == P_UPSERT     ? "midipipe_files"
                               : "midipipe_chords";
 }
 
@@ -220,25 +221,21 @@ SPIPlanPtr plan(PlanId id) {
       break;
     }
     case P_UPSERT: {
-      const Oid t[] = {TEXTARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, BYTEAARRAYOID, TEXTARRAYOID,
-                       INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,        INT8ARRAYOID,  INT8OID};
+      // the rows as an array of midipipe_files' row type, as the inserts below
+      const Oid t[] = {get_array_type(insert_rowtype(id))};
       g_plans[id] = prepare(
           with_schema(
               "INSERT INTO %s.midipipe_files AS f (path, size, mtime, sha256, status, "
               "duplicate_of, error_code, error_message, error_offset, run_id) "
-              "SELECT u.*, $10 FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
-              "pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), "
-              "pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), "
-              "pg_catalog.unnest($9)) "
-              "AS u(path, size, mtime, sha256, status, duplicate_of, error_code, "
-              "error_message, error_offset) "
+              "SELECT u.path, u.size, u.mtime, u.sha256, u.status, u.duplicate_of, u.error_code, "
+              "u.error_message, u.error_offset, u.run_id FROM pg_catalog.unnest($1) AS u "
               "ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime = excluded.mtime, "
               "sha256 = excluded.sha256, status = excluded.status, "
               "duplicate_of = excluded.duplicate_of, error_code = excluded.error_code, "
               "error_message = excluded.error_message, error_offset = excluded.error_offset, "
               "run_id = excluded.run_id, imported_at = pg_catalog.now() "
               "RETURNING file_id, path"),
-          10, t);
+          1, t);
       break;
     }
     case P_DEL_ANALYSIS: {
