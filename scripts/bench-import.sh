@@ -48,7 +48,8 @@
 # Knobs: MIDIPIPE_CORPUS (test/corpus), MIDIPIPE_BENCH_DIR (/tmp/midipipe-bench),
 # MIDIPIPE_BENCH_PORT (5497), MIDIPIPE_BENCH_ROUNDS (5), MIDIPIPE_BENCH_SKIP_BUILD=1,
 # MIDIPIPE_BENCH_KEEP=1 (leave the cluster running at the end), MIDIPIPE_BENCH_DEPTH_ROUNDS (2),
-# MIDIPIPE_BENCH_WARM (3 warm 1-file runs per cold one).
+# MIDIPIPE_BENCH_WARM (3 warm 1-file runs per cold one), MIDIPIPE_BENCH_BASELINE (a commit whose
+# library is the baseline of (d), e.g. 029c34b; none by default).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -109,6 +110,24 @@ fi
 bench_files=$root/build/test/bench_import/bench_files
 [[ -x $bench_files ]] || die "$bench_files missing (run without MIDIPIPE_BENCH_SKIP_BUILD)"
 
+# The baseline of (d): another commit's library (MIDIPIPE_BENCH_BASELINE=REV, e.g. 029c34b, the
+# main of before issue 16), built from `git archive REV` in $bdir/baseline. Its imports run with
+# depth off on the same cluster and tables: the cluster is stopped, that library copied over the
+# installed midipipe.so and started again, and the reverse afterwards (the tables' version must
+# be one both libraries write).
+baseline=${MIDIPIPE_BENCH_BASELINE:-}
+pkglibdir=$("$PG_CONFIG" --pkglibdir)
+rm -f "$bdir/current-midipipe.so"
+if [[ -n $baseline ]]; then
+  step "baseline library: $baseline"
+  rm -rf "$bdir/baseline"
+  mkdir -p "$bdir/baseline"
+  git -C "$root" archive "$baseline" | tar -x -C "$bdir/baseline" || die "git archive $baseline failed"
+  make -s -C "$bdir/baseline" -j2 PG_CONFIG="$PG_CONFIG" >/dev/null || die "make of $baseline failed"
+  cp "$pkglibdir/midipipe.so" "$bdir/current-midipipe.so"
+  echo "built $baseline's midipipe.so; this checkout's is kept in $bdir/current-midipipe.so"
+fi
+
 # ------------------------------------------------------------------ trees
 make_tree() {  # DIR COUNT FIRST
   local dir=$1 count=$2 first=$3
@@ -137,6 +156,10 @@ cleanup() {
     bash scripts/cluster.sh stop "$cluster" >/dev/null 2>&1 || true
   fi
   if [[ -n ${sampler_pid:-} ]]; then kill "$sampler_pid" 2>/dev/null || true; fi
+  # never leave the baseline's library installed
+  if [[ -f $bdir/current-midipipe.so ]] && ! cmp -s "$bdir/current-midipipe.so" "$pkglibdir/midipipe.so"; then
+    cp "$bdir/current-midipipe.so" "$pkglibdir/midipipe.so" || true
+  fi
 }
 trap cleanup EXIT
 user=postgres
@@ -303,10 +326,17 @@ mem_growth=$(sed -n 's/^MEMFLAT [^ ]* //p' <<<"$mem_report")
 # multi-track file into one format-0 file per track (split_tracks => true): reported, as
 # everything the issue adds switched on at once.
 depth_rounds=${MIDIPIPE_BENCH_DEPTH_ROUNDS:-2}
-depth_import() {  # off|on|split -> "files/s us": wall clock of the statement, server CPU per file
+use_library() {  # FILE: restart the cluster with that midipipe.so, warm pool of $workers again
+  bash scripts/cluster.sh stop "$cluster" >/dev/null 2>&1 || die "cluster stop failed"
+  cp "$1" "$pkglibdir/midipipe.so" || die "could not install $1"
+  bash scripts/cluster.sh start "$cluster" "$port" >/dev/null || die "cluster did not start with $1"
+  Q -c "SELECT midipipe_pool_start($workers)" >/dev/null
+}
+depth_import() {  # off|on|split|base -> "files/s us": wall clock of the statement, server CPU per file
   local mode=$1 depth=on split=false t0 t1 k0 k1 out=$bdir/import-depth-$1.out
-  [[ $mode == off ]] && depth=off
+  [[ $mode == off || $mode == base ]] && depth=off
   [[ $mode == split ]] && split=true
+  [[ $mode == base ]] && use_library "$bdir/baseline/midipipe.so"
   Q -c "DELETE FROM midipipe_files" >/dev/null || die "could not empty midipipe_files"
   # The queue too: every run leaves twice its file count of dead queue rows (claimed, then
   # deleted at the end), which slowed each later run of a series until autovacuum came.
@@ -322,6 +352,7 @@ depth_import() {  # off|on|split -> "files/s us": wall clock of the statement, s
     }
   t1=$(now)
   k1=$(cluster_ticks)
+  [[ $mode == base ]] && use_library "$bdir/current-midipipe.so"
   awk -v n="$N" -v a="$t1" -v b="$t0" -v k="$((k1 - k0))" -v hz="$hz" \
     'BEGIN {printf "%.1f %.1f\n", n / (a - b), k / hz * 1e6 / n}'
 }
@@ -332,18 +363,22 @@ engine_depth_us() {  # off|on -> CPU per file of the engine alone ($workers proc
   awk -v c="$(sed -n 's/^engine_cpu_seconds=//p' <<<"$out")" -v n="$N" 'BEGIN {printf "%.1f", c * 1e6 / n}'
 }
 step "analysis depth off, on, on + split_tracks, alternating: $N files, workers => $workers, $depth_rounds rounds"
-depth_off_list=() depth_on_list=() depth_split_list=()
+depth_off_list=() depth_on_list=() depth_split_list=() base_list=() cpu_base_list=() base_ratio_list=()
 cpu_off_list=() cpu_on_list=() eng_extra_list=() round_ratio_list=()
 for ((r = 1; r <= depth_rounds; r++)); do
   if ((r % 2 == 1)); then  # off, on, split; then split, on, off: drift within a round cancels
     read -r f_off c_off < <(depth_import off)
     read -r f_on c_on < <(depth_import on)
     read -r f_split _ < <(depth_import split)
+    f_base=0 c_base=0
+    [[ -n $baseline ]] && read -r f_base c_base < <(depth_import base)
     e_off=$(engine_depth_us off)
     e_on=$(engine_depth_us on)
   else
     e_on=$(engine_depth_us on)
     e_off=$(engine_depth_us off)
+    f_base=0 c_base=0
+    [[ -n $baseline ]] && read -r f_base c_base < <(depth_import base)
     read -r f_split _ < <(depth_import split)
     read -r f_on c_on < <(depth_import on)
     read -r f_off c_off < <(depth_import off)
@@ -354,6 +389,10 @@ for ((r = 1; r <= depth_rounds; r++)); do
   echo "round $r: depth off $f_off files/s, on $f_on, on + split $f_split (on / off = $(quotient "$f_on" "$f_off"));" \
     "server CPU per file off $c_off us, on $c_on us; engine alone off $e_off us, on $e_on us (depth +$e_extra us)"
   depth_off_list+=("$f_off")
+  base_list+=("$f_base")
+  cpu_base_list+=("$c_base")
+  [[ -n $baseline ]] && echo "round $r: baseline $baseline, depth off: $f_base files/s, server CPU per file $c_base us (default / baseline = $(quotient "$f_on" "$f_base"))"
+  [[ -n $baseline ]] && base_ratio_list+=("$(quotient "$f_on" "$f_base")")
   depth_on_list+=("$f_on")
   depth_split_list+=("$f_split")
   cpu_off_list+=("$c_off")
@@ -369,6 +408,8 @@ split_ratio=$(quotient "$depth_split_fps" "$depth_off_fps")
 # The same question asked per round (on and off of one round ran minutes apart, not
 # tens of minutes): the verdict needs both this median and the ratio of the medians.
 round_ratio=$(median "${round_ratio_list[@]}")
+base_fps=$(median "${base_list[@]}")
+cpu_base=$(median "${cpu_base_list[@]}")
 echo "import with depth: median $depth_on_fps files/s; with depth and split: $depth_split_fps; without: $depth_off_fps; with depth / without = $depth_ratio"
 # By CPU: on / off of files/s is off / on of CPU per file when the CPUs are the limit;
 # the engine's share of depth's extra CPU is measured alone, without the database.
@@ -427,6 +468,15 @@ v_ratio=$(verdict "$ratio" 0.75)
 v_warm=$(awk -v w="$warm_med" 'BEGIN {print (w <= 10) ? "PASS" : "MISS"}')
 v_cw=$(verdict "$cw_ratio" 10)
 v_depth=$(verdict "$(awk -v a="$depth_ratio" -v b="$round_ratio" 'BEGIN {print (a < b) ? a : b}')" 1.0)
+if [[ -n $baseline ]]; then
+  base_ratio=$(quotient "$depth_on_fps" "$base_fps")
+  base_round_ratio=$(median "${base_ratio_list[@]}")
+  v_base=$(verdict "$(awk -v a="$base_ratio" -v b="$base_round_ratio" 'BEGIN {print (a < b) ? a : b}')" 1.0)
+  base_line="default / $baseline depth off   $base_ratio  (medians $depth_on_fps / $base_fps files/s; rounds' own ratios: median $base_round_ratio [${base_ratio_list[*]}]; server CPU per file $cpu_on / $cpu_base us)
+(d') default import >= $baseline's depth-off import  $v_base"
+else
+  base_line="(d') no baseline library (MIDIPIPE_BENCH_BASELINE=REV, e.g. 029c34b)"
+fi
 
 bash scripts/check-server-log.sh "$cluster/server.log" >/dev/null 2>&1 ||
   die "the server log shows a crashed process: $cluster/server.log"
@@ -455,5 +505,6 @@ server CPU per file, off / on     $cpu_off / $cpu_on us = $cpu_ratio_d  [off ${c
 depth's extra CPU, engine alone   $eng_extra us per file  [${eng_extra_list[*]}]
 ceiling (depth rows written free) $ceiling  (off / (off + the engine's extra), CPU per file)
 depth and split_tracks (median)   $depth_split_fps files/s  [${depth_split_list[*]}]: / without = $split_ratio  (reported)
-(d)  default import >= depth-off import     $v_depth  (both medians)
+(d)  default import >= depth-off import     $v_depth  (both medians; the depth-off import of this build)
+$base_line
 EOF
