@@ -89,10 +89,9 @@ fi
 nfiles=$(find "$dir" -type f \( -iname '*.mid' -o -iname '*.midi' -o -iname '*.kar' -o -iname '*.rmi' -o -iname '*.smf' \) | wc -l)
 
 bold "4/5 import $dir ($nfiles MIDI files) with $workers worker(s)"
-echo "SET midipipe.analysis_depth = on;  -- chords, drums, performance, structure (off by default)"
+echo "-- the whole analysis by default: chords, drums, performance, structure included"
 echo "SELECT midipipe_import('$dir', workers => $workers, wait => false);"
 run=$(psql_one -v dir="$dir" -v workers="$workers" <<'SQL'
-SET midipipe.analysis_depth = on;
 SELECT midipipe_import(:'dir', workers => :workers, wait => false);
 SQL
 )

@@ -64,6 +64,9 @@ enum PlanId {
 void check_plans();
 // Runs plan `id` (prepared on first use); ERROR unless SPI returns `expected`.
 void exec_plan(PlanId id, Datum* values, const char* nulls, int expected);
+// The row type of the table that plan P_UPSERT, P_INS_ANALYSIS, P_INS_TRACKS or
+// P_INS_CHORDS inserts into: their one parameter is an array of it.
+Oid insert_rowtype(PlanId id);
 // The owner of the extension's tables, as which exec_plan() runs the statements
 // on the run row and the manifest (set by mp_process_batch; README "Threat model").
 extern Oid g_owner;
@@ -124,9 +127,9 @@ inline void push_opt_f8(Col* c, const std::optional<double>& v) {
     col_push(c, 0, true);
 }
 inline void push_bool(Col* c, bool v) { col_push(c, BoolGetDatum(v), false); }
-void push_i2_list(Col* c, const std::vector<int16_t>& v);        // '{1,2,3}' for an int2[] column
-void push_i8_list(Col* c, const std::vector<int64_t>& v);        // '{1,2,3}' for an int8[] column
-void push_text_list(Col* c, const std::vector<std::string>& v);  // '{"a","b"}' for text[]
+void push_i2_list(Col* c, const std::vector<int16_t>& v);        // an int2[]
+void push_i8_list(Col* c, const std::vector<int64_t>& v);        // an int8[]
+void push_text_list(Col* c, const std::vector<std::string>& v);  // a text[]
 void push_bytea(Col* c, const uint8_t* p, size_t len);
 
 Datum bytea_datum(const uint8* p, int len);

@@ -32,7 +32,7 @@ int mp_max_file_size_kb = 64 * 1024;
 int mp_worker_nice = 10;
 double mp_yield_share = 0.25;
 int mp_yield_tps = 50;
-bool mp_analysis_depth = false;
+bool mp_analysis_depth = true;
 int mp_stall_timeout_s = 60;
 
 static bool mp_preloaded = false;
@@ -134,10 +134,9 @@ static void mp_define_gucs() {
                           &mp_yield_tps, 50, 1, INT_MAX, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomBoolVariable("midipipe.analysis_depth",
                            "Imports also analyse chords, drums, performance traits and structure.",
-                           "Read when midipipe_import is called and kept with the run. Off (the "
-                           "default) leaves those columns NULL; on costs about 3x the CPU per "
-                           "file for now.",
-                           &mp_analysis_depth, false, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+                           "Read when midipipe_import is called and kept with the run. On by "
+                           "default; off leaves those columns NULL, for a lighter import.",
+                           &mp_analysis_depth, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("midipipe.stall_timeout",
                           "A worker busy with a run that makes no progress for this long is "
                           "shown as stalled and logged (0 = never).",

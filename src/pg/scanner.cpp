@@ -69,6 +69,21 @@ struct RunInfo {
 RunInfo info;
 Oid boot_user = InvalidOid;
 int boot_sec = 0;
+
+// The server's synchronous_commit, for the transaction that ends the run.
+// Every other transaction of the scanner (the run row, the manifest) commits
+// without waiting for its WAL flush: nothing outside the server has seen
+// them, a crash before the flush loses a run that no worker has written for
+// yet (workers flush it with their own WAL, which comes after it), and the
+// end of the run (finalize) is committed with the server's setting, which
+// flushes all of it. A 1-file run waited for three such flushes before.
+char* run_end_sync_commit = nullptr;
+
+void commit_without_flush() {
+  run_end_sync_commit =
+      MemoryContextStrdup(TopMemoryContext, GetConfigOption("synchronous_commit", false, false));
+  SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION);
+}
 Oid tx_nsp = InvalidOid;  // the extension's schema, in the open transaction
 
 // sql with every %s replaced by the extension's schema (see mp_with_schema)
@@ -109,12 +124,25 @@ void finish_slot(int state, const char* error) {
   mp_wake_supervisor();
 }
 
+// Wakes as many of the run's workers as the paths not yet done can keep busy:
+// a worker claims at least kWakeShare of them (kMinClaim in worker.cpp), so a
+// 1-file run wakes one worker, instead of eight that each spend a transaction
+// on an empty claim on the CPUs the one with the file needs. A worker left
+// asleep looks again within its 1 s poll, and each one that ends a batch
+// with more paths waiting takes the next at once.
+constexpr int64 kWakeShare = 8;
+
 void wake_workers() {
   LWLockAcquire(mp_shared->lock, LW_SHARED);
-  for (int i = 0; i < mp_shared->nworkers; i++) {
+  const MpRunSlot* r = run_slot();
+  int64 left = r->files_found - r->done_committed;
+  int64 want = left > 0 ? (left + kWakeShare - 1) / kWakeShare : 1;
+  for (int i = 0; i < mp_shared->nworkers && want > 0; i++) {
     MpWorkerSlot* w = mp_worker_slot(i);
-    if (w->run_slot == my_run && w->run_generation == my_gen && w->latch != nullptr)
+    if (w->run_slot == my_run && w->run_generation == my_gen && w->latch != nullptr) {
       SetLatch(w->latch);
+      want--;
+    }
   }
   LWLockRelease(mp_shared->lock);
 }
@@ -674,8 +702,23 @@ bool scan() {
 
 // ---------------------------------------------------------------- the end of a run
 
-bool run_complete() {
+// Opens the transaction that ends the run, committed with the server's
+// synchronous_commit: the run's end, and with it every row of the run, is
+// durable as the server's setting says.
+void begin_end_tx() {
   if (!begin_tx(false)) extension_gone();
+  if (run_end_sync_commit != nullptr)
+    (void)set_config_option("synchronous_commit", run_end_sync_commit, PGC_USERSET, PGC_S_SESSION,
+                            GUC_ACTION_LOCAL, true, 0, false);
+}
+
+[[noreturn]] void finalize_in_tx(int state, const char* error);
+
+// Ends the run as completed when no manifest row of it is left undone; the
+// look and the end share one transaction (a run's end noticed a transaction
+// sooner). Returns false, having changed nothing, when the run is not complete.
+bool finalize_if_complete() {
+  begin_end_tx();
   Oid types[1] = {INT8OID};
   Datum values[1] = {Int64GetDatum(info.run_id)};
   exec("SELECT NOT EXISTS (SELECT 1 FROM %s.midipipe_queue WHERE run_id = $1 AND NOT done)", 1,
@@ -683,12 +726,17 @@ bool run_complete() {
   bool isnull = false;
   bool complete =
       DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+  if (complete) finalize_in_tx(MP_R_COMPLETED, nullptr);
   end_tx();
-  return complete;
+  return false;
 }
 
 [[noreturn]] void finalize(int state, const char* error) {
-  if (!begin_tx(false)) extension_gone();
+  begin_end_tx();
+  finalize_in_tx(state, error);
+}
+
+[[noreturn]] void finalize_in_tx(int state, const char* error) {
   Oid types[3] = {INT8OID, TEXTOID, TEXTOID};
   Datum values[3] = {Int64GetDatum(info.run_id), CStringGetTextDatum(mp_run_state_name(state)),
                      CStringGetTextDatum(error != nullptr ? error : "")};
@@ -794,7 +842,7 @@ bool attach_run(int r, uint32 gen) {
     LWLockRelease(mp_shared->lock);
     if (maybe || TimestampDifferenceExceeds(last_check, now, kCheckEveryMs)) {
       last_check = now;
-      if (run_complete()) finalize(MP_R_COMPLETED, nullptr);
+      (void)finalize_if_complete();
     }
     (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 250,
                     PG_WAIT_EXTENSION);
@@ -850,6 +898,7 @@ void midipipe_scanner_main(Datum arg) {
   BackgroundWorkerInitializeConnectionByOid(info.dboid, InvalidOid, 0);
   pgstat_report_appname("midipipe scanner");
   GetUserIdAndSecContext(&boot_user, &boot_sec);
+  commit_without_flush();
   coordinate();
 }
 
@@ -883,6 +932,7 @@ void midipipe_spare_main(Datum arg) {
   BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
   pgstat_report_appname("midipipe scanner");
   GetUserIdAndSecContext(&boot_user, &boot_sec);
+  commit_without_flush();
   spare_warm_up();
 
   int r = -1;

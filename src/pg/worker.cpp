@@ -175,6 +175,17 @@ void publish_outcome(const BatchContext* ctx, const MpBatchOutcome& out) {
 
 enum class BatchResult { kClaimed, kNothing, kFailed, kUnhealthy, kCancelled };
 
+// The run's scan is done and every path it found is committed: nothing is
+// left to claim (the worker is woken when that changes).
+bool run_drained(int run_slot, uint32 run_generation) {
+  LWLockAcquire(mp_shared->lock, LW_SHARED);
+  const MpRunSlot* run = &mp_shared->runs[run_slot];
+  const bool drained = run->generation != run_generation ||
+                       (run->scan_done && run->done_committed >= run->files_found);
+  LWLockRelease(mp_shared->lock);
+  return drained;
+}
+
 // Files to claim: midipipe.batch_size, or a fair share of what is left when
 // that is less than a batch per worker of the run, so that a small run (or the
 // tail of a large one) is spread over all its workers instead of going to the
@@ -411,6 +422,14 @@ void midipipe_worker_main(Datum arg) {
   // showed 22% of a worker's time in the filter of such a scan, growing with
   // the table. Autovacuum may not analyze the tables during a run to fix it.
   SetConfigOption("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION);
+  // A batch commits without waiting for its WAL to reach the disk: a crash
+  // before the flush loses the batch's rows and its queue rows' done flags
+  // together, and the resumed run does the batch again (exactly once holds).
+  // The run's end is committed with the server's synchronous_commit by the
+  // scanner (finalize() in scanner.cpp), which flushes every batch before it.
+  // Waiting for the flush at every batch made the workers wait on WALWrite /
+  // WALSync, and a 1-file run on the fsync of its only batch.
+  SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION);
 #ifdef USE_LZ4
   // Large values (chord progressions, split tracks) are compressed with lz4,
   // several times faster than pglz (on columns that do not set a method).
@@ -533,8 +552,11 @@ void midipipe_worker_main(Datum arg) {
         continue;
       }
       failures = 0;
-      if (res == BatchResult::kClaimed) continue;  // more work: next batch at once
-      if (res == BatchResult::kCancelled) {        // unassigned at the top of the loop
+      // more work: next batch at once; but not when every path the scan found
+      // is committed already: an empty claim would only take the CPU from
+      // the scanner that ends the run (a 1-file run waited for it)
+      if (res == BatchResult::kClaimed && !run_drained(a.run_slot, a.run_generation)) continue;
+      if (res == BatchResult::kCancelled) {  // unassigned at the top of the loop
         drop_leftover_manifest(a, loop_cxt);
         continue;
       }

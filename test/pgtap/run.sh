@@ -42,8 +42,7 @@ echo "pgtap: corpus $CORPUS: $(wc -l < "$WORK/files.txt") MIDI files to import (
 "${PSQL[@]}" -d "$DB" <<SQL
 CREATE EXTENSION pgtap;
 CREATE EXTENSION midipipe;
--- the CLI computes the depth fields: so do this database's imports (default off)
-ALTER DATABASE $DB SET midipipe.analysis_depth = on;
+-- the CLI computes the depth fields: so do this database's imports (the default)
 CREATE SCHEMA tap;
 CREATE TABLE tap.expected_files (path text PRIMARY KEY);
 COPY tap.expected_files FROM '$WORK/files.txt';
