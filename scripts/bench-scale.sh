@@ -115,9 +115,10 @@ got=$(Q -c "SELECT midipipe_pool_start($workers)")
 hz=$(getconf CLK_TCK)
 
 # ---------------------------------------------------------------- sampling
-# One line per sample: epoch|files_done|worker pid:ticks,...|scanner pid:ticks,...|workers|waiting|what
+# One line per sample: epoch|files_done|run_id|worker pid:ticks,...|scanner pid:ticks,...|workers|waiting|what
 sample_sql="SELECT extract(epoch FROM clock_timestamp()),
   coalesce((SELECT files_done FROM midipipe_progress ORDER BY run_id DESC LIMIT 1), 0),
+  (SELECT max(run_id) FROM midipipe_progress),
   (SELECT string_agg(pid || ':' || coalesce(bench.ticks(pid), -1), ',') FROM midipipe_stats),
   (SELECT string_agg(pid || ':' || coalesce(bench.ticks(pid), -1), ',') FROM pg_stat_activity
     WHERE application_name = 'midipipe scanner'),
@@ -153,9 +154,10 @@ report_slices() {  # NAME FILE TOTAL
       for (k in pids) { split(k, kk, SUBSEP); if (kk[1] == kind) tot += last[k] - first[k] }
       return tot
     }
-    NF >= 6 && $1 != "" {
-      m++; t[m] = $1; d[m] = $2; w[m] = cpu($3, "w"); sc[m] = cpu($4, "s")
-      nw[m] = $5; lw[m] = $6; what[m] = $7
+    FNR == NR { if ($3 != "") run = $3; next }   # first pass: the run is the last run seen
+    NF >= 7 && $1 != "" && $3 == run {
+      m++; t[m] = $1; d[m] = $2; w[m] = cpu($4, "w"); sc[m] = cpu($5, "s")
+      nw[m] = $6; lw[m] = $7; what[m] = $8
       if (started == 0 && d[m] > 0) started = m > 1 ? m - 1 : m
     }
     END {
@@ -174,13 +176,13 @@ report_slices() {  # NAME FILE TOTAL
         prev = j
       }
       for (i = started; i <= m; i++) if (d[i] < total || i == started) { ws += nw[i]; wt += lw[i]; if (what[i] != "") wl[what[i]]++ }
-      printf "  lock waits: %d of %d worker samples (%.1f%%)", wt, ws, ws > 0 ? 100 * wt / ws : 0
+      printf "  lock waits: %d of %d worker samples (%.1f%%)", wt, ws, (ws > 0 ? 100 * wt / ws : 0)
       for (x in wl) printf "; %s x%d", x, wl[x]
       printf "\n"
       f2 = (fps[2] > 0) ? fps[2] : fps[1]; s2 = (sus[2] > 0) ? sus[2] : sus[1]
-      if (fps[10] > 0 && f2 > 0) printf "  last / second slice: files/s %.2f, scanner CPU per file %.2f, worker CPU per file %.2f\n", fps[10] / f2, (s2 > 0 ? sus[10] / s2 : 0), (wus[2] > 0 ? wus[10] / wus[2] : 0)
-      printf "SLICES %s %.3f %.3f %.1f\n", name, (f2 > 0 && fps[10] > 0) ? fps[10] / f2 : 0, (s2 > 0 && sus[10] > 0) ? sus[10] / s2 : 0, ws > 0 ? 100 * wt / ws : 0
-    }' "$2"
+      if (fps[10] > 0 && f2 > 0) printf "  last / second slice: files/s %.2f, scanner CPU per file %.2f, worker CPU per file %.2f\n", fps[10] / f2, (s2 > 0 ? sus[10] / s2 : 0), ((wus[2] > 0) ? wus[10] / wus[2] : 0)
+      printf "SLICES %s %.3f %.3f %.1f\n", name, (f2 > 0 && fps[10] > 0) ? fps[10] / f2 : 0, (s2 > 0 && sus[10] > 0) ? sus[10] / s2 : 0, (ws > 0 ? 100 * wt / ws : 0)
+    }' "$2" "$2"
 }
 
 queue_size() {
