@@ -25,7 +25,8 @@
 # It is a benchmark, not a test: it exits 0 unless something broke.
 # Knobs: MIDIPIPE_CORPUS (test/corpus), MIDIPIPE_BENCH_DIR (/tmp/midipipe-bench),
 # MIDIPIPE_BENCH_PORT (5497), MIDIPIPE_BENCH_SKIP_BUILD=1, MIDIPIPE_BENCH_KEEP=1 (leave the
-# cluster running), MIDIPIPE_BENCH_SAMPLE (0.1 s).
+# cluster running), MIDIPIPE_BENCH_SAMPLE (0.1 s), MIDIPIPE_BENCH_INDEX_ROUNDS (3; 0 skips the
+# last step: the search indexes' cost to an import, with and without them, alternating).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -269,7 +270,8 @@ queries=(
   "duration|SELECT count(*) FROM midipipe_analysis WHERE duration_seconds > 600"
   "status error|SELECT path, error_code FROM midipipe_files WHERE status = 'error'"
   "path prefix|SELECT count(*) FROM midipipe_files WHERE path LIKE '$tree/$mid/%'"
-  "same content|SELECT d.path FROM midipipe_files d WHERE d.sha256 = (SELECT sha256 FROM midipipe_files WHERE path = '$one_path')"
+  "same content|SELECT d.path FROM midipipe_files o JOIN midipipe_files d ON d.file_id = o.file_id OR d.duplicate_of = o.file_id WHERE o.status = 'ok' AND o.sha256 = (SELECT sha256 FROM midipipe_files WHERE path = '$one_path')"
+  "duplicates|SELECT d.path, o.path FROM midipipe_files d JOIN midipipe_files o ON o.file_id = d.duplicate_of"
 )
 declare -a qsum
 for entry in "${queries[@]}"; do
@@ -282,6 +284,72 @@ for entry in "${queries[@]}"; do
   awk '/^Planning Time/ {exit} {print "     " $0}' <<<"$out"
   qsum+=("$(printf '%-16s %10s ms' "$label" "$med")")
 done
+
+# ---------------------------------------------------------------- what the indexes cost
+# The search indexes of issue 17 (key, tempo, duration of midipipe_analysis; error rows of
+# midipipe_files) against an import without them: a tree of N/5 other files (at most 20,000)
+# imported fresh into emptied tables, with and without them, alternating
+# (MIDIPIPE_BENCH_INDEX_ROUNDS rounds, default 3); server CPU per file (every process of the
+# cluster) and files/s, medians. The path index is not among them: 0.4 replaced the unique
+# index on path by one that also serves prefixes, no index more.
+idx_rounds=${MIDIPIPE_BENCH_INDEX_ROUNDS:-3}
+if ((idx_rounds > 0)); then
+  step "index write cost: $idx_rounds rounds"
+  cn=$((N / 5 > 20000 ? 20000 : N / 5))
+  ctree=$bdir/scale-cost-$cn
+  if [[ ! -f $ctree/.complete || $(cat "$ctree/.complete") != "$cn $corpus" ]]; then
+    rm -rf "$ctree" && mkdir -p "$ctree"
+    "$PY" test/bench_import/make_tree.py "$corpus" "$ctree" "$cn" 50000000 1000 >/dev/null || die "make_tree failed"
+    chmod -R a+rX "$ctree"
+    echo "$cn $corpus" >"$ctree/.complete"
+  fi
+  find "$ctree" -type f -print0 | xargs -0 cat >/dev/null
+  idx_defs=$(Q -c "SELECT string_agg(pg_get_indexdef(indexrelid), ';') FROM pg_index
+                    WHERE indexrelid::regclass::text IN ('midipipe_analysis_key', 'midipipe_analysis_tempo',
+                                                        'midipipe_analysis_duration', 'midipipe_files_errors')")
+  cluster_ticks() {
+    local pm t f c
+    pm=$(head -n 1 "$cluster/data/postmaster.pid")
+    read -r -a f <"/proc/$pm/stat"
+    t=$((f[13] + f[14] + f[15] + f[16]))
+    for c in $(ps --ppid "$pm" -o pid=); do
+      if read -r -a f <"/proc/$c/stat" 2>/dev/null; then t=$((t + f[13] + f[14])); fi
+    done
+    echo "$t"
+  }
+  cost_import() {  # with|without -> "files/s us_per_file"
+    Q -c "DELETE FROM midipipe_files" >/dev/null
+    Q -c "VACUUM midipipe_files, midipipe_analysis, midipipe_tracks, midipipe_queue" >/dev/null 2>&1 || true
+    if [[ $1 == without ]]; then
+      Q -c "DROP INDEX IF EXISTS midipipe_analysis_key, midipipe_analysis_tempo, midipipe_analysis_duration, midipipe_files_errors" >/dev/null
+    elif [[ -n $idx_defs ]]; then
+      Q -c "DROP INDEX IF EXISTS midipipe_analysis_key, midipipe_analysis_tempo, midipipe_analysis_duration, midipipe_files_errors; $idx_defs" >/dev/null
+    fi
+    Q -c "CHECKPOINT" >/dev/null
+    local k0 k1 t0 t1
+    k0=$(cluster_ticks)
+    t0=$(date +%s.%N)
+    Q -c "SELECT midipipe_import('$ctree', workers => $workers)" >/dev/null 2>&1 || die "index cost import failed"
+    t1=$(date +%s.%N)
+    k1=$(cluster_ticks)
+    awk -v n="$cn" -v a="$t1" -v b="$t0" -v k="$((k1 - k0))" -v hz="$hz" 'BEGIN {printf "%.1f %.1f\n", n / (a - b), k / hz * 1e6 / n}'
+  }
+  w_fps=() w_us=() o_fps=() o_us=()
+  for ((r = 1; r <= idx_rounds; r++)); do
+    if ((r % 2)); then
+      read -r f1 u1 < <(cost_import with)
+      read -r f2 u2 < <(cost_import without)
+    else
+      read -r f2 u2 < <(cost_import without)
+      read -r f1 u1 < <(cost_import with)
+    fi
+    echo "round $r: with the search indexes $f1 files/s, $u1 us CPU per file; without $f2 files/s, $u2 us"
+    w_fps+=("$f1") w_us+=("$u1") o_fps+=("$f2") o_us+=("$u2")
+  done
+  idx_cost="with / without: files/s $(median "${w_fps[@]}") / $(median "${o_fps[@]}"), server CPU per file $(median "${w_us[@]}") / $(median "${o_us[@]}") us (medians of $idx_rounds, $cn files)"
+  echo "$idx_cost"
+  Q -c "DROP INDEX IF EXISTS midipipe_analysis_key, midipipe_analysis_tempo, midipipe_analysis_duration, midipipe_files_errors; $idx_defs" >/dev/null
+fi
 
 bash scripts/check-server-log.sh "$cluster/server.log" >/dev/null 2>&1 ||
   die "the server log shows a crashed process: $cluster/server.log"
@@ -313,4 +381,5 @@ manifest after the runs                       $queue_bytes bytes   (target < 10 
 database per file                             $total_pf bytes
 queries (median of 20; target < 50 ms each, through an index):
 $(printf '  %s\n' "${qsum[@]}")
+search indexes' write cost             ${idx_cost:-not measured (MIDIPIPE_BENCH_INDEX_ROUNDS=0)}
 EOF

@@ -243,4 +243,24 @@ COMMENT ON TABLE @extschema@.midipipe_run_counts IS
 REVOKE ALL ON @extschema@.midipipe_run_counts FROM PUBLIC;
 GRANT SELECT ON @extschema@.midipipe_run_counts TO pg_read_server_files;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.midipipe_run_counts', '');
+
+-- 2. Indexes for what users search (README "Searching a large library"; each
+--    measured against what it adds to an import: scripts/bench-scale.sh).
+--    The path's unique index becomes one in text_pattern_ops: the same one
+--    index (no write added), which serves path = x, path = ANY (...), ON
+--    CONFLICT (path), and also path LIKE 'prefix%', starts_with(path, ...) and
+--    path ^@ ... whatever the database's collation (a default-collation
+--    index serves prefixes only under the C collation); it compares bytes,
+--    which is cheaper than a collation's rules. It no longer serves ORDER BY
+--    path or ranges (path < x) in the database's collation: no statement of
+--    the extension uses them on midipipe_files.
+ALTER TABLE @extschema@.midipipe_files DROP CONSTRAINT midipipe_files_path_key;
+CREATE UNIQUE INDEX midipipe_files_path_key ON @extschema@.midipipe_files (path text_pattern_ops);
+--    Error rows are few: a partial index costs nothing for the others.
+CREATE INDEX midipipe_files_errors ON @extschema@.midipipe_files (path text_pattern_ops)
+  WHERE status OPERATOR(pg_catalog.=) 'error';
+--    What the analysis is searched by.
+CREATE INDEX midipipe_analysis_key ON @extschema@.midipipe_analysis (key);
+CREATE INDEX midipipe_analysis_tempo ON @extschema@.midipipe_analysis (tempo_bpm);
+CREATE INDEX midipipe_analysis_duration ON @extschema@.midipipe_analysis (duration_seconds);
 -- ---------------------------------------------------------------- end of scale (issue 17)

@@ -924,29 +924,60 @@ bool run_complete() {
 // An empty manifest is made small again (issue 17: "empty after a run means
 // small after a run"): the rows a run deletes leave their heap pages and index
 // entries behind until a vacuum, and a million-file run left about 400 MB.
-// TRUNCATE, when no other transaction uses the table (a conditional lock, so
-// that nothing waits: another run's scanner or batch, or autovacuum, makes it
-// wait for the next run's end) and the table holds no row of any run (another
-// run, or one waiting to be resumed after a restart, keeps its rows).
+// TRUNCATE, when no other run of this database is active (its scanner and
+// batches use the table; its own end truncates it) and the table holds no row
+// of any run (e.g. of one waiting to be resumed after a restart). The lock
+// waits at most kTruncateLockMs: long enough for the deadlock check to cancel
+// an autovacuum of the table (which would otherwise keep it), short enough
+// that a session reading the table is not held up for long.
+constexpr int kTruncateLockMs = 2000;
+
+bool other_active_run() {
+  bool other = false;
+  LWLockAcquire(mp_shared->lock, LW_SHARED);
+  for (int i = 0; i < MP_MAX_RUNS; i++) {
+    const MpRunSlot* r = &mp_shared->runs[i];
+    if (i != my_run && r->in_use && !r->finished && r->dboid == MyDatabaseId) other = true;
+  }
+  LWLockRelease(mp_shared->lock);
+  return other;
+}
+
 void truncate_idle_manifest() {
-  for (int attempt = 0; attempt < 5; attempt++) {
-    if (!begin_tx(false)) return;
-    bool done = false;
+  if (other_active_run()) return;
+  MemoryContext outer = CurrentMemoryContext;  // outside the transaction: survives its abort
+  if (!begin_tx(false)) return;
+  PG_TRY();
+  {
     const Oid rel = get_relname_relid("midipipe_queue", tx_nsp);
-    if (OidIsValid(rel) && ConditionalLockRelationOid(rel, AccessExclusiveLock)) {
+    if (OidIsValid(rel)) {
+      char ms[16];
+      snprintf(ms, sizeof(ms), "%d", kTruncateLockMs);
+      (void)set_config_option("lock_timeout", ms, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
+                              true, 0, false);
+      LockRelationOid(rel, AccessExclusiveLock);
       exec("SELECT NOT EXISTS (SELECT 1 FROM %s.midipipe_queue)", 0, nullptr, nullptr, nullptr,
            SPI_OK_SELECT);
       bool isnull = false;
       if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
         exec("TRUNCATE %s.midipipe_queue", 0, nullptr, nullptr, nullptr, SPI_OK_UTILITY);
-      done = true;
     }
     end_tx();
-    if (done) return;
-    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 20,
-                    PG_WAIT_EXTENSION);
-    ResetLatch(MyLatch);
   }
+  PG_CATCH();
+  {
+    // not taken in time (or any other error): the next run's end tries again
+    MemoryContextSwitchTo(outer);
+    HOLD_INTERRUPTS();
+    ErrorData* e = CopyErrorData();
+    FlushErrorState();
+    SetUserIdAndSecContext(boot_user, boot_sec);
+    AbortCurrentTransaction();
+    RESUME_INTERRUPTS();
+    ereport(DEBUG1, (errmsg("midipipe: manifest not truncated: %s", e->message)));
+    FreeErrorData(e);
+  }
+  PG_END_TRY();
 }
 
 [[noreturn]] void finalize(int state, const char* error) {
