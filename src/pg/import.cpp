@@ -15,6 +15,7 @@
 #include "file_read.hpp"
 #include "guard.hpp"
 #include "metrics.hpp"
+#include "run_counts.hpp"
 #include "shmem.hpp"
 
 extern "C" {
@@ -603,6 +604,11 @@ Datum midipipe_cancel(PG_FUNCTION_ARGS) {
       Oid roleoid = role != nullptr ? get_role_oid(role, true) : InvalidOid;
       if (!pool_control && !(OidIsValid(roleoid) && has_privs_of_role(caller, roleoid)))
         cancel_denied(run_id);
+      // the counts its batches appended before the restart (no scanner folds them)
+      if (OidIsValid(get_relname_relid("midipipe_run_counts", nsp)) &&
+          SPI_execute_with_args(mp_with_schema(nsp, mp_fold_counts_sql()), 1, types, values,
+                                nullptr, false, 0) != SPI_OK_UPDATE)
+        elog(ERROR, "midipipe: could not fold the run's counts");
       updated =
           SPI_execute_with_args(mp_with_schema(nsp,
                                                "UPDATE %s.midipipe_runs SET state = 'cancelled', "

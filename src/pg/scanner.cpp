@@ -21,6 +21,7 @@
 
 #include "dedup.hpp"
 #include "metrics.hpp"
+#include "run_counts.hpp"
 #include "shmem.hpp"
 
 extern "C" {
@@ -59,6 +60,22 @@ constexpr int kMaxPathBytes = 2048;       // longest path imported, plus its NUL
 
 int my_run = -1;
 uint32 my_gen = 0;
+
+}  // namespace
+
+const char* mp_fold_counts_sql() {
+  return "WITH d AS (DELETE FROM %s.midipipe_run_counts WHERE run_id = $1 RETURNING *), "
+         "s AS (SELECT count(*) AS n, COALESCE(sum(files_ok), 0) AS ok, "
+         "COALESCE(sum(files_duplicate), 0) AS dup, COALESCE(sum(files_unchanged), 0) AS unch, "
+         "COALESCE(sum(files_failed), 0) AS failed, COALESCE(sum(bytes_read), 0) AS bytes FROM d) "
+         "UPDATE %s.midipipe_runs r SET files_ok = r.files_ok + s.ok, "
+         "files_duplicate = r.files_duplicate + s.dup, "
+         "files_unchanged = r.files_unchanged + s.unch, "
+         "files_failed = r.files_failed + s.failed, bytes_read = r.bytes_read + s.bytes "
+         "FROM s WHERE r.run_id = $1 AND s.n > 0";
+}
+
+namespace {
 
 struct RunInfo {
   int64 run_id;
@@ -250,16 +267,7 @@ void fold_counts() {
   if (!OidIsValid(get_relname_relid("midipipe_run_counts", tx_nsp))) return;
   Oid types[1] = {INT8OID};
   Datum values[1] = {Int64GetDatum(info.run_id)};
-  exec(
-      "WITH d AS (DELETE FROM %s.midipipe_run_counts WHERE run_id = $1 RETURNING *), "
-      "s AS (SELECT count(*) AS n, COALESCE(sum(files_ok), 0) AS ok, "
-      "COALESCE(sum(files_duplicate), 0) AS dup, COALESCE(sum(files_unchanged), 0) AS unch, "
-      "COALESCE(sum(files_failed), 0) AS failed, COALESCE(sum(bytes_read), 0) AS bytes FROM d) "
-      "UPDATE %s.midipipe_runs r SET files_ok = r.files_ok + s.ok, "
-      "files_duplicate = r.files_duplicate + s.dup, files_unchanged = r.files_unchanged + s.unch, "
-      "files_failed = r.files_failed + s.failed, bytes_read = r.bytes_read + s.bytes "
-      "FROM s WHERE r.run_id = $1 AND s.n > 0",
-      1, types, values, nullptr, SPI_OK_UPDATE);
+  exec(mp_fold_counts_sql(), 1, types, values, nullptr, SPI_OK_UPDATE);
 }
 
 void mirror_row_locked(MpRunSlot* r, const RowState* rs) {
@@ -361,7 +369,7 @@ struct Scan {
   MemoryContext cxt;       // the pending chunk: paths and error rows, reset by flush()
   MemoryContext tree_cxt;  // the directory tree and the arrays, for the whole scan
   MemoryContext unit_cxt;  // the units' paths, reset by flush() when no unit is open
-  char** paths;  // up to 4 * kChunk (a spilled unit and the units' changed files on top)
+  char** paths;            // up to 4 * kChunk (a spilled unit and the units' changed files on top)
   int npaths;
   char** upaths;  // the units' files (up to 2 * kChunk), their size and mtime
   int64* usize;
