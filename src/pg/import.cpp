@@ -65,8 +65,8 @@ Oid require_schema() {
 // Waiting while this transaction holds a lock that conflicts with the
 // workers' row writes would hang forever: refuse instead.
 void check_caller_locks(Oid nsp, const char* function) {
-  static const char* const tables[] = {"midipipe_runs", "midipipe_files", "midipipe_analysis",
-                                       "midipipe_tracks", "midipipe_queue"};
+  static const char* const tables[] = {"midipipe_runs",   "midipipe_files", "midipipe_analysis",
+                                       "midipipe_tracks", "midipipe_queue", "midipipe_run_counts"};
   static const LOCKMODE modes[] = {AccessExclusiveLock, ExclusiveLock, ShareRowExclusiveLock,
                                    ShareLock};
   static const char* const mode_names[] = {"ACCESS EXCLUSIVE", "EXCLUSIVE", "SHARE ROW EXCLUSIVE",

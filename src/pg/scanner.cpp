@@ -644,6 +644,11 @@ void flush(Scan* s, bool final = false) {
   // owner of its tables, see README "Threat model"); an error row is the
   // importer's (as its role: its privileges and row-level security apply).
   if (!begin_tx(false)) extension_gone();
+  // Not waiting for this commit's WAL flush loses nothing in a crash: a lost
+  // chunk is scanned again (its markers are lost with it), and a batch that
+  // read its rows commits after it, flushing the WAL up to its own commit.
+  (void)set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
+                          true, 0, false);
   int64 found = -1;
   int64 new_errors = 0;
   const int64 unchanged = flush_units(s);
