@@ -20,7 +20,7 @@
 # Per run it prints files/s per 10% slice of the files, worker and scanner CPU per file per
 # slice (us), and the lock waits (worker samples waiting / worker samples); after each run the
 # manifest's size (midipipe_queue heap + indexes). At the end: table and index sizes per file,
-# and the issue's queries (median of 20 EXPLAIN ANALYZE execution times, after ANALYZE) with
+# and the issue's queries (median of 20 EXPLAIN ANALYZE execution times, after VACUUM ANALYZE) with
 # their plans. The verdicts compare figures of this one run (the issue's targets, scaled to N).
 # It is a benchmark, not a test: it exits 0 unless something broke.
 # Knobs: MIDIPIPE_CORPUS (test/corpus), MIDIPIPE_BENCH_DIR (/tmp/midipipe-bench),
@@ -197,6 +197,8 @@ queue_size() {
 declare -A secs_of slices_of
 one_run() {  # NAME WAIT(true|false)
   local name=$1 wait=$2 samples=$bdir/scale-samples-$1.txt out t0 t1 id
+  Q -c "SELECT pg_stat_reset_single_table_counters(indexrelid) FROM pg_index
+         WHERE indrelid IN ('midipipe_queue'::regclass, 'midipipe_files'::regclass)" >/dev/null
   start_sampler "$samples"
   t0=$(date +%s.%N)
   if [[ $wait == true ]]; then
@@ -226,6 +228,10 @@ one_run() {  # NAME WAIT(true|false)
   grep -v '^SLICES' <<<"$rep"
   slices_of[$name]=$(sed -n "s/^SLICES $name //p" <<<"$rep")
   echo "manifest after $name: $(queue_size)"
+  sleep 1.2  # the workers send their statistics at most once a second
+  echo "index entries read per file: $(Q -c "SELECT string_agg(indexrelname || ' ' ||
+          round(idx_tup_read::numeric / $N, 1), ', ' ORDER BY indexrelname)
+          FROM pg_stat_user_indexes WHERE relname IN ('midipipe_queue', 'midipipe_files') AND idx_tup_read > 0")"
 }
 
 step "fresh import: $N files"
@@ -241,7 +247,9 @@ one_run touched true
 
 # ---------------------------------------------------------------- sizes
 step "sizes after the runs"
-Q -c "ANALYZE"
+# as autovacuum leaves them after a while (an insert-only table is vacuumed too): statistics,
+# and visibility maps for index-only scans
+Q -c "VACUUM ANALYZE"
 Q -F ' ' -c "SELECT rpad(c.relname, 22), lpad(round(pg_relation_size(c.oid)::numeric / $N)::text, 6) AS heap,
                     lpad(round(pg_indexes_size(c.oid)::numeric / $N)::text, 6) AS idx,
                     lpad(round((pg_total_relation_size(c.oid) - pg_relation_size(c.oid) - pg_indexes_size(c.oid))::numeric / $N)::text, 6) AS toast
@@ -271,7 +279,7 @@ queries=(
   "status error|SELECT path, error_code FROM midipipe_files WHERE status = 'error'"
   "path prefix|SELECT count(*) FROM midipipe_files WHERE path LIKE '$tree/$mid/%'"
   "same content|SELECT d.path FROM midipipe_files o JOIN midipipe_files d ON d.file_id = o.file_id OR d.duplicate_of = o.file_id WHERE o.status = 'ok' AND o.sha256 = (SELECT sha256 FROM midipipe_files WHERE path = '$one_path')"
-  "duplicates|SELECT d.path, o.path FROM midipipe_files d JOIN midipipe_files o ON o.file_id = d.duplicate_of"
+  "duplicates|SELECT d.path, o.path FROM midipipe_files d JOIN midipipe_files o ON o.file_id = d.duplicate_of WHERE d.duplicate_of IS NOT NULL"
 )
 declare -a qsum
 for entry in "${queries[@]}"; do
@@ -334,7 +342,7 @@ if ((idx_rounds > 0)); then
     k1=$(cluster_ticks)
     awk -v n="$cn" -v a="$t1" -v b="$t0" -v k="$((k1 - k0))" -v hz="$hz" 'BEGIN {printf "%.1f %.1f\n", n / (a - b), k / hz * 1e6 / n}'
   }
-  w_fps=() w_us=() o_fps=() o_us=()
+  w_fps=() w_us=() o_fps=() o_us=() d_us=() r_fps=()
   for ((r = 1; r <= idx_rounds; r++)); do
     if ((r % 2)); then
       read -r f1 u1 < <(cost_import with)
@@ -345,8 +353,10 @@ if ((idx_rounds > 0)); then
     fi
     echo "round $r: with the search indexes $f1 files/s, $u1 us CPU per file; without $f2 files/s, $u2 us"
     w_fps+=("$f1") w_us+=("$u1") o_fps+=("$f2") o_us+=("$u2")
+    d_us+=("$(awk -v a="$u1" -v b="$u2" 'BEGIN {printf "%.1f", a - b}')")
+    r_fps+=("$(awk -v a="$f1" -v b="$f2" 'BEGIN {printf "%.3f", a / b}')")
   done
-  idx_cost="with / without: files/s $(median "${w_fps[@]}") / $(median "${o_fps[@]}"), server CPU per file $(median "${w_us[@]}") / $(median "${o_us[@]}") us (medians of $idx_rounds, $cn files)"
+  idx_cost="with / without: files/s $(median "${w_fps[@]}") / $(median "${o_fps[@]}"), server CPU per file $(median "${w_us[@]}") / $(median "${o_us[@]}") us (medians of $idx_rounds, $cn files); per round: +$(median "${d_us[@]}") us CPU per file [${d_us[*]}], files/s ratio $(median "${r_fps[@]}") [${r_fps[*]}] (medians)"
   echo "$idx_cost"
   Q -c "DROP INDEX IF EXISTS midipipe_analysis_key, midipipe_analysis_tempo, midipipe_analysis_duration, midipipe_files_errors; $idx_defs" >/dev/null
 fi

@@ -26,7 +26,7 @@ EXPLAIN (COSTS OFF) SELECT d.path FROM midipipe_files o
   JOIN midipipe_files d ON d.file_id = o.file_id OR d.duplicate_of = o.file_id
  WHERE o.status = 'ok' AND o.sha256 = '\x00'::bytea;
 EXPLAIN (COSTS OFF) SELECT d.path, o.path FROM midipipe_files d
-  JOIN midipipe_files o ON o.file_id = d.duplicate_of;
+  JOIN midipipe_files o ON o.file_id = d.duplicate_of WHERE d.duplicate_of IS NOT NULL;
 RESET enable_seqscan;
 RESET enable_bitmapscan;
 
