@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <initializer_list>
@@ -366,10 +367,11 @@ struct Unit {
 };
 
 struct Scan {
-  MemoryContext cxt;       // the pending chunk: paths and error rows, reset by flush()
-  MemoryContext tree_cxt;  // the directory tree and the arrays, for the whole scan
-  MemoryContext unit_cxt;  // the units' paths, reset by flush() when no unit is open
-  char** paths;            // up to 4 * kChunk (a spilled unit and the units' changed files on top)
+  MemoryContext cxt;        // the pending chunk: paths and error rows, reset by flush()
+  MemoryContext tree_cxt;   // the directory tree and the arrays, for the whole scan
+  MemoryContext unit_cxt;   // the units' paths, reset by flush() when no unit is open
+  MemoryContext names_cxt;  // the names of the directory being read (read_sorted)
+  char** paths;             // up to 4 * kChunk (a spilled unit and the units' changed files on top)
   int npaths;
   char** upaths;  // the units' files (up to 2 * kChunk), their size and mtime
   int64* usize;
@@ -764,6 +766,35 @@ bool due(Scan* s) {
           TimestampDifferenceExceeds(s->last_flush, GetCurrentTimestamp(), kFlushMs));
 }
 
+// The next names of a directory (up to kSortNames, without "." and ".."),
+// sorted, in names_cxt; 0 at the end. The tree is walked in name order, so
+// that the manifest fills in about the order the workers claim it in (path
+// order, from each worker's claim cursor, batch_claim.cpp): rows queued
+// behind the cursors make a claim start again from the run's first path,
+// stepping over every entry already done.
+constexpr int kSortNames = 65536;
+
+int read_sorted(Scan* s, DIR* dir, char*** out) {
+  MemoryContextReset(s->names_cxt);
+  MemoryContext old = MemoryContextSwitchTo(s->names_cxt);
+  int cap = 256;
+  int n = 0;
+  char** names = static_cast<char**>(palloc(sizeof(char*) * cap));
+  struct dirent* de;
+  while (n < kSortNames && (de = readdir(dir)) != nullptr) {
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+    if (n == cap) {
+      cap *= 2;
+      names = static_cast<char**>(repalloc(names, sizeof(char*) * cap));
+    }
+    names[n++] = pstrdup(de->d_name);
+  }
+  MemoryContextSwitchTo(old);
+  std::sort(names, names + n, [](const char* a, const char* b) { return strcmp(a, b) < 0; });
+  *out = names;
+  return n;
+}
+
 // Walks the tree; false when the run was cancelled meanwhile. Long: one loop
 // over an explicit directory stack (no recursion, bounded memory) whose steps
 // (read an entry, classify, queue, flush a chunk, check for cancel) share it.
@@ -777,6 +808,8 @@ bool scan() {
       AllocSetContextCreate(TopMemoryContext, "midipipe scan tree", ALLOCSET_DEFAULT_SIZES);
   s.unit_cxt =
       AllocSetContextCreate(TopMemoryContext, "midipipe scan units", ALLOCSET_DEFAULT_SIZES);
+  s.names_cxt =
+      AllocSetContextCreate(TopMemoryContext, "midipipe scan names", ALLOCSET_DEFAULT_SIZES);
   s.errcap = 16;
   s.dircap = 64;
   s.stackcap = 64;
@@ -814,6 +847,7 @@ bool scan() {
     if (cancel_requested(nullptr)) {
       MemoryContextDelete(s.tree_cxt);
       MemoryContextDelete(s.unit_cxt);
+      MemoryContextDelete(s.names_cxt);
       MemoryContextDelete(s.cxt);
       return false;
     }
@@ -826,7 +860,6 @@ bool scan() {
       if (due(&s)) flush(&s);
       continue;
     }
-    struct dirent* de;
     // Paths are kept below kMaxPathBytes so that a path always fits in the
     // btree indexes of midipipe_files and midipipe_queue (an index entry is at
     // most about 2,700 bytes) even when it does not compress. An entry whose
@@ -837,17 +870,26 @@ bool scan() {
     int too_long = 0;
     const size_t dl = strlen(dpath);
     open_unit(&s);
-    while ((de = readdir(dir)) != nullptr) {
-      if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+    const int stack_mark = s.nstack;
+    int nnames = 0;
+    int next = 0;
+    char** names = nullptr;
+    for (;;) {
+      if (next == nnames) {
+        nnames = read_sorted(&s, dir, &names);
+        next = 0;
+        if (nnames == 0) break;
+      }
+      const char* name = names[next++];
       const int n = (dl > 0 && dpath[dl - 1] == '/')
-                        ? snprintf(full, sizeof(full), "%s%s", dpath, de->d_name)
-                        : snprintf(full, sizeof(full), "%s/%s", dpath, de->d_name);
+                        ? snprintf(full, sizeof(full), "%s%s", dpath, name)
+                        : snprintf(full, sizeof(full), "%s/%s", dpath, name);
       s.entries++;
       if (n < 0 || static_cast<size_t>(n) >= sizeof(full)) {
         too_long++;
         continue;
       }
-      bool matches = name_matches(de->d_name);
+      bool matches = name_matches(name);
 
       if (lstat(full, &st) != 0) continue;  // vanished meanwhile
       if (S_ISLNK(st.st_mode)) {
@@ -881,7 +923,11 @@ bool scan() {
       }
     }
     closedir(dir);
+    MemoryContextReset(s.names_cxt);
     close_unit(&s, dpath);
+    // its subdirectories were pushed in name order: reversed, they are
+    // walked in name order too
+    for (int a = stack_mark, b = s.nstack - 1; a < b; a++, b--) std::swap(s.stack[a], s.stack[b]);
     if (too_long > 0)
       add_error(&s, dpath, "path_too_long",
                 psprintf("%d entr%s of this directory not imported: the path would be longer "
@@ -893,12 +939,14 @@ bool scan() {
   if (cancel_requested(nullptr)) {
     MemoryContextDelete(s.tree_cxt);
     MemoryContextDelete(s.unit_cxt);
+    MemoryContextDelete(s.names_cxt);
     MemoryContextDelete(s.cxt);
     return false;
   }
   flush(&s, true);  // the last paths and scan_done, in one transaction; wakes the workers
   MemoryContextDelete(s.tree_cxt);
   MemoryContextDelete(s.unit_cxt);
+  MemoryContextDelete(s.names_cxt);
   MemoryContextDelete(s.cxt);
   return true;
 }
