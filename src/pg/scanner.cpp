@@ -3,10 +3,14 @@
 // One scanner per active run, connected to the run's database. It writes
 // the midipipe_runs row (the caller cannot: its transaction is still open
 // while it waits), walks the directory tree into the run's manifest
-// (midipipe_queue) in committed chunks, then watches the run until every
-// manifest row is done, and finalizes it (completed, cancelled or failed).
-// Rescanning is idempotent (ON CONFLICT DO NOTHING on the manifest), so a
-// scanner that dies, or a server restart, simply starts over.
+// (midipipe_queue) in committed chunks, in name order, leaving out the files
+// whose size and mtime midipipe_files records (counted unchanged, once per
+// directory: its marker row), then watches the run, folding the batches'
+// counts (midipipe_run_counts) into the run row, until they add up to the
+// files found, and finalizes it (completed, cancelled or failed; an empty
+// manifest is truncated). Rescanning is idempotent (ON CONFLICT DO NOTHING on
+// the manifest, the markers), so a scanner that dies, or a server restart,
+// simply starts over.
 //
 // The resume worker runs once per database listed in pg_midipipe/active_runs
 // after a restart: it puts that database's unfinished runs back into shared
