@@ -62,6 +62,9 @@ enum PlanId {
 // Resolves the extension (afresh every batch) and drops the plans of a
 // previous incarnation or version; ERROR when the tables are not this library's.
 void check_plans();
+// The batch appends its counts to midipipe_run_counts (0.4 tables), rather
+// than updating its run's midipipe_runs row.
+bool run_counts_appended();
 // Runs plan `id` (prepared on first use); ERROR unless SPI returns `expected`.
 void exec_plan(PlanId id, Datum* values, const char* nulls, int expected);
 // The row type of the table that plan P_UPSERT, P_INS_ANALYSIS, P_INS_TRACKS or

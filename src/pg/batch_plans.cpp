@@ -39,6 +39,9 @@ bool g_plans_current = false;  // g_plans_ext's version was checked
 constexpr const char* kTablesVersion = "0.4";
 constexpr const char* kSameTables[] = {"0.2", "0.3", "0.4"};
 char* g_schema = nullptr;  // its schema, quoted (TopMemoryContext)
+// midipipe_run_counts exists (0.4): a batch appends its counts there instead
+// of updating the run's row (issue 17: the row every batch waited for).
+bool g_run_counts = false;
 
 // "INSERT INTO s.table (file_id, cols...) SELECT u.file_id, u.cols... FROM
 // unnest($1) AS u", $1 an array of the table's row type: one composite value
@@ -113,8 +116,11 @@ void check_plans() {
   char* nsp = get_namespace_name(mp_extension_schema());
   if (nsp == nullptr) elog(ERROR, "midipipe: the extension's schema is missing");
   g_schema = MemoryContextStrdup(TopMemoryContext, quote_identifier(nsp));
+  g_run_counts = OidIsValid(get_relname_relid("midipipe_run_counts", mp_extension_schema()));
   g_plans_ext = ext;
 }
+
+bool run_counts_appended() { return g_run_counts; }
 
 namespace {
 
@@ -278,14 +284,21 @@ SPIPlanPtr plan(PlanId id) {
       break;
     }
     case P_RUN_COUNTS: {
+      // Appended, not added to the run row (folded there by the scanner,
+      // see fold_counts() in scanner.cpp); tables older than 0.4 have no
+      // midipipe_run_counts: the run row then, as before.
       const Oid t[] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
-      g_plans[id] =
-          prepare(with_schema("UPDATE %s.midipipe_runs SET files_ok = files_ok + $2, "
-                              "files_duplicate = files_duplicate + $3, "
-                              "files_unchanged = files_unchanged + $4, "
-                              "files_failed = files_failed + $5, bytes_read = bytes_read + $6 "
-                              "WHERE run_id = $1"),
-                  6, t);
+      g_plans[id] = prepare(
+          with_schema(g_run_counts
+                          ? "INSERT INTO %s.midipipe_run_counts (run_id, files_ok, "
+                            "files_duplicate, files_unchanged, files_failed, bytes_read) "
+                            "VALUES ($1, $2, $3, $4, $5, $6)"
+                          : "UPDATE %s.midipipe_runs SET files_ok = files_ok + $2, "
+                            "files_duplicate = files_duplicate + $3, "
+                            "files_unchanged = files_unchanged + $4, "
+                            "files_failed = files_failed + $5, bytes_read = bytes_read + $6 "
+                            "WHERE run_id = $1"),
+          6, t);
       break;
     }
     case P_COUNT:

@@ -16,6 +16,7 @@
 #include "guard.hpp"
 #include "metrics.hpp"
 #include "pool_internal.hpp"
+#include "run_counts.hpp"
 
 extern "C" {
 #include "access/xact.h"
@@ -56,8 +57,8 @@ constexpr int kLockCheckEveryMs = 1000;  // look for run processes blocked by th
 // Waiting while this transaction holds a lock that conflicts with the
 // workers' row writes would hang forever: refuse instead.
 void check_caller_locks(Oid nsp, const char* function) {
-  static const char* const tables[] = {"midipipe_runs", "midipipe_files", "midipipe_analysis",
-                                       "midipipe_tracks", "midipipe_queue"};
+  static const char* const tables[] = {"midipipe_runs",   "midipipe_files", "midipipe_analysis",
+                                       "midipipe_tracks", "midipipe_queue", "midipipe_run_counts"};
   static const LOCKMODE modes[] = {AccessExclusiveLock, ExclusiveLock, ShareRowExclusiveLock,
                                    ShareLock};
   static const char* const mode_names[] = {"ACCESS EXCLUSIVE", "EXCLUSIVE", "SHARE ROW EXCLUSIVE",
@@ -582,6 +583,10 @@ Datum midipipe_cancel(PG_FUNCTION_ARGS) {
       Oid roleoid = role != nullptr ? get_role_oid(role, true) : InvalidOid;
       if (!pool_control && !(OidIsValid(roleoid) && has_privs_of_role(caller, roleoid)))
         cancel_denied(run_id);
+      // the counts its batches appended before the restart (no scanner folds them)
+      if (OidIsValid(get_relname_relid("midipipe_run_counts", nsp)) &&
+          mp_spi_exec_id(nsp, mp_fold_counts_sql(), run_id, false, 0) != SPI_OK_UPDATE)
+        elog(ERROR, "midipipe: could not fold the run's counts");
       updated = mp_spi_exec_id(nsp,
                                "UPDATE %s.midipipe_runs SET state = 'cancelled', "
                                "finished_at = clock_timestamp() WHERE run_id = $1",

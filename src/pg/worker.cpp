@@ -19,6 +19,7 @@
 #include "guard.hpp"
 #include "metrics.hpp"
 #include "pool_internal.hpp"
+#include "run_counts.hpp"
 #include "stop.hpp"
 
 extern "C" {
@@ -186,6 +187,10 @@ bool run_drained(int run_slot, uint32 run_generation) {
   return drained;
 }
 
+struct Assignment;
+bool run_ending(const Assignment& a);
+void fold_late_counts(const Assignment& a, MemoryContext loop_cxt);
+
 // Files to claim: midipipe.batch_size, or a fair share of what is left when
 // that is less than a batch per worker of the run, so that a small run (or the
 // tail of a large one) is spread over all its workers instead of going to the
@@ -315,8 +320,64 @@ BatchResult run_batch(const Assignment& a, MemoryContext loop_cxt, char** errmsg
     undo_live_progress(ctxp);
   } else {
     publish_outcome(ctxp, out);
+    if (out.claimed > 0 && run_ending(a)) fold_late_counts(a, loop_cxt);
   }
   return result;
+}
+
+// The batch's run was cancelled, failed or ended (its slot given away): the
+// scanner may have folded the run's counts for the last time before this
+// batch committed (a batch holding rows when a run is cancelled can commit
+// after it, e.g. a worker stopped meanwhile). A cancel is asked before the
+// scanner's last fold, so a batch that committed after that fold sees it here.
+bool run_ending(const Assignment& a) {
+  LWLockAcquire(mp_shared->lock, LW_SHARED);
+  const MpRunSlot* run = &mp_shared->runs[a.run_slot];
+  const bool ending = run->generation != a.run_generation || run->cancel_requested ||
+                      run->fail_requested || run->finished;
+  LWLockRelease(mp_shared->lock);
+  return ending;
+}
+
+// Folds the run's appended counts into its row (run_counts.hpp), as the
+// owner of the tables, so that an ended run's counts include this batch.
+void fold_late_counts(const Assignment& a, MemoryContext loop_cxt) {
+  PG_TRY();
+  {
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "midipipe: SPI_connect failed");
+    PushActiveSnapshot(GetTransactionSnapshot());
+    Oid nsp = mp_extension_schema();
+    if (OidIsValid(nsp) && OidIsValid(get_relname_relid("midipipe_run_counts", nsp)) &&
+        OidIsValid(get_relname_relid("midipipe_runs", nsp))) {
+      mp_set_local_search_path(nsp);
+      Oid save_user;
+      int save_sec;
+      GetUserIdAndSecContext(&save_user, &save_sec);
+      SetUserIdAndSecContext(mp_tables_owner(nsp), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+      Oid types[1] = {INT8OID};
+      Datum values[1] = {Int64GetDatum(a.run_id)};
+      if (SPI_execute_with_args(mp_with_schema(nsp, mp_fold_counts_sql()), 1, types, values,
+                                nullptr, false, 0) != SPI_OK_UPDATE)
+        elog(ERROR, "midipipe: could not fold the run's counts");
+      SetUserIdAndSecContext(save_user, save_sec);
+    }
+    SPI_finish();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+  }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(loop_cxt);
+    HOLD_INTERRUPTS();
+    EmitErrorReport();
+    AbortOutOfAnyTransaction();
+    FlushErrorState();
+    RESUME_INTERRUPTS();
+  }
+  PG_END_TRY();
+  MemoryContextSwitchTo(loop_cxt);
 }
 
 // After a batch given up because its run was cancelled: the scanner
