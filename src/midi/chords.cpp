@@ -1,33 +1,40 @@
-// midipipe: chord detection (see docs/analysis-depth.md, "Chords").
+// midipipe: chord recognition (see docs/analysis-depth.md, "Chords").
 //
-// One sweep over the sorted note boundaries of the non-drum notes. Between two
-// boundaries the sounding set is constant; its pitch classes are added to the
-// analysis window (a beat, or half a bar) weighted by the time they sound
-// there (a pitch class sounding in two octaves counts twice), and the lowest
-// sounding pitch's class to a bass vector. A constant stretch that covers
-// many windows classifies one of them only (they are identical), so the cost
-// is linear in the notes whatever the deltas.
-//
-// A window is classified by template matching: for every root among its
-// pitch classes and every quality, the cosine between the duration-weighted
-// pitch-class vector and the quality's binary template. The best score wins;
-// scores within 0.02 of the best are ties, broken by the bass (the root that
-// sounds longest as the lowest note), then by the score, then by the simpler
-// quality. No chord ("N") when fewer than 3 pitch classes carry at least 10%
-// of the strongest one's weight, or when the best cosine is below 0.8.
+// Three steps.
+// 1. Frames: one sweep over the sorted note boundaries of the non-drum notes
+//    adds to each beat-long frame (the time signature's beat: a quarter in
+//    4/4, a dotted quarter in 6/8) the time each pitch class sounds in it (a
+//    pitch class in two octaves counts twice) and the time each is the lowest
+//    sounding note. A constant stretch covering many frames gives one frame
+//    and a repeat count, so the cost is linear in the notes whatever the
+//    deltas.
+// 2. Roots: a Viterbi pass over the frames with one state per root. A frame
+//    scores each root by its best template (2 x the share of the frame's
+//    sound on the template's pitch classes, minus a prior for the richer
+//    templates), plus a bonus when the root is the frame's bass and when the
+//    chord belongs to the piece's key; changing root costs a penalty, smaller
+//    on a downbeat. So the harmony changes by the beat where the music
+//    changes by the beat, and stays for bars where it does not.
+// 3. Qualities: each span of one root sums its frames and takes the quality
+//    that fits it best (the same score, over every template); "N" when that
+//    template's cosine with the span is below 0.8.
 #include <algorithm>
 #include <array>
 #include <bit>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <span>
 #include <utility>
 
 #include "depth_internal.hpp"
+#include "key.hpp"
 
 namespace midipipe {
 namespace {
 
+using depth_detail::BarCursor;
 using depth_detail::floor_u64;
 using depth_detail::Meter;
 using depth_detail::radix_sort;
@@ -81,50 +88,6 @@ double quality_weight(int q) noexcept {
   }
 }
 
-// classify() spells the templates of kQualities out; this checks that they
-// are the ones it spells.
-constexpr bool spelled_as_in_classify() {
-  constexpr uint8_t kSpelled[kChordQualities][5] = {
-      {0, 4, 7},        {0, 3, 7},        {0, 3, 6},       {0, 4, 8},     {0, 2, 7},
-      {0, 5, 7},        {0, 4, 7, 9},     {0, 3, 7, 9},    {0, 4, 7, 10}, {0, 4, 7, 11},
-      {0, 3, 7, 10},    {0, 3, 6, 10},    {0, 3, 6, 9},    {0, 5, 7, 10}, {0, 2, 4, 7},
-      {0, 2, 4, 7, 10}, {0, 2, 4, 7, 11}, {0, 2, 3, 7, 10}};
-  constexpr uint8_t kSize[kChordQualities] = {3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5};
-  for (int q = 0; q < kChordQualities; ++q) {
-    if (kQualities[q].n != kSize[q]) return false;
-    for (int i = 0; i < kSize[q]; ++i) {
-      if (kQualities[q].iv[i] != kSpelled[q][i]) return false;
-    }
-  }
-  return true;
-}
-static_assert(spelled_as_in_classify());
-
-// 1 / sqrt(n) for templates of n pitch classes.
-const double kInvSqrt[6] = {0, 1, 1 / std::sqrt(2.0), 1 / std::sqrt(3.0), 0.5, 1 / std::sqrt(5.0)};
-
-// Two doubles, added, multiplied and compared lane by lane (a GCC and Clang
-// extension: SSE2 on x86-64, plain scalar code where there are no vectors).
-// Each lane's result is the scalar operation's, rounded the same way.
-using V2 = double __attribute__((vector_size(16)));
-
-// The larger of a and b (a when equal, as std::max), per lane for V2.
-template <class T>
-[[gnu::always_inline]] inline T max2(T a, T b) noexcept {
-  return a < b ? b : a;
-}
-
-// The largest of v[0..N) (never NaN, so any grouping gives the same value):
-// a tree, not a chain, so that the maxima add little to the dependencies.
-template <int N, class T>
-[[gnu::always_inline]] inline T tree_max(const T* v) noexcept {
-  if constexpr (N == 1) {
-    return v[0];
-  } else {
-    return max2(tree_max<N / 2>(v), tree_max<N - N / 2>(v + N / 2));
-  }
-}
-
 // f(0), f(1), ..., f(N - 1), unrolled.
 template <size_t N, class F>
 [[gnu::always_inline]] inline void unrolled(F&& f) noexcept {
@@ -132,189 +95,73 @@ template <size_t N, class F>
   (std::make_index_sequence<N>());
 }
 
-// Stores the r in I... (ascending) with pc[r] >= floor10 in roots; returns
-// how many (unrolled: the comma operator adds in order).
-template <size_t... I>
-[[gnu::always_inline]] inline int find_roots(const double* pc, double floor10, int* roots,
-                                             std::index_sequence<I...>) noexcept {
-  int n = 0;
-  ((roots[n] = static_cast<int>(I), n += pc[I] >= floor10), ...);
-  return n;
-}
+// The model's parameters (docs/analysis-depth.md, "Chords"). The change
+// penalties and the bass and key bonuses were chosen on half of the labelled
+// pieces (test/depth/chords_labelled_test.cpp) and checked on the other.
+struct Params {
+  double change_bar = 0.05;  // a root change on a downbeat
+  double change_beat = 0.3;  // on another beat
+  double change_sub = 0.4;   // between beats
+  double bass = 0.1;         // the root is the frame's bass
+  double key = 0.1;          // the chord's notes are all in the piece's key
+  double size = 0.1;         // prior per template note beyond 3
+  double rare = 0.2;         // prior of sus2, sus4, aug, 6, m6, 7sus4, add9 and the ninths
+  double no_chord = 0.6;     // a span whose chord's cosine is below this is "N"
+};
+constexpr Params kParams;
+const Params& params() { return kParams; }
 
-// The sum of the squares of pc[I]..., added left to right (unrolled).
-template <size_t... I>
-[[gnu::always_inline]] inline double sum_squares(const double* pc,
-                                                 std::index_sequence<I...>) noexcept {
-  double s = 0;
-  ((s += pc[I] * pc[I]), ...);
-  return s;
-}
+// The prior of each quality (subtracted from its score): per template note
+// beyond 3, plus one for the rarer qualities.
+constexpr auto kPrior = [] {
+  std::array<double, kChordQualities> t{};
+  for (int q = 0; q < kChordQualities; ++q) {
+    const Quality& k = kQualities[q];
+    const bool rare = k.kind == 1 || k.kind == 5 || q == 3 || q == 6 || q == 7 || q == 13;
+    t[static_cast<size_t>(q)] = kParams.size * (k.n - 3) + (rare ? kParams.rare : 0);
+  }
+  return t;
+}();
+double prior(int q) { return kPrior[static_cast<size_t>(q)]; }
 
-// Chord id: root * kChordQualities + quality, or -1 for none. `pc2`: the
-// 12 pitch-class weights twice over (pc2[i] == pc2[i + 12], so that the
-// weights from any root on are consecutive); `bass`: 12 values, only compared
-// (double or int64_t: the integer pass's sums convert exactly, so comparing
-// them compares the doubles).
-template <class B>
-int classify(const double (&pc2)[24], const B* bass) noexcept {
-  const double* pc = pc2;
-  const double maxw = tree_max<12>(pc);
-  if (!(maxw > 0)) return -1;
-  // Only the roots among the pitch classes present count (at least 10% of
-  // the strongest one's weight).
-  const double floor10 = 0.1 * maxw;
-  int roots[13];
-  const int nroots = find_roots(pc, floor10, roots, std::make_index_sequence<12>());
-  if (nroots < 3) return -1;
-  // The score of every quality at each root: the sum of the weights under
-  // its template (added left to right in the template's order, as in
-  // kQualities), times f[size] = inv_norm / sqrt(size). Templates that start
-  // alike share their partial sums (the same additions in the same order:
-  // the same results). A rounded product is monotonic in the sum, so the
-  // best score of a root is the largest sum of each size times its factor:
-  // the sums need not wait for the norm. Two roots at a time, one per lane
-  // (an odd last root is paired with itself).
-  roots[nroots] = roots[nroots - 1];  // (nroots < 12 when odd)
-  V2 sum[6][kChordQualities];         // by pair of indices in roots
-  V2 top[6][3];                       // per pair, the largest sums of 3, 4 and 5 pitch classes
-  for (int ri = 0; ri < nroots; ri += 2) {
-    const double* wa = pc2 + roots[ri];
-    const double* wb = pc2 + roots[ri + 1];
-    const V2 w0 = {wa[0], wb[0]}, w2 = {wa[2], wb[2]}, w3 = {wa[3], wb[3]};
-    const V2 w4 = {wa[4], wb[4]}, w5 = {wa[5], wb[5]}, w6 = {wa[6], wb[6]};
-    const V2 w7 = {wa[7], wb[7]}, w8 = {wa[8], wb[8]}, w9 = {wa[9], wb[9]};
-    const V2 w10 = {wa[10], wb[10]}, w11 = {wa[11], wb[11]};
-    V2* sc = sum[ri / 2];
-    const V2 s04 = w0 + w4, s047 = s04 + w7;
-    const V2 s03 = w0 + w3, s037 = s03 + w7, s036 = s03 + w6;
-    const V2 s02 = w0 + w2, s024 = s02 + w4, s0247 = s024 + w7;
-    const V2 s057 = w0 + w5 + w7;
-    sc[0] = s047;                           // maj
-    sc[1] = s037;                           // min
-    sc[2] = s036;                           // dim
-    sc[3] = s04 + w8;                       // aug
-    sc[4] = s02 + w7;                       // sus2
-    sc[5] = s057;                           // sus4
-    sc[6] = s047 + w9;                      // 6
-    sc[7] = s037 + w9;                      // m6
-    sc[8] = s047 + w10;                     // 7
-    sc[9] = s047 + w11;                     // maj7
-    sc[10] = s037 + w10;                    // m7
-    sc[11] = s036 + w10;                    // m7b5
-    sc[12] = s036 + w9;                     // dim7
-    sc[13] = s057 + w10;                    // 7sus4
-    sc[14] = s0247;                         // add9
-    sc[15] = s0247 + w10;                   // 9
-    sc[16] = s0247 + w11;                   // maj9
-    sc[17] = s02 + w3 + w7 + w10;           // m9
-    top[ri / 2][0] = tree_max<6>(sc);       // the triads and suspended chords
-    top[ri / 2][1] = tree_max<9>(sc + 6);   // the four-note chords
-    top[ri / 2][2] = tree_max<3>(sc + 15);  // the ninths
-  }
-  const double sumsq = sum_squares(pc, std::make_index_sequence<12>());
-  const double inv_norm = 1 / std::sqrt(sumsq);
-  // The factor of each template size, by group of qualities (0-5: 3 pitch
-  // classes, 6-14: 4, 15-17: 5).
-  const double f[3] = {inv_norm * kInvSqrt[3], inv_norm * kInvSqrt[4], inv_norm * kInvSqrt[5]};
-  // Per pair and group, the best score; per pair, the best over the groups.
-  // (An odd last root's copy changes no maximum.)
-  const V2 fv[3] = {V2{f[0], f[0]}, V2{f[1], f[1]}, V2{f[2], f[2]}};
-  V2 group_max[6][3], root_max[6];
-  V2 bestv = {-1, -1};
-  for (int pi = 0; pi < (nroots + 1) / 2; ++pi) {
-    for (int g = 0; g < 3; ++g) group_max[pi][g] = top[pi][g] * fv[g];
-    root_max[pi] = max2(max2(group_max[pi][0], group_max[pi][1]), group_max[pi][2]);
-    bestv = max2(bestv, root_max[pi]);
-  }
-  const double best = max2(bestv[0], bestv[1]);
-  if (best < 0.8) return -1;
-  // The qualities near the best, visited by root, then quality: the one
-  // whose root sounds longest as the bass wins, then the higher score (by
-  // more than 1e-12), then the first. A root or group none of whose scores
-  // is near, or a root with less bass than the pick, has no candidate.
-  constexpr int kGroupEnd[3] = {6, 15, kChordQualities};
-  const double near = best - 0.02;
-  int pick = -1;
-  B pick_bass = -1;
-  double pick_score = -1;
-  for (int ri = 0; ri < nroots; ++ri) {
-    if (root_max[ri / 2][ri & 1] < near) continue;
-    const int r = roots[ri];
-    const B b = bass[r];
-    if (b < pick_bass) continue;
-    for (int g = 0, q = 0; g < 3; q = kGroupEnd[g++]) {
-      if (group_max[ri / 2][g][ri & 1] < near) continue;
-      for (; q < kGroupEnd[g]; ++q) {
-        const double s = sum[ri / 2][q][ri & 1] * f[g];
-        if (s >= near && (b > pick_bass || (b == pick_bass && s > pick_score + 1e-12))) {
-          pick = r * kChordQualities + q;
-          pick_bass = b;
-          pick_score = s;
+// One frame: a beat of the meter (or a run of identical beats).
+struct Frame {
+  uint64_t tick;
+  uint64_t reps;  // identical frames that follow
+  uint8_t bass;   // the pitch class lowest for the longest time (12: nothing sounds)
+  float x[12];    // time per pitch class, normalised to sum 1 (all 0: nothing sounds)
+};
+
+class Frames {
+ public:
+  template <class T>
+  void push(uint64_t tick, const T* pc, const T* bass) {
+    Frame f{tick, 0, 12, {}};
+    double total = 0;
+    for (int i = 0; i < 12; ++i) total += static_cast<double>(pc[i]);
+    if (total > 0) {
+      const double inv = 1 / total;
+      for (int i = 0; i < 12; ++i) f.x[i] = static_cast<float>(static_cast<double>(pc[i]) * inv);
+      T best = 0;
+      for (int i = 0; i < 12; ++i) {
+        if (bass[i] > best) {
+          best = bass[i];
+          f.bass = static_cast<uint8_t>(i);
         }
       }
     }
-  }
-  return pick;
-}
-
-struct Entry {
-  uint64_t tick;
-  int id;
-};
-
-enum class Mode { beat, half_bar };
-
-// Windows with the same content (repeated figures) are common: a small cache
-// of recent windows, keyed by the exact bits of both vectors, spares
-// classifying them again. The integer pass keys it by its integer sums
-// (which convert to the doubles exactly: equal keys, equal doubles), so a hit
-// converts nothing. 2^kBits entries of 200 bytes, direct-mapped.
-template <int kBits>
-class ClassifyCache {
- public:
-  // `pc` and `bass`: 12 values each, double or int64_t. The hash reads `pc`
-  // only (windows that differ by their bass only are rare); a hit compares
-  // both, stopping at the first difference (most misses differ at once).
-  template <class T>
-  int lookup(const T* pc, const T* bass) noexcept {
-    constexpr uint64_t kMul = 0x9E3779B97F4A7C15ull;
-    uint64_t h0 = 1, h1 = 2, h2 = 3, h3 = 4;  // four independent lanes (in registers)
-    for (int i = 0; i < 12; i += 4) {
-      h0 = (h0 ^ word(pc[i])) * kMul;
-      h1 = (h1 ^ word(pc[i + 1])) * kMul;
-      h2 = (h2 ^ word(pc[i + 2])) * kMul;
-      h3 = (h3 ^ word(pc[i + 3])) * kMul;
+    // A frame equal to the one before (a chord held across the beat) adds
+    // to its count.
+    if (!v.empty() && v.back().bass == f.bass && std::memcmp(v.back().x, f.x, sizeof f.x) == 0) {
+      ++v.back().reps;
+      return;
     }
-    const uint64_t hash = (h0 + h1) ^ (h2 + h3);
-    Entry& e = cache_[hash >> (64 - kBits)];
-    if (e.id != kEmpty && same(e.key, pc) && same(e.key + 12, bass)) return e.id;
-    static_assert(sizeof(T) == sizeof(uint64_t));  // the key holds the words as they are
-    std::memcpy(e.key, pc, 12 * sizeof(T));
-    std::memcpy(e.key + 12, bass, 12 * sizeof(T));
-    double p2[24];
-    unrolled<12>([&](size_t i) { p2[i] = p2[i + 12] = static_cast<double>(pc[i]); });
-    e.id = classify(p2, bass);
-    return e.id;
+    v.push_back(f);
   }
-
- private:
-  static uint64_t word(double x) noexcept { return std::bit_cast<uint64_t>(x); }
-  static uint64_t word(int64_t x) noexcept { return static_cast<uint64_t>(x); }
-  template <class T>
-  static bool same(const uint64_t* key, const T* v) noexcept {
-    return [&]<size_t... I>(std::index_sequence<I...>) {
-      return ((key[I] == word(v[I])) && ...);  // (unrolled, stops at the first difference)
-    }
-    (std::make_index_sequence<12>());
+  void repeat(uint64_t n) {
+    if (!v.empty()) v.back().reps += n;
   }
-  static_assert(kBits >= 1 && kBits <= 16);
-  static constexpr int kEmpty = -2;  // not a chord id
-  struct Entry {
-    uint64_t key[24];
-    int id = kEmpty;
-  };
-  Entry cache_[1 << kBits];
+  std::vector<Frame> v;
 };
 
 // pitch % 12 for every MIDI pitch.
@@ -335,15 +182,16 @@ constexpr auto kPitchBit = [] {
 constexpr int kTickShift = 9;
 constexpr uint64_t kStartBit = 256, kDrumBit = 128;
 
-// One pass over the boundaries with windows of the given kind.
+// One pass over the boundaries with frames of a beat (`beat`: the frame
+// length of each meter segment, in ticks), in double arithmetic.
 class Pass {
  public:
-  Pass(const std::vector<uint64_t>& points, Meter& meter, Mode mode, Poller& poller)
-      : points_(points), meter_(meter), mode_(mode), poller_(poller) {}
+  Pass(const std::vector<uint64_t>& points, Meter& meter, const std::vector<double>& beat,
+       Frames& out, Poller& poller)
+      : points_(points), meter_(meter), beat_(beat), out_(out), poller_(poller) {}
 
   // `first`: the first non-drum boundary.
-  std::vector<Entry> run(size_t first, bool& used_bar) {
-    used_bar_ = false;
+  void run(size_t first) {
     uint64_t prev = points_[first] >> kTickShift;
     for (size_t i = first; i < points_.size(); ++i) {
       poller_.step();
@@ -357,8 +205,6 @@ class Pass {
       apply(p);
     }
     if (open_) finalize();
-    used_bar = used_bar_;
-    return std::move(out_);
   }
 
  private:
@@ -392,18 +238,7 @@ class Pass {
     const Meter::Seg& s = meter_.seg(si);
     const double seg_end =
         si + 1 < meter_.size() ? static_cast<double>(meter_.seg(si + 1).tick) : HUGE_VAL;
-    if (si != wlen_seg_) {  // the window length depends on the meter segment only
-      wlen_seg_ = si;
-      const double q = meter_.quarter();
-      if (mode_ == Mode::beat) {
-        wlen_ = q;
-      } else {
-        const double quarters = s.bar_len / q;
-        const bool even = quarters >= 2 && std::fmod(quarters, 2.0) == 0;
-        wlen_ = even ? s.bar_len / 2 : s.bar_len;
-        if (!even) used_bar_ = true;
-      }
-    }
+    wlen_ = beat_[si];  // the frame length depends on the meter segment only
     const double base = static_cast<double>(s.tick);
     const double k = std::floor((x - base) / wlen_);
     ws_ = base + (k > 0 ? k : 0) * wlen_;
@@ -417,13 +252,8 @@ class Pass {
     open_ = true;
   }
 
-  int classify_cached() noexcept { return cache_.lookup(pc_, bass_); }
-
   void finalize() {
-    const int id = classify_cached();
-    if (!(out_.empty() && id < 0) && (out_.empty() || out_.back().id != id)) {
-      out_.push_back(Entry{floor_u64(ws_), id});
-    }
+    out_.push(floor_u64(ws_), pc_, bass_);
     std::fill(std::begin(pc_), std::end(pc_), 0.0);
     std::fill(std::begin(bass_), std::end(bass_), 0.0);
     open_ = false;
@@ -448,7 +278,11 @@ class Pass {
           add(wlen_);
           finalize();
           x = ws_ + n * wlen_;
-          if (x <= ws_) x = we_;
+          if (x <= ws_) {
+            x = we_;
+          } else {
+            out_.repeat(static_cast<uint64_t>(n) - 1);
+          }
         }
       }
     }
@@ -456,17 +290,15 @@ class Pass {
 
   const std::vector<uint64_t>& points_;
   Meter& meter_;
-  Mode mode_;
+  const std::vector<double>& beat_;
+  Frames& out_;
   Poller& poller_;
   uint32_t cnt_[128] = {};
   int32_t pc_cnt_[12] = {};  // sounding notes per pitch class
   uint64_t mask_[2] = {0, 0};
   double pc_[12] = {}, bass_[12] = {};
-  ClassifyCache<6> cache_;
-  bool open_ = false, used_bar_ = false;
+  bool open_ = false;
   double ws_ = 0, we_ = 0, wlen_ = 1, seg_end_ = 0;
-  size_t wlen_seg_ = SIZE_MAX;  // the meter segment wlen_ was computed for
-  std::vector<Entry> out_;
 };
 
 // The same pass in integer arithmetic, for the usual case where every window
@@ -481,18 +313,18 @@ class Pass {
 class IntPass {
  public:
   // `points`: the non-drum boundaries only (n > 0 of them).
-  IntPass(const uint64_t* points, size_t n, Meter& meter, Mode mode, Poller& poller)
-      : points_(points), n_(n), meter_(meter), mode_(mode), poller_(poller) {
+  IntPass(const uint64_t* points, size_t n, Meter& meter, const std::vector<double>& beat,
+          Frames& out, Poller& poller)
+      : points_(points), n_(n), meter_(meter), beat_(beat), out_(out), poller_(poller) {
     std::memcpy(pclass_, kPitchClass.data(), sizeof pclass_);
     std::memcpy(pbit_, kPitchBit.data(), sizeof pbit_);
   }
 
-  // Whether the windows of `mode` have whole-tick edges and sums that fit:
-  // `max_tick` is the last boundary tick, `notes` bounds the notes sounding.
-  static bool usable(Meter& meter, Mode mode, uint64_t max_tick, size_t notes) {
+  // Whether the frames have whole-tick edges and sums that fit: `max_tick`
+  // is the last boundary tick, `notes` bounds the notes sounding.
+  static bool usable(const std::vector<double>& beat, uint64_t max_tick, size_t notes) {
     if (max_tick >= (uint64_t{1} << 50)) return false;
-    for (size_t i = 0; i < meter.size(); ++i) {
-      const double w = window_length(meter, i, mode, nullptr);
+    for (const double w : beat) {
       if (!(w >= 1 && w < 0x1p40 && w == std::floor(w))) return false;
       if (static_cast<double>(notes) * w >= 0x1p52) return false;
     }
@@ -502,8 +334,7 @@ class IntPass {
   // The loop branches only at window ends and to find the lowest sounding
   // pitch: the bass stretch since the last boundary is added at every
   // boundary (zero at the same tick; to a spare slot when nothing sounds).
-  std::vector<Entry> run(bool& used_bar) {
-    used_bar_ = false;
+  void run() {
     const uint64_t* pts = points_;
     const size_t n = n_;
     uint64_t x = pts[0] >> kTickShift;
@@ -560,21 +391,9 @@ class IntPass {
       block = block_end;
     }
     if (x != first_tick) finalize();  // Pass opens no window when nothing lasts
-    used_bar = used_bar_;
-    return std::move(out_);
   }
 
  private:
-  static double window_length(Meter& meter, size_t si, Mode mode, bool* used_bar) {
-    const double q = meter.quarter();
-    if (mode == Mode::beat) return q;
-    const double bar_len = meter.seg(si).bar_len;
-    const double quarters = bar_len / q;
-    const bool even = quarters >= 2 && std::fmod(quarters, 2.0) == 0;
-    if (!even && used_bar != nullptr) *used_bar = true;
-    return even ? bar_len / 2 : bar_len;
-  }
-
   void add_bass(uint64_t dt, uint64_t m0, uint64_t m1) {
     if ((m0 | m1) != 0) {
       const int low = m0 != 0 ? std::countr_zero(m0) : 64 + std::countr_zero(m1);
@@ -589,7 +408,7 @@ class IntPass {
     seg_end_ = si + 1 < meter_.size() ? meter_.seg(si + 1).tick : UINT64_MAX;
     if (si != wlen_seg_) {
       wlen_seg_ = si;
-      wlen_ = static_cast<uint64_t>(window_length(meter_, si, mode_, &used_bar_));
+      wlen_ = static_cast<uint64_t>(beat_[si]);
     }
     open_aligned(s.tick + (x - s.tick) / wlen_ * wlen_);
   }
@@ -603,13 +422,8 @@ class IntPass {
     unrolled<12>([&](size_t i) { pc_[i] = pc_cnt_[i] * len; });
   }
 
-  int classify_cached() noexcept { return cache_.lookup(pc_, bass_); }
-
   void finalize() {
-    const int id = classify_cached();
-    if (!(out_.empty() && id < 0) && (out_.empty() || out_.back().id != id)) {
-      out_.push_back(Entry{ws_, id});
-    }
+    out_.push(ws_, pc_, bass_);
     // Unrolled: GCC makes a fill of 13 words a "rep stos", slow to start.
     unrolled<14>([&](size_t k) { bass_[k] = 0; });
   }
@@ -635,6 +449,7 @@ class IntPass {
         if (n >= 2) {
           add_bass(wlen_, m0, m1);
           finalize();
+          out_.repeat(n - 2);
           x = ws_ + (n - 1) * wlen_;
           open_aligned(x);
         }
@@ -646,7 +461,8 @@ class IntPass {
   const uint64_t* points_;
   size_t n_;
   Meter& meter_;
-  Mode mode_;
+  const std::vector<double>& beat_;
+  Frames& out_;
   Poller& poller_;
   int32_t cnt_[128] = {};
   // Copies of kPitchClass and kPitchBit in the object (on the stack): the
@@ -655,13 +471,13 @@ class IntPass {
   uint64_t pbit_[128][2];
   int64_t pc_cnt_[12] = {};
   int64_t pc_[12] = {}, bass_[14] = {};  // bass_[12]: time with nothing sounding; [13]: padding
-  // 256 entries (51 KB): over the corpus, 150k windows classified of 247k,
-  // against 170k with 64 entries (138k distinct).
-  ClassifyCache<8> cache_;
-  bool used_bar_ = false;
   uint64_t ws_ = 0, we_ = 0, wlen_ = 1, seg_end_ = 0;
   size_t wlen_seg_ = SIZE_MAX;
-  std::vector<Entry> out_;
+};
+
+struct Entry {
+  uint64_t tick;
+  int id;  // root * kChordQualities + quality, or -1 for no chord ("N")
 };
 
 // Chord changes (consecutive chords, "N" skipped) per bar spanned.
@@ -676,6 +492,148 @@ double changes_per_bar(const std::vector<Entry>& prog, double bars) {
   return bars > 0 ? static_cast<double>(changes) / bars : 0.0;
 }
 
+// The frame length (the beat) of every meter segment: the bar divided by
+// the time signature's numerator, or by a third of it in compound metres
+// (6/8, 9/8, 12/8, 6/16, ...: dotted beats); 4/4 until the first signature.
+std::vector<double> beat_lengths(const DepthInput& in, Meter& meter, bool sub) {
+  std::vector<double> beat(meter.size());
+  size_t ti = 0;
+  uint32_t sig = 4u << 8 | 2;
+  for (size_t si = 0; si < meter.size(); ++si) {
+    const Meter::Seg& s = meter.seg(si);
+    while (ti < in.time_sigs.size() && in.time_sigs[ti].first <= s.tick)
+      sig = in.time_sigs[ti++].second;
+    const uint32_t nn = sig >> 8, dd = 1u << (sig & 7);
+    uint32_t beats = nn;
+    if (nn >= 6 && nn % 3 == 0 && dd >= 8) beats = nn / 3;
+    beat[si] = beats > 0 ? s.bar_len / beats : s.bar_len;
+    if (!(beat[si] > 0)) beat[si] = meter.quarter();
+    if (sub) beat[si] /= (beats != nn ? 3 : 2);
+  }
+  return beat;
+}
+
+// The pitch classes of the key (tonic, minor) as a 12-bit mask: the major
+// scale, or the natural minor with the raised seventh.
+unsigned key_mask(const KeyEstimate& k) {
+  constexpr unsigned kMajor = 0xAB5, kMinor = 0xDAD;  // {0,2,4,5,7,9,11}, {0,2,3,5,7,8,10,11}
+  const unsigned m = k.minor ? kMinor : kMajor;
+  const unsigned t = static_cast<unsigned>(k.tonic) % 12;
+  return ((m << t) | (m >> (12 - t))) & 0xFFF;
+}
+
+// The pitch classes of quality q at root r as a 12-bit mask.
+unsigned chord_mask(int r, int q) {
+  unsigned m = 0;
+  for (int i = 0; i < kQualities[q].n; ++i) m |= 1u << ((r + kQualities[q].iv[i]) % 12);
+  return m;
+}
+
+// The qualities the root pass scores: maj, min, dim, 7, dim7 (the chords
+// whose notes name their root; m7, maj7 and m7b5 hold another triad whole,
+// and scoring them moved roots to a third away: 75.2% against 73.1% of the
+// roots on the labelled pieces).
+constexpr int kRootQualities[5] = {0, 1, 2, 8, 12};
+
+// Per frame, per root, the best score of the root pass's qualities (times
+// the frame's count), then the Viterbi step. Returns the root of every frame.
+std::vector<int8_t> roots_of(const std::vector<Frame>& frames, Meter& meter,
+                             const std::vector<double>& beat, unsigned key, Poller& poller) {
+  const Params& p = params();
+  // The constant part of each (quality, root) score: - prior + key bonus.
+  alignas(16) float base[5][12];
+  for (int j = 0; j < 5; ++j) {
+    for (int r = 0; r < 12; ++r) {
+      const int q = kRootQualities[j];
+      base[j][r] = static_cast<float>(-prior(q) + ((chord_mask(r, q) & ~key) == 0 ? p.key : 0));
+    }
+  }
+  const size_t n = frames.size();
+  std::vector<uint16_t> moved(n);
+  std::vector<uint8_t> from(n);
+  double v[12] = {};
+  BarCursor bars(meter);
+  size_t seg = 0;
+  for (size_t f = 0; f < n; ++f) {
+    poller.step();
+    const Frame& fr = frames[f];
+    float e[12] = {};
+    if (fr.bass < 12) {
+      // Each template's share of the frame, for the 12 roots at once (the
+      // loops over r vectorise: x2 holds the shares twice over).
+      float x2[24];
+      std::memcpy(x2, fr.x, sizeof fr.x);
+      std::memcpy(x2 + 12, fr.x, sizeof fr.x);
+      for (int r = 0; r < 12; ++r) {
+        const float s047 = x2[r] + x2[r + 4] + x2[r + 7];
+        const float s037 = x2[r] + x2[r + 3] + x2[r + 7];
+        const float s036 = x2[r] + x2[r + 3] + x2[r + 6];
+        const float m0 = std::max(2 * s047 + base[0][r], 2 * s037 + base[1][r]);
+        const float m1 = std::max(2 * s036 + base[2][r], 2 * (s047 + x2[r + 10]) + base[3][r]);
+        e[r] = std::max(std::max(m0, m1), 2 * (s036 + x2[r + 9]) + base[4][r]);
+      }
+      e[fr.bass] += static_cast<float>(p.bass);
+    }
+    // The change penalty by the frame's place in the bar.
+    double pos;
+    bars.bar_of(fr.tick, pos);
+    while (seg + 1 < meter.size() && meter.seg(seg + 1).tick <= fr.tick) ++seg;
+    const double in_beat = pos / beat[seg];
+    const double pen = pos == 0                         ? p.change_bar
+                       : in_beat == std::floor(in_beat) ? p.change_beat
+                                                        : p.change_sub;
+    int top = 0;
+    for (int r = 1; r < 12; ++r) top = v[r] > v[top] ? r : top;
+    const double move = v[top] - pen, count = static_cast<double>(fr.reps) + 1;
+    const double vmax = v[top];
+    uint16_t m = 0;
+    for (int r = 0; r < 12; ++r) {
+      const bool mv = move > v[r];
+      m = static_cast<uint16_t>(m | static_cast<unsigned>(mv) << r);
+      // (Kept near 0: the best path's score is subtracted.)
+      v[r] = (mv ? move : v[r]) - vmax + static_cast<double>(e[r]) * count;
+    }
+    moved[f] = m;
+    from[f] = static_cast<uint8_t>(top);
+  }
+  std::vector<int8_t> root(n);
+  int s = 0;
+  for (int r = 1; r < 12; ++r) s = v[r] > v[s] ? r : s;
+  for (size_t f = n; f-- > 0;) {
+    root[f] = static_cast<int8_t>(s);
+    if ((moved[f] >> s) & 1) s = from[f];
+  }
+  return root;
+}
+
+// The chord of a span of frames of root r: the quality of best score over
+// all templates, or -1 ("N") when its cosine is below the threshold.
+int quality_of(const double (&x)[12], int r) {
+  double total = 0, sumsq = 0, w[24];
+  for (int i = 0; i < 12; ++i) {
+    total += x[i];
+    sumsq += x[i] * x[i];
+    w[i] = w[i + 12] = x[i];
+  }
+  if (!(total > 0)) return -1;
+  const double* y = w + r;
+  int pick = -1;
+  double pick_score = -1e300, pick_in = 0;
+  for (int q = 0; q < kChordQualities; ++q) {
+    const Quality& k = kQualities[q];
+    double in = 0;
+    for (int i = 0; i < k.n; ++i) in += y[k.iv[i]];
+    const double score = 2 * in - kPrior[q] * total;  // (the score times total)
+    if (score > pick_score) {
+      pick = q;
+      pick_score = score;
+      pick_in = in;
+    }
+  }
+  const double cosine = pick_in / std::sqrt(sumsq * kQualities[pick].n);
+  return cosine < kParams.no_chord ? -1 : r * kChordQualities + pick;
+}
+
 }  // namespace
 
 std::string_view chord_quality_name(int q) noexcept {
@@ -687,6 +645,8 @@ std::string_view chord_suffix(int q) noexcept {
 
 namespace depth_detail {
 
+// The boundaries, the frames, the roots, the spans' qualities, then the
+// summary: one screen would hide the order of the steps.
 void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, Poller& poller) {
   // The boundaries of the non-drum notes with a length, sorted: the
   // analysis's (drum boundaries are skipped) when it passed them on and no
@@ -720,66 +680,93 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
   const uint64_t b1 = meter.bar_of(last > first ? last - 1 : first, pos);
   const double bars = static_cast<double>(b1 - b0 + 1);
 
-  // Half-bar windows first; when they change at 75% of the half bars or more,
-  // the harmony may move faster: per-beat windows are used when they show
-  // more than 2 changes per bar.
-  bool used_bar = false;
-  const size_t nnotes = points.size() / 2 + 1;
-  // The integer pass reads the non-drum boundaries only: those in
-  // [first_i, last_i) when no drum boundary lies among them, else a copy
-  // without the drums (made without branches: drum and other boundaries
-  // alternate unpredictably).
-  std::unique_ptr<uint64_t[]> copy;
-  const uint64_t* pitched = nullptr;
-  size_t npitched = 0;
-  const auto run_pass = [&](Mode mode, bool& ub) {
-    poller.step(last_i - first_i);
-    if (IntPass::usable(meter, mode, last, nnotes)) {
-      if (pitched == nullptr) {
-        uint64_t any[4] = {};  // (four words: fewer dependencies, fewer loop steps)
-        size_t at = first_i;
-        for (; at + 4 <= last_i; at += 4) {
-          unrolled<4>([&](size_t j) { any[j] |= points[at + j]; });
-        }
-        for (; at < last_i; ++at) any[0] |= points[at];
-        if (((any[0] | any[1] | any[2] | any[3]) & kDrumBit) == 0) {
-          pitched = points.data() + first_i;
-          npitched = last_i - first_i;
-        } else {
-          copy.reset(new uint64_t[last_i - first_i]);
-          size_t k = 0;
-          for (size_t i = first_i; i < last_i; ++i) {
-            const uint64_t p = points[i];
-            copy[k] = p;
-            k += (p & kDrumBit) == 0;
-          }
-          pitched = copy.get();
-          npitched = k;
-        }
+  // 1. The frames. The integer pass reads the non-drum boundaries only:
+  // those in [first_i, last_i) when no drum boundary lies among them, else a
+  // copy without the drums (made without branches: drum and other
+  // boundaries alternate unpredictably).
+  const std::vector<double> beat = beat_lengths(in, meter, true);
+  const std::vector<double> beat_only = beat_lengths(in, meter, false);
+  Frames frames;
+  poller.step(last_i - first_i);
+  if (IntPass::usable(beat, last, points.size() / 2 + 1)) {
+    uint64_t any[4] = {};  // (four words: fewer dependencies, fewer loop steps)
+    size_t at = first_i;
+    for (; at + 4 <= last_i; at += 4) {
+      unrolled<4>([&](size_t j) { any[j] |= points[at + j]; });
+    }
+    for (; at < last_i; ++at) any[0] |= points[at];
+    if (((any[0] | any[1] | any[2] | any[3]) & kDrumBit) == 0) {
+      IntPass(points.data() + first_i, last_i - first_i, meter, beat, frames, poller).run();
+    } else {
+      std::unique_ptr<uint64_t[]> copy(new uint64_t[last_i - first_i]);
+      size_t k = 0;
+      for (size_t i = first_i; i < last_i; ++i) {
+        const uint64_t p = points[i];
+        copy[k] = p;
+        k += (p & kDrumBit) == 0;
       }
-      return IntPass(pitched, npitched, meter, mode, poller).run(ub);
+      IntPass(copy.get(), k, meter, beat, frames, poller).run();
     }
-    return Pass(points, meter, mode, poller).run(first_i, ub);
-  };
-  std::vector<Entry> prog = run_pass(Mode::half_bar, used_bar);
-  const char* resolution = used_bar ? "bar" : "half_bar";
-  if (changes_per_bar(prog, bars) >= 1.5 || (used_bar && changes_per_bar(prog, bars) >= 0.75)) {
-    bool unused = false;
-    std::vector<Entry> beat = run_pass(Mode::beat, unused);
-    if (changes_per_bar(beat, bars) > 2.0) {
-      prog = std::move(beat);
-      resolution = "beat";
-    }
+  } else {
+    Pass(points, meter, beat, frames, poller).run(first_i);
   }
   std::vector<uint64_t>().swap(own);
-  copy.reset();
+  if (frames.v.empty()) return;
+
+  // 2. The key of the piece (the frames' pitch classes, each frame alike).
+  double hist[12] = {};
+  for (const Frame& f : frames.v) {
+    const double c = static_cast<double>(f.reps) + 1;
+    for (int i = 0; i < 12; ++i) hist[i] += f.x[i] * c;
+  }
+  const KeyEstimate k =
+      estimate_key(std::span<const double, 12>(hist, 12), KeyProfile::albrecht_shanahan);
+  const unsigned key = k.found ? key_mask(k) : 0xFFF;
+
+  // 3. The roots, then each span's quality.
+  const std::vector<int8_t> root = roots_of(frames.v, meter, beat_only, key, poller);
+  std::vector<Entry> prog;
+  for (size_t f0 = 0; f0 < frames.v.size();) {
+    size_t f1 = f0;
+    double x[12] = {};
+    for (; f1 < frames.v.size() && root[f1] == root[f0]; ++f1) {
+      poller.step();
+      const double c = static_cast<double>(frames.v[f1].reps) + 1;
+      for (int i = 0; i < 12; ++i) x[i] += frames.v[f1].x[i] * c;
+    }
+    const int id = quality_of(x, root[f0]);
+    if (!(prog.empty() && id < 0) && (prog.empty() || prog.back().id != id)) {
+      prog.push_back(Entry{frames.v[f0].tick, id});
+    }
+    f0 = f1;
+  }
   while (!prog.empty() && prog.back().id < 0) prog.pop_back();
   if (prog.empty()) return;
-  d.chord_resolution = resolution;
+  // A diminished seventh chord has four possible roots (its notes a minor
+  // third apart): the one a semitone below the next chord's root (its
+  // resolution), else the key's leading tone, else the leading tone of the
+  // key's dominant, else the one the frames chose.
+  for (size_t i = 0; i < prog.size(); ++i) {
+    if (prog[i].id < 0 || prog[i].id % kChordQualities != 12) continue;
+    const int r = prog[i].id / kChordQualities;
+    int pick = -1;
+    if (i + 1 < prog.size() && prog[i + 1].id >= 0) {
+      const int next = prog[i + 1].id / kChordQualities;
+      if ((next + 11 - r) % 3 == 0) pick = (next + 11) % 12;
+    }
+    if (pick < 0 && k.found) {
+      if ((k.tonic + 11 - r) % 3 == 0)
+        pick = (k.tonic + 11) % 12;
+      else if ((k.tonic + 6 - r) % 3 == 0)
+        pick = (k.tonic + 6) % 12;
+    }
+    if (pick >= 0) prog[i].id = pick * kChordQualities + 12;
+  }
 
   // Summary, weighted by each chord's ticks (to the next entry or the last note end).
   double time[12 * kChordQualities] = {};
   double total = 0, qual = 0;
+  std::vector<double> spans;  // each chord's length in bars
   d.chords.reserve(prog.size());
   for (size_t i = 0; i < prog.size(); ++i) {
     poller.step();
@@ -788,8 +775,8 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
     ChordEvent c{e.tick, clock.at(e.tick), std::nullopt, std::string(chord_quality_name(q)),
                  std::string(e.id >= 0 ? kRootNames[e.id / kChordQualities] : "N")};
     if (e.id >= 0) {
-      const int root = e.id / kChordQualities;
-      c.root = static_cast<int16_t>(root);
+      const int r = e.id / kChordQualities;
+      c.root = static_cast<int16_t>(r);
       c.name += kQualities[q].suffix;
       const uint64_t end = i + 1 < prog.size() ? prog[i + 1].tick : std::max(last, e.tick);
       const double dt = static_cast<double>(end - e.tick);
@@ -798,9 +785,13 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
       qual += dt * quality_weight(q);
       d.has_sevenths |= is_seventh(q);
       d.has_extended |= is_extended(q);
+      spans.push_back(dt / meter.seg(meter.seg_of(e.tick)).bar_len);
     }
     d.chords.push_back(std::move(c));
   }
+  // The harmonic rhythm: the median chord length against the bar.
+  const double median = spans.empty() ? 1 : median_of(spans);
+  d.chord_resolution = median <= 0.4 ? "beat" : median <= 0.75 ? "half_bar" : "bar";
   double entropy = 0;
   for (const double t : time) {
     if (t > 0) {

@@ -72,6 +72,7 @@ TEST(ChordsLabelled, RootAndFamilyAgainstExpertAnalyses) {
   double total = 0, root_ok = 0, family_ok = 0, no_chord = 0;
   std::map<int, double> wrong_by_interval;  // engine root - label root (mod 12) -> beats
   size_t pieces = 0;
+  double half_total[2] = {}, half_root[2] = {}, half_family[2] = {};  // odd, even pieces
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(root)) {
     if (e.path().extension() == ".mid") files.push_back(e.path());
@@ -93,6 +94,7 @@ TEST(ChordsLabelled, RootAndFamilyAgainstExpertAnalyses) {
     ++pieces;
     // Walk labels and engine chords together over their common boundaries.
     size_t c = 0;
+    const double t0 = total, r0 = root_ok, f0 = family_ok;
     for (const Label& l : labels) {
       double t = l.start;
       while (t < l.end) {
@@ -117,12 +119,20 @@ TEST(ChordsLabelled, RootAndFamilyAgainstExpertAnalyses) {
         t = next;
       }
     }
+    half_total[pieces % 2] += total - t0;
+    half_root[pieces % 2] += root_ok - r0;
+    half_family[pieces % 2] += family_ok - f0;
   }
   const double root_share = root_ok / total, family_share = family_ok / total;
   std::printf(
       "chords-labelled: %zu pieces, %.0f labelled beats: root %.1f%%, root+family %.1f%%, "
       "no chord %.1f%%\n",
       pieces, total, 100 * root_share, 100 * family_share, 100 * no_chord / total);
+  std::printf(
+      "  halves (pieces 1, 3, 5, ... / 2, 4, 6, ... in name order): root %.1f%% / %.1f%%, "
+      "root+family %.1f%% / %.1f%%\n",
+      100 * half_root[1] / half_total[1], 100 * half_root[0] / half_total[0],
+      100 * half_family[1] / half_total[1], 100 * half_family[0] / half_total[0]);
   std::printf("  wrong root, by interval engine - label (semitones: share of labelled time):");
   for (const auto& [iv, beats] : wrong_by_interval)
     std::printf(" %d: %.1f%%", iv, 100 * beats / total);
