@@ -124,35 +124,50 @@ constexpr auto kPrior = [] {
 }();
 double prior(int q) { return kPrior[static_cast<size_t>(q)]; }
 
-// One frame: a beat of the meter (or a run of identical beats).
+// One frame: half a beat of the meter (or a run of identical ones).
 struct Frame {
   uint64_t tick;
   uint64_t reps;  // identical frames that follow
-  uint8_t bass;   // the pitch class lowest for the longest time (12: nothing sounds)
-  float x[12];    // time per pitch class, normalised to sum 1 (all 0: nothing sounds)
+  float x[12];    // time per pitch class (ticks; all 0: nothing sounds)
+  float inv;      // 1 / the sum of x (0 when nothing sounds)
+  uint32_t bass;  // the pitch class lowest for the longest time (12: nothing sounds)
 };
 
 class Frames {
  public:
+  // `pc` and `bass`: 12 values each (double or int64_t).
   template <class T>
   void push(uint64_t tick, const T* pc, const T* bass) {
-    Frame f{tick, 0, 12, {}};
-    double total = 0;
-    for (int i = 0; i < 12; ++i) total += static_cast<double>(pc[i]);
-    if (total > 0) {
-      const double inv = 1 / total;
-      for (int i = 0; i < 12; ++i) f.x[i] = static_cast<float>(static_cast<double>(pc[i]) * inv);
-      T best = 0;
-      for (int i = 0; i < 12; ++i) {
-        if (bass[i] > best) {
-          best = bass[i];
-          f.bass = static_cast<uint8_t>(i);
-        }
-      }
+    // A window equal to the one before, bit for bit (a chord held across
+    // the beat), adds to its count: compared before anything is converted.
+    static_assert(sizeof(T) == sizeof(uint64_t));
+    if (!v.empty() && std::memcmp(last_, pc, 12 * sizeof(T)) == 0 &&
+        std::memcmp(last_ + 12, bass, 12 * sizeof(T)) == 0) {
+      ++v.back().reps;
+      return;
     }
+    std::memcpy(last_, pc, 12 * sizeof(T));
+    std::memcpy(last_ + 12, bass, 12 * sizeof(T));
+    Frame f;
+    f.tick = tick;
+    f.reps = 0;
+    unrolled<12>([&](size_t i) { f.x[i] = static_cast<float>(pc[i]); });
+    T total = 0;
+    unrolled<12>([&](size_t i) { total += pc[i]; });
+    f.inv = total > 0 ? static_cast<float>(1 / static_cast<double>(total)) : 0.0f;
+    // The first of the largest bass times (12 when none is positive).
+    T best = 0;
+    f.bass = 12;
+    unrolled<12>([&](size_t i) {
+      const bool more = bass[i] > best;
+      best = more ? bass[i] : best;
+      f.bass = more ? static_cast<uint32_t>(i) : f.bass;
+    });
+    if (total <= 0) f.bass = 12;
     // A frame equal to the one before (a chord held across the beat) adds
     // to its count.
-    if (!v.empty() && v.back().bass == f.bass && std::memcmp(v.back().x, f.x, sizeof f.x) == 0) {
+    if (!v.empty() && v.back().bass == f.bass &&
+        std::memcmp(v.back().x, f.x, sizeof f.x + sizeof f.inv) == 0) {
       ++v.back().reps;
       return;
     }
@@ -162,6 +177,9 @@ class Frames {
     if (!v.empty()) v.back().reps += n;
   }
   std::vector<Frame> v;
+
+ private:
+  uint64_t last_[24] = {};  // the bits of the last window pushed (pc, then bass)
 };
 
 // pitch % 12 for every MIDI pitch.
@@ -535,8 +553,29 @@ unsigned chord_mask(int r, int q) {
 // roots on the labelled pieces).
 constexpr int kRootQualities[5] = {0, 1, 2, 8, 12};
 
+// Four floats, lane by lane (a GCC and Clang extension: SSE on x86-64,
+// plain scalar code where there are no vectors). The 12 roots are 3 of them.
+using F4 = float __attribute__((vector_size(16)));
+[[gnu::always_inline]] inline F4 load4(const float* p) noexcept {
+  F4 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+[[gnu::always_inline]] inline F4 max4(F4 a, F4 b) noexcept { return a < b ? b : a; }
+using I4 = int32_t __attribute__((vector_size(16)));
+// Bit i set when lane i of m is set (a comparison's result: all ones or 0).
+[[gnu::always_inline]] inline unsigned lanes(I4 m) noexcept {
+#if defined(__SSE__)
+  return static_cast<unsigned>(__builtin_ia32_movmskps(reinterpret_cast<F4>(m)));
+#else
+  return (m[0] & 1u) | (m[1] & 2u) | (m[2] & 4u) | (m[3] & 8u);
+#endif
+}
+
 // Per frame, per root, the best score of the root pass's qualities (times
-// the frame's count), then the Viterbi step. Returns the root of every frame.
+// the frame's count), then the Viterbi step; returns the root of every
+// frame. (One function: the steps share the per-frame state.) The 12 roots
+// are 3 vectors of 4.
 std::vector<int8_t> roots_of(const std::vector<Frame>& frames, Meter& meter,
                              const std::vector<double>& beat, unsigned key, Poller& poller) {
   const Params& p = params();
@@ -548,57 +587,69 @@ std::vector<int8_t> roots_of(const std::vector<Frame>& frames, Meter& meter,
       base[j][r] = static_cast<float>(-prior(q) + ((chord_mask(r, q) & ~key) == 0 ? p.key : 0));
     }
   }
+  // The bass bonus by the frame's bass (row 12: none).
+  alignas(16) float bonus[13][12] = {};
+  for (int b = 0; b < 12; ++b) bonus[b][b] = static_cast<float>(p.bass);
   const size_t n = frames.size();
   std::vector<uint16_t> moved(n);
   std::vector<uint8_t> from(n);
-  double v[12] = {};
+  F4 v[3] = {};
   BarCursor bars(meter);
   size_t seg = 0;
   for (size_t f = 0; f < n; ++f) {
     poller.step();
     const Frame& fr = frames[f];
-    float e[12] = {};
+    F4 e[3] = {};
     if (fr.bass < 12) {
-      // Each template's share of the frame, for the 12 roots at once (the
-      // loops over r vectorise: x2 holds the shares twice over).
-      float x2[24];
+      // Each template's share of the frame: x2 holds the times twice over,
+      // so that root r's intervals are x2[r + i].
+      alignas(16) float x2[24];
       std::memcpy(x2, fr.x, sizeof fr.x);
       std::memcpy(x2 + 12, fr.x, sizeof fr.x);
-      for (int r = 0; r < 12; ++r) {
-        const float s047 = x2[r] + x2[r + 4] + x2[r + 7];
-        const float s037 = x2[r] + x2[r + 3] + x2[r + 7];
-        const float s036 = x2[r] + x2[r + 3] + x2[r + 6];
-        const float m0 = std::max(2 * s047 + base[0][r], 2 * s037 + base[1][r]);
-        const float m1 = std::max(2 * s036 + base[2][r], 2 * (s047 + x2[r + 10]) + base[3][r]);
-        e[r] = std::max(std::max(m0, m1), 2 * (s036 + x2[r + 9]) + base[4][r]);
-      }
-      e[fr.bass] += static_cast<float>(p.bass);
+      const F4 two = {2 * fr.inv, 2 * fr.inv, 2 * fr.inv, 2 * fr.inv};
+      unrolled<3>([&](size_t k) {
+        const float* w = x2 + 4 * k;
+        const F4 w0 = load4(w), w3 = load4(w + 3), w4 = load4(w + 4), w6 = load4(w + 6),
+                 w7 = load4(w + 7), w9 = load4(w + 9), w10 = load4(w + 10);
+        const F4 s047 = w0 + w4 + w7, s037 = w0 + w3 + w7, s036 = w0 + w3 + w6;
+        const F4 m0 =
+            max4(two * s047 + load4(base[0] + 4 * k), two * s037 + load4(base[1] + 4 * k));
+        const F4 m1 =
+            max4(two * s036 + load4(base[2] + 4 * k), two * (s047 + w10) + load4(base[3] + 4 * k));
+        e[k] = max4(max4(m0, m1), two * (s036 + w9) + load4(base[4] + 4 * k)) +
+               load4(bonus[fr.bass] + 4 * k);
+      });
     }
     // The change penalty by the frame's place in the bar.
     double pos;
     bars.bar_of(fr.tick, pos);
     while (seg + 1 < meter.size() && meter.seg(seg + 1).tick <= fr.tick) ++seg;
     const double in_beat = pos / beat[seg];
-    const double pen = pos == 0                         ? p.change_bar
-                       : in_beat == std::floor(in_beat) ? p.change_beat
-                                                        : p.change_sub;
-    int top = 0;
-    for (int r = 1; r < 12; ++r) top = v[r] > v[top] ? r : top;
-    const double move = v[top] - pen, count = static_cast<double>(fr.reps) + 1;
-    const double vmax = v[top];
-    uint16_t m = 0;
-    for (int r = 0; r < 12; ++r) {
-      const bool mv = move > v[r];
-      m = static_cast<uint16_t>(m | static_cast<unsigned>(mv) << r);
+    const float pen = static_cast<float>(pos == 0                         ? p.change_bar
+                                         : in_beat == std::floor(in_beat) ? p.change_beat
+                                                                          : p.change_sub);
+    // The best state (the first of the best) and the step.
+    const F4 t = max4(max4(v[0], v[1]), v[2]);
+    const float vmax = std::max(std::max(t[0], t[1]), std::max(t[2], t[3]));
+    const F4 vm = {vmax, vmax, vmax, vmax};
+    const unsigned at_top = lanes(v[0] == vm) | lanes(v[1] == vm) << 4 | lanes(v[2] == vm) << 8;
+    const float mv = vmax - pen, count = static_cast<float>(fr.reps) + 1;
+    const F4 move = {mv, mv, mv, mv}, cnt = {count, count, count, count};
+    unsigned m = 0;
+    unrolled<3>([&](size_t k) {
+      const I4 take = move > v[k];
+      m |= lanes(take) << (4 * k);
       // (Kept near 0: the best path's score is subtracted.)
-      v[r] = (mv ? move : v[r]) - vmax + static_cast<double>(e[r]) * count;
-    }
-    moved[f] = m;
-    from[f] = static_cast<uint8_t>(top);
+      v[k] = (take ? move : v[k]) - vm + e[k] * cnt;
+    });
+    moved[f] = static_cast<uint16_t>(m);
+    from[f] = static_cast<uint8_t>(std::countr_zero(at_top));
   }
+  alignas(16) float last[12];
+  std::memcpy(last, v, sizeof last);
   std::vector<int8_t> root(n);
   int s = 0;
-  for (int r = 1; r < 12; ++r) s = v[r] > v[s] ? r : s;
+  for (int r = 1; r < 12; ++r) s = last[r] > last[s] ? r : s;
   for (size_t f = n; f-- > 0;) {
     root[f] = static_cast<int8_t>(s);
     if ((moved[f] >> s) & 1) s = from[f];
@@ -609,29 +660,75 @@ std::vector<int8_t> roots_of(const std::vector<Frame>& frames, Meter& meter,
 // The chord of a span of frames of root r: the quality of best score over
 // all templates, or -1 ("N") when its cosine is below the threshold.
 int quality_of(const double (&x)[12], int r) {
-  double total = 0, sumsq = 0, w[24];
+  double total = 0, sumsq = 0, w2[24];
   for (int i = 0; i < 12; ++i) {
     total += x[i];
     sumsq += x[i] * x[i];
-    w[i] = w[i + 12] = x[i];
+    w2[i] = w2[i + 12] = x[i];
   }
   if (!(total > 0)) return -1;
-  const double* y = w + r;
-  int pick = -1;
-  double pick_score = -1e300, pick_in = 0;
+  // The weight under every template (as spelled in kQualities; templates
+  // that start alike share their partial sums).
+  const double* w = w2 + r;
+  const double s04 = w[0] + w[4], s047 = s04 + w[7], s03 = w[0] + w[3], s037 = s03 + w[7];
+  const double s036 = s03 + w[6], s02 = w[0] + w[2], s024 = s02 + w[4], s0247 = s024 + w[7];
+  const double s057 = w[0] + w[5] + w[7];
+  const double in[kChordQualities] = {s047,          s037,          s036,
+                                      s04 + w[8],    s02 + w[7],    s057,
+                                      s047 + w[9],   s037 + w[9],   s047 + w[10],
+                                      s047 + w[11],  s037 + w[10],  s036 + w[10],
+                                      s036 + w[9],   s057 + w[10],  s0247,
+                                      s0247 + w[10], s0247 + w[11], s02 + w[3] + w[7] + w[10]};
+  int pick = 0;
+  double pick_score = -1e300;
   for (int q = 0; q < kChordQualities; ++q) {
-    const Quality& k = kQualities[q];
-    double in = 0;
-    for (int i = 0; i < k.n; ++i) in += y[k.iv[i]];
-    const double score = 2 * in - kPrior[q] * total;  // (the score times total)
+    const double score = 2 * in[q] - kPrior[static_cast<size_t>(q)] * total;  // (times total)
     if (score > pick_score) {
       pick = q;
       pick_score = score;
-      pick_in = in;
     }
   }
-  const double cosine = pick_in / std::sqrt(sumsq * kQualities[pick].n);
+  const double cosine = in[pick] / std::sqrt(sumsq * kQualities[pick].n);
   return cosine < kParams.no_chord ? -1 : r * kChordQualities + pick;
+}
+
+// quality_of spells the templates of kQualities out; this checks that they
+// are the ones it spells.
+constexpr bool spelled_as_in_quality_of() {
+  constexpr uint8_t kSpelled[kChordQualities][5] = {
+      {0, 4, 7},        {0, 3, 7},        {0, 3, 6},       {0, 4, 8},     {0, 2, 7},
+      {0, 5, 7},        {0, 4, 7, 9},     {0, 3, 7, 9},    {0, 4, 7, 10}, {0, 4, 7, 11},
+      {0, 3, 7, 10},    {0, 3, 6, 10},    {0, 3, 6, 9},    {0, 5, 7, 10}, {0, 2, 4, 7},
+      {0, 2, 4, 7, 10}, {0, 2, 4, 7, 11}, {0, 2, 3, 7, 10}};
+  for (int q = 0; q < kChordQualities; ++q) {
+    for (int i = 0; i < 5; ++i) {
+      if (kQualities[q].iv[i] != kSpelled[q][i]) return false;
+    }
+  }
+  return true;
+}
+static_assert(spelled_as_in_quality_of());
+
+// A triad over a bass a third below its root is the seventh chord on the
+// bass in root position (D F A over B: Bm7b5; B D F over G: G7; C E G over
+// A: Am7; E G B over C: Cmaj7). `bass`: the frames of each bass pitch class
+// (12: none); the span's bass is the most frequent one.
+int seventh_over_bass(int id, const float (&bass)[13]) {
+  int b = 0;
+  for (int i = 1; i < 12; ++i) b = bass[i] > bass[b] ? i : b;
+  if (!(bass[b] > 0)) return id;
+  const int r = id / kChordQualities, q = id % kChordQualities;
+  const int below = (r - b + 12) % 12;  // the bass this far below the root
+  int seventh = -1;
+  if (below == 3 && q == 1)
+    seventh = 11;  // min over a minor third: m7b5
+  else if (below == 4 && q == 2)
+    seventh = 8;  // dim over a major third: 7
+  else if (below == 3 && q == 0)
+    seventh = 10;  // maj over a minor third: m7
+  else if (below == 4 && q == 1)
+    seventh = 9;  // min over a major third: maj7
+  return seventh < 0 ? id : b * kChordQualities + seventh;
 }
 
 }  // namespace
@@ -684,7 +781,7 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
   // those in [first_i, last_i) when no drum boundary lies among them, else a
   // copy without the drums (made without branches: drum and other
   // boundaries alternate unpredictably).
-  const std::vector<double> beat = beat_lengths(in, meter, true);
+  const std::vector<double> beat = beat_lengths(in, meter, std::getenv("MP_SUB") == nullptr);
   const std::vector<double> beat_only = beat_lengths(in, meter, false);
   Frames frames;
   poller.step(last_i - first_i);
@@ -715,9 +812,14 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
 
   // 2. The key of the piece (the frames' pitch classes, each frame alike).
   double hist[12] = {};
-  for (const Frame& f : frames.v) {
-    const double c = static_cast<double>(f.reps) + 1;
-    for (int i = 0; i < 12; ++i) hist[i] += f.x[i] * c;
+  {
+    F4 h[3] = {};
+    for (const Frame& f : frames.v) {
+      const float c = (static_cast<float>(f.reps) + 1) * f.inv;
+      const F4 cv = {c, c, c, c};
+      unrolled<3>([&](size_t k) { h[k] += load4(f.x + 4 * k) * cv; });
+    }
+    for (int i = 0; i < 12; ++i) hist[i] = h[i / 4][i % 4];
   }
   const KeyEstimate k =
       estimate_key(std::span<const double, 12>(hist, 12), KeyProfile::albrecht_shanahan);
@@ -728,13 +830,20 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
   std::vector<Entry> prog;
   for (size_t f0 = 0; f0 < frames.v.size();) {
     size_t f1 = f0;
-    double x[12] = {};
+    F4 sum[3] = {};
+    float bass[13] = {};
     for (; f1 < frames.v.size() && root[f1] == root[f0]; ++f1) {
       poller.step();
-      const double c = static_cast<double>(frames.v[f1].reps) + 1;
-      for (int i = 0; i < 12; ++i) x[i] += frames.v[f1].x[i] * c;
+      const Frame& fr = frames.v[f1];
+      const float c = (static_cast<float>(fr.reps) + 1) * fr.inv;  // (each frame alike)
+      const F4 cv = {c, c, c, c};
+      unrolled<3>([&](size_t j) { sum[j] += load4(fr.x + 4 * j) * cv; });
+      bass[fr.bass] += static_cast<float>(fr.reps) + 1;
     }
-    const int id = quality_of(x, root[f0]);
+    double x[12];
+    for (int i = 0; i < 12; ++i) x[i] = sum[i / 4][i % 4];
+    int id = quality_of(x, root[f0]);
+    if (id >= 0) id = seventh_over_bass(id, bass);
     if (!(prog.empty() && id < 0) && (prog.empty() || prog.back().id != id)) {
       prog.push_back(Entry{frames.v[f0].tick, id});
     }
