@@ -164,13 +164,6 @@ class Frames {
       f.bass = more ? static_cast<uint32_t>(i) : f.bass;
     });
     if (total <= 0) f.bass = 12;
-    // A frame equal to the one before (a chord held across the beat) adds
-    // to its count.
-    if (!v.empty() && v.back().bass == f.bass &&
-        std::memcmp(v.back().x, f.x, sizeof f.x + sizeof f.inv) == 0) {
-      ++v.back().reps;
-      return;
-    }
     v.push_back(f);
   }
   void repeat(uint64_t n) {
@@ -781,9 +774,18 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
   // those in [first_i, last_i) when no drum boundary lies among them, else a
   // copy without the drums (made without branches: drum and other
   // boundaries alternate unpredictably).
-  const std::vector<double> beat = beat_lengths(in, meter, std::getenv("MP_SUB") == nullptr);
+  const std::vector<double> beat = beat_lengths(in, meter, true);
   const std::vector<double> beat_only = beat_lengths(in, meter, false);
   Frames frames;
+  {
+    // At most one frame per window, and (the held windows merged) about
+    // one per boundary: the smaller of the two, so that a sparse file with
+    // long deltas reserves little.
+    const double shortest = *std::min_element(beat.begin(), beat.end());
+    const double windows = static_cast<double>(last - first) / shortest + 2;
+    const double bounded = static_cast<double>(last_i - first_i) / 2 + 2;
+    frames.v.reserve(static_cast<size_t>(std::min(windows, bounded)));
+  }
   poller.step(last_i - first_i);
   if (IntPass::usable(beat, last, points.size() / 2 + 1)) {
     uint64_t any[4] = {};  // (four words: fewer dependencies, fewer loop steps)
