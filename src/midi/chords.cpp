@@ -1,23 +1,25 @@
 // midipipe: chord recognition (see docs/analysis-depth.md, "Chords").
 //
-// Three steps.
+// Four steps.
 // 1. Frames: one sweep over the sorted note boundaries of the non-drum notes
-//    adds to each beat-long frame (the time signature's beat: a quarter in
-//    4/4, a dotted quarter in 6/8) the time each pitch class sounds in it (a
-//    pitch class in two octaves counts twice) and the time each is the lowest
-//    sounding note. A constant stretch covering many frames gives one frame
-//    and a repeat count, so the cost is linear in the notes whatever the
-//    deltas.
+//    adds to each frame of half a beat (the time signature's beat: a quarter
+//    in 4/4, a dotted quarter in 6/8, of which a frame is a third) the time
+//    each pitch class sounds in it (a pitch class in two octaves counts
+//    twice) and the time each is the lowest sounding note. A constant stretch
+//    covering many frames gives one frame and a repeat count, so the cost is
+//    linear in the notes whatever the deltas.
 // 2. Roots: a Viterbi pass over the frames with one state per root. A frame
 //    scores each root by its best template (2 x the share of the frame's
 //    sound on the template's pitch classes, minus a prior for the richer
 //    templates), plus a bonus when the root is the frame's bass and when the
-//    chord belongs to the piece's key; changing root costs a penalty, smaller
+//    chord belongs to the piece's key; changing root costs a penalty, smallest
 //    on a downbeat. So the harmony changes by the beat where the music
 //    changes by the beat, and stays for bars where it does not.
 // 3. Qualities: each span of one root sums its frames and takes the quality
 //    that fits it best (the same score, over every template); "N" when that
-//    template's cosine with the span is below 0.8.
+//    template's cosine with the span is below 0.6. A triad over a bass a
+//    third below its root becomes the seventh chord on the bass.
+// 4. Diminished sevenths take the root their resolution or the key names.
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -66,12 +68,17 @@ constexpr Quality kQualities[kChordQualities] = {
     {"9", "9", 5, {0, 2, 4, 7, 10}, 5},
     {"maj9", "maj9", 5, {0, 2, 4, 7, 11}, 5},
     {"m9", "m9", 5, {0, 2, 3, 7, 10}, 5},
+    // Named after its raised fourth degree, as music21 and the When in Rome
+    // analyses do (Ab C Eb F# in C: F#aug6); only step 4 gives it.
+    {"aug6", "aug6", 4, {0, 2, 6, 9}, 3},
 };
 constexpr const char* kRootNames[12] = {"C",  "C#", "D",  "Eb", "E",  "F",
                                         "F#", "G",  "Ab", "A",  "Bb", "B"};
 
 bool is_seventh(int q) noexcept { return q >= 8 && q <= 13; }
-bool is_extended(int q) noexcept { return q >= 14; }
+bool is_extended(int q) noexcept { return q >= 14 && q <= 17; }
+constexpr int kAug6 = 18;       // the augmented sixth (kQualities)
+constexpr int kTemplates = 18;  // the qualities quality_of chooses among (all but aug6)
 double quality_weight(int q) noexcept {
   switch (kQualities[q].kind) {
     case 0:
@@ -666,15 +673,15 @@ int quality_of(const double (&x)[12], int r) {
   const double s04 = w[0] + w[4], s047 = s04 + w[7], s03 = w[0] + w[3], s037 = s03 + w[7];
   const double s036 = s03 + w[6], s02 = w[0] + w[2], s024 = s02 + w[4], s0247 = s024 + w[7];
   const double s057 = w[0] + w[5] + w[7];
-  const double in[kChordQualities] = {s047,          s037,          s036,
-                                      s04 + w[8],    s02 + w[7],    s057,
-                                      s047 + w[9],   s037 + w[9],   s047 + w[10],
-                                      s047 + w[11],  s037 + w[10],  s036 + w[10],
-                                      s036 + w[9],   s057 + w[10],  s0247,
-                                      s0247 + w[10], s0247 + w[11], s02 + w[3] + w[7] + w[10]};
+  const double in[kTemplates] = {s047,          s037,          s036,
+                                 s04 + w[8],    s02 + w[7],    s057,
+                                 s047 + w[9],   s037 + w[9],   s047 + w[10],
+                                 s047 + w[11],  s037 + w[10],  s036 + w[10],
+                                 s036 + w[9],   s057 + w[10],  s0247,
+                                 s0247 + w[10], s0247 + w[11], s02 + w[3] + w[7] + w[10]};
   int pick = 0;
   double pick_score = -1e300;
-  for (int q = 0; q < kChordQualities; ++q) {
+  for (int q = 0; q < kTemplates; ++q) {
     const double score = 2 * in[q] - kPrior[static_cast<size_t>(q)] * total;  // (times total)
     if (score > pick_score) {
       pick = q;
@@ -688,12 +695,12 @@ int quality_of(const double (&x)[12], int r) {
 // quality_of spells the templates of kQualities out; this checks that they
 // are the ones it spells.
 constexpr bool spelled_as_in_quality_of() {
-  constexpr uint8_t kSpelled[kChordQualities][5] = {
+  constexpr uint8_t kSpelled[kTemplates][5] = {
       {0, 4, 7},        {0, 3, 7},        {0, 3, 6},       {0, 4, 8},     {0, 2, 7},
       {0, 5, 7},        {0, 4, 7, 9},     {0, 3, 7, 9},    {0, 4, 7, 10}, {0, 4, 7, 11},
       {0, 3, 7, 10},    {0, 3, 6, 10},    {0, 3, 6, 9},    {0, 5, 7, 10}, {0, 2, 4, 7},
       {0, 2, 4, 7, 10}, {0, 2, 4, 7, 11}, {0, 2, 3, 7, 10}};
-  for (int q = 0; q < kChordQualities; ++q) {
+  for (int q = 0; q < kTemplates; ++q) {
     for (int i = 0; i < 5; ++i) {
       if (kQualities[q].iv[i] != kSpelled[q][i]) return false;
     }
@@ -873,6 +880,24 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
     }
     if (pick >= 0) prog[i].id = pick * kChordQualities + 12;
   }
+  // An augmented sixth sounds as a dominant seventh on the key's sixth
+  // degree (Ab C Eb F# in C minor: Ab7): read as one when it goes where an
+  // augmented sixth goes, a semitone down to the dominant (G) or up a major
+  // third to the tonic six-four (C over G). It is named after its raised
+  // fourth (F#), a major second below.
+  if (k.found) {
+    for (size_t i = 0; i + 1 < prog.size(); ++i) {
+      if (prog[i].id < 0 || prog[i].id % kChordQualities != 8 || prog[i + 1].id < 0) continue;
+      const int r = prog[i].id / kChordQualities, next = prog[i + 1].id / kChordQualities;
+      if (r == (k.tonic + 8) % 12 && (next == (r + 11) % 12 || next == (r + 4) % 12)) {
+        prog[i].id = (r + 10) % 12 * kChordQualities + kAug6;
+      }
+    }
+  }
+  // (The new names may have made neighbours equal: merged.)
+  prog.erase(std::unique(prog.begin(), prog.end(),
+                         [](const Entry& a, const Entry& b) { return a.id == b.id; }),
+             prog.end());
 
   // Summary, weighted by each chord's ticks (to the next entry or the last note end).
   double time[12 * kChordQualities] = {};

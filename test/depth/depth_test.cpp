@@ -69,6 +69,20 @@ TEST(Chords, ArpeggioSpreadAcrossTheBeat) {
   EXPECT_EQ(chord_names(a), (std::vector<std::string>{"C", "F"}));
 }
 
+TEST(Chords, DiminishedSeventhAndAugmentedSixthByTheirResolution) {
+  // In C minor: i, iv, the German sixth (Ab C Eb F#, which sounds as Ab7),
+  // V, then vii dim7 (B D F Ab: four possible roots) resolving to i.
+  Timeline t;
+  t.chord(0, BAR, {48, 60, 63, 67});            // Cm
+  t.chord(BAR, BAR, {41, 60, 65, 68});          // Fm
+  t.chord(2 * BAR, BAR, {44, 60, 63, 66});      // Ger6: F#aug6
+  t.chord(3 * BAR, BAR, {43, 59, 62, 67});      // G
+  t.chord(4 * BAR, BAR, {47, 62, 65, 68});      // Bdim7 (over B)
+  t.chord(5 * BAR, 2 * BAR, {48, 60, 63, 67});  // Cm
+  const Analysis a = analyse(file0(t));
+  EXPECT_EQ(chord_names(a), (std::vector<std::string>{"Cm", "Fm", "F#aug6", "G", "Bdim7", "Cm"}));
+}
+
 TEST(Chords, InversionsAndTheBass) {
   Timeline t;
   t.chord(0, BAR, {52, 55, 60});            // C/E: lowest note E, still C
