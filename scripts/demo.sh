@@ -191,7 +191,7 @@ SELECT rel AS file, to_char(make_interval(secs => a.duration_seconds), 'HH24:MI:
   FROM mine JOIN midipipe_analysis a ON a.file_id = mine.content_id
  ORDER BY a.duration_seconds DESC NULLS LAST LIMIT 5"
 
-echo "-- the most common chords (per beat or half bar, drums excluded)"
+echo "-- the most common chords (one per span of a root, drums excluded)"
 psql_q -c "$q_common
 SELECT e.name AS chord, count(*) AS occurrences, count(DISTINCT e.file_id) AS files
   FROM (SELECT DISTINCT content_id FROM mine) m

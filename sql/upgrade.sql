@@ -116,7 +116,8 @@ INSERT INTO bytes VALUES
 SELECT pg_temp.put('triad', 'triad.mid');
 SELECT midipipe_import('/tmp/midipipe_upgrade', workers => 1) IS NOT NULL AS imported;
 SELECT state, files_ok FROM midipipe_runs ORDER BY run_id DESC LIMIT 1;
-SELECT f.path, c.names, c.qualities FROM midipipe_chords c JOIN midipipe_files f USING (file_id);
+SELECT f.path, c.names, c.qualities FROM midipipe_chords c JOIN midipipe_files f USING (file_id)
+ ORDER BY 1;
 ALTER EXTENSION midipipe UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'midipipe';
 SELECT reloptions FROM pg_class WHERE relname = 'midipipe_chords';
