@@ -339,33 +339,21 @@ bool run_ending(const Assignment& a) {
   return ending;
 }
 
-// Folds the run's appended counts into its row (run_counts.hpp), as the
-// owner of the tables, so that an ended run's counts include this batch.
-void fold_late_counts(const Assignment& a, MemoryContext loop_cxt) {
+// Runs body(a) in a transaction of its own, with SPI and the extension's
+// search_path, when the extension and the tables named exist; an error is
+// reported and rolled back, and the worker goes on.
+void in_own_tx(const Assignment& a, MemoryContext loop_cxt, const char* table1, const char* table2,
+               void (*body)(const Assignment&, Oid)) {
   PG_TRY();
   {
-    SetCurrentStatementStartTimestamp();
-    StartTransactionCommand();
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "midipipe: SPI_connect failed");
-    PushActiveSnapshot(GetTransactionSnapshot());
+    mp_begin_spi_tx();
     Oid nsp = mp_extension_schema();
-    if (OidIsValid(nsp) && OidIsValid(get_relname_relid("midipipe_run_counts", nsp)) &&
-        OidIsValid(get_relname_relid("midipipe_runs", nsp))) {
+    if (OidIsValid(nsp) && OidIsValid(get_relname_relid(table1, nsp)) &&
+        OidIsValid(get_relname_relid(table2, nsp))) {
       mp_set_local_search_path(nsp);
-      Oid save_user;
-      int save_sec;
-      GetUserIdAndSecContext(&save_user, &save_sec);
-      SetUserIdAndSecContext(mp_tables_owner(nsp), save_sec | SECURITY_LOCAL_USERID_CHANGE);
-      Oid types[1] = {INT8OID};
-      Datum values[1] = {Int64GetDatum(a.run_id)};
-      if (SPI_execute_with_args(mp_with_schema(nsp, mp_fold_counts_sql()), 1, types, values,
-                                nullptr, false, 0) != SPI_OK_UPDATE)
-        elog(ERROR, "midipipe: could not fold the run's counts");
-      SetUserIdAndSecContext(save_user, save_sec);
+      body(a, nsp);
     }
-    SPI_finish();
-    PopActiveSnapshot();
-    CommitTransactionCommand();
+    mp_end_spi_tx(true);
   }
   PG_CATCH();
   {
@@ -378,6 +366,20 @@ void fold_late_counts(const Assignment& a, MemoryContext loop_cxt) {
   }
   PG_END_TRY();
   MemoryContextSwitchTo(loop_cxt);
+}
+
+// Folds the run's appended counts into its row (run_counts.hpp), as the
+// owner of the tables, so that an ended run's counts include this batch.
+void fold_late_counts(const Assignment& a, MemoryContext loop_cxt) {
+  in_own_tx(a, loop_cxt, "midipipe_run_counts", "midipipe_runs", [](const Assignment& r, Oid nsp) {
+    Oid save_user;
+    int save_sec;
+    GetUserIdAndSecContext(&save_user, &save_sec);
+    SetUserIdAndSecContext(mp_tables_owner(nsp), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+    if (mp_spi_exec_id(nsp, mp_fold_counts_sql(), r.run_id, false, 0) != SPI_OK_UPDATE)
+      elog(ERROR, "midipipe: could not fold the run's counts");
+    SetUserIdAndSecContext(save_user, save_sec);
+  });
 }
 
 // After a batch given up because its run was cancelled: the scanner
@@ -396,32 +398,13 @@ void drop_leftover_manifest(const Assignment& a, MemoryContext loop_cxt) {
     ResetLatch(MyLatch);
     CHECK_FOR_INTERRUPTS();
   }
-  PG_TRY();
-  {
-    mp_begin_spi_tx();
-    Oid nsp = mp_extension_schema();
-    if (OidIsValid(nsp) && OidIsValid(get_relname_relid("midipipe_queue", nsp)) &&
-        OidIsValid(get_relname_relid("midipipe_runs", nsp))) {
-      mp_set_local_search_path(nsp);
-      (void)mp_spi_exec_id(nsp,
-                           "DELETE FROM %s.midipipe_queue WHERE run_id = $1 AND EXISTS (SELECT 1 "
-                           "FROM %s.midipipe_runs WHERE run_id = $1 AND state IN ('completed', "
-                           "'cancelled', 'failed'))",
-                           a.run_id, false, 0);
-    }
-    mp_end_spi_tx(true);
-  }
-  PG_CATCH();
-  {
-    MemoryContextSwitchTo(loop_cxt);
-    HOLD_INTERRUPTS();
-    EmitErrorReport();
-    AbortOutOfAnyTransaction();
-    FlushErrorState();
-    RESUME_INTERRUPTS();
-  }
-  PG_END_TRY();
-  MemoryContextSwitchTo(loop_cxt);
+  in_own_tx(a, loop_cxt, "midipipe_queue", "midipipe_runs", [](const Assignment& r, Oid nsp) {
+    (void)mp_spi_exec_id(nsp,
+                         "DELETE FROM %s.midipipe_queue WHERE run_id = $1 AND EXISTS (SELECT 1 "
+                         "FROM %s.midipipe_runs WHERE run_id = $1 AND state IN ('completed', "
+                         "'cancelled', 'failed'))",
+                         r.run_id, false, 0);
+  });
 }
 
 }  // namespace
