@@ -52,18 +52,9 @@
 # library is the baseline of (d), e.g. 029c34b; none by default).
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/.." && pwd)
-cd "$root"
-
-N=${1:-50000}
-[[ $N =~ ^[0-9]+$ && $N -ge 200 ]] || {
-  echo "usage: $0 [N]   (N >= 200 distinct files; default 50000)" >&2
-  exit 2
-}
-corpus=${MIDIPIPE_CORPUS:-$root/test/corpus}
-bdir=${MIDIPIPE_BENCH_DIR:-/tmp/midipipe-bench}
-port=${MIDIPIPE_BENCH_PORT:-5497}
+me=bench-import min_n=200
+# shellcheck source=scripts/bench-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 rounds=${MIDIPIPE_BENCH_ROUNDS:-5}
 workers=2
 small_n=1
@@ -72,24 +63,12 @@ warm_per_round=${MIDIPIPE_BENCH_WARM:-3}
 cluster=$bdir/cluster
 tree=$bdir/tree-$N
 small=$bdir/small-$small_n
-PY=/usr/bin/python3
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-bindir=$("$PG_CONFIG" --bindir)
 
-die() {
-  echo "bench-import: $*" >&2
-  exit 1
-}
-step() { printf '\n== %s  (%s)\n' "$1" "$(date +%H:%M:%S)"; }
 now() { date +%s.%N; }
 quotient() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }  # a / b, 3 decimals
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
-[[ -d $corpus ]] || die "no corpus at $corpus (set MIDIPIPE_CORPUS to a folder of MIDI files)"
-corpus=$(cd "$corpus" && pwd)
+bench_dirs
 echo "bench-import: trees made from $corpus ($(find "$corpus" -path "$corpus/edge" -prune -o -type f -iname '*.mid' -print | wc -l) .mid files outside edge/)"
-mkdir -p "$bdir"
-chmod 0755 "$bdir"
 
 # ------------------------------------------------------------------ build
 if [[ ${MIDIPIPE_BENCH_SKIP_BUILD:-0} != 1 ]]; then
@@ -98,13 +77,7 @@ if [[ ${MIDIPIPE_BENCH_SKIP_BUILD:-0} != 1 ]]; then
     cmake -S . -B build -DMIDIPIPE_CORPUS="$corpus" >/dev/null
   fi
   cmake --build build -j2 --target bench_files >/dev/null || die "cmake build of bench_files failed"
-  # PGXS tracks no header dependencies: rebuild every object when a header is newer
-  # than the module (a stale object would disagree on the shared memory layout).
-  if [[ -f midipipe.so && -n $(find src -name '*.hpp' -newer midipipe.so) ]]; then
-    rm -f midipipe.so src/pg/*.o src/midi/*.o
-  fi
-  make -s -j2 PG_CONFIG="$PG_CONFIG" >/dev/null || die "make (extension) failed"
-  make -s install PG_CONFIG="$PG_CONFIG" >/dev/null || die "make install failed"
+  bench_install_extension
   echo "built build/test/bench_import/bench_files and installed midipipe.so"
 fi
 bench_files=$root/build/test/bench_import/bench_files
@@ -162,12 +135,7 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
-user=postgres
-[[ $(id -u) -eq 0 ]] || user=$(id -un)
-PSQL=("$bindir/psql" -h "$cluster" -p "$port" -U "$user" -X -v ON_ERROR_STOP=1 -q)
-"${PSQL[@]}" -d postgres -c "CREATE DATABASE bench" || die "createdb failed"
-Q() { "${PSQL[@]}" -d bench -At "$@"; }
-Q -c "CREATE EXTENSION midipipe" || die "CREATE EXTENSION failed"
+bench_database
 
 # ------------------------------------------------------------------ page cache
 step "page cache"
@@ -224,18 +192,6 @@ for p in $pids; do echo "0 $p before $(mem_of "$p")" >>"$samples"; done
 ) >"$samples.raw" &
 sampler_pid=$!
 
-# CPU used by the whole server (postmaster, its live children and the children it
-# has reaped: workers, scanner, WAL writer, checkpointer, autovacuum, this session)
-cluster_ticks() {
-  local pm t c f
-  pm=$(head -n 1 "$cluster/data/postmaster.pid")
-  read -r -a f <"/proc/$pm/stat"
-  t=$((f[13] + f[14] + f[15] + f[16]))
-  for c in $(ps --ppid "$pm" -o pid=); do
-    if read -r -a f <"/proc/$c/stat" 2>/dev/null; then t=$((t + f[13] + f[14])); fi
-  done
-  echo "$t"
-}
 hz=$(getconf CLK_TCK)
 ticks0=$(cluster_ticks)
 t_start=$(now)

@@ -29,45 +29,19 @@
 # last step: the search indexes' cost to an import, with and without them, alternating).
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/.." && pwd)
-cd "$root"
-
-N=${1:-50000}
-[[ $N =~ ^[0-9]+$ && $N -ge 1000 ]] || {
-  echo "usage: $0 [N]   (N >= 1000 distinct files; default 50000)" >&2
-  exit 2
-}
-corpus=${MIDIPIPE_CORPUS:-$root/test/corpus}
-bdir=${MIDIPIPE_BENCH_DIR:-/tmp/midipipe-bench}
-port=${MIDIPIPE_BENCH_PORT:-5497}
+me=bench-scale min_n=1000
+# shellcheck source=scripts/bench-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 every=${MIDIPIPE_BENCH_SAMPLE:-0.1}
 workers=2
 cluster=$bdir/scale-cluster
 tree=$bdir/scale-$N
-PY=/usr/bin/python3
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-bindir=$("$PG_CONFIG" --bindir)
 
-die() {
-  echo "bench-scale: $*" >&2
-  exit 1
-}
-step() { printf '\n== %s  (%s)\n' "$1" "$(date +%H:%M:%S)"; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
-
-[[ -d $corpus ]] || die "no corpus at $corpus"
-corpus=$(cd "$corpus" && pwd)
-mkdir -p "$bdir"
-chmod 0755 "$bdir"
+bench_dirs
 
 if [[ ${MIDIPIPE_BENCH_SKIP_BUILD:-0} != 1 ]]; then
   step "build"
-  if [[ -f midipipe.so && -n $(find src -name '*.hpp' -newer midipipe.so) ]]; then
-    rm -f midipipe.so src/pg/*.o src/midi/*.o
-  fi
-  make -s -j2 PG_CONFIG="$PG_CONFIG" >/dev/null || die "make failed"
-  make -s install PG_CONFIG="$PG_CONFIG" >/dev/null || die "make install failed"
+  bench_install_extension
 fi
 
 step "tree: $N files in folders of 1000"
@@ -95,12 +69,7 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
-user=postgres
-[[ $(id -u) -eq 0 ]] || user=$(id -un)
-PSQL=("$bindir/psql" -h "$cluster" -p "$port" -U "$user" -X -v ON_ERROR_STOP=1 -q)
-"${PSQL[@]}" -d postgres -c "CREATE DATABASE bench" || die "createdb failed"
-Q() { "${PSQL[@]}" -d bench -At "$@"; }
-Q -c "CREATE EXTENSION midipipe" || die "CREATE EXTENSION failed"
+bench_database
 # CPU ticks (utime + stime) of a process, read by the server (it owns the processes)
 Q -c "CREATE SCHEMA bench;
 CREATE FUNCTION bench.ticks(p int) RETURNS bigint LANGUAGE sql AS \$\$
@@ -318,16 +287,6 @@ if ((idx_rounds > 0)); then
   idx_defs=$(Q -c "SELECT string_agg(pg_get_indexdef(indexrelid), ';') FROM pg_index
                     WHERE indexrelid::regclass::text IN ('midipipe_analysis_key', 'midipipe_analysis_tempo',
                                                         'midipipe_analysis_duration', 'midipipe_files_errors')")
-  cluster_ticks() {
-    local pm t f c
-    pm=$(head -n 1 "$cluster/data/postmaster.pid")
-    read -r -a f <"/proc/$pm/stat"
-    t=$((f[13] + f[14] + f[15] + f[16]))
-    for c in $(ps --ppid "$pm" -o pid=); do
-      if read -r -a f <"/proc/$c/stat" 2>/dev/null; then t=$((t + f[13] + f[14])); fi
-    done
-    echo "$t"
-  }
   cost_import() {  # with|without -> "files/s us_per_file"
     Q -c "DELETE FROM midipipe_files" >/dev/null
     Q -c "VACUUM midipipe_files, midipipe_analysis, midipipe_tracks, midipipe_queue" >/dev/null 2>&1 || true
