@@ -643,6 +643,11 @@ int64 flush_units(Scan* s) {
   return counted;
 }
 
+// Writes one chunk of the scan in one transaction: the queued paths, the
+// directories' markers and unchanged counts, the error rows, the run row's
+// counts, then the shared-memory mirror and the workers' wake-up. Long: its
+// steps share the chunk's buffers and must commit together (a chunk lost in
+// a crash is scanned again whole), so they stay in one function in order.
 void flush(Scan* s, bool final = false) {
   s->last_flush = GetCurrentTimestamp();
   if (s->npaths == 0 && s->nerrs == 0 && s->nunits == 0 && !final) return;
