@@ -149,6 +149,25 @@ void write_files(Batch* b, int64 run_id) {
   upsert_files(b, run_id, idx, k);
 }
 
+namespace {
+
+// Inserts n rows of a table keyed by file: row i is the file id ids[i] and
+// the value at rows[i] of each of the batch's ncols column buffers.
+void insert_file_rows(PlanId id, const ColSpec* spec, const Col* cols, int ncols, const Datum* ids,
+                      const int* rows, int n) {
+  Datum v[1] = {rows_array(id, spec, ncols, n, [&](int i, Datum* fv, bool* fn) {
+    fv[0] = ids[i];
+    fn[0] = false;
+    for (int c = 0; c < ncols; ++c) {
+      fv[c + 1] = cols[c].v[rows[i]];
+      fn[c + 1] = cols[c].isnull[rows[i]];
+    }
+  })};
+  exec_plan(id, v, nullptr, SPI_OK_INSERT);
+}
+
+}  // namespace
+
 void write_analysis(Batch* b, MpBatchOutcome* out) {
   int nre = 0;
   Datum* re = static_cast<Datum*>(palloc(sizeof(Datum) * b->n));
@@ -177,29 +196,9 @@ void write_analysis(Batch* b, MpBatchOutcome* out) {
   }
   out->ok = na;
   int ncols = 0;  // (b->na and b->nt are the counts of the same lists)
-  if (na > 0) {
-    Datum v[1] = {rows_array(P_INS_ANALYSIS, analysis_cols(&ncols), b->na, na,
-                             [&](int i, Datum* fv, bool* fn) {
-                               fv[0] = aids[i];
-                               fn[0] = false;
-                               for (int c = 0; c < b->na; ++c) {
-                                 fv[c + 1] = b->a[c].v[arows[i]];
-                                 fn[c + 1] = b->a[c].isnull[arows[i]];
-                               }
-                             })};
-    exec_plan(P_INS_ANALYSIS, v, nullptr, SPI_OK_INSERT);
-  }
+  if (na > 0) insert_file_rows(P_INS_ANALYSIS, analysis_cols(&ncols), b->a, b->na, aids, arows, na);
   if (nt > 0) {
-    Datum v[1] = {
-        rows_array(P_INS_TRACKS, track_cols(&ncols), b->nt, nt, [&](int i, Datum* fv, bool* fn) {
-          fv[0] = tids[i];
-          fn[0] = false;
-          for (int c = 0; c < b->nt; ++c) {
-            fv[c + 1] = b->t[c].v[trows[i]];
-            fn[c + 1] = b->t[c].isnull[trows[i]];
-          }
-        })};
-    exec_plan(P_INS_TRACKS, v, nullptr, SPI_OK_INSERT);
+    insert_file_rows(P_INS_TRACKS, track_cols(&ncols), b->t, b->nt, tids, trows, nt);
     if (b->any_smf) {
       Datum dv[1] = {simple_array(aids, nullptr, na, INT8OID)};
       exec_scans(P_DEDUP_SMF, dv, nullptr, SPI_OK_UPDATE, {"enable_seqscan"});
