@@ -89,10 +89,9 @@ fi
 nfiles=$(find "$dir" -type f \( -iname '*.mid' -o -iname '*.midi' -o -iname '*.kar' -o -iname '*.rmi' -o -iname '*.smf' \) | wc -l)
 
 bold "4/5 import $dir ($nfiles MIDI files) with $workers worker(s)"
-echo "SET midipipe.analysis_depth = on;  -- chords, drums, performance, structure (off by default)"
+echo "-- the whole analysis by default: chords, drums, performance, structure included"
 echo "SELECT midipipe_import('$dir', workers => $workers, wait => false);"
 run=$(psql_one -v dir="$dir" -v workers="$workers" <<'SQL'
-SET midipipe.analysis_depth = on;
 SELECT midipipe_import(:'dir', workers => :workers, wait => false);
 SQL
 )
@@ -192,7 +191,7 @@ SELECT rel AS file, to_char(make_interval(secs => a.duration_seconds), 'HH24:MI:
   FROM mine JOIN midipipe_analysis a ON a.file_id = mine.content_id
  ORDER BY a.duration_seconds DESC NULLS LAST LIMIT 5"
 
-echo "-- the most common chords (per beat or half bar, drums excluded)"
+echo "-- the most common chords (one per span of a root, drums excluded)"
 psql_q -c "$q_common
 SELECT e.name AS chord, count(*) AS occurrences, count(DISTINCT e.file_id) AS files
   FROM (SELECT DISTINCT content_id FROM mine) m

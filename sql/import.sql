@@ -135,14 +135,7 @@ SELECT run_id - :run1 AS run, state, files_found = files_done AS all_done, scan_
 -- the pool stays warm between runs; stop it so the database can be dropped
 SELECT count(*) > 0 AS warm FROM midipipe_stats WHERE database = current_database();
 SELECT midipipe_pool_stop() > 0 AS stopped;
-DO $$
-BEGIN
-  FOR i IN 1 .. 300 LOOP
-    EXIT WHEN NOT EXISTS (SELECT FROM pg_stat_activity
-                           WHERE datname = current_database() AND backend_type LIKE 'midipipe%');
-    PERFORM pg_sleep(0.1);
-  END LOOP;
-END $$;
+\i sql/include/pool_gone.sql
 SELECT count(*) AS workers_left FROM pg_stat_activity
  WHERE datname = current_database() AND backend_type LIKE 'midipipe%';
 COPY (SELECT 1) TO PROGRAM 'cat >/dev/null; rm -rf /tmp/midipipe_regress';

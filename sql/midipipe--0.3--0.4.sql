@@ -215,6 +215,56 @@ GRANT SELECT ON @extschema@.midipipe_metrics TO PUBLIC;
 GRANT SELECT ON @extschema@.midipipe_metrics_last_run TO pg_read_all_stats;
 -- ---------------------------------------------------------------- end of monitoring (issue 20)
 
+-- ---------------------------------------------------------------- scale (issue 17)
+-- A million files cost per file what fifty thousand do.
+--
+-- 1. The run's counts without a row every batch waits for. A batch no longer
+--    updates its run's midipipe_runs row (every batch and every scanner flush
+--    of a run updated that one row, so the workers queued on its lock, and
+--    each update left a row version that the waiting caller's snapshot kept
+--    alive). It appends its counts to midipipe_run_counts, in its own
+--    transaction as before (so they stay exact after a crash), and the run's
+--    scanner folds them into the run row about once a second and when the
+--    run ends (a DELETE ... RETURNING and the UPDATE in one transaction: each
+--    count is in exactly one of the two places). An append takes no lock a
+--    worker waits for; no index: the scanner reads the few rows left since
+--    its last fold. Only the extension writes it (as the owner of its
+--    tables), like midipipe_runs; pg_dump keeps it with the runs.
+CREATE TABLE @extschema@.midipipe_run_counts (
+  run_id          bigint NOT NULL,
+  files_ok        bigint NOT NULL,
+  files_duplicate bigint NOT NULL,
+  files_unchanged bigint NOT NULL,
+  files_failed    bigint NOT NULL,
+  bytes_read      bigint NOT NULL
+);
+COMMENT ON TABLE @extschema@.midipipe_run_counts IS
+  'internal: counts of committed batches not yet folded into their midipipe_runs row (by the run''s scanner, about once a second)';
+REVOKE ALL ON @extschema@.midipipe_run_counts FROM PUBLIC;
+GRANT SELECT ON @extschema@.midipipe_run_counts TO pg_read_server_files;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.midipipe_run_counts', '');
+
+-- 2. Indexes for what users search (README "Searching a large library"; each
+--    measured against what it adds to an import: scripts/bench-scale.sh).
+--    The path's unique index becomes one in text_pattern_ops: the same one
+--    index (no write added), which serves path = x, path = ANY (...), ON
+--    CONFLICT (path), and also path LIKE 'prefix%', starts_with(path, ...) and
+--    path ^@ ... whatever the database's collation (a default-collation
+--    index serves prefixes only under the C collation); it compares bytes,
+--    which is cheaper than a collation's rules. It no longer serves ORDER BY
+--    path or ranges (path < x) in the database's collation: no statement of
+--    the extension uses them on midipipe_files.
+ALTER TABLE @extschema@.midipipe_files DROP CONSTRAINT midipipe_files_path_key;
+CREATE UNIQUE INDEX midipipe_files_path_key ON @extschema@.midipipe_files (path text_pattern_ops);
+--    Error rows are few: a partial index costs nothing for the others.
+CREATE INDEX midipipe_files_errors ON @extschema@.midipipe_files (path text_pattern_ops)
+  WHERE status OPERATOR(pg_catalog.=) 'error';
+--    What the analysis is searched by.
+CREATE INDEX midipipe_analysis_key ON @extschema@.midipipe_analysis (key);
+CREATE INDEX midipipe_analysis_tempo ON @extschema@.midipipe_analysis (tempo_bpm);
+CREATE INDEX midipipe_analysis_duration ON @extschema@.midipipe_analysis (duration_seconds);
+-- ---------------------------------------------------------------- end of scale (issue 17)
+
 -- ---------------------------------------------------------------- content search (issue 18)
 -- Find music by its content (docs/content.md has every definition): the same
 -- music in other bytes (note fingerprints, a near-match signature), a melody

@@ -3,14 +3,8 @@
 SET client_min_messages = warning;
 CREATE ROLE regress_midipipe_plain;
 CREATE ROLE regress_midipipe_reader IN ROLE pg_read_server_files;
-COPY (SELECT 1) TO PROGRAM 'cat >/dev/null; rm -rf /tmp/midipipe_regress_priv && mkdir -p /tmp/midipipe_regress_priv';
-DO $$
-DECLARE o oid := lo_from_bytea(0, decode('4d54686400000006000000010060' || '4d54726b00000013'
-               || '00ff510307a120' || '00903c64' || '60803c00' || '00ff2f00', 'hex'));
-BEGIN
-  PERFORM lo_export(o, '/tmp/midipipe_regress_priv/one.mid');
-  PERFORM lo_unlink(o);
-END $$;
+\set dir /tmp/midipipe_regress_priv
+\i sql/include/one_file.sql
 
 SET ROLE regress_midipipe_plain;
 -- 42501 for a role without pg_read_server_files, whatever the root
@@ -67,14 +61,7 @@ ALTER TABLE midipipe_files DISABLE ROW LEVEL SECURITY;
 
 -- clean up: stop this database's pool so it can be dropped
 SELECT midipipe_pool_stop() >= 0 AS stopped;
-DO $$
-BEGIN
-  FOR i IN 1 .. 300 LOOP
-    EXIT WHEN NOT EXISTS (SELECT FROM pg_stat_activity
-                           WHERE datname = current_database() AND backend_type LIKE 'midipipe%');
-    PERFORM pg_sleep(0.1);
-  END LOOP;
-END $$;
+\i sql/include/pool_gone.sql
 DELETE FROM midipipe_files WHERE path LIKE '/tmp/midipipe_regress_priv/%';
 DELETE FROM midipipe_runs;
 DROP ROLE regress_midipipe_plain;

@@ -9,14 +9,8 @@ CREATE ROLE regress_mp_pool;                                    -- pool control 
 -- the attacker's traps write here who ran them
 CREATE TABLE regress_mp_trap (who name, what text);
 GRANT INSERT ON regress_mp_trap TO PUBLIC;
-COPY (SELECT 1) TO PROGRAM 'cat >/dev/null; rm -rf /tmp/midipipe_regress_sec && mkdir -p /tmp/midipipe_regress_sec';
-DO $$
-DECLARE o oid := lo_from_bytea(0, decode('4d54686400000006000000010060' || '4d54726b00000013'
-               || '00ff510307a120' || '00903c64' || '60803c00' || '00ff2f00', 'hex'));
-BEGIN
-  PERFORM lo_export(o, '/tmp/midipipe_regress_sec/one.mid');
-  PERFORM lo_unlink(o);
-END $$;
+\set dir /tmp/midipipe_regress_sec
+\i sql/include/one_file.sql
 
 -- The traps, planted by a role without any privilege. Each matches a call
 -- the extension's SQL makes better than pg_catalog's own function does (an
@@ -136,14 +130,7 @@ SELECT run_id, state FROM midipipe_runs WHERE run_id > 900000 ORDER BY 1;
 
 -- clean up: the traps first, then an extension made without them
 SELECT midipipe_pool_stop() >= 0 AS stopped;
-DO $$
-BEGIN
-  FOR i IN 1 .. 300 LOOP
-    EXIT WHEN NOT EXISTS (SELECT FROM pg_stat_activity
-                           WHERE datname = current_database() AND backend_type LIKE 'midipipe%');
-    PERFORM pg_sleep(0.1);
-  END LOOP;
-END $$;
+\i sql/include/pool_gone.sql
 DROP OWNED BY regress_mp_attacker;
 DROP EXTENSION midipipe;
 CREATE EXTENSION midipipe;

@@ -116,13 +116,14 @@ INSERT INTO bytes VALUES
 SELECT pg_temp.put('triad', 'triad.mid');
 SELECT midipipe_import('/tmp/midipipe_upgrade', workers => 1) IS NOT NULL AS imported;
 SELECT state, files_ok FROM midipipe_runs ORDER BY run_id DESC LIMIT 1;
-SELECT f.path, c.names, c.qualities FROM midipipe_chords c JOIN midipipe_files f USING (file_id);
+SELECT f.path, c.names, c.qualities FROM midipipe_chords c JOIN midipipe_files f USING (file_id)
+ ORDER BY 1;
 ALTER EXTENSION midipipe UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'midipipe';
 SELECT reloptions FROM pg_class WHERE relname = 'midipipe_chords';
 SELECT midipipe_import('/tmp/midipipe_upgrade', workers => 1) IS NOT NULL AS imported;
 SELECT f.path, c.names, c.qualities, a.progression FROM midipipe_chords c
-  JOIN midipipe_files f USING (file_id) JOIN midipipe_analysis a USING (file_id);
+  JOIN midipipe_files f USING (file_id) JOIN midipipe_analysis a USING (file_id) ORDER BY 1;
 -- a 0.3 schema: its 13-column midipipe_stats is served by this library (with a
 -- worker in it), and the update to 0.4 adds last_progress and stalled_since
 DROP EXTENSION midipipe;

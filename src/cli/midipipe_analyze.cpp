@@ -36,7 +36,7 @@
 
 #include "analysis.hpp"
 #include "analysis_internal.hpp"
-#include "key.hpp"
+#include "analyze.hpp"
 #include "split.hpp"
 
 namespace fs = std::filesystem;

@@ -58,6 +58,7 @@
 #include <new>
 
 #include "analysis_internal.hpp"
+#include "analyze.hpp"
 #include "key.hpp"
 #include "stop.hpp"
 
@@ -334,6 +335,10 @@ class Analyzer {
     } else {
       a_.smpte_fps = h.smpte_fps;
       a_.smpte_ticks_per_frame = h.smpte_ticks_per_frame;
+    }
+    if (opt_.key_sections) {
+      const double fps = h.smpte_fps == 29 ? 29.97 : static_cast<double>(h.smpte_fps);
+      key_timeline_.start(h.ppq, fps * h.smpte_ticks_per_frame, opt_.key_section_params);
     }
     const size_t n = h.ntracks_declared < 4096 ? h.ntracks_declared : 4096;
     a_.tracks.reserve(n);
@@ -618,7 +623,9 @@ class Analyzer {
     add_normalised(mixed, hist, 1.0);
     add_normalised(mixed, acc_.bass_sec, opt_.key_bass_weight);
     add_normalised(mixed, final_hist_, opt_.key_final_weight);
-    const KeyEstimate k = estimate_key(std::span<const double, 12>(mixed, 12), opt_.key_profile);
+    const std::span<const double, 12> global(mixed, 12);
+    const KeyEstimate k = key_timeline_.active() ? key_timeline_.estimate(opt_.key_profile, global)
+                                                 : estimate_key(global, opt_.key_profile);
     if (k.found) {
       a_.key = std::string(key_name(k.tonic, k.minor));
       a_.key_tonic = static_cast<int16_t>(k.tonic);
@@ -762,6 +769,7 @@ class Analyzer {
     if (end <= start) return;  // zero length: no sounding time
     points_.push_back(point(start, true, drum, pitch));
     points_.push_back(point(end, false, drum, pitch));
+    if (!drum && key_timeline_.active()) key_timeline_.add(start, end, pitch);
   }
 
   // touched_ lists the slots that held a note in this track, so that the end
@@ -821,6 +829,7 @@ class Analyzer {
   int16_t vel_min_ = 127, vel_max_ = 0;
   double count_hist_[12] = {};
   double final_hist_[12] = {};
+  KeyTimeline key_timeline_;  // opt_.key_sections
   uint64_t final_tick_ = 0;
   uint8_t final_low_ = 0;
   bool have_final_ = false;

@@ -207,7 +207,11 @@ void progression(DepthInput& in, Analysis& a, Content& c, Poller& poller) {
     if (!e.root.has_value()) continue;  // "N": skipped, the chords around it join
     const int family = chord_family(e.quality);
     if (family < 0) continue;
-    const int degree = ((*e.root - tonic) % 12 + 12) % 12;
+    // An augmented sixth is named after its raised fourth (F#aug6 in C: Ab C
+    // Eb F#); its numeral stands on its bass, the lowered sixth, two semitones
+    // above that root (bVI+6).
+    const int root = family == kAugSixth ? *e.root + 2 : *e.root;
+    const int degree = ((root - tonic) % 12 + 12) % 12;
     const int16_t code = static_cast<int16_t>(degree * 8 + family + 1);
     if (code == last) continue;  // the same numeral again (a seventh added, an N between)
     last = code;
@@ -234,10 +238,10 @@ int chord_family(std::string_view quality) noexcept {
     std::string_view name;
     int family;
   };
-  static constexpr F kTable[] = {{"maj", 0},  {"6", 0},    {"7", 0},    {"maj7", 0}, {"add9", 0},
-                                 {"9", 0},    {"maj9", 0}, {"min", 1},  {"m6", 1},   {"m7", 1},
-                                 {"m9", 1},   {"dim", 2},  {"m7b5", 2}, {"dim7", 2}, {"aug", 3},
-                                 {"sus2", 4}, {"sus4", 4}, {"7sus4", 4}};
+  static constexpr F kTable[] = {{"maj", 0},  {"6", 0},    {"7", 0},     {"maj7", 0}, {"add9", 0},
+                                 {"9", 0},    {"maj9", 0}, {"min", 1},   {"m6", 1},   {"m7", 1},
+                                 {"m9", 1},   {"dim", 2},  {"m7b5", 2},  {"dim7", 2}, {"aug", 3},
+                                 {"sus2", 4}, {"sus4", 4}, {"7sus4", 4}, {"aug6", 5}};
   for (const F& f : kTable)
     if (f.name == quality) return f.family;
   return -1;
@@ -253,6 +257,7 @@ std::string roman_numeral(int degree, int family) {
   if (family == 2) s += "o";
   if (family == 3) s += "+";
   if (family == 4) s += "sus";
+  if (family == kAugSixth) s += "+6";
   return s;
 }
 
@@ -319,8 +324,23 @@ struct ProgressionParser {
     return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '-' || ch == ',' ||
            ch == '|';
   }
+  // The augmented sixths by their names (Italian, German, French): all three
+  // are bVI+6 here (the chord finder has one augmented sixth, aug6), with an
+  // optional figure (+6, 6, 65, 43).
+  int named_sixth() {
+    if (!(eat("Ger") || eat("It") || eat("Fr"))) return -1;
+    if (!(eat("+6") || eat("65") || eat("43"))) eat("6");
+    return 8 * 8 + kAugSixth + 1;
+  }
   int numeral() {
     const size_t start = i;
+    if (const int code = named_sixth(); code >= 0) {
+      if (i < s.size() && !separator(s[i])) {
+        fail(i, "unknown suffix after an augmented sixth's name (known: +6, 6, 65, 43)");
+        return -1;
+      }
+      return code;
+    }
     int shift = 0;
     while (i < s.size()) {
       if (eat("b") || eat("\xE2\x99\xAD")) {
@@ -368,6 +388,8 @@ struct ProgressionParser {
       const size_t at = i;
       if (eat("o") || eat("\xC2\xB0") || eat("\xC3\xB8") || eat("/o") || eat("dim")) {
         family = 2;
+      } else if (eat("+6")) {
+        family = kAugSixth;
       } else if (eat("+") || eat("aug")) {
         family = 3;
       } else if (eat("sus2") || eat("sus4") || eat("sus")) {
@@ -375,9 +397,9 @@ struct ProgressionParser {
       } else if (eat("maj7") || eat("maj9") || eat("M7") || eat("M9") || eat("add9") || eat("b5") ||
                  eat("11") || eat("13") || eat("7") || eat("9") || eat("6")) {
       } else {
-        fail(at,
-             "unknown chord suffix \"" + std::string(s.substr(at, 8)).substr(0, 8) +
-                 "\" (known: o, °, ø, /o, +, sus, sus2, sus4, 6, 7, 9, 11, 13, maj7, M7, add9)");
+        fail(at, "unknown chord suffix \"" + std::string(s.substr(at, 8)).substr(0, 8) +
+                     "\" (known: o, °, ø, /o, +, +6, sus, sus2, sus4, 6, 7, 9, 11, 13, maj7, M7, "
+                     "add9)");
         return -1;
       }
     }

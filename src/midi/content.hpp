@@ -60,10 +60,12 @@ inline constexpr int kMaxQueryNotes = 64;  // melody and progression queries
 
 // The chord families of the progression (index = family code).
 // major: maj 6 7 maj7 add9 9 maj9; minor: min m6 m7 m9; diminished: dim
-// m7b5 dim7; augmented: aug; suspended: sus2 sus4 7sus4.
-inline constexpr int kChordFamilies = 5;
+// m7b5 dim7; augmented: aug; suspended: sus2 sus4 7sus4; augmented sixth:
+// aug6 (written on its bass, the lowered sixth: "bVI+6").
+inline constexpr int kChordFamilies = 6;
+inline constexpr int kAugSixth = 5;                   // the augmented sixth's family
 int chord_family(std::string_view quality) noexcept;  // -1 for "none"/unknown
-// "I", "bIII", "#iv", "viio", "III+", "Vsus": degree 0..11 semitones above the tonic.
+// "I", "bIII", "#iv", "viio", "III+", "Vsus", "bVI+6": degree 0..11 semitones above the tonic.
 std::string roman_numeral(int degree, int family);
 
 struct Analysis;

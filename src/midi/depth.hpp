@@ -70,7 +70,7 @@ std::string_view drum_class_name(int cls) noexcept;
 int drum_class_of(int key) noexcept;
 
 // The chord qualities, simplest first (the index is the tie-break order).
-inline constexpr int kChordQualities = 18;
+inline constexpr int kChordQualities = 19;
 std::string_view chord_quality_name(int q) noexcept;  // "maj", "min", "dim", ...
 std::string_view chord_suffix(int q) noexcept;        // "", "m", "dim", ...
 

@@ -1,5 +1,5 @@
-// midipipe: key estimation from a pitch-class histogram, key names, and the
-// analysis options used to measure the estimators (test/analysis/key_accuracy).
+// midipipe: key estimation from a pitch-class histogram, and key names. The
+// analysis's choice of estimator (AnalyzeOptions) is in analyze.hpp.
 //
 // Plain C++20; never includes postgres.h; nothing here throws.
 #pragma once
@@ -9,8 +9,7 @@
 #include <optional>
 #include <span>
 #include <string_view>
-
-#include "analysis.hpp"
+#include <vector>
 
 namespace midipipe {
 
@@ -47,6 +46,62 @@ struct KeyEstimate {
 // profile's major and minor vectors and returns the best key.
 KeyEstimate estimate_key(std::span<const double, 12> hist, KeyProfile profile) noexcept;
 
+// The key in force at the start of the piece, from the notes over time.
+//
+// The timeline is cut into segments of a fixed number of ticks (two beats by
+// default); each segment holds the time each pitch class sounds in it, in
+// segment units. estimate() decodes the most probable sequence of keys over
+// the segments (a hidden Markov model: the notes of a segment are drawn from
+// the key's profile, read as pitch-class probabilities; the key stays from one
+// segment to the next with probability 1 - change_probability, else becomes
+// any of the 23 others) and returns the key of its first segment that has
+// notes: the key the piece starts in, with later sections in other keys
+// (a B part in the dominant, a modulation) not pulling it away. key.cpp says
+// how the parameters were chosen.
+struct KeySectionParams {
+  double beats_per_segment = 2;      // segment length in quarter notes
+  double weight = 2;                 // scale of a segment's log-likelihood
+  double change_probability = 0.01;  // per segment
+  double major_probability = 0.9;    // prior of a major key at the start
+};
+
+class KeyTimeline {
+ public:
+  // ppq: ticks per quarter note (MIDI division); ticks_per_second for SMPTE
+  // divisions (ppq 0): half a second per beat of beats_per_segment. Neither:
+  // unused (active() false).
+  void start(uint32_t ppq, double ticks_per_second, const KeySectionParams& params) noexcept;
+  bool active() const noexcept { return seg_ticks_ != 0; }
+  // A non-drum note sounding from `start` to `end` (ticks). O(1) amortised;
+  // the memory is at most kMaxSegments segments (longer timelines merge
+  // neighbouring segments: the segments get longer, the result stays defined).
+  // May throw std::bad_alloc.
+  void add(uint64_t start, uint64_t end, uint8_t pitch);
+  // `global`: the piece's pitch-class histogram (for the correlation and the
+  // confidence of the returned key, as estimate_key reports them).
+  // Consumes the timeline (its memory is freed).
+  KeyEstimate estimate(KeyProfile profile, std::span<const double, 12> global);
+
+  static constexpr size_t kMaxSegments = 1024;
+
+ private:
+  void grow(size_t segments);
+  void fold();
+  void set_limit() noexcept;
+  uint64_t seg_ticks_ = 0;
+  uint64_t first_seg_ticks_ = 0;  // before any fold
+  uint64_t limit_ = 0;            // end ticks beyond it fold the segments
+  double inv_seg_ = 0;
+  size_t used_ = 0;          // segments holding notes (0 .. kMaxSegments)
+  bool have_whole_ = false;  // whole_ has an entry
+  KeySectionParams params_;
+  // 12 per segment: time a pitch class sounds in segments it only partly
+  // covers (segment units), and a difference array of the segments it covers
+  // whole (+1 at the first, -1 after the last).
+  std::vector<float> part_;
+  std::vector<int32_t> whole_;
+};
+
 // "C major", "F# minor", "Bb major". Spelling: of the two enharmonic names,
 // the one whose key signature has fewer accidentals (Db major, not C# major;
 // G# minor, not Ab minor); the six-accidental ties are F# major and Eb minor.
@@ -56,45 +111,5 @@ std::string_view key_name(int tonic, bool minor) noexcept;
 // says ("Gb major" for 6 flats, "C# major" for 7 sharps). nullopt when sf is
 // outside -7..7 or mi is not 0 or 1.
 std::optional<std::string_view> key_signature_name(int sf, int mi) noexcept;
-
-// Options of the analysis that only the measurements change.
-//
-// The default key estimator was chosen on the labelled Nottingham tunes (516
-// folk tunes, key signature events removed; exact tonic and mode; "stable" =
-// the 481 tunes without a key change), measured by test/analysis/key_accuracy:
-//
-//   profile                 by seconds  by count  +bass 0.5 (seconds)  stable (seconds)
-//   krumhansl_kessler          83.72%     82.75%      89.73%              86.49%
-//   temperley_kostka_payne     91.09%     91.09%      91.28%              94.39%
-//   temperley_1999             88.95%     89.15%      90.50%              92.10%
-//   albrecht_shanahan          91.28%     91.09%      91.28%              94.39%   <- default
-//   aarden_essen               91.28%     89.53%      88.37%              94.59%
-//   bellman_budge              92.05%     92.05%      85.08%              95.22%
-//
-// Weighting by ticks gives exactly the seconds figures here (no tune has a
-// tempo change). Mixing in the pitch classes of the final onset (weights
-// 0.25..1) lowered every profile except temperley_1999 (91.47% at 0.25).
-// The top four are within 4 tunes (one standard error, ~1.2%) of each other;
-// Albrecht-Shanahan is chosen because it stays at 91-92% under every
-// weighting variant measured, while Bellman-Budge and Aarden-Essen drop by
-// 3-7 points as soon as the histogram shape changes (a sign of a narrow fit).
-struct AnalyzeOptions {
-  KeyProfile key_profile = KeyProfile::albrecht_shanahan;
-  KeyWeight key_weight = KeyWeight::seconds;
-  // Extra histograms mixed into the (sum-normalised) main one, each normalised
-  // to sum 1 and scaled by its weight (0 = unused):
-  double key_bass_weight = 0;   // the lowest sounding pitch class over time (seconds)
-  double key_final_weight = 0;  // the pitch classes of the last onset (the final chord)
-  // Analysis depth (Analysis::depth: chords, drums, performance, structure;
-  // docs/analysis-depth.md). Off: Analysis::depth stays empty.
-  bool depth = true;
-  // Content search columns (Analysis::content: fingerprints, melodies,
-  // progression; docs/content.md), computed only with depth.
-  bool content = true;
-};
-AnalyzeOptions default_analyze_options() noexcept;
-
-AnalyzeResult analyze_with(std::span<const uint8_t> bytes, const Limits& limits,
-                           const AnalyzeOptions& options);
 
 }  // namespace midipipe

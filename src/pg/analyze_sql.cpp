@@ -6,8 +6,8 @@
 
 #include "analysis.hpp"
 #include "guard.hpp"
-#include "key.hpp"
-#include "shmem.hpp"
+#include "analyze.hpp"
+#include "pool_internal.hpp"
 #include "stop.hpp"
 
 extern "C" {

@@ -11,7 +11,7 @@
 // them; no C++ exception leaves the engine call.
 #include "batch_internal.hpp"
 #include "file_read.hpp"
-#include "shmem.hpp"
+#include "pool_internal.hpp"
 
 extern "C" {
 #include "executor/spi.h"
@@ -82,7 +82,7 @@ MpBatchOutcome mp_process_batch(int64 run_id, int batch_size, uint64 max_file_si
 // this backend, as the current user (internal; tests and debugging).
 Datum midipipe__process_batch(PG_FUNCTION_ARGS) {
   mp_require_preload();
-  mp_require_read_server_files("read server files");
+  mp_require_read_server_files();
   if (PG_ARGISNULL(0))
     ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("run_id must not be NULL")));
   const int64 run_id = PG_GETARG_INT64(0);

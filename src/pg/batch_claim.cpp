@@ -1,7 +1,8 @@
 // midipipe: the claim side of a batch: the run's options, claiming unfinished
 // paths from midipipe_queue (FOR UPDATE SKIP LOCKED, from this process's claim
-// cursor), and at the end marking the claimed rows done and adding the batch's
-// counts to the run's midipipe_runs row.
+// cursor), and at the end marking the claimed rows done and appending the
+// batch's counts to midipipe_run_counts (the scanner folds them into the run's
+// midipipe_runs row).
 #include "batch_internal.hpp"
 
 extern "C" {
@@ -64,12 +65,8 @@ void read_run_options(Batch* b, int64 run_id) {
     ereport(ERROR, (errcode(ERRCODE_NO_DATA_FOUND),
                     errmsg("midipipe: run " INT64_FORMAT " does not exist", run_id)));
   bool isnull;
-  b->follow_symlinks =
-      DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-  b->split_tracks =
-      DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-  b->analysis_depth =
-      DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+  const Datum options = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+  b->options = mp_run_options_from_jsonb(options, isnull);
   SPI_freetuptable(SPI_tuptable);
 }
 
@@ -125,7 +122,7 @@ void finish_claim(const Batch* b, int64 run_id, const MpBatchOutcome& out) {
   Datum c[6] = {Int64GetDatum(run_id),        Int64GetDatum(out.ok),
                 Int64GetDatum(out.duplicate), Int64GetDatum(out.unchanged),
                 Int64GetDatum(out.failed),    Int64GetDatum(out.bytes_read)};
-  exec_plan(P_RUN_COUNTS, c, nullptr, SPI_OK_UPDATE);
+  exec_plan(P_RUN_COUNTS, c, nullptr, run_counts_appended() ? SPI_OK_INSERT : SPI_OK_UPDATE);
 }
 
 }  // namespace mp_batch

@@ -31,25 +31,25 @@ template <class T>
 ColSpec describe(const char* name) {
   using U = typename Unopt<T>::type;
   if constexpr (std::is_same_v<U, bool>) {
-    return {name, BOOLOID, nullptr, BOOLOID};
+    return {name, BOOLOID, BOOLOID};
   } else if constexpr (std::is_integral_v<U>) {
     static_assert(sizeof(U) == 2 || sizeof(U) == 4 || sizeof(U) == 8, "an integer column");
     const Oid t = sizeof(U) == 2 ? INT2OID : sizeof(U) == 4 ? INT4OID : INT8OID;
-    return {name, t, nullptr, t};
+    return {name, t, t};
   } else if constexpr (std::is_same_v<U, double>) {
-    return {name, FLOAT8OID, nullptr, FLOAT8OID};
+    return {name, FLOAT8OID, FLOAT8OID};
   } else if constexpr (std::is_same_v<U, std::string>) {
-    return {name, TEXTOID, nullptr, TEXTOID};
+    return {name, TEXTOID, TEXTOID};
   } else if constexpr (std::is_same_v<U, std::vector<std::string>>) {
-    return {name, TEXTOID, "pg_catalog.text[]", TEXTARRAYOID};
+    return {name, TEXTARRAYOID, TEXTARRAYOID};
   } else if constexpr (std::is_same_v<U, std::vector<int16_t>>) {
-    return {name, TEXTOID, "pg_catalog.int2[]", INT2ARRAYOID};
+    return {name, INT2ARRAYOID, INT2ARRAYOID};
   } else if constexpr (std::is_same_v<U, std::vector<int64_t>>) {
-    return {name, TEXTOID, "pg_catalog.int8[]", INT8ARRAYOID};
+    return {name, INT8ARRAYOID, INT8ARRAYOID};
   } else {
     static_assert(std::is_same_v<U, std::array<uint64_t, midipipe::kDrumClasses>>,
                   "a column type batch_rows.cpp knows");
-    return {name, JSONBOID, nullptr, JSONBOID};
+    return {name, JSONBOID, JSONBOID};
   }
 }
 
@@ -96,9 +96,8 @@ const ColSpec* track_cols(int* n) {
     int k = 0;
     midipipe::visit_track_columns(midipipe::TrackAnalysis{}, Describe{g_tracks, &k});
     check_count("midipipe_tracks", k + 2);
-    g_tracks[k++] = {"smf", BYTEAOID, nullptr,
-                     BYTEAOID};  // 0.2: the track split to a format-0 file
-    g_tracks[k++] = {"smf_sha256", BYTEAOID, nullptr, BYTEAOID};  // (NULL unless the run splits)
+    g_tracks[k++] = {"smf", BYTEAOID, BYTEAOID};         // 0.2: the track split to a format-0 file
+    g_tracks[k++] = {"smf_sha256", BYTEAOID, BYTEAOID};  // (NULL unless the run splits)
     midipipe::visit_track_content_columns(midipipe::TrackMelody{},
                                           Describe{g_tracks, &k});  // 0.4: the melodic line
     check_count("midipipe_tracks", k);
@@ -106,6 +105,30 @@ const ColSpec* track_cols(int* n) {
   }
   *n = g_ntracks;
   return g_tracks;
+}
+
+const ColSpec* chord_cols() {
+  static const ColSpec cols[kNChordParams - 1] = {{"resolution", TEXTOID, TEXTOID},
+                                                  {"ticks", INT8ARRAYOID, INT8ARRAYOID},
+                                                  {"seconds", FLOAT8ARRAYOID, FLOAT8ARRAYOID},
+                                                  {"roots", INT2ARRAYOID, INT2ARRAYOID},
+                                                  {"qualities", TEXTARRAYOID, TEXTARRAYOID},
+                                                  {"names", TEXTARRAYOID, TEXTARRAYOID}};
+  return cols;
+}
+
+const ColSpec* file_cols() {
+  static const ColSpec cols[kNFileCols] = {{"path", TEXTOID, TEXTOID},
+                                           {"size", INT8OID, INT8OID},
+                                           {"mtime", TIMESTAMPTZOID, TIMESTAMPTZOID},
+                                           {"sha256", BYTEAOID, BYTEAOID},
+                                           {"status", TEXTOID, TEXTOID},
+                                           {"duplicate_of", INT8OID, INT8OID},
+                                           {"error_code", TEXTOID, TEXTOID},
+                                           {"error_message", TEXTOID, TEXTOID},
+                                           {"error_offset", INT8OID, INT8OID},
+                                           {"run_id", INT8OID, INT8OID}};
+  return cols;
 }
 
 }  // namespace mp_batch

@@ -12,13 +12,12 @@ extern "C" {
 
 namespace mp_batch {
 
-// One column: its name, the type of its array parameter's elements (`type`;
-// text for an array column, turned into the column's type by `cast`), and the
-// type the table must have (`column_type`).
+// One column: its name, the type of the values the batch makes for it
+// (`type`) and the type the table must have (`column_type`; the same today:
+// array columns are built in binary too).
 struct ColSpec {
   const char* name;
   Oid type;
-  const char* cast;
   Oid column_type;
 };
 
@@ -30,10 +29,16 @@ const ColSpec* analysis_cols(int* n);
 // midipipe_tracks after file_id: the track columns, then smf and smf_sha256.
 const ColSpec* track_cols(int* n);
 
-// midipipe_chords: one row per content, the progression as parallel arrays,
-// inserted a row at a time with the arrays built in binary (a progression is
-// a few hundred values: through text they cost more than the row's insert).
-// Parameters: file_id, resolution, ticks, seconds, roots, qualities, names.
+// midipipe_chords: one row per content, the progression as parallel arrays
+// built in binary (a progression is a few hundred values: through text they
+// cost more than the row's insert). Columns: file_id, resolution, ticks,
+// seconds, roots, qualities, names.
 inline constexpr int kNChordParams = 7;
+// midipipe_chords after file_id (kNChordParams - 1 of them).
+const ColSpec* chord_cols();
+// The midipipe_files columns a batch writes (file_id and imported_at come
+// from the table's defaults).
+inline constexpr int kNFileCols = 10;
+const ColSpec* file_cols();
 
 }  // namespace mp_batch

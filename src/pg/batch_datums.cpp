@@ -10,6 +10,7 @@
 
 extern "C" {
 #include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "common/string.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
@@ -111,57 +112,51 @@ void push_opt_str(Col* c, const std::optional<std::string>& s) {
     col_push(c, 0, true);
 }
 
+// The list columns, as arrays built in binary (they are fields of the rows'
+// composite values, see batch_store.cpp; equal to what array_in makes of
+// '{1,2,3}': an empty list is the empty array).
 void push_i2_list(Col* c, const std::vector<int16_t>& v) {
-  StringInfoData s;
-  initStringInfo(&s);
-  appendStringInfoChar(&s, '{');
-  for (size_t i = 0; i < v.size(); ++i) appendStringInfo(&s, i == 0 ? "%d" : ",%d", v[i]);
-  appendStringInfoChar(&s, '}');
-  push_text(c, s.data, static_cast<size_t>(s.len));
-  pfree(s.data);
+  Datum* d = static_cast<Datum*>(palloc(sizeof(Datum) * (v.empty() ? 1 : v.size())));
+  for (size_t i = 0; i < v.size(); ++i) d[i] = Int16GetDatum(v[i]);
+  col_push(c, simple_array(d, nullptr, static_cast<int>(v.size()), INT2OID), false);
+  pfree(d);
 }
 
 void push_i8_list(Col* c, const std::vector<int64_t>& v) {
-  StringInfoData s;
-  initStringInfo(&s);
-  appendStringInfoChar(&s, '{');
-  for (size_t i = 0; i < v.size(); ++i)
-    appendStringInfo(&s, i == 0 ? INT64_FORMAT : "," INT64_FORMAT, static_cast<int64>(v[i]));
-  appendStringInfoChar(&s, '}');
-  push_text(c, s.data, static_cast<size_t>(s.len));
-  pfree(s.data);
+  Datum* d = static_cast<Datum*>(palloc(sizeof(Datum) * (v.empty() ? 1 : v.size())));
+  for (size_t i = 0; i < v.size(); ++i) d[i] = Int64GetDatum(static_cast<int64>(v[i]));
+  col_push(c, simple_array(d, nullptr, static_cast<int>(v.size()), INT8OID), false);
+  pfree(d);
 }
 
 void push_bytea(Col* c, const uint8_t* p, size_t len) {
   col_push(c, bytea_datum(p, static_cast<int>(len)), false);
 }
 
-namespace {
-
-// '{"a","b\"c"}' for a text[] column, from get(x) of every x in v.
-template <typename T, typename F>
-void push_text_list_of(Col* c, const std::vector<T>& v, F get) {
-  StringInfoData s;
-  initStringInfo(&s);
-  appendStringInfoChar(&s, '{');
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (i > 0) appendStringInfoChar(&s, ',');
-    appendStringInfoChar(&s, '"');
-    for (char ch : get(v[i])) {
-      if (ch == '"' || ch == '\\') appendStringInfoChar(&s, '\\');
-      if (ch != '\0') appendStringInfoChar(&s, ch);
-    }
-    appendStringInfoChar(&s, '"');
-  }
-  appendStringInfoChar(&s, '}');
-  push_text(c, s.data, static_cast<size_t>(s.len));
-  pfree(s.data);
-}
-
-}  // namespace
-
+// A text[] of the strings (NUL bytes dropped, as the text form this replaces
+// dropped them); NULL as a whole when one cannot be represented in the
+// database encoding, as that text form was.
 void push_text_list(Col* c, const std::vector<std::string>& v) {
-  push_text_list_of(c, v, [](const std::string& x) -> const std::string& { return x; });
+  Datum* d = static_cast<Datum*>(palloc(sizeof(Datum) * (v.empty() ? 1 : v.size())));
+  for (size_t i = 0; i < v.size(); ++i) {
+    const std::string& x = v[i];
+    bool ok;
+    if (memchr(x.data(), '\0', x.size()) == nullptr) {
+      ok = utf8_text(x.data(), x.size(), &d[i]);
+    } else {
+      std::string y;
+      for (char ch : x)
+        if (ch != '\0') y.push_back(ch);
+      ok = utf8_text(y.data(), y.size(), &d[i]);
+    }
+    if (!ok) {
+      pfree(d);
+      col_push(c, 0, true);
+      return;
+    }
+  }
+  col_push(c, simple_array(d, nullptr, static_cast<int>(v.size()), TEXTOID), false);
+  pfree(d);
 }
 
 // ------------------------------------------------------------------ depth values

@@ -10,7 +10,7 @@
 
 #include "batch_internal.hpp"
 #include "guard.hpp"
-#include "key.hpp"  // AnalyzeOptions, analyze_with
+#include "analyze.hpp"
 #include "sha256.hpp"
 #include "stop.hpp"
 
@@ -51,12 +51,12 @@ void engine_file(Batch* b, FileRec* r, const uint8_t* data, size_t len) {
     limits.stop = mp_engine_stop_check();  // stop.hpp
     std::unique_ptr<EngineOut> eo(new EngineOut);
     midipipe::AnalyzeOptions options = midipipe::default_analyze_options();
-    options.depth = b->analysis_depth;
+    options.depth = b->options.analysis_depth;
     options.content = mp_content_search;  // midipipe.content_search (module.cpp)
     eo->result = midipipe::analyze_with({data, len}, limits, options);
     if (eo->result.status.ok()) {
       eo->name = midipipe::filename_meta(r->path, &eo->result.analysis);
-      if (b->split_tracks) eo->split = midipipe::split_tracks({data, len}, limits);
+      if (b->options.split_tracks) eo->split = midipipe::split_tracks({data, len}, limits);
     }
     const EngineOut& out = *eo;
     if (out.result.status.code == midipipe::Code::cancelled ||

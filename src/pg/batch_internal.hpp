@@ -30,6 +30,7 @@
 #include "dedup.hpp"
 #include "depth.hpp"
 #include "filename_meta.hpp"
+#include "run_options.hpp"
 #include "split.hpp"
 
 extern "C" {
@@ -61,8 +62,14 @@ enum PlanId {
 // Resolves the extension (afresh every batch) and drops the plans of a
 // previous incarnation or version; ERROR when the tables are not this library's.
 void check_plans();
+// The batch appends its counts to midipipe_run_counts (0.4 tables), rather
+// than updating its run's midipipe_runs row.
+bool run_counts_appended();
 // Runs plan `id` (prepared on first use); ERROR unless SPI returns `expected`.
 void exec_plan(PlanId id, Datum* values, const char* nulls, int expected);
+// The row type of the table that plan P_UPSERT, P_INS_ANALYSIS, P_INS_TRACKS or
+// P_INS_CHORDS inserts into: their one parameter is an array of it.
+Oid insert_rowtype(PlanId id);
 // The owner of the extension's tables, as which exec_plan() runs the statements
 // on the run row and the manifest (set by mp_process_batch; README "Threat model").
 extern Oid g_owner;
@@ -123,9 +130,9 @@ inline void push_opt_f8(Col* c, const std::optional<double>& v) {
     col_push(c, 0, true);
 }
 inline void push_bool(Col* c, bool v) { col_push(c, BoolGetDatum(v), false); }
-void push_i2_list(Col* c, const std::vector<int16_t>& v);        // '{1,2,3}' for an int2[] column
-void push_i8_list(Col* c, const std::vector<int64_t>& v);        // '{1,2,3}' for an int8[] column
-void push_text_list(Col* c, const std::vector<std::string>& v);  // '{"a","b"}' for text[]
+void push_i2_list(Col* c, const std::vector<int16_t>& v);        // an int2[]
+void push_i8_list(Col* c, const std::vector<int64_t>& v);        // an int8[]
+void push_text_list(Col* c, const std::vector<std::string>& v);  // a text[]
 void push_bytea(Col* c, const uint8_t* p, size_t len);
 
 Datum bytea_datum(const uint8* p, int len);
@@ -183,11 +190,9 @@ struct Batch {
   int nt;
   int nanalysis;
   uint64 max_file_size;
-  bool follow_symlinks;
-  bool split_tracks;
-  bool analysis_depth;
-  bool any_smf;  // a split file was pushed: deduplicate after the insert
-  char* buf;     // read buffer, reused
+  MpRunOptions options;  // the run's, from midipipe_runs.options
+  bool any_smf;          // a split file was pushed: deduplicate after the insert
+  char* buf;             // read buffer, reused
   size_t bufcap;
 };
 
@@ -224,7 +229,7 @@ void push_analysis(Batch* b, FileRec* r, const EngineOut& eo);
 
 // ------------------------------------------------------------------ batch_claim.cpp
 
-// The run's options (follow_symlinks, split_tracks, analysis_depth) into b.
+// The run's options (midipipe_runs.options) into b->options.
 void read_run_options(Batch* b, int64 run_id);
 // Claims up to n unfinished paths of the run into b->f (b->n of them).
 void claim_files(Batch* b, int64 run_id, int n);

@@ -12,7 +12,7 @@
 // The plans are kept (SPI_keepplan) for the life of the process, and made
 // again when the extension was dropped and created again or updated.
 #include "batch_internal.hpp"
-#include "shmem.hpp"
+#include "pool_internal.hpp"
 
 extern "C" {
 #include "catalog/namespace.h"
@@ -39,47 +39,32 @@ bool g_plans_current = false;  // g_plans_ext's version was checked
 constexpr const char* kTablesVersion = "0.4";
 constexpr const char* kSameTables[] = {"0.4"};
 char* g_schema = nullptr;  // its schema, quoted (TopMemoryContext)
+// midipipe_run_counts exists (0.4): a batch appends its counts there instead
+// of updating the run's row (issue 17: the row every batch waited for).
+bool g_run_counts = false;
 
-Oid array_of(Oid t) {
-  switch (t) {
-    case INT2OID:
-      return INT2ARRAYOID;
-    case INT4OID:
-      return INT4ARRAYOID;
-    case INT8OID:
-      return INT8ARRAYOID;
-    case FLOAT8OID:
-      return FLOAT8ARRAYOID;
-    case BOOLOID:
-      return BOOLARRAYOID;
-    case TEXTOID:
-      return TEXTARRAYOID;
-    case BYTEAOID:
-      return BYTEAARRAYOID;
-    case TIMESTAMPTZOID:
-      return TIMESTAMPTZARRAYOID;
-    default:
-      return get_array_type(t);
-  }
-}
-
-// "INSERT INTO s.table (file_id, cols...) SELECT u.c0, u.c1::cast, ... FROM unnest($1, ...)".
-char* insert_unnest_sql(const char* table, const ColSpec* cols, int ncols) {
+// "INSERT INTO s.table (file_id, cols...) SELECT u.file_id, u.cols... FROM
+// unnest($1) AS u", $1 an array of the table's row type: one composite value
+// per row (batch_store.cpp). Unnesting one array of rows instead of one array
+// per column (a function scan of 120 columns, each materialised) took the
+// analysis insert from about a quarter of a batch's database time to a few
+// per cent.
+char* insert_rows_sql(const char* table, const ColSpec* cols, int ncols) {
   StringInfoData s;
   initStringInfo(&s);
   appendStringInfo(&s, "INSERT INTO %s.%s (file_id", g_schema, table);
   for (int i = 0; i < ncols; ++i) appendStringInfo(&s, ", %s", quote_identifier(cols[i].name));
-  appendStringInfoString(&s, ") SELECT u.c0");
-  for (int i = 0; i < ncols; ++i) {
-    appendStringInfo(&s, ", u.c%d", i + 1);
-    if (cols[i].cast != nullptr) appendStringInfo(&s, "::%s", cols[i].cast);
-  }
-  appendStringInfoString(&s, " FROM ROWS FROM (pg_catalog.unnest($1)");
-  for (int i = 0; i < ncols; ++i) appendStringInfo(&s, ", pg_catalog.unnest($%d)", i + 2);
-  appendStringInfoString(&s, ") AS u(c0");
-  for (int i = 0; i < ncols; ++i) appendStringInfo(&s, ", c%d", i + 1);
-  appendStringInfoChar(&s, ')');
+  appendStringInfoString(&s, ") SELECT u.file_id");
+  for (int i = 0; i < ncols; ++i) appendStringInfo(&s, ", u.%s", quote_identifier(cols[i].name));
+  appendStringInfoString(&s, " FROM pg_catalog.unnest($1) AS u");
   return s.data;
+}
+
+const char* insert_table(PlanId id) {
+  return id == P_INS_ANALYSIS ? "midipipe_analysis"
+         : id == P_INS_TRACKS ? "midipipe_tracks"
+         : id == P_UPSERT     ? "midipipe_files"
+                              : "midipipe_chords";
 }
 
 SPIPlanPtr prepare(const char* sql, int nargs, const Oid* types) {
@@ -131,25 +116,16 @@ void check_plans() {
   char* nsp = get_namespace_name(mp_extension_schema());
   if (nsp == nullptr) elog(ERROR, "midipipe: the extension's schema is missing");
   g_schema = MemoryContextStrdup(TopMemoryContext, quote_identifier(nsp));
+  g_run_counts = OidIsValid(get_relname_relid("midipipe_run_counts", mp_extension_schema()));
   g_plans_ext = ext;
 }
 
+bool run_counts_appended() { return g_run_counts; }
+
 namespace {
 
-char* with_schema(const char* fmt) {
-  // every %s in fmt is the schema
-  StringInfoData s;
-  initStringInfo(&s);
-  for (const char* p = fmt; *p != '\0'; ++p) {
-    if (p[0] == '%' && p[1] == 's') {
-      appendStringInfoString(&s, g_schema);
-      ++p;
-    } else {
-      appendStringInfoChar(&s, *p);
-    }
-  }
-  return s.data;
-}
+// every %s in fmt is the schema
+char* with_schema(const char* fmt) { return mp_with_quoted_schema(g_schema, fmt); }
 
 // The table's columns (but file_id) must be exactly `cols`, by name and type:
 // the engine's column list (columns.hpp) and the install scripts agree.
@@ -197,12 +173,8 @@ SPIPlanPtr plan(PlanId id) {
   switch (id) {
     case P_RUN: {
       const Oid t[] = {INT8OID};
-      g_plans[id] = prepare(
-          with_schema("SELECT coalesce((options->>'follow_symlinks')::pg_catalog.bool, false), "
-                      "coalesce((options->>'split_tracks')::pg_catalog.bool, false), "
-                      "coalesce((options->>'analysis_depth')::pg_catalog.bool, true) "
-                      "FROM %s.midipipe_runs WHERE run_id = $1"),
-          1, t);
+      g_plans[id] =
+          prepare(with_schema("SELECT options FROM %s.midipipe_runs WHERE run_id = $1"), 1, t);
       break;
     }
     case P_CLAIM: {
@@ -239,25 +211,21 @@ SPIPlanPtr plan(PlanId id) {
       break;
     }
     case P_UPSERT: {
-      const Oid t[] = {TEXTARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, BYTEAARRAYOID, TEXTARRAYOID,
-                       INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,        INT8ARRAYOID,  INT8OID};
+      // the rows as an array of midipipe_files' row type, as the inserts below
+      const Oid t[] = {get_array_type(insert_rowtype(id))};
       g_plans[id] = prepare(
           with_schema(
               "INSERT INTO %s.midipipe_files AS f (path, size, mtime, sha256, status, "
               "duplicate_of, error_code, error_message, error_offset, run_id) "
-              "SELECT u.*, $10 FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
-              "pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), "
-              "pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), "
-              "pg_catalog.unnest($9)) "
-              "AS u(path, size, mtime, sha256, status, duplicate_of, error_code, "
-              "error_message, error_offset) "
+              "SELECT u.path, u.size, u.mtime, u.sha256, u.status, u.duplicate_of, u.error_code, "
+              "u.error_message, u.error_offset, u.run_id FROM pg_catalog.unnest($1) AS u "
               "ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime = excluded.mtime, "
               "sha256 = excluded.sha256, status = excluded.status, "
               "duplicate_of = excluded.duplicate_of, error_code = excluded.error_code, "
               "error_message = excluded.error_message, error_offset = excluded.error_offset, "
               "run_id = excluded.run_id, imported_at = pg_catalog.now() "
               "RETURNING file_id, path"),
-          10, t);
+          1, t);
       break;
     }
     case P_DEL_ANALYSIS: {
@@ -272,26 +240,18 @@ SPIPlanPtr plan(PlanId id) {
           1, t);
       break;
     }
-    case P_INS_CHORDS: {
-      const Oid t[kNChordParams] = {INT8OID,      TEXTOID,      INT8ARRAYOID, FLOAT8ARRAYOID,
-                                    INT2ARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
-      g_plans[id] =
-          prepare(with_schema("INSERT INTO %s.midipipe_chords "
-                              "(file_id, resolution, ticks, seconds, roots, qualities, names) "
-                              "VALUES ($1, $2, $3, $4, $5, $6, $7)"),
-                  kNChordParams, t);
-      break;
-    }
     case P_INS_ANALYSIS:
-    case P_INS_TRACKS: {
-      int n = 0;
-      const ColSpec* cols = id == P_INS_ANALYSIS ? analysis_cols(&n) : track_cols(&n);
-      const char* table = id == P_INS_ANALYSIS ? "midipipe_analysis" : "midipipe_tracks";
-      check_columns(table, cols, n);
-      Oid t[kMaxCols + 1];
-      t[0] = INT8ARRAYOID;
-      for (int i = 0; i < n; ++i) t[i + 1] = array_of(cols[i].type);
-      g_plans[id] = prepare(insert_unnest_sql(table, cols, n), n + 1, t);
+    case P_INS_TRACKS:
+    case P_INS_CHORDS: {
+      int n = kNChordParams - 1;
+      const ColSpec* cols = id == P_INS_ANALYSIS ? analysis_cols(&n)
+                            : id == P_INS_TRACKS ? track_cols(&n)
+                                                 : chord_cols();
+      const char* table = insert_table(id);
+      if (id != P_INS_CHORDS) check_columns(table, cols, n);
+      const Oid rows_type = get_array_type(insert_rowtype(id));
+      if (!OidIsValid(rows_type)) elog(ERROR, "midipipe: %s has no array type", table);
+      g_plans[id] = prepare(insert_rows_sql(table, cols, n), 1, &rows_type);
       break;
     }
     case P_DEDUP_SMF: {
@@ -324,14 +284,21 @@ SPIPlanPtr plan(PlanId id) {
       break;
     }
     case P_RUN_COUNTS: {
+      // Appended, not added to the run row (folded there by the scanner,
+      // see fold_counts() in scanner.cpp); tables older than 0.4 have no
+      // midipipe_run_counts: the run row then, as before.
       const Oid t[] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
-      g_plans[id] =
-          prepare(with_schema("UPDATE %s.midipipe_runs SET files_ok = files_ok + $2, "
-                              "files_duplicate = files_duplicate + $3, "
-                              "files_unchanged = files_unchanged + $4, "
-                              "files_failed = files_failed + $5, bytes_read = bytes_read + $6 "
-                              "WHERE run_id = $1"),
-                  6, t);
+      g_plans[id] = prepare(
+          with_schema(g_run_counts
+                          ? "INSERT INTO %s.midipipe_run_counts (run_id, files_ok, "
+                            "files_duplicate, files_unchanged, files_failed, bytes_read) "
+                            "VALUES ($1, $2, $3, $4, $5, $6)"
+                          : "UPDATE %s.midipipe_runs SET files_ok = files_ok + $2, "
+                            "files_duplicate = files_duplicate + $3, "
+                            "files_unchanged = files_unchanged + $4, "
+                            "files_failed = files_failed + $5, bytes_read = bytes_read + $6 "
+                            "WHERE run_id = $1"),
+          6, t);
       break;
     }
     case P_COUNT:
@@ -341,6 +308,13 @@ SPIPlanPtr plan(PlanId id) {
 }
 
 }  // namespace
+
+Oid insert_rowtype(PlanId id) {
+  const char* table = insert_table(id);
+  const Oid rel = get_relname_relid(table, mp_extension_schema());
+  if (!OidIsValid(rel)) elog(ERROR, "midipipe: table %s is missing", table);
+  return get_rel_type_id(rel);
+}
 
 // The run row and the manifest are the extension's own: read and written as
 // the owner of its tables (g_owner), never as the importing role, which has

@@ -46,7 +46,7 @@ constexpr const char* kLinkNotFollowed = "symbolic link not followed (follow_sym
 // lstat (stat when following symlinks): the size and mtime, or an error row.
 void stat_file(Batch* b, FileRec* r) {
   struct stat st;
-  if ((b->follow_symlinks ? stat(r->path, &st) : lstat(r->path, &st)) != 0) {
+  if ((b->options.follow_symlinks ? stat(r->path, &st) : lstat(r->path, &st)) != 0) {
     set_error(r, "io_error", errno_message("could not stat file", errno), -1);
     return;
   }
@@ -60,7 +60,7 @@ void stat_file(Batch* b, FileRec* r) {
 // Reads the whole file into b->buf; false (and an error row) on failure.
 bool read_file(Batch* b, FileRec* r, size_t* len) {
   MpReadBuffer buf{b->buf, b->bufcap};
-  const MpFileRead rd = mp_read_file(r->path, b->follow_symlinks, b->max_file_size, &buf);
+  const MpFileRead rd = mp_read_file(r->path, b->options.follow_symlinks, b->max_file_size, &buf);
   b->buf = buf.data;
   b->bufcap = buf.cap;
   if (rd.have_stat) set_stat(r, &rd.st);

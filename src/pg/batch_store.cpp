@@ -6,13 +6,67 @@
 
 extern "C" {
 #include "utils/timestamp.h"
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/typcache.h"
 }
 
 namespace mp_batch {
 namespace {
+
+// The rows of one insert as an array of the table's row type (the plan's one
+// parameter, see insert_rows_sql() in batch_plans.cpp): n composite values,
+// each made by fill(i, values, nulls) over file_id and `cols` in that order
+// (over `cols` alone without with_file_id).
+// The table's columns are found by name in its row type as it is now, and
+// must have the types the batch makes; any other column is NULL in the value
+// (the insert names only the batch's columns).
+template <class Fill>
+Datum rows_array(PlanId id, const ColSpec* cols, int ncols, int n, Fill fill,
+                 bool with_file_id = true) {
+  const Oid rowtype = insert_rowtype(id);
+  TupleDesc td = lookup_rowtype_tupdesc_copy(rowtype, -1);
+  const int natts = td->natts;
+  const int first = with_file_id ? 0 : 1;                               // the first field
+  int* slot_of = static_cast<int*>(palloc(sizeof(int) * (ncols + 1)));  // field -> attribute
+  for (int c = first; c <= ncols; ++c) {
+    const char* name = c == 0 ? "file_id" : cols[c - 1].name;
+    const Oid want = c == 0 ? INT8OID : cols[c - 1].column_type;
+    slot_of[c] = -1;
+    for (int a = 0; a < natts && slot_of[c] < 0; ++a) {
+      const Form_pg_attribute att = TupleDescAttr(td, a);
+      if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0) slot_of[c] = a;
+    }
+    if (slot_of[c] < 0 || TupleDescAttr(td, slot_of[c])->atttypid != want)
+      ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                      errmsg("midipipe: the table's column %s is missing or not of type %s", name,
+                             format_type_be(want))));
+  }
+  Datum* fv = static_cast<Datum*>(palloc(sizeof(Datum) * (ncols + 1)));
+  bool* fn = static_cast<bool*>(palloc(sizeof(bool) * (ncols + 1)));
+  Datum* values = static_cast<Datum*>(palloc(sizeof(Datum) * natts));
+  bool* nulls = static_cast<bool*>(palloc(sizeof(bool) * natts));
+  Datum* rows = static_cast<Datum*>(palloc(sizeof(Datum) * (n > 0 ? n : 1)));
+  for (int i = 0; i < n; ++i) {
+    for (int a = 0; a < natts; ++a) nulls[a] = true;
+    fill(i, fv + first, fn + first);
+    for (int c = first; c <= ncols; ++c) {
+      values[slot_of[c]] = fv[c];
+      nulls[slot_of[c]] = fn[c];
+    }
+    HeapTuple tup = heap_form_tuple(td, values, nulls);
+    rows[i] = heap_copy_tuple_as_datum(tup, td);
+    heap_freetuple(tup);
+  }
+  const Datum arr = simple_array(rows, nullptr, n, rowtype);
+  for (int i = 0; i < n; ++i) pfree(DatumGetPointer(rows[i]));
+  pfree(rows);
+  FreeTupleDesc(td);
+  return arr;
+}
 
 // midipipe_files.status of a file written (never FS_UNCHANGED: not written).
 const char* status_text(FileState s) {
@@ -22,40 +76,34 @@ const char* status_text(FileState s) {
 // Upserts the rows recs[idx[0..k)] into midipipe_files and records their file_ids.
 void upsert_files(Batch* b, int64 run_id, const int* idx, int k) {
   if (k == 0) return;
-  Datum* col[9];
-  bool* nul[9];
-  for (int c = 0; c < 9; ++c) {
-    col[c] = static_cast<Datum*>(palloc0(sizeof(Datum) * k));
-    nul[c] = static_cast<bool*>(palloc0(sizeof(bool) * k));
-  }
-  for (int i = 0; i < k; ++i) {
-    const FileRec* r = &b->f[idx[i]];
-    col[0][i] = r->path_text;
-    col[1][i] = Int64GetDatum(r->size);
-    nul[1][i] = !r->have_stat;
-    col[2][i] = TimestampTzGetDatum(r->mtime);
-    nul[2][i] = !r->have_stat;
-    if (r->have_sha)
-      col[3][i] = bytea_datum(r->sha, 32);
-    else
-      nul[3][i] = true;
-    col[4][i] = CStringGetTextDatum(status_text(r->state));
-    col[5][i] = Int64GetDatum(r->dup_of);
-    nul[5][i] = r->state != FS_DUPLICATE;
-    if (r->state == FS_ERROR) {
-      col[6][i] = CStringGetTextDatum(r->err_code);
-      col[7][i] = CStringGetTextDatum(r->err_msg != nullptr ? r->err_msg : r->err_code);
-      col[8][i] = Int64GetDatum(r->err_offset);
-      nul[8][i] = r->err_offset < 0;
-    } else {
-      nul[6][i] = nul[7][i] = nul[8][i] = true;
-    }
-  }
-  const Oid types[9] = {TEXTOID, INT8OID, TIMESTAMPTZOID, BYTEAOID, TEXTOID,
-                        INT8OID, TEXTOID, TEXTOID,        INT8OID};
-  Datum values[10];
-  for (int c = 0; c < 9; ++c) values[c] = simple_array(col[c], nul[c], k, types[c]);
-  values[9] = Int64GetDatum(run_id);
+  Datum values[1] = {rows_array(
+      P_UPSERT, file_cols(), kNFileCols, k,
+      [&](int i, Datum* fv, bool* fn) {
+        const FileRec* r = &b->f[idx[i]];
+        for (int c = 0; c < kNFileCols; ++c) fn[c] = false;
+        fv[0] = r->path_text;
+        fv[1] = Int64GetDatum(r->size);
+        fn[1] = !r->have_stat;
+        fv[2] = TimestampTzGetDatum(r->mtime);
+        fn[2] = !r->have_stat;
+        if (r->have_sha)
+          fv[3] = bytea_datum(r->sha, 32);
+        else
+          fn[3] = true;
+        fv[4] = CStringGetTextDatum(status_text(r->state));
+        fv[5] = Int64GetDatum(r->dup_of);
+        fn[5] = r->state != FS_DUPLICATE;
+        if (r->state == FS_ERROR) {
+          fv[6] = CStringGetTextDatum(r->err_code);
+          fv[7] = CStringGetTextDatum(r->err_msg != nullptr ? r->err_msg : r->err_code);
+          fv[8] = Int64GetDatum(r->err_offset);
+          fn[8] = r->err_offset < 0;
+        } else {
+          fn[6] = fn[7] = fn[8] = true;
+        }
+        fv[9] = Int64GetDatum(run_id);
+      },
+      false)};
   exec_plan(P_UPSERT, values, nullptr, SPI_OK_INSERT_RETURNING);
   if (SPI_processed != static_cast<uint64>(k))
     elog(ERROR, "midipipe: upsert returned " UINT64_FORMAT " rows for %d paths", SPI_processed, k);
@@ -101,6 +149,25 @@ void write_files(Batch* b, int64 run_id) {
   upsert_files(b, run_id, idx, k);
 }
 
+namespace {
+
+// Inserts n rows of a table keyed by file: row i is the file id ids[i] and
+// the value at rows[i] of each of the batch's ncols column buffers.
+void insert_file_rows(PlanId id, const ColSpec* spec, const Col* cols, int ncols, const Datum* ids,
+                      const int* rows, int n) {
+  Datum v[1] = {rows_array(id, spec, ncols, n, [&](int i, Datum* fv, bool* fn) {
+    fv[0] = ids[i];
+    fn[0] = false;
+    for (int c = 0; c < ncols; ++c) {
+      fv[c + 1] = cols[c].v[rows[i]];
+      fn[c + 1] = cols[c].isnull[rows[i]];
+    }
+  })};
+  exec_plan(id, v, nullptr, SPI_OK_INSERT);
+}
+
+}  // namespace
+
 void write_analysis(Batch* b, MpBatchOutcome* out) {
   int nre = 0;
   Datum* re = static_cast<Datum*>(palloc(sizeof(Datum) * b->n));
@@ -128,35 +195,34 @@ void write_analysis(Batch* b, MpBatchOutcome* out) {
     }
   }
   out->ok = na;
-  if (na > 0) {
-    Datum v[kMaxCols + 1];
-    v[0] = simple_array(aids, nullptr, na, INT8OID);
-    for (int c = 0; c < b->na; ++c) v[c + 1] = col_array(&b->a[c], arows, na);
-    exec_plan(P_INS_ANALYSIS, v, nullptr, SPI_OK_INSERT);
-  }
+  int ncols = 0;  // (b->na and b->nt are the counts of the same lists)
+  if (na > 0) insert_file_rows(P_INS_ANALYSIS, analysis_cols(&ncols), b->a, b->na, aids, arows, na);
   if (nt > 0) {
-    Datum v[kMaxCols + 1];
-    v[0] = simple_array(tids, nullptr, nt, INT8OID);
-    for (int c = 0; c < b->nt; ++c) v[c + 1] = col_array(&b->t[c], trows, nt);
-    exec_plan(P_INS_TRACKS, v, nullptr, SPI_OK_INSERT);
+    insert_file_rows(P_INS_TRACKS, track_cols(&ncols), b->t, b->nt, tids, trows, nt);
     if (b->any_smf) {
       Datum dv[1] = {simple_array(aids, nullptr, na, INT8OID)};
       exec_scans(P_DEDUP_SMF, dv, nullptr, SPI_OK_UPDATE, {"enable_seqscan"});
     }
   }
+  // the chord progressions of the batch: one insert
+  int* crows = static_cast<int*>(palloc(sizeof(int) * (b->noks + 1)));
+  int nc = 0;
   for (int i = 0; i < b->noks; ++i) {
     const FileRec* r = &b->f[b->oks[i]];
-    if (r->state != FS_OK || r->chords == nullptr) continue;
-    Datum v[kNChordParams];
-    char nulls[kNChordParams + 1];
-    v[0] = Int64GetDatum(r->file_id);
-    nulls[0] = ' ';
-    for (int c = 1; c < kNChordParams; ++c) {
-      v[c] = r->chords[c - 1];
-      nulls[c] = r->chord_nulls[c - 1];
-    }
-    nulls[kNChordParams] = '\0';
-    exec_plan(P_INS_CHORDS, v, nulls, SPI_OK_INSERT);
+    if (r->state == FS_OK && r->chords != nullptr) crows[nc++] = b->oks[i];
+  }
+  if (nc > 0) {
+    Datum v[1] = {rows_array(P_INS_CHORDS, chord_cols(), kNChordParams - 1, nc,
+                             [&](int i, Datum* fv, bool* fn) {
+                               const FileRec* r = &b->f[crows[i]];
+                               fv[0] = Int64GetDatum(r->file_id);
+                               fn[0] = false;
+                               for (int c = 1; c < kNChordParams; ++c) {
+                                 fv[c] = r->chords[c - 1];
+                                 fn[c] = r->chord_nulls[c - 1] == 'n';
+                               }
+                             })};
+    exec_plan(P_INS_CHORDS, v, nullptr, SPI_OK_INSERT);
   }
 }
 

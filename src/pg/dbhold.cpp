@@ -11,9 +11,11 @@
 // kQuietWaitMs), then runs the command. After a DROP the supervisor forgets
 // the database's pool and runs; after a RENAME, or when the command fails,
 // the hold ends and the pool comes back (runs resume where they were).
+// Autovacuum workers in the database are stopped too (see
+// pool_or_autovacuum_in: a FORCE drop by an owner fails on them otherwise).
 #include <signal.h>
 
-#include "shmem.hpp"
+#include "pool_internal.hpp"
 
 extern "C" {
 #include "access/xact.h"
@@ -86,32 +88,49 @@ void release(int slot, bool gone) {
   mp_wake_supervisor();
 }
 
-// True while a process of the pool is still in the database's ProcArray
-// entries. The supervisor's verdict rests on its handles and the pids the
-// processes publish; a process clears its pid on the way out before it
-// leaves the ProcArray, and DROP DATABASE ... WITH (FORCE) refuses to
-// terminate a process whose role it cannot signal (the pool's processes
-// have none), so the hook also waits for these last few milliseconds.
-bool pool_process_in(Oid db) {
+// True while a process of the pool or an autovacuum worker is still in the
+// database's ProcArray entries; autovacuum workers there get SIGTERM.
+//  - The supervisor's verdict rests on its handles and the pids the
+//    processes publish; a process clears its pid on the way out before it
+//    leaves the ProcArray, so the hook also waits for these last
+//    milliseconds.
+//  - DROP DATABASE ... WITH (FORCE) by an owner who is not a superuser fails
+//    on any process whose role it cannot signal, and neither the pool's
+//    processes nor autovacuum workers have a role: PostgreSQL 15 terminates
+//    autovacuum workers only later, in the check that follows FORCE. An
+//    import leaves tables that autovacuum visits, so this is done here, as
+//    that check does it (it sends SIGTERM to them for every DROP or RENAME
+//    of a database anyway).
+bool pool_or_autovacuum_in(Oid db) {
   pid_t pids[64];
+  bool autovacuum[64];
   int n = 0;
   LWLockAcquire(ProcArrayLock, LW_SHARED);
   for (uint32 i = 0; i < ProcGlobal->allProcCount && n < 64; i++) {
     const PGPROC* proc = &ProcGlobal->allProcs[i];
-    if (proc->pid != 0 && proc != MyProc && proc->databaseId == db && proc->isBackgroundWorker)
-      pids[n++] = proc->pid;
+    if (proc->pid == 0 || proc == MyProc || proc->databaseId != db) continue;
+    const bool av = (proc->statusFlags & PROC_IS_AUTOVACUUM) != 0;
+    if (!av && !proc->isBackgroundWorker) continue;
+    autovacuum[n] = av;
+    pids[n++] = proc->pid;
   }
   LWLockRelease(ProcArrayLock);
+  bool found = false;
   for (int i = 0; i < n; i++) {
+    if (autovacuum[i]) {
+      (void)kill(pids[i], SIGTERM);
+      found = true;
+      continue;
+    }
     const char* type = GetBackgroundWorkerTypeByPid(pids[i]);
-    if (type != nullptr && strncmp(type, "midipipe ", 9) == 0) return true;
+    if (type != nullptr && strncmp(type, "midipipe ", 9) == 0) found = true;
   }
-  return false;
+  return found;
 }
 
 // Waits until the supervisor says no pool process is connected to the held
-// database and none is left in the ProcArray (or kQuietWaitMs: the command
-// then reports who is still there).
+// database and none (nor an autovacuum worker) is left in the ProcArray (or kQuietWaitMs: the
+// command then reports who is still there).
 void wait_quiet(int slot, Oid db) {
   TimestampTz start = GetCurrentTimestamp();
   ConditionVariablePrepareToSleep(&mp_shared->pool_cv);
@@ -120,10 +139,8 @@ void wait_quiet(int slot, Oid db) {
     bool quiet = mp_shared->held[slot].quiet;
     bool supervisor = mp_shared->supervisor_pid != 0;
     LWLockRelease(mp_shared->lock);
-    if (quiet) quiet = !pool_process_in(db);
-    if (quiet || !supervisor ||
-        TimestampDifferenceExceeds(start, GetCurrentTimestamp(), kQuietWaitMs))
-      break;
+    if ((quiet || !supervisor) && !pool_or_autovacuum_in(db)) break;
+    if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), kQuietWaitMs)) break;
     (void)ConditionVariableTimedSleep(&mp_shared->pool_cv, 10, PG_WAIT_EXTENSION);
     CHECK_FOR_INTERRUPTS();
   }

@@ -15,12 +15,16 @@ extern "C" {
 #include "utils/memutils.h"
 }
 
-void mp_require_read_server_files(const char* what) {
-  if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
-    ereport(ERROR,
-            (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("permission denied to %s", what),
-             errdetail("Only roles with privileges of the \"pg_read_server_files\" role "
-                       "may read files on the server.")));
+bool mp_may_read_server_files(Oid role) {
+  return superuser_arg(role) || has_privs_of_role(role, ROLE_PG_READ_SERVER_FILES);
+}
+
+void mp_require_read_server_files() {
+  if (!mp_may_read_server_files(GetUserId()))
+    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                    errmsg("permission denied to read server files"),
+                    errdetail("Only roles with privileges of the \"pg_read_server_files\" role "
+                              "may read files on the server.")));
 }
 
 MpFileRead mp_read_file(const char* path, bool follow_symlinks, uint64 max_size,

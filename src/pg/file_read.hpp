@@ -37,10 +37,13 @@ struct MpFileRead {
   size_t len = 0;       // bytes read (the file may shrink while it is read)
 };
 
-// ERROR (insufficient privilege) unless the current user may read server
-// files, as for COPY FROM a file: a superuser or a role with the privileges
-// of pg_read_server_files. `what` ends the message "permission denied to ...".
-void mp_require_read_server_files(const char* what);
+// Whether `role` may read server files, as for COPY FROM a file: a
+// superuser or a role with the privileges of pg_read_server_files.
+bool mp_may_read_server_files(Oid role);
+// ERROR "permission denied to read server files" (insufficient privilege)
+// unless the current user may (midipipe_import, midipipe_split and
+// midipipe__process_batch: one check, one message).
+void mp_require_read_server_files();
 
 // Opens `path` (O_NOFOLLOW unless follow_symlinks; a transient file, closed at
 // abort too), checks that it is a regular file of at most max_size bytes, and

@@ -15,7 +15,8 @@
 #include "file_read.hpp"
 #include "guard.hpp"
 #include "metrics.hpp"
-#include "shmem.hpp"
+#include "pool_internal.hpp"
+#include "run_counts.hpp"
 
 extern "C" {
 #include "access/xact.h"
@@ -53,19 +54,11 @@ constexpr int kSafetyPollMs = 1000;  // a run slot is re-read at least this ofte
 constexpr int kProgressEveryMs = 5000;
 constexpr int kLockCheckEveryMs = 1000;  // look for run processes blocked by the caller
 
-Oid require_schema() {
-  Oid nsp = mp_extension_schema();
-  if (!OidIsValid(nsp))
-    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
-                    errmsg("extension \"midipipe\" is not installed in this database")));
-  return nsp;
-}
-
 // Waiting while this transaction holds a lock that conflicts with the
 // workers' row writes would hang forever: refuse instead.
 void check_caller_locks(Oid nsp, const char* function) {
-  static const char* const tables[] = {"midipipe_runs", "midipipe_files", "midipipe_analysis",
-                                       "midipipe_tracks", "midipipe_queue"};
+  static const char* const tables[] = {"midipipe_runs",   "midipipe_files", "midipipe_analysis",
+                                       "midipipe_tracks", "midipipe_queue", "midipipe_run_counts"};
   static const LOCKMODE modes[] = {AccessExclusiveLock, ExclusiveLock, ShareRowExclusiveLock,
                                    ShareLock};
   static const char* const mode_names[] = {"ACCESS EXCLUSIVE", "EXCLUSIVE", "SHARE ROW EXCLUSIVE",
@@ -306,10 +299,8 @@ char* table_state(Oid nsp, int64 run_id) {
   char* result = nullptr;
   InternalSpi spi;
   internal_spi_begin(nsp, &spi);
-  char* sql = mp_with_schema(nsp, "SELECT state FROM %s.midipipe_runs WHERE run_id = $1");
-  Oid types[1] = {INT8OID};
-  Datum values[1] = {Int64GetDatum(run_id)};
-  if (SPI_execute_with_args(sql, 1, types, values, nullptr, true, 1) == SPI_OK_SELECT &&
+  if (mp_spi_exec_id(nsp, "SELECT state FROM %s.midipipe_runs WHERE run_id = $1", run_id, true,
+                     1) == SPI_OK_SELECT &&
       SPI_processed == 1) {
     char* v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
     if (v != nullptr) result = MemoryContextStrdup(CurTransactionContext, v);
@@ -358,22 +349,18 @@ Datum midipipe_import(PG_FUNCTION_ARGS) {
   if (PG_ARGISNULL(0))
     ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("root must not be NULL")));
   char* root = text_to_cstring(PG_GETARG_TEXT_PP(0));
-  int workers = PG_ARGISNULL(1) ? -1 : PG_GETARG_INT32(1);
-  bool recursive = PG_ARGISNULL(2) ? true : PG_GETARG_BOOL(2);
-  bool wait = PG_ARGISNULL(3) ? true : PG_GETARG_BOOL(3);
-  bool follow = PG_ARGISNULL(4) ? false : PG_GETARG_BOOL(4);
-  // split_tracks arrived in 0.2; the 0.1 signature has five arguments
-  bool split = PG_NARGS() > 5 && !PG_ARGISNULL(5) ? PG_GETARG_BOOL(5) : false;
+  MpRunOptions options = mp_run_options_from_call(fcinfo);
+  const bool wait = options.wait;
 
   // like COPY FROM a file
-  mp_require_read_server_files("import files with midipipe_import");
+  mp_require_read_server_files();
   if (!is_absolute_path(root))
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                     errmsg("root must be an absolute path: \"%s\"", root)));
   canonicalize_path(root);
   if (strlen(root) >= MAXPGPATH)
     ereport(ERROR, (errcode(ERRCODE_NAME_TOO_LONG), errmsg("root path is too long")));
-  if (workers == 0 || workers < -1)
+  if (options.workers == 0 || options.workers < -1)
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                     errmsg("workers must be at least 1 (or NULL for midipipe.max_workers)")));
 
@@ -392,14 +379,15 @@ Datum midipipe_import(PG_FUNCTION_ARGS) {
                     errmsg("\"%s\" is neither a directory nor a regular file", root)));
   }
 
-  Oid nsp = require_schema();
+  Oid nsp = mp_require_extension_schema();
   if (wait) check_caller_locks(nsp, "midipipe_import");
   Oid seq = get_relname_relid("midipipe_runs_run_id_seq", nsp);
   if (!OidIsValid(seq))
     ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
                     errmsg("sequence midipipe_runs_run_id_seq is missing")));
   int64 run_id = DatumGetInt64(DirectFunctionCall1(nextval_oid, ObjectIdGetDatum(seq)));
-  int requested = workers > 0 ? workers : mp_max_workers;
+  if (options.workers < 0) options.workers = mp_max_workers;
+  const int requested = options.workers;
 
   LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
   // One run of a root at a time in a database: a second import of the same
@@ -441,12 +429,7 @@ Datum midipipe_import(PG_FUNCTION_ARGS) {
   r->roleoid = GetUserId();
   r->run_id = run_id;
   strlcpy(r->root, root, sizeof(r->root));
-  r->recursive = recursive;
-  r->follow_symlinks = follow;
-  r->split_tracks = split;
-  r->analysis_depth = mp_analysis_depth;
-  r->wait = wait;
-  r->workers_requested = requested;
+  r->options = options;
   r->state = MP_R_QUEUED;
   r->started_at = GetCurrentTimestamp();
   (void)mp_pool_find_locked(MyDatabaseId, true);
@@ -524,7 +507,7 @@ Datum midipipe_wait(PG_FUNCTION_ARGS) {
     timeout_ms = us < 0 ? 0 : us / 1000;
     if (timeout_ms > INT_MAX) timeout_ms = INT_MAX;
   }
-  Oid nsp = require_schema();
+  Oid nsp = mp_require_extension_schema();
   check_caller_locks(nsp, "midipipe_wait");
 
   TimestampTz start = GetCurrentTimestamp();
@@ -558,7 +541,7 @@ Datum midipipe_wait(PG_FUNCTION_ARGS) {
 Datum midipipe_cancel(PG_FUNCTION_ARGS) {
   mp_require_preload();
   int64 run_id = PG_GETARG_INT64(0);
-  Oid nsp = require_schema();
+  Oid nsp = mp_require_extension_schema();
   const bool pool_control = has_pool_control(nsp);
 
   bool done = false;
@@ -590,25 +573,25 @@ Datum midipipe_cancel(PG_FUNCTION_ARGS) {
   {
     InternalSpi spi;
     internal_spi_begin(nsp, &spi);
-    Oid types[1] = {INT8OID};
-    Datum values[1] = {Int64GetDatum(run_id)};
-    if (SPI_execute_with_args(
-            mp_with_schema(nsp,
-                           "SELECT requested_by::text FROM %s.midipipe_runs WHERE run_id = $1 "
-                           "AND state IN ('queued', 'scanning', 'running') FOR UPDATE"),
-            1, types, values, nullptr, false, 1) != SPI_OK_SELECT)
+    if (mp_spi_exec_id(nsp,
+                       "SELECT requested_by::text FROM %s.midipipe_runs WHERE run_id = $1 "
+                       "AND state IN ('queued', 'scanning', 'running') FOR UPDATE",
+                       run_id, false, 1) != SPI_OK_SELECT)
       elog(ERROR, "midipipe: could not read midipipe_runs");
     if (SPI_processed == 1) {
       char* role = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
       Oid roleoid = role != nullptr ? get_role_oid(role, true) : InvalidOid;
       if (!pool_control && !(OidIsValid(roleoid) && has_privs_of_role(caller, roleoid)))
         cancel_denied(run_id);
-      updated =
-          SPI_execute_with_args(mp_with_schema(nsp,
-                                               "UPDATE %s.midipipe_runs SET state = 'cancelled', "
-                                               "finished_at = clock_timestamp() WHERE run_id = $1"),
-                                1, types, values, nullptr, false, 0) == SPI_OK_UPDATE &&
-          SPI_processed > 0;
+      // the counts its batches appended before the restart (no scanner folds them)
+      if (OidIsValid(get_relname_relid("midipipe_run_counts", nsp)) &&
+          mp_spi_exec_id(nsp, mp_fold_counts_sql(), run_id, false, 0) != SPI_OK_UPDATE)
+        elog(ERROR, "midipipe: could not fold the run's counts");
+      updated = mp_spi_exec_id(nsp,
+                               "UPDATE %s.midipipe_runs SET state = 'cancelled', "
+                               "finished_at = clock_timestamp() WHERE run_id = $1",
+                               run_id, false, 0) == SPI_OK_UPDATE &&
+                SPI_processed > 0;
     }
     internal_spi_end(&spi);
   }

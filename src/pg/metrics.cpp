@@ -5,7 +5,7 @@
 
 #include <initializer_list>
 
-#include "shmem.hpp"
+#include "pool_internal.hpp"
 
 extern "C" {
 #include "commands/dbcommands.h"

@@ -1,6 +1,6 @@
 // midipipe: cumulative counters for monitoring (midipipe_metrics), kept in a
 // shared memory segment of their own ("midipipe metrics"), apart from the pool's
-// state in shmem.hpp.
+// state in pool_internal.hpp.
 //
 // Each database has an entry of lock-free 64-bit atomic counters: writers add
 // with pg_atomic_fetch_add_u64 (no LWLock, so a counter can be bumped

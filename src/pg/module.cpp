@@ -2,7 +2,7 @@
 // registration, and the shared_preload_libraries check every function makes.
 #include "guard.hpp"
 #include "metrics.hpp"
-#include "shmem.hpp"
+#include "pool_internal.hpp"
 #include "stop.hpp"
 
 extern "C" {
@@ -32,7 +32,7 @@ int mp_max_file_size_kb = 64 * 1024;
 int mp_worker_nice = 10;
 double mp_yield_share = 0.25;
 int mp_yield_tps = 50;
-bool mp_analysis_depth = false;
+bool mp_analysis_depth = true;
 bool mp_content_search = true;  // read by the workers (batch_engine.cpp), docs/content.md
 int mp_stall_timeout_s = 60;
 
@@ -51,6 +51,17 @@ static void mp_shmem_startup_hook() {
   if (prev_shmem_startup_hook) prev_shmem_startup_hook();
   mp_shmem_startup();
   mp_metrics_shmem_startup();
+}
+
+void mp_warn_if_workers_do_not_fit() {
+  if (mp_max_workers + 2 > max_worker_processes)
+    ereport(WARNING,
+            (errmsg("midipipe: midipipe.max_workers (%d) + 2 utility processes do not fit in "
+                    "max_worker_processes (%d)",
+                    mp_max_workers, max_worker_processes),
+             errhint("Raise max_worker_processes to at least %d (parallel query and logical "
+                     "replication need slots of their own), or lower midipipe.max_workers.",
+                     mp_max_workers + 2)));
 }
 
 void mp_require_preload() {
@@ -124,10 +135,9 @@ static void mp_define_gucs() {
                           &mp_yield_tps, 50, 1, INT_MAX, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomBoolVariable("midipipe.analysis_depth",
                            "Imports also analyse chords, drums, performance traits and structure.",
-                           "Read when midipipe_import is called and kept with the run. Off (the "
-                           "default) leaves those columns NULL; on costs about 3x the CPU per "
-                           "file for now.",
-                           &mp_analysis_depth, false, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+                           "Read when midipipe_import is called and kept with the run. On by "
+                           "default; off leaves those columns NULL, for a lighter import.",
+                           &mp_analysis_depth, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
   DefineCustomBoolVariable("midipipe.content_search",
                            "Imports with analysis depth also write the content search columns.",
                            "Fingerprints, melodic lines and Roman-numeral progressions "
@@ -154,14 +164,7 @@ void _PG_init(void) {
   prev_shmem_startup_hook = shmem_startup_hook;
   shmem_startup_hook = mp_shmem_startup_hook;
 
-  if (mp_max_workers + 2 > max_worker_processes)
-    ereport(WARNING,
-            (errmsg("midipipe: midipipe.max_workers (%d) + 2 utility processes do not fit in "
-                    "max_worker_processes (%d)",
-                    mp_max_workers, max_worker_processes),
-             errhint("Raise max_worker_processes to at least %d (parallel query and logical "
-                     "replication need slots of their own), or lower midipipe.max_workers.",
-                     mp_max_workers + 2)));
+  mp_warn_if_workers_do_not_fit();
 
   mp_register_supervisor();
   mp_install_utility_hook();

@@ -5,7 +5,7 @@
 // TerminateBackgroundWorker for idle ones; busy ones leave after their run).
 // The functions then wait (at most midipipe.acquire_timeout) for the pool to
 // reach its new size, so what they return is what midipipe_stats shows.
-#include "shmem.hpp"
+#include "pool_internal.hpp"
 
 extern "C" {
 #include "fmgr.h"

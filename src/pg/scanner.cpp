@@ -3,10 +3,14 @@
 // One scanner per active run, connected to the run's database. It writes
 // the midipipe_runs row (the caller cannot: its transaction is still open
 // while it waits), walks the directory tree into the run's manifest
-// (midipipe_queue) in committed chunks, then watches the run until every
-// manifest row is done, and finalizes it (completed, cancelled or failed).
-// Rescanning is idempotent (ON CONFLICT DO NOTHING on the manifest), so a
-// scanner that dies, or a server restart, simply starts over.
+// (midipipe_queue) in committed chunks, in name order, leaving out the files
+// whose size and mtime midipipe_files records (counted unchanged, once per
+// directory: its marker row), then watches the run, folding the batches'
+// counts (midipipe_run_counts) into the run row, until they add up to the
+// files found, and finalizes it (completed, cancelled or failed; an empty
+// manifest is truncated). Rescanning is idempotent (ON CONFLICT DO NOTHING on
+// the manifest, the markers), so a scanner that dies, or a server restart,
+// simply starts over.
 //
 // The resume worker runs once per database listed in pg_midipipe/active_runs
 // after a restart: it puts that database's unfinished runs back into shared
@@ -15,11 +19,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <initializer_list>
 
+#include "dedup.hpp"
+#include "file_read.hpp"
 #include "metrics.hpp"
-#include "shmem.hpp"
+#include "pool_internal.hpp"
+#include "run_counts.hpp"
 
 extern "C" {
 #include "access/xact.h"
@@ -29,6 +38,7 @@ extern "C" {
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
@@ -50,29 +60,56 @@ namespace {
 constexpr int kChunk = 2000;              // manifest rows per insert
 constexpr int kFlushMs = 200;             // flush a partial chunk this often
 constexpr int64 kMaxUnfinished = 100000;  // back-pressure threshold
-constexpr int kCheckEveryMs = 1000;       // ask the manifest whether the run is complete
+constexpr int kFoldMs = 1000;             // fold midipipe_run_counts into the run row
+constexpr int kCheckEveryMs = 30000;      // ask the manifest too (see coordinate())
 constexpr int kMaxPathBytes = 2048;       // longest path imported, plus its NUL
 
 int my_run = -1;
 uint32 my_gen = 0;
+
+}  // namespace
+
+const char* mp_fold_counts_sql() {
+  return "WITH d AS (DELETE FROM %s.midipipe_run_counts WHERE run_id = $1 RETURNING *), "
+         "s AS (SELECT count(*) AS n, COALESCE(sum(files_ok), 0) AS ok, "
+         "COALESCE(sum(files_duplicate), 0) AS dup, COALESCE(sum(files_unchanged), 0) AS unch, "
+         "COALESCE(sum(files_failed), 0) AS failed, COALESCE(sum(bytes_read), 0) AS bytes FROM d) "
+         "UPDATE %s.midipipe_runs r SET files_ok = r.files_ok + s.ok, "
+         "files_duplicate = r.files_duplicate + s.dup, "
+         "files_unchanged = r.files_unchanged + s.unch, "
+         "files_failed = r.files_failed + s.failed, bytes_read = r.bytes_read + s.bytes "
+         "FROM s WHERE r.run_id = $1 AND s.n > 0";
+}
+
+namespace {
 
 struct RunInfo {
   int64 run_id;
   Oid dboid;
   Oid roleoid;
   char root[MAXPGPATH];
-  bool recursive;
-  bool follow;
-  bool split;
-  bool depth;
-  bool wait;
-  int requested;
+  MpRunOptions options;
   int granted;
   TimestampTz started_at;
 };
 RunInfo info;
 Oid boot_user = InvalidOid;
 int boot_sec = 0;
+
+// The server's synchronous_commit, for the transaction that ends the run.
+// Every other transaction of the scanner (the run row, the manifest) commits
+// without waiting for its WAL flush: nothing outside the server has seen
+// them, a crash before the flush loses a run that no worker has written for
+// yet (workers flush it with their own WAL, which comes after it), and the
+// end of the run (finalize) is committed with the server's setting, which
+// flushes all of it. A 1-file run waited for three such flushes before.
+char* run_end_sync_commit = nullptr;
+
+void commit_without_flush() {
+  run_end_sync_commit =
+      MemoryContextStrdup(TopMemoryContext, GetConfigOption("synchronous_commit", false, false));
+  SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION);
+}
 Oid tx_nsp = InvalidOid;  // the extension's schema, in the open transaction
 
 // sql with every %s replaced by the extension's schema (see mp_with_schema)
@@ -113,12 +150,25 @@ void finish_slot(int state, const char* error) {
   mp_wake_supervisor();
 }
 
+// Wakes as many of the run's workers as the paths not yet done can keep busy:
+// a worker claims at least kWakeShare of them (kMinClaim in worker.cpp), so a
+// 1-file run wakes one worker, instead of eight that each spend a transaction
+// on an empty claim on the CPUs the one with the file needs. A worker left
+// asleep looks again within its 1 s poll, and each one that ends a batch
+// with more paths waiting takes the next at once.
+constexpr int64 kWakeShare = 8;
+
 void wake_workers() {
   LWLockAcquire(mp_shared->lock, LW_SHARED);
-  for (int i = 0; i < mp_shared->nworkers; i++) {
+  const MpRunSlot* r = run_slot();
+  int64 left = r->files_found - r->done_committed;
+  int64 want = left > 0 ? (left + kWakeShare - 1) / kWakeShare : 1;
+  for (int i = 0; i < mp_shared->nworkers && want > 0; i++) {
     MpWorkerSlot* w = mp_worker_slot(i);
-    if (w->run_slot == my_run && w->run_generation == my_gen && w->latch != nullptr)
+    if (w->run_slot == my_run && w->run_generation == my_gen && w->latch != nullptr) {
       SetLatch(w->latch);
+      want--;
+    }
   }
   LWLockRelease(mp_shared->lock);
 }
@@ -143,15 +193,10 @@ int state_from_name(const char* s) {
 // Opens a transaction with SPI and a snapshot; false (transaction closed again)
 // when the extension is not installed in this database any more.
 bool begin_tx(bool as_role) {
-  SetCurrentStatementStartTimestamp();
-  StartTransactionCommand();
-  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "midipipe: SPI_connect failed");
-  PushActiveSnapshot(GetTransactionSnapshot());
+  mp_begin_spi_tx();
   Oid nsp = mp_extension_schema();
   if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("midipipe_runs", nsp))) {
-    SPI_finish();
-    PopActiveSnapshot();
-    AbortCurrentTransaction();
+    mp_end_spi_tx(false);
     return false;
   }
   mp_set_local_search_path(nsp);
@@ -162,9 +207,7 @@ bool begin_tx(bool as_role) {
 
 void end_tx() {
   SetUserIdAndSecContext(boot_user, boot_sec);
-  SPI_finish();
-  PopActiveSnapshot();
-  CommitTransactionCommand();
+  mp_end_spi_tx(true);
   (void)pgstat_report_stat(false);  // the manifest's inserts reach autovacuum during the run
 }
 
@@ -181,6 +224,19 @@ void exec(const char* sql, int nargs, Oid* types, Datum* values, const char* nul
   int rc = SPI_execute_with_args(q(sql), nargs, types, values, nulls, false, 0);
   if (rc != expect)
     elog(ERROR, "midipipe: SPI_execute_with_args failed (%s): %s", SPI_result_code_string(rc), sql);
+}
+
+// exec() with the scans the statement must not use turned off while it is
+// planned and run (as exec_scans() in batch_plans.cpp): the statistics of
+// midipipe_files may say "empty" while a run fills it.
+void exec_scans(const char* sql, int nargs, Oid* types, Datum* values, const char* nulls,
+                int expect, std::initializer_list<const char*> disabled) {
+  const int nest = NewGUCNestLevel();
+  for (const char* name : disabled)
+    (void)set_config_option(name, "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
+                            false);
+  exec(sql, nargs, types, values, nulls, expect);
+  AtEOXact_GUC(true, nest);
 }
 
 int64 get_int8(int col) {
@@ -225,6 +281,17 @@ void read_row(RowState* rs) {
   if (err != nullptr) strlcpy(rs->error, err, sizeof(rs->error));
 }
 
+// Moves the counts the batches appended to midipipe_run_counts into the run
+// row, in the open transaction (DELETE ... RETURNING and the UPDATE in one
+// statement: a count is in exactly one of the two places, whatever crashes).
+// Nothing without the table (tables older than 0.4: batches update the row).
+void fold_counts() {
+  if (!OidIsValid(get_relname_relid("midipipe_run_counts", tx_nsp))) return;
+  Oid types[1] = {INT8OID};
+  Datum values[1] = {Int64GetDatum(info.run_id)};
+  exec(mp_fold_counts_sql(), 1, types, values, nullptr, SPI_OK_UPDATE);
+}
+
 void mirror_row_locked(MpRunSlot* r, const RowState* rs) {
   r->files_found = rs->found;
   r->files_ok = rs->ok;
@@ -241,21 +308,18 @@ void mirror_row_locked(MpRunSlot* r, const RowState* rs) {
 bool setup_run_row() {
   if (!begin_tx(false)) extension_gone();
   char* user = GetUserNameFromId(info.roleoid, true);
-  char* options = psprintf(
-      "{\"workers\": %d, \"recursive\": %s, \"wait\": %s, \"follow_symlinks\": %s, "
-      "\"split_tracks\": %s, \"analysis_depth\": %s}",
-      info.requested, info.recursive ? "true" : "false", info.wait ? "true" : "false",
-      info.follow ? "true" : "false", info.split ? "true" : "false", info.depth ? "true" : "false");
-  Oid types[7] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, TIMESTAMPTZOID};
-  Datum values[7] = {
-      Int64GetDatum(info.run_id),          CStringGetTextDatum(info.root),
-      CStringGetTextDatum(options),        CStringGetTextDatum(user != nullptr ? user : "?"),
-      Int32GetDatum(info.requested),       Int32GetDatum(info.granted),
-      TimestampTzGetDatum(info.started_at)};
+  Oid types[7] = {INT8OID, TEXTOID, JSONBOID, TEXTOID, INT4OID, INT4OID, TIMESTAMPTZOID};
+  Datum values[7] = {Int64GetDatum(info.run_id),
+                     CStringGetTextDatum(info.root),
+                     mp_run_options_to_jsonb(info.options),
+                     CStringGetTextDatum(user != nullptr ? user : "?"),
+                     Int32GetDatum(info.options.workers),
+                     Int32GetDatum(info.granted),
+                     TimestampTzGetDatum(info.started_at)};
   exec(
       "INSERT INTO %s.midipipe_runs (run_id, root, options, state, requested_by, "
       "workers_requested, workers_granted, started_at) "
-      "VALUES ($1, $2, $3::jsonb, 'scanning', $4::name, $5, $6, $7) "
+      "VALUES ($1, $2, $3, 'scanning', $4::name, $5, $6, $7) "
       "ON CONFLICT (run_id) DO NOTHING",
       7, types, values, nullptr, SPI_OK_INSERT);
   exec(
@@ -311,11 +375,30 @@ struct DirNode {
   int parent;
 };
 
+// The files of one directory, held together until the directory has been
+// read, so that its unchanged files are decided and counted in one flush with
+// a marker row (see flush_units()). A directory with more than kChunk
+// matching files is not held: its paths are queued as they come.
+struct Unit {
+  char* marker;  // the directory's path and a '/': no file's path ends so
+  int end;       // its entries are [previous unit's end, end)
+};
+
 struct Scan {
-  MemoryContext cxt;       // the pending chunk: paths and error rows, reset by flush()
-  MemoryContext tree_cxt;  // the directory tree and the arrays, for the whole scan
-  char** paths;
+  MemoryContext cxt;        // the pending chunk: paths and error rows, reset by flush()
+  MemoryContext tree_cxt;   // the directory tree and the arrays, for the whole scan
+  MemoryContext unit_cxt;   // the units' paths, reset by flush() when no unit is open
+  MemoryContext names_cxt;  // the names of the directory being read (read_sorted)
+  char** paths;             // up to 4 * kChunk (a spilled unit and the units' changed files on top)
   int npaths;
+  char** upaths;  // the units' files (up to 2 * kChunk), their size and mtime
+  int64* usize;
+  TimestampTz* umtime;
+  int nu;
+  Unit* units;  // the closed units (up to 2 * kChunk)
+  int nunits;
+  bool unit_open;  // the directory being read collects its files into a unit
+  int unit_start;  // its first entry
   ErrRow* errs;
   int nerrs;
   int errcap;
@@ -326,6 +409,7 @@ struct Scan {
   int nstack;
   int stackcap;
   TimestampTz last_flush;
+  TimestampTz last_fold;
   int64 entries;
 };
 
@@ -413,6 +497,39 @@ void add_path(Scan* s, const char* path) {
   s->paths[s->npaths++] = MemoryContextStrdup(s->cxt, path);
 }
 
+// A regular file of the directory being read: into its unit, or, when the
+// unit grows past kChunk files (or there is none), into the pending paths.
+void add_file(Scan* s, const char* path, const struct stat* st) {
+  if (s->unit_open && s->nu - s->unit_start >= kChunk) {
+    for (int i = s->unit_start; i < s->nu; i++) add_path(s, s->upaths[i]);
+    s->nu = s->unit_start;
+    s->unit_open = false;
+  }
+  if (!s->unit_open) {
+    add_path(s, path);
+    return;
+  }
+  s->upaths[s->nu] = MemoryContextStrdup(s->unit_cxt, path);
+  s->usize[s->nu] = static_cast<int64>(st->st_size);
+  // as a batch records it (set_stat() in batch_read.cpp)
+  s->umtime[s->nu] = time_t_to_timestamptz(st->st_mtim.tv_sec) + st->st_mtim.tv_nsec / 1000;
+  s->nu++;
+}
+
+void open_unit(Scan* s) {
+  s->unit_open = true;
+  s->unit_start = s->nu;
+}
+
+void close_unit(Scan* s, const char* dpath) {
+  if (s->unit_open && s->nu > s->unit_start) {
+    Unit* u = &s->units[s->nunits++];
+    u->marker = MemoryContextStrdup(s->unit_cxt, psprintf("%s/", dpath));
+    u->end = s->nu;
+  }
+  s->unit_open = false;
+}
+
 void push_dir(Scan* s, const char* path, const struct stat* st, int parent) {
   MemoryContext old = MemoryContextSwitchTo(s->tree_cxt);
   if (s->ndirs == s->dircap) {
@@ -442,9 +559,98 @@ bool on_path(const Scan* s, int parent, const struct stat* st) {
 // Writes the pending manifest paths and error rows in one transaction; with
 // final (the walk is over) the same transaction marks the scan done, which
 // saves a run one transaction (and a WAL flush).
+// The closed units of the chunk, in the open transaction: their files whose
+// size and mtime are those of their midipipe_files row (as a batch decides,
+// mp_dedup::unchanged) are not queued; the others join the pending paths.
+// The unchanged ones are counted (returned) only for the units whose marker
+// row is new in the manifest: a rescan (after a crash or a restart) of a
+// directory already flushed counts nothing twice. The lookup runs as the
+// run's role (its privileges and row-level security apply, as in a batch).
+int64 flush_units(Scan* s) {
+  if (s->nunits == 0) return 0;
+  Datum* elems = static_cast<Datum*>(palloc(sizeof(Datum) * (s->nu > 0 ? s->nu : 1)));
+  for (int i = 0; i < s->nu; i++) elems[i] = CStringGetTextDatum(s->upaths[i]);
+  bool* same = static_cast<bool*>(palloc0(sizeof(bool) * s->nu));
+  {
+    Oid types[1] = {TEXTARRAYOID};
+    Datum values[1] = {
+        PointerGetDatum(construct_array(elems, s->nu, TEXTOID, -1, false, TYPALIGN_INT))};
+    SetUserIdAndSecContext(info.roleoid, boot_sec | SECURITY_LOCAL_USERID_CHANGE);
+    exec_scans(
+        "SELECT u.i, f.size, f.mtime, f.status, f.error_code "
+        "FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[])) WITH ORDINALITY AS u(p, i) "
+        "JOIN %s.midipipe_files f ON f.path OPERATOR(pg_catalog.=) u.p",
+        1, types, values, nullptr, SPI_OK_SELECT,
+        {"enable_seqscan", "enable_hashjoin", "enable_mergejoin"});
+    SetUserIdAndSecContext(boot_user, boot_sec);
+    TupleDesc td = SPI_tuptable->tupdesc;
+    for (uint64 r = 0; r < SPI_processed; r++) {
+      HeapTuple t = SPI_tuptable->vals[r];
+      bool isnull = false;
+      const int64 i = DatumGetInt64(SPI_getbinval(t, td, 1, &isnull)) - 1;
+      if (i < 0 || i >= s->nu) continue;
+      mp_dedup::Recorded old;
+      old.exists = true;
+      Datum d = SPI_getbinval(t, td, 2, &isnull);
+      old.size = isnull ? -1 : DatumGetInt64(d);
+      d = SPI_getbinval(t, td, 3, &isnull);
+      old.have_stat = !isnull && old.size >= 0;
+      old.mtime = isnull ? 0 : DatumGetTimestampTz(d);
+      char* status = SPI_getvalue(t, td, 4);
+      old.status = status != nullptr ? status[0] : 0;
+      char* code = SPI_getvalue(t, td, 5);
+      old.io_error = code != nullptr && mp_dedup::is_io_code(code);
+      same[i] = mp_dedup::unchanged(old, s->usize[i], s->umtime[i]);
+    }
+    SPI_freetuptable(SPI_tuptable);
+  }
+  // the markers: which are new (their unit index, from 1)
+  bool* fresh = static_cast<bool*>(palloc0(sizeof(bool) * s->nunits));
+  {
+    Datum* m = static_cast<Datum*>(palloc(sizeof(Datum) * s->nunits));
+    for (int k = 0; k < s->nunits; k++) m[k] = CStringGetTextDatum(s->units[k].marker);
+    Oid types[2] = {INT8OID, TEXTARRAYOID};
+    Datum values[2] = {
+        Int64GetDatum(info.run_id),
+        PointerGetDatum(construct_array(m, s->nunits, TEXTOID, -1, false, TYPALIGN_INT))};
+    exec(
+        "WITH ins AS (INSERT INTO %s.midipipe_queue (run_id, path, done) "
+        "SELECT $1, p, true FROM pg_catalog.unnest($2::pg_catalog.text[]) AS p "
+        "ON CONFLICT DO NOTHING RETURNING path) "
+        "SELECT u.i FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.text[])) WITH ORDINALITY "
+        "AS u(p, i) JOIN ins ON ins.path OPERATOR(pg_catalog.=) u.p",
+        2, types, values, nullptr, SPI_OK_SELECT);
+    for (uint64 r = 0; r < SPI_processed; r++) {
+      bool isnull = false;
+      const int64 k =
+          DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull)) -
+          1;
+      if (k >= 0 && k < s->nunits) fresh[k] = true;
+    }
+    SPI_freetuptable(SPI_tuptable);
+  }
+  int64 counted = 0;
+  int first = 0;
+  for (int k = 0; k < s->nunits; k++) {
+    for (int i = first; i < s->units[k].end; i++) {
+      if (!same[i])
+        s->paths[s->npaths++] = s->upaths[i];  // lives in unit_cxt until after the insert
+      else if (fresh[k])
+        counted++;
+    }
+    first = s->units[k].end;
+  }
+  return counted;
+}
+
+// Writes one chunk of the scan in one transaction: the queued paths, the
+// directories' markers and unchanged counts, the error rows, the run row's
+// counts, then the shared-memory mirror and the workers' wake-up. Long: its
+// steps share the chunk's buffers and must commit together (a chunk lost in
+// a crash is scanned again whole), so they stay in one function in order.
 void flush(Scan* s, bool final = false) {
   s->last_flush = GetCurrentTimestamp();
-  if (s->npaths == 0 && s->nerrs == 0 && !final) return;
+  if (s->npaths == 0 && s->nerrs == 0 && s->nunits == 0 && !final) return;
 
   // back-pressure: let the workers catch up before the manifest grows further
   for (;;) {
@@ -463,22 +669,34 @@ void flush(Scan* s, bool final = false) {
   // owner of its tables, see README "Threat model"); an error row is the
   // importer's (as its role: its privileges and row-level security apply).
   if (!begin_tx(false)) extension_gone();
+  // Not waiting for this commit's WAL flush loses nothing in a crash: a lost
+  // chunk is scanned again (its markers are lost with it), and a batch that
+  // read its rows commits after it, flushing the WAL up to its own commit.
+  (void)set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
+                          true, 0, false);
   int64 found = -1;
   int64 new_errors = 0;
-  if (s->npaths > 0) {
-    Datum* elems = static_cast<Datum*>(palloc(sizeof(Datum) * s->npaths));
+  const int64 unchanged = flush_units(s);
+  if (s->npaths > 0 || unchanged > 0) {
+    Datum* elems = static_cast<Datum*>(palloc(sizeof(Datum) * (s->npaths > 0 ? s->npaths : 1)));
     for (int i = 0; i < s->npaths; i++) elems[i] = CStringGetTextDatum(s->paths[i]);
     ArrayType* arr = construct_array(elems, s->npaths, TEXTOID, -1, false, TYPALIGN_INT);
-    Oid types[2] = {INT8OID, TEXTARRAYOID};
-    Datum values[2] = {Int64GetDatum(info.run_id), PointerGetDatum(arr)};
+    Oid types[3] = {INT8OID, TEXTARRAYOID, INT8OID};
+    Datum values[3] = {Int64GetDatum(info.run_id), PointerGetDatum(arr), Int64GetDatum(unchanged)};
+    // the unchanged files the units did not queue count as found and unchanged
     exec(
         "WITH ins AS (INSERT INTO %s.midipipe_queue (run_id, path) "
         "SELECT $1, p FROM pg_catalog.unnest($2::pg_catalog.text[]) AS p ON CONFLICT DO NOTHING "
         "RETURNING 1) "
-        "UPDATE %s.midipipe_runs SET files_found = files_found + (SELECT count(*) FROM ins) "
+        "UPDATE %s.midipipe_runs SET files_found = files_found + (SELECT count(*) FROM ins) + $3, "
+        "files_unchanged = files_unchanged + $3 "
         "WHERE run_id = $1 RETURNING files_found",
-        2, types, values, nullptr, SPI_OK_UPDATE_RETURNING);
+        3, types, values, nullptr, SPI_OK_UPDATE_RETURNING);
     if (SPI_processed == 1) found = get_int8(1);
+  }
+  if (TimestampDifferenceExceeds(s->last_fold, s->last_flush, kFoldMs)) {
+    s->last_fold = s->last_flush;
+    fold_counts();  // the run row's counts stay current while the scan goes on
   }
   for (int i = 0; i < s->nerrs; i++) {
     ErrRow* e = &s->errs[i];
@@ -538,25 +756,66 @@ void flush(Scan* s, bool final = false) {
     if (r->state == MP_R_SCANNING) r->state = MP_R_RUNNING;
   }
   if (found >= 0) r->files_found = found;
+  r->files_unchanged += unchanged;
+  r->files_done += unchanged;
+  r->done_committed += unchanged;
   r->files_done += new_errors;
   r->files_failed += new_errors;
   r->files_failed_committed += new_errors;
   r->done_committed += new_errors;
   if (r->files_found > 0 && r->state == MP_R_SCANNING) r->state = MP_R_RUNNING;
   LWLockRelease(mp_shared->lock);
-  mp_metrics_add(MyDatabaseId, MP_C_FILES, new_errors);
+  mp_metrics_add(MyDatabaseId, MP_C_FILES, new_errors + unchanged);
   mp_metrics_add(MyDatabaseId, MP_C_ERRORS, new_errors);
   wake_workers();
 
   MemoryContextReset(s->cxt);
   s->npaths = 0;
   s->nerrs = 0;
+  // the closed units are written; an open one (a flush while its directory
+  // is read: only once it spilled, so it holds no entry) keeps nothing
+  s->nu = 0;
+  s->nunits = 0;
+  s->unit_start = 0;
+  MemoryContextReset(s->unit_cxt);
 }
 
+// Time to flush: a chunk is full, or something waits for kFlushMs. Never
+// while a unit is open (its directory's files are flushed together).
 bool due(Scan* s) {
-  return s->npaths >= kChunk || s->nerrs >= kChunk ||
-         ((s->npaths > 0 || s->nerrs > 0) &&
+  if (s->unit_open) return false;
+  return s->npaths >= kChunk || s->nerrs >= kChunk || s->nu >= kChunk ||
+         ((s->npaths > 0 || s->nerrs > 0 || s->nunits > 0) &&
           TimestampDifferenceExceeds(s->last_flush, GetCurrentTimestamp(), kFlushMs));
+}
+
+// The next names of a directory (up to kSortNames, without "." and ".."),
+// sorted, in names_cxt; 0 at the end. The tree is walked in name order, so
+// that the manifest fills in about the order the workers claim it in (path
+// order, from each worker's claim cursor, batch_claim.cpp): rows queued
+// behind the cursors make a claim start again from the run's first path,
+// stepping over every entry already done.
+constexpr int kSortNames = 65536;
+
+int read_sorted(Scan* s, DIR* dir, char*** out) {
+  MemoryContextReset(s->names_cxt);
+  MemoryContext old = MemoryContextSwitchTo(s->names_cxt);
+  int cap = 256;
+  int n = 0;
+  char** names = static_cast<char**>(palloc(sizeof(char*) * cap));
+  struct dirent* de;
+  while (n < kSortNames && (de = readdir(dir)) != nullptr) {
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+    if (n == cap) {
+      cap *= 2;
+      names = static_cast<char**>(repalloc(names, sizeof(char*) * cap));
+    }
+    names[n++] = pstrdup(de->d_name);
+  }
+  MemoryContextSwitchTo(old);
+  std::sort(names, names + n, [](const char* a, const char* b) { return strcmp(a, b) < 0; });
+  *out = names;
+  return n;
 }
 
 // Walks the tree; false when the run was cancelled meanwhile. Long: one loop
@@ -570,20 +829,29 @@ bool scan() {
   s.cxt = AllocSetContextCreate(TopMemoryContext, "midipipe scan chunk", ALLOCSET_DEFAULT_SIZES);
   s.tree_cxt =
       AllocSetContextCreate(TopMemoryContext, "midipipe scan tree", ALLOCSET_DEFAULT_SIZES);
+  s.unit_cxt =
+      AllocSetContextCreate(TopMemoryContext, "midipipe scan units", ALLOCSET_DEFAULT_SIZES);
+  s.names_cxt =
+      AllocSetContextCreate(TopMemoryContext, "midipipe scan names", ALLOCSET_DEFAULT_SIZES);
   s.errcap = 16;
   s.dircap = 64;
   s.stackcap = 64;
   MemoryContext old = MemoryContextSwitchTo(s.tree_cxt);
-  s.paths = static_cast<char**>(palloc(sizeof(char*) * kChunk));
+  s.paths = static_cast<char**>(palloc(sizeof(char*) * 4 * kChunk));
+  s.upaths = static_cast<char**>(palloc(sizeof(char*) * 2 * kChunk));
+  s.usize = static_cast<int64*>(palloc(sizeof(int64) * 2 * kChunk));
+  s.umtime = static_cast<TimestampTz*>(palloc(sizeof(TimestampTz) * 2 * kChunk));
+  s.units = static_cast<Unit*>(palloc(sizeof(Unit) * 2 * kChunk));
   s.errs = static_cast<ErrRow*>(palloc(sizeof(ErrRow) * s.errcap));
   s.dirs = static_cast<DirNode*>(palloc(sizeof(DirNode) * s.dircap));
   s.stack = static_cast<int*>(palloc(sizeof(int) * s.stackcap));
   MemoryContextSwitchTo(old);
   s.last_flush = GetCurrentTimestamp();
+  s.last_fold = s.last_flush;
 
   struct stat st;
   const char* root = info.root;
-  if ((info.follow ? stat(root, &st) : lstat(root, &st)) != 0) {
+  if ((info.options.follow_symlinks ? stat(root, &st) : lstat(root, &st)) != 0) {
     add_error(&s, root, "not_found", psprintf("could not stat root: %s", strerror(errno)), nullptr);
   } else if (S_ISDIR(st.st_mode)) {
     push_dir(&s, root, &st, -1);
@@ -601,6 +869,8 @@ bool scan() {
     }
     if (cancel_requested(nullptr)) {
       MemoryContextDelete(s.tree_cxt);
+      MemoryContextDelete(s.unit_cxt);
+      MemoryContextDelete(s.names_cxt);
       MemoryContextDelete(s.cxt);
       return false;
     }
@@ -613,7 +883,6 @@ bool scan() {
       if (due(&s)) flush(&s);
       continue;
     }
-    struct dirent* de;
     // Paths are kept below kMaxPathBytes so that a path always fits in the
     // btree indexes of midipipe_files and midipipe_queue (an index entry is at
     // most about 2,700 bytes) even when it does not compress. An entry whose
@@ -623,21 +892,31 @@ bool scan() {
     char full[kMaxPathBytes];
     int too_long = 0;
     const size_t dl = strlen(dpath);
-    while ((de = readdir(dir)) != nullptr) {
-      if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+    open_unit(&s);
+    const int stack_mark = s.nstack;
+    int nnames = 0;
+    int next = 0;
+    char** names = nullptr;
+    for (;;) {
+      if (next == nnames) {
+        nnames = read_sorted(&s, dir, &names);
+        next = 0;
+        if (nnames == 0) break;
+      }
+      const char* name = names[next++];
       const int n = (dl > 0 && dpath[dl - 1] == '/')
-                        ? snprintf(full, sizeof(full), "%s%s", dpath, de->d_name)
-                        : snprintf(full, sizeof(full), "%s/%s", dpath, de->d_name);
+                        ? snprintf(full, sizeof(full), "%s%s", dpath, name)
+                        : snprintf(full, sizeof(full), "%s/%s", dpath, name);
       s.entries++;
       if (n < 0 || static_cast<size_t>(n) >= sizeof(full)) {
         too_long++;
         continue;
       }
-      bool matches = name_matches(de->d_name);
+      bool matches = name_matches(name);
 
       if (lstat(full, &st) != 0) continue;  // vanished meanwhile
       if (S_ISLNK(st.st_mode)) {
-        if (!info.follow) continue;  // symlinks are not followed
+        if (!info.options.follow_symlinks) continue;  // symlinks are not followed
         if (stat(full, &st) != 0) {
           if (matches) {
             add_error(&s, full, "broken_symlink",
@@ -647,8 +926,8 @@ bool scan() {
         }
       }
       if (S_ISDIR(st.st_mode)) {
-        if (!info.recursive) continue;
-        if (info.follow && on_path(&s, di, &st)) continue;  // a symlink loop
+        if (!info.options.recursive) continue;
+        if (info.options.follow_symlinks && on_path(&s, di, &st)) continue;  // a symlink loop
         push_dir(&s, full, &st, di);
         continue;
       }
@@ -660,13 +939,18 @@ bool scan() {
         add_error(&s, full, "not_regular_file",
                   "not a regular file (fifo, socket or device): not opened", &st);
       else
-        add_path(&s, full);
+        add_file(&s, full, &st);
       if (due(&s)) {
         flush(&s);
         if (cancel_requested(nullptr)) break;
       }
     }
     closedir(dir);
+    MemoryContextReset(s.names_cxt);
+    close_unit(&s, dpath);
+    // its subdirectories were pushed in name order: reversed, they are
+    // walked in name order too
+    for (int a = stack_mark, b = s.nstack - 1; a < b; a++, b--) std::swap(s.stack[a], s.stack[b]);
     if (too_long > 0)
       add_error(&s, dpath, "path_too_long",
                 psprintf("%d entr%s of this directory not imported: the path would be longer "
@@ -677,19 +961,64 @@ bool scan() {
   }
   if (cancel_requested(nullptr)) {
     MemoryContextDelete(s.tree_cxt);
+    MemoryContextDelete(s.unit_cxt);
+    MemoryContextDelete(s.names_cxt);
     MemoryContextDelete(s.cxt);
     return false;
   }
   flush(&s, true);  // the last paths and scan_done, in one transaction; wakes the workers
   MemoryContextDelete(s.tree_cxt);
+  MemoryContextDelete(s.unit_cxt);
+  MemoryContextDelete(s.names_cxt);
   MemoryContextDelete(s.cxt);
   return true;
 }
 
 // ---------------------------------------------------------------- the end of a run
 
-bool run_complete() {
+// The run's end is committed with the server's synchronous_commit (batches
+// and scanner flushes commit without waiting for their WAL flush): the run's
+// end, and with it every row of the run, is durable as the server says.
+void use_server_sync_commit() {
+  if (run_end_sync_commit != nullptr)
+    (void)set_config_option("synchronous_commit", run_end_sync_commit, PGC_USERSET, PGC_S_SESSION,
+                            GUC_ACTION_LOCAL, true, 0, false);
+}
+
+// Opens the transaction that ends the run.
+void begin_end_tx() {
   if (!begin_tx(false)) extension_gone();
+  use_server_sync_commit();
+}
+
+[[noreturn]] void finalize_in_tx(int state, const char* error);
+
+// Folds the batches' counts into the run row and ends the run, in the same
+// transaction, when it is complete by the row alone: every file found has its
+// outcome counted (a batch counts each path it marks done, the scan each error
+// row and each unchanged file it did not queue). A question of one row, where
+// asking the manifest walks every entry of the run that is done. Returns
+// false, having only folded the counts, when the run is not complete.
+bool finalize_if_counted() {
+  if (!begin_tx(false)) extension_gone();
+  fold_counts();
+  RowState rs;
+  read_row(&rs);
+  if (rs.state >= 0 && rs.state < MP_R_COMPLETED && rs.scan_done &&
+      rs.ok + rs.dup + rs.unchanged + rs.failed >= rs.found) {
+    use_server_sync_commit();
+    finalize_in_tx(MP_R_COMPLETED, nullptr);
+  }
+  end_tx();
+  return false;
+}
+
+// Ends the run as completed when no manifest row of it is left undone; the
+// look and the end share one transaction (a run's end noticed a transaction
+// sooner). Returns false, having changed nothing, when the run is not complete.
+// The safety net of coordinate(), should the counts ever disagree.
+bool finalize_if_complete() {
+  begin_end_tx();
   Oid types[1] = {INT8OID};
   Datum values[1] = {Int64GetDatum(info.run_id)};
   exec("SELECT NOT EXISTS (SELECT 1 FROM %s.midipipe_queue WHERE run_id = $1 AND NOT done)", 1,
@@ -697,16 +1026,81 @@ bool run_complete() {
   bool isnull = false;
   bool complete =
       DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+  if (complete) finalize_in_tx(MP_R_COMPLETED, nullptr);
   end_tx();
-  return complete;
+  return false;
+}
+
+// An empty manifest is made small again (issue 17: "empty after a run means
+// small after a run"): the rows a run deletes leave their heap pages and index
+// entries behind until a vacuum, and a million-file run left about 400 MB.
+// TRUNCATE, when no other run of this database is active (its scanner and
+// batches use the table; its own end truncates it) and the table holds no row
+// of any run (e.g. of one waiting to be resumed after a restart). The lock
+// waits at most kTruncateLockMs: long enough for the deadlock check to cancel
+// an autovacuum of the table (which would otherwise keep it), short enough
+// that a session reading the table is not held up for long.
+constexpr int kTruncateLockMs = 2000;
+
+bool other_active_run() {
+  bool other = false;
+  LWLockAcquire(mp_shared->lock, LW_SHARED);
+  for (int i = 0; i < MP_MAX_RUNS; i++) {
+    const MpRunSlot* r = &mp_shared->runs[i];
+    if (i != my_run && r->in_use && !r->finished && r->dboid == MyDatabaseId) other = true;
+  }
+  LWLockRelease(mp_shared->lock);
+  return other;
+}
+
+void truncate_idle_manifest() {
+  if (other_active_run()) return;
+  MemoryContext outer = CurrentMemoryContext;  // outside the transaction: survives its abort
+  if (!begin_tx(false)) return;
+  PG_TRY();
+  {
+    const Oid rel = get_relname_relid("midipipe_queue", tx_nsp);
+    if (OidIsValid(rel)) {
+      char ms[16];
+      snprintf(ms, sizeof(ms), "%d", kTruncateLockMs);
+      (void)set_config_option("lock_timeout", ms, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
+                              true, 0, false);
+      LockRelationOid(rel, AccessExclusiveLock);
+      exec("SELECT NOT EXISTS (SELECT 1 FROM %s.midipipe_queue)", 0, nullptr, nullptr, nullptr,
+           SPI_OK_SELECT);
+      bool isnull = false;
+      if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+        exec("TRUNCATE %s.midipipe_queue", 0, nullptr, nullptr, nullptr, SPI_OK_UTILITY);
+    }
+    end_tx();
+  }
+  PG_CATCH();
+  {
+    // not taken in time (or any other error): the next run's end tries again
+    MemoryContextSwitchTo(outer);
+    HOLD_INTERRUPTS();
+    ErrorData* e = CopyErrorData();
+    FlushErrorState();
+    SetUserIdAndSecContext(boot_user, boot_sec);
+    AbortCurrentTransaction();
+    RESUME_INTERRUPTS();
+    ereport(DEBUG1, (errmsg("midipipe: manifest not truncated: %s", e->message)));
+    FreeErrorData(e);
+  }
+  PG_END_TRY();
 }
 
 [[noreturn]] void finalize(int state, const char* error) {
-  if (!begin_tx(false)) extension_gone();
+  begin_end_tx();
+  finalize_in_tx(state, error);
+}
+
+[[noreturn]] void finalize_in_tx(int state, const char* error) {
   Oid types[3] = {INT8OID, TEXTOID, TEXTOID};
   Datum values[3] = {Int64GetDatum(info.run_id), CStringGetTextDatum(mp_run_state_name(state)),
                      CStringGetTextDatum(error != nullptr ? error : "")};
   char nulls[4] = {' ', ' ', error != nullptr && error[0] != '\0' ? ' ' : 'n', '\0'};
+  fold_counts();  // the final counts, in the transaction that ends the run
   // manifest first, then the run row: the order a batch takes its locks in.
   // A run that ends otherwise than complete skips the rows a batch still
   // holds, so that a stopped or stuck worker cannot hold a cancel up: that
@@ -725,6 +1119,7 @@ bool run_complete() {
   RowState rs;
   read_row(&rs);
   end_tx();
+  truncate_idle_manifest();
   if (rs.state >= 0) {
     LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
     mirror_row_locked(run_slot(), &rs);
@@ -756,12 +1151,7 @@ bool attach_run(int r, uint32 gen) {
   info.dboid = slot->dboid;
   info.roleoid = slot->roleoid;
   strlcpy(info.root, slot->root, sizeof(info.root));
-  info.recursive = slot->recursive;
-  info.follow = slot->follow_symlinks;
-  info.wait = slot->wait;
-  info.split = slot->split_tracks;
-  info.depth = slot->analysis_depth;
-  info.requested = slot->workers_requested;
+  info.options = slot->options;
   info.granted = slot->workers_granted > 0 ? slot->workers_granted : 0;
   info.started_at = slot->started_at;
   LWLockRelease(mp_shared->lock);
@@ -789,6 +1179,7 @@ bool attach_run(int r, uint32 gen) {
   // The first look at the manifest waits for a reason (below): asking it right
   // after the scan would take CPU from the workers that just started.
   TimestampTz last_check = GetCurrentTimestamp();
+  TimestampTz last_fold = last_check;
   for (;;) {
     CHECK_FOR_INTERRUPTS();
     if (ConfigReloadPending) {
@@ -803,17 +1194,23 @@ bool attach_run(int r, uint32 gen) {
       LWLockRelease(mp_shared->lock);
       finalize(fail ? MP_R_FAILED : MP_R_CANCELLED, err);
     }
-    // The manifest is asked (a query whose cost grows with the rows already
-    // done) only when the committed counts in shared memory say the run may be
-    // complete, and at least every kCheckEveryMs whatever they say (they lag
-    // behind the table when a worker dies between its commit and its report).
+    // The counts are folded into the run row (and the row asked whether the
+    // run is complete) when the committed counts in shared memory say it may
+    // be, and every kFoldMs whatever they say (they lag behind the tables
+    // when a worker dies between its commit and its report). The manifest
+    // itself (a query whose cost grows with the rows already done) is asked
+    // only every kCheckEveryMs, a safety net should the counts ever disagree.
     TimestampTz now = GetCurrentTimestamp();
     LWLockAcquire(mp_shared->lock, LW_SHARED);
     bool maybe = run_slot()->done_committed >= run_slot()->files_found;
     LWLockRelease(mp_shared->lock);
-    if (maybe || TimestampDifferenceExceeds(last_check, now, kCheckEveryMs)) {
+    if (maybe || TimestampDifferenceExceeds(last_fold, now, kFoldMs)) {
+      last_fold = now;
+      (void)finalize_if_counted();
+    }
+    if (TimestampDifferenceExceeds(last_check, now, kCheckEveryMs)) {
       last_check = now;
-      if (run_complete()) finalize(MP_R_COMPLETED, nullptr);
+      (void)finalize_if_complete();
     }
     (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 250,
                     PG_WAIT_EXTENSION);
@@ -840,10 +1237,7 @@ void spare_detach(int code, Datum arg) {
 // relation cache entries of midipipe_runs and midipipe_queue), so that the
 // run does not pay for it. Nothing when the extension is not installed.
 void spare_warm_up() {
-  SetCurrentStatementStartTimestamp();
-  StartTransactionCommand();
-  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "midipipe: SPI_connect failed");
-  PushActiveSnapshot(GetTransactionSnapshot());
+  mp_begin_spi_tx();
   Oid nsp = mp_extension_schema();
   if (OidIsValid(nsp) && OidIsValid(get_relname_relid("midipipe_runs", nsp)) &&
       OidIsValid(get_relname_relid("midipipe_queue", nsp))) {
@@ -852,9 +1246,7 @@ void spare_warm_up() {
     (void)SPI_execute(q("SELECT state FROM %s.midipipe_runs WHERE run_id = 0"), true, 0);
     (void)SPI_execute(q("SELECT done FROM %s.midipipe_queue WHERE run_id = 0 LIMIT 1"), true, 0);
   }
-  SPI_finish();
-  PopActiveSnapshot();
-  CommitTransactionCommand();
+  mp_end_spi_tx(true);
   pgstat_report_activity(STATE_IDLE, nullptr);
 }
 
@@ -874,6 +1266,7 @@ void midipipe_scanner_main(Datum arg) {
   BackgroundWorkerInitializeConnectionByOid(info.dboid, InvalidOid, 0);
   pgstat_report_appname("midipipe scanner");
   GetUserIdAndSecContext(&boot_user, &boot_sec);
+  commit_without_flush();
   coordinate();
 }
 
@@ -907,6 +1300,7 @@ void midipipe_spare_main(Datum arg) {
   BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
   pgstat_report_appname("midipipe scanner");
   GetUserIdAndSecContext(&boot_user, &boot_sec);
+  commit_without_flush();
   spare_warm_up();
 
   int r = -1;
@@ -950,10 +1344,7 @@ void midipipe_resume_main(Datum arg) {
   BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
   pgstat_report_appname("midipipe resume");
 
-  SetCurrentStatementStartTimestamp();
-  StartTransactionCommand();
-  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "midipipe: SPI_connect failed");
-  PushActiveSnapshot(GetTransactionSnapshot());
+  mp_begin_spi_tx();
   int resumed = 0;
   Oid nsp = mp_extension_schema();
   if (OidIsValid(nsp) && OidIsValid(get_relname_relid("midipipe_runs", nsp))) {
@@ -963,12 +1354,8 @@ void midipipe_resume_main(Datum arg) {
     int rc = SPI_execute(
         mp_with_schema(
             nsp,
-            "SELECT run_id, root, COALESCE((options->>'recursive')::boolean, true), "
-            "COALESCE((options->>'follow_symlinks')::boolean, false), "
-            "COALESCE((options->>'wait')::boolean, false), COALESCE(workers_requested, 0), "
-            "requested_by::text, started_at, "
-            "COALESCE((options->>'split_tracks')::boolean, false), "
-            "COALESCE((options->>'analysis_depth')::boolean, true) FROM %s.midipipe_runs "
+            "SELECT run_id, root, options, COALESCE(workers_requested, 0), requested_by::text, "
+            "started_at FROM %s.midipipe_runs "
             "WHERE state IN ('queued', 'scanning', 'running') ORDER BY run_id"),
         true, 0);
     if (rc != SPI_OK_SELECT) elog(ERROR, "midipipe: could not read unfinished runs");
@@ -978,14 +1365,13 @@ void midipipe_resume_main(Datum arg) {
       bool isnull = false;
       int64 run_id = DatumGetInt64(SPI_getbinval(t, td, 1, &isnull));
       char* root = SPI_getvalue(t, td, 2);
-      bool recursive = DatumGetBool(SPI_getbinval(t, td, 3, &isnull));
-      bool follow = DatumGetBool(SPI_getbinval(t, td, 4, &isnull));
-      bool wait = DatumGetBool(SPI_getbinval(t, td, 5, &isnull));
-      int workers = DatumGetInt32(SPI_getbinval(t, td, 6, &isnull));
-      char* role = SPI_getvalue(t, td, 7);
-      TimestampTz started = DatumGetTimestampTz(SPI_getbinval(t, td, 8, &isnull));
-      bool split = DatumGetBool(SPI_getbinval(t, td, 9, &isnull));
-      bool depth = DatumGetBool(SPI_getbinval(t, td, 10, &isnull));
+      Datum options_jsonb = SPI_getbinval(t, td, 3, &isnull);
+      MpRunOptions options = mp_run_options_from_jsonb(options_jsonb, isnull);
+      // workers: the workers_requested column, as the run asked (NULL: midipipe.max_workers)
+      int workers = DatumGetInt32(SPI_getbinval(t, td, 4, &isnull));
+      options.workers = workers > 0 ? workers : mp_max_workers;
+      char* role = SPI_getvalue(t, td, 5);
+      TimestampTz started = DatumGetTimestampTz(SPI_getbinval(t, td, 6, &isnull));
       Oid roleoid = role != nullptr ? get_role_oid(role, true) : InvalidOid;
       if (!OidIsValid(roleoid)) {
         ereport(WARNING,
@@ -994,7 +1380,7 @@ void midipipe_resume_main(Datum arg) {
         continue;
       }
       // the role may have lost the right to read server files since it asked
-      if (!superuser_arg(roleoid) && !has_privs_of_role(roleoid, ROLE_PG_READ_SERVER_FILES)) {
+      if (!mp_may_read_server_files(roleoid)) {
         ereport(WARNING, (errmsg("midipipe: cannot resume run " INT64_FORMAT
                                  ": role \"%s\" may no longer read server files",
                                  run_id, role)));
@@ -1018,12 +1404,7 @@ void midipipe_resume_main(Datum arg) {
           r->roleoid = roleoid;
           r->run_id = run_id;
           strlcpy(r->root, root != nullptr ? root : "/", sizeof(r->root));
-          r->recursive = recursive;
-          r->follow_symlinks = follow;
-          r->split_tracks = split;
-          r->analysis_depth = depth;
-          r->wait = wait;
-          r->workers_requested = workers > 0 ? workers : mp_max_workers;
+          r->options = options;
           r->state = MP_R_QUEUED;
           r->started_at = started;
           (void)mp_pool_find_locked(dboid, true);
@@ -1037,9 +1418,7 @@ void midipipe_resume_main(Datum arg) {
   if (resumed > 0)
     ereport(LOG, (errmsg("midipipe: resuming %d unfinished run(s) in database \"%s\"", resumed,
                          dbname != nullptr ? dbname : "?")));
-  SPI_finish();
-  PopActiveSnapshot();
-  CommitTransactionCommand();
+  mp_end_spi_tx(true);
   mp_wake_supervisor();
   proc_exit(0);
 }

@@ -1,8 +1,13 @@
-// midipipe: shared memory layout and the small helpers that read it.
-#include "shmem.hpp"
+// midipipe: shared memory layout and the small helpers that read it, and the
+// catalog and SPI helpers (declared in pool_internal.hpp).
+#include "pool_internal.hpp"
 
 extern "C" {
 #include "access/genam.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/snapmgr.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
@@ -194,6 +199,37 @@ Oid mp_extension_schema() {
   return result;
 }
 
+Oid mp_require_extension_schema() {
+  const Oid nsp = mp_extension_schema();
+  if (!OidIsValid(nsp))
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                    errmsg("extension \"midipipe\" is not installed in this database")));
+  return nsp;
+}
+
+void mp_begin_spi_tx() {
+  SetCurrentStatementStartTimestamp();
+  StartTransactionCommand();
+  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "midipipe: SPI_connect failed");
+  PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+void mp_end_spi_tx(bool commit) {
+  SPI_finish();
+  PopActiveSnapshot();
+  if (commit)
+    CommitTransactionCommand();
+  else
+    AbortCurrentTransaction();
+}
+
+int mp_spi_exec_id(Oid nspoid, const char* fmt, int64 id, bool read_only, long count) {
+  Oid types[1] = {INT8OID};
+  Datum values[1] = {Int64GetDatum(id)};
+  return SPI_execute_with_args(mp_with_schema(nspoid, fmt), 1, types, values, nullptr, read_only,
+                               count);
+}
+
 void mp_set_local_search_path(Oid nspoid) {
   (void)nspoid;
   (void)set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
@@ -212,7 +248,10 @@ void mp_pop_search_path(int nest_level) { AtEOXact_GUC(true, nest_level); }
 char* mp_with_schema(Oid nspoid, const char* fmt) {
   char* nspname = get_namespace_name(nspoid);
   if (nspname == nullptr) elog(ERROR, "midipipe: the extension's schema is missing");
-  const char* quoted = quote_identifier(nspname);
+  return mp_with_quoted_schema(quote_identifier(nspname), fmt);
+}
+
+char* mp_with_quoted_schema(const char* quoted, const char* fmt) {
   StringInfoData s;
   initStringInfo(&s);
   for (const char* p = fmt; *p != '\0'; ++p) {

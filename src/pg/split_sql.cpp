@@ -12,7 +12,7 @@
 #include "file_read.hpp"
 #include "guard.hpp"
 #include "sha256.hpp"
-#include "shmem.hpp"
+#include "pool_internal.hpp"
 #include "split.hpp"
 #include "stop.hpp"
 
@@ -66,22 +66,16 @@ uint8* read_server_file(const char* path, uint64 max_bytes, size_t* len) {
 Datum midipipe_split(PG_FUNCTION_ARGS) {
   mp_require_preload();
   const int64 file_id = PG_GETARG_INT64(0);
-  mp_require_read_server_files("split MIDI files");
+  mp_require_read_server_files();
 
-  const Oid nsp = mp_extension_schema();
-  if (!OidIsValid(nsp))
-    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
-                    errmsg("extension \"midipipe\" is not installed in this database")));
+  const Oid nsp = mp_require_extension_schema();
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "midipipe: SPI_connect failed");
   const int guc_level = mp_push_search_path();  // README "Threat model"
   // The file, and the ok row that holds its content's analysis.
-  Oid t1[1] = {INT8OID};
-  Datum v1[1] = {Int64GetDatum(file_id)};
-  if (SPI_execute_with_args(
-          mp_with_schema(nsp,
-                         "SELECT f.path, f.sha256, coalesce(f.duplicate_of, f.file_id), f.status "
-                         "FROM %s.midipipe_files f WHERE f.file_id = $1"),
-          1, t1, v1, nullptr, true, 1) != SPI_OK_SELECT)
+  if (mp_spi_exec_id(nsp,
+                     "SELECT f.path, f.sha256, coalesce(f.duplicate_of, f.file_id), f.status "
+                     "FROM %s.midipipe_files f WHERE f.file_id = $1",
+                     file_id, true, 1) != SPI_OK_SELECT)
     elog(ERROR, "midipipe: could not read midipipe_files");
   if (SPI_processed != 1)
     ereport(ERROR, (errcode(ERRCODE_NO_DATA_FOUND),

@@ -1,6 +1,6 @@
 // midipipe: midipipe_stats() (one row per pool worker) and midipipe_run_live()
 // (live counters of this database's runs), read from shared memory.
-#include "shmem.hpp"
+#include "pool_internal.hpp"
 
 extern "C" {
 #include "catalog/pg_authid.h"

@@ -1,7 +1,7 @@
 // midipipe: the engine's StopCheck in the server (see stop.hpp).
 #include "stop.hpp"
 
-#include "shmem.hpp"
+#include "pool_internal.hpp"
 
 extern "C" {
 #include "miscadmin.h"

@@ -15,7 +15,7 @@
 #include <cstdio>
 
 #include "metrics.hpp"
-#include "shmem.hpp"
+#include "pool_internal.hpp"
 
 extern "C" {
 #include "access/heapam.h"
@@ -78,14 +78,36 @@ Oid warm_dboid = InvalidOid;
 Oid written_dbs[MP_MAX_RUNS + MP_MAX_POOLS];
 int nwritten = -1;  // -1: never written by this supervisor
 
-void fill_common(BackgroundWorker* bgw, const char* function) {
+// The fields every midipipe process shares: the library, its entry point and
+// the names pg_stat_activity shows; a database connection; never restarted by
+// the postmaster (the supervisor decides what runs), the supervisor notified.
+void fill_process(BackgroundWorker* bgw, const char* function, const char* name, const char* type) {
   memset(bgw, 0, sizeof(*bgw));
   bgw->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
   bgw->bgw_start_time = BgWorkerStart_RecoveryFinished;
   bgw->bgw_restart_time = BGW_NEVER_RESTART;
   snprintf(bgw->bgw_library_name, BGW_MAXLEN, "midipipe");
   snprintf(bgw->bgw_function_name, BGW_MAXLEN, "%s", function);
+  snprintf(bgw->bgw_name, BGW_MAXLEN, "%s", name);
+  snprintf(bgw->bgw_type, BGW_MAXLEN, "%s", type);
   bgw->bgw_notify_pid = MyProcPid;
+}
+
+// Registers a midipipe process (see fill_process()) with main_arg and, when
+// not null, the generation it must find in its slot (in bgw_extra). The
+// handle (in TopMemoryContext), or null when no max_worker_processes slot is
+// free.
+BackgroundWorkerHandle* start_process(const char* function, const char* name, const char* type,
+                                      Datum main_arg, const uint32* generation) {
+  BackgroundWorker bgw;
+  fill_process(&bgw, function, name, type);
+  bgw.bgw_main_arg = main_arg;
+  if (generation != nullptr) memcpy(bgw.bgw_extra, generation, sizeof(*generation));
+  MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+  BackgroundWorkerHandle* handle = nullptr;
+  bool ok = RegisterDynamicBackgroundWorker(&bgw, &handle);
+  MemoryContextSwitchTo(old);
+  return ok ? handle : nullptr;
 }
 
 int live_workers_locked() {
@@ -121,18 +143,11 @@ bool start_worker_locked(Oid dboid, int run_slot) {
     w->run_generation = r->generation;
   }
 
-  BackgroundWorker bgw;
-  fill_common(&bgw, "midipipe_worker_main");
-  snprintf(bgw.bgw_name, BGW_MAXLEN, "midipipe worker %d", idx);
-  snprintf(bgw.bgw_type, BGW_MAXLEN, "midipipe worker");
-  bgw.bgw_main_arg = Int32GetDatum(idx);
-  memcpy(bgw.bgw_extra, &gen, sizeof(gen));
-
-  MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-  BackgroundWorkerHandle* handle = nullptr;
-  bool ok = RegisterDynamicBackgroundWorker(&bgw, &handle);
-  MemoryContextSwitchTo(old);
-  if (!ok) {
+  char name[BGW_MAXLEN];
+  snprintf(name, sizeof(name), "midipipe worker %d", idx);
+  BackgroundWorkerHandle* handle =
+      start_process("midipipe_worker_main", name, "midipipe worker", Int32GetDatum(idx), &gen);
+  if (handle == nullptr) {
     w->state = MP_W_FREE;
     w->run_slot = -1;
     return false;
@@ -153,17 +168,11 @@ void terminate_worker_locked(int idx) {
 
 bool start_scanner_locked(int r) {
   MpRunSlot* run = &mp_shared->runs[r];
-  BackgroundWorker bgw;
-  fill_common(&bgw, "midipipe_scanner_main");
-  snprintf(bgw.bgw_name, BGW_MAXLEN, "midipipe scanner run " INT64_FORMAT, run->run_id);
-  snprintf(bgw.bgw_type, BGW_MAXLEN, "midipipe scanner");
-  bgw.bgw_main_arg = Int32GetDatum(r);
-  memcpy(bgw.bgw_extra, &run->generation, sizeof(run->generation));
-  MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-  BackgroundWorkerHandle* handle = nullptr;
-  bool ok = RegisterDynamicBackgroundWorker(&bgw, &handle);
-  MemoryContextSwitchTo(old);
-  if (!ok) return false;
+  char name[BGW_MAXLEN];
+  snprintf(name, sizeof(name), "midipipe scanner run " INT64_FORMAT, run->run_id);
+  BackgroundWorkerHandle* handle = start_process("midipipe_scanner_main", name, "midipipe scanner",
+                                                 Int32GetDatum(r), &run->generation);
+  if (handle == nullptr) return false;
   scanner_handles[r] = handle;
   scanner_generation[r] = run->generation;
   run->scanner_starts++;
@@ -178,17 +187,11 @@ bool start_spare_locked(int pi) {
   p->spare_latch = nullptr;
   p->spare_assigned = false;
   p->spare_run = -1;
-  BackgroundWorker bgw;
-  fill_common(&bgw, "midipipe_spare_main");
-  snprintf(bgw.bgw_name, BGW_MAXLEN, "midipipe scanner (spare) db %u", p->dboid);
-  snprintf(bgw.bgw_type, BGW_MAXLEN, "midipipe scanner");
-  bgw.bgw_main_arg = Int32GetDatum(pi);
-  memcpy(bgw.bgw_extra, &gen, sizeof(gen));
-  MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-  BackgroundWorkerHandle* handle = nullptr;
-  bool ok = RegisterDynamicBackgroundWorker(&bgw, &handle);
-  MemoryContextSwitchTo(old);
-  if (!ok) return false;
+  char name[BGW_MAXLEN];
+  snprintf(name, sizeof(name), "midipipe scanner (spare) db %u", p->dboid);
+  BackgroundWorkerHandle* handle =
+      start_process("midipipe_spare_main", name, "midipipe scanner", Int32GetDatum(pi), &gen);
+  if (handle == nullptr) return false;
   spare_handles[pi] = handle;
   spare_stopping[pi] = false;
   return true;
@@ -251,17 +254,12 @@ void reconcile_spares_locked() {
 }
 
 bool start_resume(PendingResume* p) {
-  BackgroundWorker bgw;
-  fill_common(&bgw, "midipipe_resume_main");
-  snprintf(bgw.bgw_name, BGW_MAXLEN, "midipipe resume db %u", p->dboid);
-  snprintf(bgw.bgw_type, BGW_MAXLEN, "midipipe scanner");
-  bgw.bgw_main_arg = ObjectIdGetDatum(p->dboid);
-  MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-  BackgroundWorkerHandle* handle = nullptr;
+  char name[BGW_MAXLEN];
+  snprintf(name, sizeof(name), "midipipe resume db %u", p->dboid);
   p->starts++;
-  bool ok = RegisterDynamicBackgroundWorker(&bgw, &handle);
-  MemoryContextSwitchTo(old);
-  if (!ok) return false;
+  BackgroundWorkerHandle* handle = start_process("midipipe_resume_main", name, "midipipe scanner",
+                                                 ObjectIdGetDatum(p->dboid), nullptr);
+  if (handle == nullptr) return false;
   p->handle = handle;
   return true;
 }
@@ -465,7 +463,7 @@ void reconcile_runs_locked() {
     if (!run->cancel_requested) {
       if (run->workers_granted < 0) {
         int cap = mp_max_workers - busy_elsewhere_locked(r);
-        int want = run->workers_requested < cap ? run->workers_requested : cap;
+        int want = run->options.workers < cap ? run->options.workers : cap;
         if (want > 0) {
           int got = fill_run_locked(r, want);
           if (got > 0) {
@@ -689,41 +687,20 @@ void write_state_file_if_changed(const Oid* dbs, int n) {
 
 // ---------------------------------------------------------------- configuration
 
-// Looks a database up by name with a heap scan of pg_database (as the
-// autovacuum launcher does): a process connected to no database cannot use
-// the catalog's indexes.
-Oid database_oid(const char* name) {
-  Oid db = InvalidOid;
-  SetCurrentStatementStartTimestamp();
-  StartTransactionCommand();
-  (void)GetTransactionSnapshot();
-  Relation rel = table_open(DatabaseRelationId, AccessShareLock);
-  TableScanDesc scan = table_beginscan_catalog(rel, 0, nullptr);
-  HeapTuple tup;
-  while ((tup = heap_getnext(scan, ForwardScanDirection)) != nullptr) {
-    Form_pg_database form = reinterpret_cast<Form_pg_database>(GETSTRUCT(tup));
-    if (strcmp(NameStr(form->datname), name) == 0) {
-      db = form->oid;
-      break;
-    }
-  }
-  table_endscan(scan);
-  table_close(rel, AccessShareLock);
-  CommitTransactionCommand();
-  return db;
-}
-
 // ---------------------------------------------------------------- databases that go away
 
 struct DbLook {
   bool exists;
   bool allow_connections;
+  Oid oid;
   NameData name;
 };
 
-// Looks a database up by oid with a heap scan of pg_database (see database_oid()).
-DbLook look_database(Oid db) {
-  DbLook look = {false, false, {}};
+// Looks a database up by oid, or by name when db is InvalidOid, with a heap
+// scan of pg_database (as the autovacuum launcher does): a process connected
+// to no database cannot use the catalog's indexes.
+DbLook look_database(Oid db, const char* name = nullptr) {
+  DbLook look = {false, false, InvalidOid, {}};
   SetCurrentStatementStartTimestamp();
   StartTransactionCommand();
   (void)GetTransactionSnapshot();
@@ -732,9 +709,10 @@ DbLook look_database(Oid db) {
   HeapTuple tup;
   while ((tup = heap_getnext(scan, ForwardScanDirection)) != nullptr) {
     Form_pg_database form = reinterpret_cast<Form_pg_database>(GETSTRUCT(tup));
-    if (form->oid != db) continue;
+    if (OidIsValid(db) ? form->oid != db : strcmp(NameStr(form->datname), name) != 0) continue;
     look.exists = true;
     look.allow_connections = form->datallowconn;
+    look.oid = form->oid;
     look.name = form->datname;
     break;
   }
@@ -881,7 +859,7 @@ void check_failing_databases() {
 void resolve_warm_database() {
   Oid db = InvalidOid;
   if (mp_database != nullptr && mp_database[0] != '\0') {
-    db = database_oid(mp_database);
+    db = look_database(InvalidOid, mp_database).oid;
     if (!OidIsValid(db))
       ereport(WARNING, (errmsg("midipipe: midipipe.database \"%s\" does not exist", mp_database),
                         errhint("Create the database or change midipipe.database, then reload "
@@ -900,14 +878,7 @@ void log_shape() {
   ereport(LOG, (errmsg("midipipe: pool of %d workers x 1 connection (+ 2 utility: supervisor, "
                        "scanner); warm %d; database '%s'",
                        mp_max_workers, mp_min_workers, mp_database ? mp_database : "")));
-  if (mp_max_workers + 2 > max_worker_processes)
-    ereport(WARNING,
-            (errmsg("midipipe: midipipe.max_workers (%d) + 2 utility processes do not fit in "
-                    "max_worker_processes (%d)",
-                    mp_max_workers, max_worker_processes),
-             errhint("Raise max_worker_processes to at least %d (parallel query and logical "
-                     "replication need slots of their own), or lower midipipe.max_workers.",
-                     mp_max_workers + 2)));
+  mp_warn_if_workers_do_not_fit();
 }
 
 void supervisor_detach(int code, Datum arg) {
@@ -924,14 +895,9 @@ void supervisor_detach(int code, Datum arg) {
 
 void mp_register_supervisor() {
   BackgroundWorker bgw;
-  memset(&bgw, 0, sizeof(bgw));
-  bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-  bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
-  bgw.bgw_restart_time = 5;
-  snprintf(bgw.bgw_library_name, BGW_MAXLEN, "midipipe");
-  snprintf(bgw.bgw_function_name, BGW_MAXLEN, "midipipe_supervisor_main");
-  snprintf(bgw.bgw_name, BGW_MAXLEN, "midipipe supervisor");
-  snprintf(bgw.bgw_type, BGW_MAXLEN, "midipipe supervisor");
+  fill_process(&bgw, "midipipe_supervisor_main", "midipipe supervisor", "midipipe supervisor");
+  bgw.bgw_restart_time = 5;  // the one process the postmaster restarts
+  bgw.bgw_notify_pid = 0;    // registered by the postmaster: nobody to notify
   RegisterBackgroundWorker(&bgw);
 }
 

@@ -29,7 +29,7 @@
 
 #include <algorithm>
 
-#include "shmem.hpp"
+#include "pool_internal.hpp"
 
 extern "C" {
 #include "miscadmin.h"

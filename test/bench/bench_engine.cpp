@@ -27,7 +27,7 @@
 #include "smf.hpp"
 #ifdef MIDIPIPE_HAVE_ANALYSIS
 #include "analysis.hpp"
-#include "key.hpp"
+#include "analyze.hpp"
 #endif
 
 namespace fs = std::filesystem;

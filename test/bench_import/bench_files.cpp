@@ -8,9 +8,10 @@
 // prints their ratio.
 //
 // usage: bench_files PROCS LISTFILE [depth|depth-nocontent]
-//   LISTFILE: one path per line; `depth`: analyse as midipipe.analysis_depth = on;
-//   `depth-nocontent`: the same without the content search columns (docs/content.md)
-//   does (chords, drums, performance traits), else as the default (off).
+//   LISTFILE: one path per line; `depth`: analyse as midipipe.analysis_depth = on
+//   (the default) does (chords, drums, performance traits), else as it does off;
+//   `depth-nocontent`: depth without the content search columns (docs/content.md).
+//   Both read the file name's metadata, as the import does.
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -25,7 +26,8 @@
 #include <vector>
 
 #include "analysis.hpp"
-#include "key.hpp"
+#include "analyze.hpp"
+#include "filename_meta.hpp"
 #include "sha256.hpp"
 
 namespace {
@@ -68,12 +70,14 @@ Totals run(const std::vector<std::string>& paths, size_t first, size_t step, boo
     }
     t.bytes += buf.size();
     auto digest = midipipe::sha256(buf);
-    // as the import does with midipipe.analysis_depth off (the default) or on
+    // as the import does with midipipe.analysis_depth on (the default) or off
     midipipe::AnalyzeOptions options = midipipe::default_analyze_options();
     options.depth = depth;
     options.content = !g_no_content;
     auto r = midipipe::analyze_with(buf, {}, options);
     if (!r.status.ok()) ++t.failed;
+    // as the import does for every analysed file (the filename_* columns)
+    if (r.status.ok()) t.notes += midipipe::filename_meta(paths[i], &r.analysis).genres.size();
     t.notes += r.analysis.note_count + digest[0];  // keep both results live
   }
   return t;

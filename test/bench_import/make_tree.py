@@ -5,10 +5,11 @@ Each output file is a corpus file (plain SMF: "MThd" at offset 0, header length
 6) with one extra Text meta event (FF 01 "midipipe-bench <n>") at the start of
 its first track, so every file is valid, analyses like its source, and has
 content of its own (no two files share a SHA-256). Files are spread over
-subdirectories of 500 so no directory grows huge.
+subdirectories of 500 (PER_DIR) so no directory grows huge.
 
-usage: make_tree.py CORPUS_DIR OUT_DIR N [FIRST]
-(FIRST numbers the variants, so two trees with different FIRST share no content)
+usage: make_tree.py CORPUS_DIR OUT_DIR N [FIRST [PER_DIR]]
+(FIRST numbers the variants, so two trees with different FIRST share no content;
+scripts/bench-scale.sh uses PER_DIR 1000, the issue's 1,000 folders of 1,000)
 """
 import os
 import struct
@@ -44,17 +45,18 @@ def variant(data, n):
 
 
 def main():
-    if len(sys.argv) not in (4, 5):
+    if len(sys.argv) not in (4, 5, 6):
         sys.exit(__doc__)
     corpus, out, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    first = int(sys.argv[4]) if len(sys.argv) == 5 else 0
+    first = int(sys.argv[4]) if len(sys.argv) >= 5 else 0
+    per_dir = int(sys.argv[5]) if len(sys.argv) == 6 else 500
     src = sources(corpus)
     if not src:
         sys.exit("no usable corpus files under " + corpus)
     total = 0
     for n in range(count):
-        sub = os.path.join(out, "d%04d" % (n // 500))
-        if n % 500 == 0:
+        sub = os.path.join(out, "d%04d" % (n // per_dir))
+        if n % per_dir == 0:
             os.makedirs(sub, exist_ok=True)
         data = variant(src[n % len(src)], first + n)
         with open(os.path.join(sub, "f%07d.mid" % n), "wb") as f:

@@ -214,6 +214,34 @@ TEST(ContentProgression, RomanNumeralsInTheDetectedKey) {
     EXPECT_TRUE(std::binary_search(c.progression_ngrams->begin(), c.progression_ngrams->end(), g));
 }
 
+TEST(ContentProgression, AugmentedSixthOnTheLoweredSixth) {
+  EXPECT_EQ(chord_family("aug6"), kAugSixth);
+  EXPECT_EQ(roman_numeral(8, kAugSixth), "bVI+6");
+  // C G7 C F Ab-C-Eb-F# G7 (x3), C: the chord finder's F#aug6 (named after its
+  // raised fourth) is bVI+6 in C, found by its figure and by its name
+  std::vector<N> v;
+  const std::vector<std::vector<int>> chords = {{48, 60, 64, 67}, {43, 59, 62, 65},
+                                                {48, 60, 64, 67}, {53, 60, 65, 69},
+                                                {44, 60, 63, 66}, {43, 59, 62, 65}};
+  for (uint32_t bar = 0; bar < 19; ++bar)
+    for (const int p : bar == 18 ? chords[0] : chords[bar % 6]) v.push_back({bar * 384, 380, p});
+  const Analysis a = analyse(file0(v));
+  ASSERT_EQ(a.key.value_or("?"), "C major");
+  const Content& c = *a.content;
+  ASSERT_TRUE(c.progression.has_value());
+  std::vector<std::string> want;
+  for (int k = 0; k < 3; ++k)
+    for (const char* n : {"I", "V", "I", "IV", "bVI+6", "V"}) want.push_back(n);
+  want.push_back("I");
+  EXPECT_EQ(*c.progression, want);
+  for (const char* text : {"IV bVI+6 V I", "IV Ger+6 V I"}) {
+    const ProgressionQuery q = parse_progression(text);
+    ASSERT_EQ(q.error_pos, 0) << q.error;
+    EXPECT_EQ(find_positions(*c.progression_codes, q.codes), (std::vector<int32_t>{3, 9, 15}))
+        << text;
+  }
+}
+
 TEST(ContentProgression, Syntax) {
   const auto codes = [](std::string_view s) { return parse_progression(s).codes; };
   EXPECT_EQ(codes("ii V I"), (std::vector<int16_t>{2 * 8 + 2, 7 * 8 + 1, 0 * 8 + 1}));
@@ -224,13 +252,19 @@ TEST(ContentProgression, Syntax) {
   EXPECT_EQ(codes("III+ vi"), (std::vector<int16_t>{4 * 8 + 4, 9 * 8 + 2}));
   EXPECT_EQ(codes("Vsus4 V"), (std::vector<int16_t>{7 * 8 + 5, 7 * 8 + 1}));
   EXPECT_EQ(codes("#iv bV"), (std::vector<int16_t>{6 * 8 + 2, 6 * 8 + 1}));
+  // the augmented sixth: on the lowered sixth, by its figure or its names
+  EXPECT_EQ(codes("bVI+6 V"), (std::vector<int16_t>{8 * 8 + kAugSixth + 1, 7 * 8 + 1}));
+  EXPECT_EQ(codes("Ger+6 V"), codes("bVI+6 V"));
+  EXPECT_EQ(codes("It6-V"), codes("bVI+6 V"));
+  EXPECT_EQ(codes("Fr43 V"), codes("bVI+6 V"));
+  EXPECT_NE(codes("bVI+ V"), codes("bVI+6 V"));  // an augmented triad is another family
   struct Bad {
     const char* text;
     int pos;
   };
-  for (const Bad b :
-       {Bad{"I X", 3}, Bad{"I Vi", 3}, Bad{"I", 2}, Bad{"", 1}, Bad{"IIII V", 1}, Bad{"ii Vx I", 5},
-        Bad{"bbbI V", 1}, Bad{"I I", 1}, Bad{"é I", 1}, Bad{"I V/V", 4}}) {
+  for (const Bad b : {Bad{"I X", 3}, Bad{"I Vi", 3}, Bad{"I", 2}, Bad{"", 1}, Bad{"IIII V", 1},
+                      Bad{"ii Vx I", 5}, Bad{"bbbI V", 1}, Bad{"I I", 1}, Bad{"é I", 1},
+                      Bad{"I V/V", 4}, Bad{"Gerx V", 4}, Bad{"Ger+6 Ger+6", 1}}) {
     const ProgressionQuery q = parse_progression(b.text);
     EXPECT_EQ(q.error_pos, b.pos) << b.text << ": " << q.error;
     EXPECT_FALSE(q.error.empty()) << b.text;

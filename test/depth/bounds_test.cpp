@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "analysis.hpp"
-#include "key.hpp"
+#include "analyze.hpp"
 #include "smf_builder.hpp"
 #include "split.hpp"
 

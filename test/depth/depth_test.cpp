@@ -27,7 +27,7 @@ TEST(Chords, PopProgressionOneChordPerBar) {
   const Analysis a = analyse(file0(t));
   EXPECT_EQ(chord_names(a), (std::vector<std::string>{"C", "Am", "F", "G7"}));
   const auto& d = *a.depth;
-  EXPECT_EQ(*d.chord_resolution, "half_bar");
+  EXPECT_EQ(*d.chord_resolution, "bar");  // the median chord lasts a bar
   EXPECT_EQ(d.distinct_chords, 4u);
   EXPECT_DOUBLE_EQ(*d.chord_changes_per_bar, 0.75);
   EXPECT_TRUE(d.has_sevenths);
@@ -46,11 +46,12 @@ TEST(Chords, SeventhDiminishedSus) {
   Timeline t;
   t.chord(0, 2 * Q, {60, 64, 67, 71});          // Cmaj7
   t.chord(2 * Q, 2 * Q, {59, 62, 65});          // Bdim
-  t.chord(4 * Q, 2 * Q, {60, 65, 67});          // Csus4
-  t.chord(6 * Q, 2 * Q, {60, 64, 67});          // resolves to C
+  t.chord(4 * Q, 2 * Q, {60, 65, 67});          // Csus4 resolving to C: one span of root C
+  t.chord(6 * Q, 2 * Q, {60, 64, 67});          // (a suspension over its chord), read as C
   t.chord(8 * Q, 2 * Q, {57, 60, 64, 67, 71});  // Am9 without... (A C E G B = Am9)
+  t.chord(10 * Q, 2 * Q, {55, 60, 62});         // Gsus4 (over G)
   const Analysis a = analyse(file0(t));
-  EXPECT_EQ(chord_names(a), (std::vector<std::string>{"Cmaj7", "Bdim", "Csus4", "C", "Am9"}));
+  EXPECT_EQ(chord_names(a), (std::vector<std::string>{"Cmaj7", "Bdim", "C", "Am9", "Gsus4"}));
   EXPECT_TRUE(a.depth->has_sevenths);
   EXPECT_TRUE(a.depth->has_extended);
 }
@@ -66,6 +67,20 @@ TEST(Chords, ArpeggioSpreadAcrossTheBeat) {
   }
   const Analysis a = analyse(file0(t));
   EXPECT_EQ(chord_names(a), (std::vector<std::string>{"C", "F"}));
+}
+
+TEST(Chords, DiminishedSeventhAndAugmentedSixthByTheirResolution) {
+  // In C minor: i, iv, the German sixth (Ab C Eb F#, which sounds as Ab7),
+  // V, then vii dim7 (B D F Ab: four possible roots) resolving to i.
+  Timeline t;
+  t.chord(0, BAR, {48, 60, 63, 67});            // Cm
+  t.chord(BAR, BAR, {41, 60, 65, 68});          // Fm
+  t.chord(2 * BAR, BAR, {44, 60, 63, 66});      // Ger6: F#aug6
+  t.chord(3 * BAR, BAR, {43, 59, 62, 67});      // G
+  t.chord(4 * BAR, BAR, {47, 62, 65, 68});      // Bdim7 (over B)
+  t.chord(5 * BAR, 2 * BAR, {48, 60, 63, 67});  // Cm
+  const Analysis a = analyse(file0(t));
+  EXPECT_EQ(chord_names(a), (std::vector<std::string>{"Cm", "Fm", "F#aug6", "G", "Bdim7", "Cm"}));
 }
 
 TEST(Chords, InversionsAndTheBass) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "analysis.hpp"
+#include "analyze.hpp"
 #include "key.hpp"
 #include "smf_builder.hpp"
 

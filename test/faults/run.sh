@@ -895,6 +895,9 @@ s_privileges() {
   q $db "INSERT INTO midipipe_runs (run_id, root, state, requested_by) VALUES
     (990001, '$T_SMALL', 'queued', 'faults_nopriv'), (990002, '$T_SMALL', 'queued', 'faults_importer')" >/dev/null
   # a restart resumes the databases that had a run in flight: an import of the superuser's
+  # (of files not imported yet: a re-import of unchanged files is over in a second or two,
+  # the scanner counts them without queueing them, issue 17)
+  q $db "DELETE FROM midipipe_files WHERE path LIKE '$T_KILL/%'" >/dev/null
   run=$(import_nowait $db "$T_KILL" 2)
   wait_inflight $db "$run" 1 120 >/dev/null || note "run $run ended before the restart"
   local mark
@@ -1335,6 +1338,26 @@ s_drop_database() {
   is "$(qs $WATCH_DB "SELECT count(*) FROM midipipe_stats WHERE database IS NULL OR state = 'starting'")" 0 \
     "b) no worker slot left in 'starting' or for the dropped database"
 
+  # b2) the same while an autovacuum worker is in the database: PostgreSQL 15 alone refuses this
+  # to an owner who is not a superuser (an autovacuum worker has no role to signal), and imports
+  # leave tables that autovacuum visits. A slow vacuum of a table with dead rows keeps one there.
+  mkdb || { fail "create database $db"; return; }
+  q postgres "ALTER SYSTEM SET autovacuum_naptime = '1s'" >/dev/null
+  q postgres "SELECT pg_reload_conf()" >/dev/null
+  q $db "CREATE TABLE av (i int, pad text) WITH (autovacuum_vacuum_cost_delay = 100, autovacuum_vacuum_cost_limit = 1);
+         INSERT INTO av SELECT g, repeat('x', 200) FROM generate_series(1, 200000) g;
+         DELETE FROM av WHERE i % 2 = 0" >/dev/null
+  local av=0 i
+  for ((i = 0; i < 120 && av == 0; i++)); do
+    av=$(qs postgres "SELECT count(*) FROM pg_stat_activity WHERE datname = '$db' AND backend_type = 'autovacuum worker'")
+    ((av > 0)) || sleep 0.5
+  done
+  check "b2) an autovacuum worker is in $db ($av)" test "$av" -gt 0
+  is "$(qerr postgres $own 60 "DROP DATABASE $db WITH (FORCE)")" OK \
+    "b2) DROP DATABASE WITH (FORCE) by its owner while autovacuum works in it"
+  q postgres "ALTER SYSTEM RESET autovacuum_naptime" >/dev/null
+  q postgres "SELECT pg_reload_conf()" >/dev/null
+
   # c) midipipe.database names the database that is dropped
   mkdb || { fail "create database $db"; return; }
   q postgres "ALTER SYSTEM SET midipipe.database = '$db'" >/dev/null
@@ -1414,9 +1437,19 @@ s_escaped_twin() {
 # stalled_since, a LOG line naming its pid and file; the run's other worker goes on, and
 # midipipe_cancel ends the run while the worker is still stopped. After SIGCONT the worker
 # leaves the cancelled run and nothing is lost.
+# The worker is stopped while the engine analyses a slow file (crafted.py at the event limit,
+# about a second of analysis), never at a random moment: a process stopped while it holds one of
+# the server's own LWLocks (a WAL insertion lock, ProcArrayLock) stops every other process that
+# needs it, whatever the extension does; the scenario hung that way in 2 of about 10 runs.
 s_stalled_worker() {
-  local db=faults_stall run row pid st d1 d2 i left
+  local db=faults_stall run row pid st d1 d2 i left T=$WORK/t_stall nslow=6 path p2
   make_tree "$T_KILL" "$N_KILL" 0 || { fail "make_tree"; return; }
+  # (next to the first folder of the tree: reached early, with most of the run left to claim)
+  rm -rf "$T" && cp -al "$T_KILL" "$T" && mkdir -p "$T/d0000-slow" || { fail "tree $T"; return; }
+  for i in $(seq 1 $nslow); do
+    "$PY" "$HERE/crafted.py" "$T/d0000-slow/slow_$i.mid" $((MAXEV - 10)) "$i" || { fail "crafted file"; return; }
+  done
+  chmod -R a+rX "$T"
   fresh_db $db || { fail "create database $db"; return; }
   qs postgres "DROP ROLE IF EXISTS faults_stall_importer" >/dev/null
   qs postgres "DROP ROLE IF EXISTS faults_nopriv" >/dev/null
@@ -1425,7 +1458,7 @@ s_stalled_worker() {
   qerr postgres - 30 "ALTER SYSTEM SET midipipe.stall_timeout = '3s'" | grep -v '^OK$' | sed 's/^/    # /'
   q postgres "SELECT pg_reload_conf()" >/dev/null
   run=$(timeout 60 psql -X -q -At -U faults_stall_importer -d $db \
-    -c "SELECT midipipe_import('$T_KILL', workers => 2, wait => false)" 2>&1 | tail -n 1)
+    -c "SELECT midipipe_import('$T', workers => 2, wait => false)" 2>&1 | tail -n 1)
   [[ $run =~ ^[0-9]+$ ]] || { fail "import by a member of pg_read_server_files ($run)"; return; }
   row=$(wait_inflight $db "$run" 200 120)
   check "run $run in flight ($row)" test $? -eq 0
@@ -1434,13 +1467,25 @@ s_stalled_worker() {
     sleep 0.5
   done
   is "$(qs $db "SELECT count(*) FROM midipipe_stats WHERE run_id = $run")" 2 "the run has its 2 workers"
-  pid=$(busy_worker_pid $db "$run")
-  [[ -n $pid ]] || { fail "a busy worker"; return; }
+  # a worker inside the engine on a slow file: the same file seen twice 0.2 s apart
+  pid=""
+  for i in $(seq 1 600); do
+    IFS='|' read -r pid path <<<"$(qs $db "SELECT pid, current_path FROM midipipe_stats WHERE run_id = $run
+                                    AND state = 'busy' AND current_path LIKE '%-slow/slow_%' LIMIT 1")"
+    if [[ -n $pid ]]; then
+      sleep 0.2
+      p2=$(qs $db "SELECT current_path FROM midipipe_stats WHERE pid = $pid")
+      [[ $p2 == "$path" ]] && break
+    fi
+    pid=""
+    sleep 0.1
+  done
+  [[ -n $pid ]] || { fail "a worker analysing a slow file"; return; }
   local mark
   mark=$(log_size)
   kill -STOP "$pid"
   ALLOWED_PIDS+=("$pid")
-  note "SIGSTOP worker pid $pid"
+  note "SIGSTOP worker pid $pid (analysing $path)"
   st=""
   for i in $(seq 1 40); do
     st=$(timeout 30 psql -X -At -U faults_nopriv -d $db -c "SELECT state || ' ' || (stalled_since IS NOT NULL) FROM midipipe_stats WHERE pid = $pid" 2>&1)
@@ -1451,16 +1496,16 @@ s_stalled_worker() {
   check "the supervisor logged the stall with the worker's pid and its file" \
     log_has "$mark" "midipipe: worker [0-9]+ \(pid $pid\) .*no progress.*file \"/"
   d1=$(qs $db "SELECT files_done FROM midipipe_progress WHERE run_id = $run")
-  sleep 3
-  d2=$(qs $db "SELECT files_done FROM midipipe_progress WHERE run_id = $run")
-  # (unless nothing is left for it: the stopped worker's batch holds the last files of the run,
-  # row-locked by its open transaction, which the claim skips)
+  # (the files left to claim: the stopped worker's batch holds rows of the run, row-locked by its
+  # open transaction, which the claim skips)
   left=$(qs $db "SELECT count(*) FROM (SELECT 1 FROM midipipe_queue WHERE run_id = $run AND NOT done
                                        FOR UPDATE SKIP LOCKED) s")
-  # Reported, not asserted: the other worker is sometimes held up too (seen in runs of this
-  # scenario alone: 4500 -> 4500 files with 15500 free to claim; cause not found yet, README
-  # "Stalled workers").
-  figure "10c other worker while one is stopped: $d1 -> $d2 files in 3 s, $left free to claim"
+  sleep 5
+  d2=$(qs $db "SELECT files_done FROM midipipe_progress WHERE run_id = $run")
+  figure "10c other worker while one is stopped: $d1 -> $d2 files in 5 s, $left free to claim"
+  if ((left > 0)); then
+    check "the run's other worker goes on while one is stopped ($d1 -> $d2 files in 5 s)" test "${d2:-0}" -gt "${d1:-0}"
+  fi
   is "$(qerr $db faults_stall_importer 30 "SELECT midipipe_cancel($run)")" OK "midipipe_cancel by the run's role"
   is "$(wait_run $db "$run" 20)" cancelled "the run ends as cancelled within 20 s although a worker is stopped"
   kill -CONT "$pid"
@@ -1486,9 +1531,9 @@ s_stalled_worker() {
   check "the cancelled run's committed counts match its rows, none twice ($c)" \
     test -n "$c" -a "$((ok + dup + unch + failed))" = "$rows" -a "$rows" = "$(q $db "SELECT count(DISTINCT path) FROM midipipe_files")"
   local run2
-  run2=$(q $db "SET statement_timeout = '300s'; SELECT midipipe_import('$T_KILL', workers => 2)" 2>&1 | tail -n 1)
+  run2=$(q $db "SET statement_timeout = '300s'; SELECT midipipe_import('$T', workers => 2)" 2>&1 | tail -n 1)
   is "$(run_state $db "${run2//[^0-9]/0}")" completed "a new import of the tree completes"
-  is "$(q $db "SELECT count(*) FROM midipipe_files")" "$N_KILL" "every file has one row"
+  is "$(q $db "SELECT count(*) FROM midipipe_files")" "$((N_KILL + nslow))" "every file has one row"
   q postgres "ALTER SYSTEM RESET midipipe.stall_timeout" >/dev/null
   q postgres "SELECT pg_reload_conf()" >/dev/null
 }

@@ -136,9 +136,10 @@ BEGIN
                   WHEN r.qualities[i] IN ('min', 'm6', 'm7', 'm9') THEN 1
                   WHEN r.qualities[i] IN ('dim', 'm7b5', 'dim7') THEN 2
                   WHEN r.qualities[i] = 'aug' THEN 3
-                  WHEN r.qualities[i] IN ('sus2', 'sus4', '7sus4') THEN 4 END;
+                  WHEN r.qualities[i] IN ('sus2', 'sus4', '7sus4') THEN 4
+                  WHEN r.qualities[i] = 'aug6' THEN 5 END;  -- on its bass, the root + 2
       CONTINUE WHEN fam IS NULL;
-      code := (((r.roots[i] - r.key_tonic) % 12 + 12) % 12) * 8 + fam + 1;
+      code := (((r.roots[i] + CASE WHEN fam = 5 THEN 2 ELSE 0 END - r.key_tonic) % 12 + 12) % 12) * 8 + fam + 1;
       CONTINUE WHEN code = last;
       last := code;
       seq := seq || code;
@@ -152,7 +153,8 @@ BEGIN
 END $$;
 CREATE TEMP TABLE progressions (p text);
 INSERT INTO progressions VALUES ('ii V I'), ('I V vi IV'), ('I IV V'), ('i bVII bVI V'), ('vi IV I V'),
-  ('I vi IV V'), ('i iv V'), ('IV V I'), ('V I'), ('I V'), ('ii V'), ('i bVI bIII bVII'), ('I IV I V I');
+  ('I vi IV V'), ('i iv V'), ('IV V I'), ('V I'), ('I V'), ('ii V'), ('i bVI bIII bVII'), ('I IV I V I'),
+  ('bVI+6 V'), ('iv Ger+6 V');
 CREATE TEMP TABLE prog_diff AS
   SELECT p.p, (SELECT count(*) FROM ((SELECT file_id, occurrences FROM midipipe_find_progression(p.p)
                                       EXCEPT SELECT * FROM pg_temp.brute((midipipe__progression_query(p.p)).codes))

@@ -1,11 +1,16 @@
-// midipipe: shared memory of the pool (worker slots, run slots, warm-pool
-// targets), the GUC variables, and the entry points of the background workers.
+// midipipe: the pool's internal API, shared by every file of src/pg: the GUC
+// variables, the shared memory of the pool (worker slots, run slots, pools,
+// held databases, yield tokens) and its helpers, the entry points of the
+// background workers, and the catalog and SPI helpers of the extension's own
+// SQL. The batch's internals are in batch_internal.hpp.
 //
 // Everything in MpShared is protected by mp_shared->lock (one LWLock of the
 // "midipipe" tranche) unless a comment says otherwise. Latches are stored as
 // pointers into PGPROC (the shared segment is mapped at the same address in
 // every process of the cluster).
 #pragma once
+
+#include "run_options.hpp"
 
 extern "C" {
 #include "postgres.h"
@@ -31,6 +36,10 @@ extern double mp_yield_share;
 extern int mp_yield_tps;
 extern bool mp_analysis_depth;
 extern int mp_stall_timeout_s;
+
+// WARNING (with HINT) when midipipe.max_workers and the 2 utility processes do
+// not fit in max_worker_processes (at start-up, and by the supervisor on reload).
+void mp_warn_if_workers_do_not_fit();
 
 // ------------------------------------------------------------------ shared state
 enum MpWorkerState : int {
@@ -94,12 +103,7 @@ struct MpRunSlot {
   Oid roleoid;        // run's role (caller of midipipe_import)
   int64 run_id;
   char root[MAXPGPATH];
-  bool recursive;
-  bool follow_symlinks;
-  bool wait;            // recorded in the run's options
-  bool split_tracks;    // also split each track into a format-0 file (midipipe_tracks.smf)
-  bool analysis_depth;  // chords, drums, performance, structure (midipipe.analysis_depth)
-  int workers_requested;
+  MpRunOptions options;   // as in midipipe_runs.options; options.workers: workers requested
   int workers_granted;    // -1: not processed by the supervisor yet
   int state;              // MpRunState
   bool cancel_requested;  // stop the run: the scanner finalizes it
@@ -247,8 +251,19 @@ void mp_yield_point(int slot);
 // gives back the CPU token a worker holds, if any (end of a batch, exit)
 void mp_yield_release();
 
+// A process's own transaction (a background worker between its tasks):
+// started, SPI connected, a snapshot pushed. mp_end_spi_tx() undoes the three
+// and commits, or aborts when commit is false.
+void mp_begin_spi_tx();
+void mp_end_spi_tx(bool commit);
+
 // Catalog helpers (need an open transaction).
 Oid mp_extension_schema();  // InvalidOid when the extension is not installed here
+// The extension's schema, or ERROR when the extension is not installed here.
+Oid mp_require_extension_schema();
+// SPI_execute_with_args of fmt (every %s the schema nspoid, see
+// mp_with_schema) with one bigint parameter $1 = id; returns SPI's code.
+int mp_spi_exec_id(Oid nspoid, const char* fmt, int64 id, bool read_only, long count);
 // The extension's SQL from C++ resolves nothing through a schema others may
 // create in (README "Threat model"): search_path is pg_catalog, pg_temp (no
 // function or operator is ever looked up in pg_temp) and every extension
@@ -262,6 +277,8 @@ int mp_push_search_path();
 void mp_pop_search_path(int nest_level);
 // fmt with every "%s" replaced by the quoted name of schema nspoid (palloc'd).
 char* mp_with_schema(Oid nspoid, const char* fmt);
+// The same with the schema's name already quoted (quote_identifier).
+char* mp_with_quoted_schema(const char* quoted, const char* fmt);
 // The owner of the extension's tables: the extension's own rows (runs and
 // their manifest) are written as this role, never as the importing role.
 Oid mp_tables_owner(Oid nspoid);
