@@ -18,7 +18,8 @@
 #include "batch.hpp"
 #include "guard.hpp"
 #include "metrics.hpp"
-#include "shmem.hpp"
+#include "pool_internal.hpp"
+#include "run_counts.hpp"
 #include "stop.hpp"
 
 extern "C" {
@@ -173,7 +174,33 @@ void publish_outcome(const BatchContext* ctx, const MpBatchOutcome& out) {
   if (out.claimed > 0) mp_metrics_add(MyDatabaseId, MP_C_BATCHES, 1);
 }
 
-enum class BatchResult { kClaimed, kNothing, kFailed, kUnhealthy, kCancelled };
+// kRaced: the batch stored a new content that another worker's batch stored
+// and committed meanwhile (the unique index midipipe_files_content); rolled
+// back and claimed again at once, where the content is then a duplicate.
+enum class BatchResult { kClaimed, kNothing, kFailed, kUnhealthy, kCancelled, kRaced };
+
+// The error of a batch that lost such a race: expected with several workers
+// and files of the same content, so neither logged as an ERROR nor counted as
+// a failed batch.
+bool lost_content_race(const ErrorData* e) {
+  return e->sqlerrcode == ERRCODE_UNIQUE_VIOLATION && e->constraint_name != nullptr &&
+         strcmp(e->constraint_name, "midipipe_files_content") == 0;
+}
+
+// The run's scan is done and every path it found is committed: nothing is
+// left to claim (the worker is woken when that changes).
+bool run_drained(int run_slot, uint32 run_generation) {
+  LWLockAcquire(mp_shared->lock, LW_SHARED);
+  const MpRunSlot* run = &mp_shared->runs[run_slot];
+  const bool drained = run->generation != run_generation ||
+                       (run->scan_done && run->done_committed >= run->files_found);
+  LWLockRelease(mp_shared->lock);
+  return drained;
+}
+
+struct Assignment;
+bool run_ending(const Assignment& a);
+void fold_late_counts(const Assignment& a, MemoryContext loop_cxt);
 
 // Files to claim: midipipe.batch_size, or a fair share of what is left when
 // that is less than a batch per worker of the run, so that a small run (or the
@@ -234,10 +261,7 @@ BatchResult run_batch(const Assignment& a, MemoryContext loop_cxt, char** errmsg
   pgstat_report_activity(STATE_RUNNING, psprintf("midipipe run " INT64_FORMAT, a.run_id));
   PG_TRY();
   {
-    SetCurrentStatementStartTimestamp();
-    StartTransactionCommand();
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "midipipe: SPI_connect failed");
-    PushActiveSnapshot(GetTransactionSnapshot());
+    mp_begin_spi_tx();
 
     // the database-level part: the extension and its tables exist (resolved
     // afresh: DROP/CREATE EXTENSION while the pool is warm changes the oids)
@@ -272,12 +296,7 @@ BatchResult run_batch(const Assignment& a, MemoryContext loop_cxt, char** errmsg
       SetUserIdAndSecContext(save_user, save_sec);
       result = out.claimed > 0 ? BatchResult::kClaimed : BatchResult::kNothing;
     }
-    SPI_finish();
-    PopActiveSnapshot();
-    if (unhealthy == nullptr)
-      CommitTransactionCommand();
-    else
-      AbortCurrentTransaction();
+    mp_end_spi_tx(unhealthy == nullptr);
   }
   PG_CATCH();
   {
@@ -287,13 +306,19 @@ BatchResult run_batch(const Assignment& a, MemoryContext loop_cxt, char** errmsg
     if (mp_stop_was_run_cancel()) ctxp->cancelled = true;
     mp_stop_watch_run(-1, 0);
     ErrorData* edata = CopyErrorData();
-    if (!ctxp->cancelled) EmitErrorReport();
+    const bool raced = !ctxp->cancelled && lost_content_race(edata);
+    if (!ctxp->cancelled && !raced) EmitErrorReport();
     AbortOutOfAnyTransaction();
     FlushErrorState();
     RESUME_INTERRUPTS();
+    if (raced)
+      ereport(DEBUG1, (errmsg("midipipe: a batch stored a content another batch committed "
+                              "meanwhile; claimed again")));
     *errmsg_out = pstrdup(edata->message != nullptr ? edata->message : "unknown error");
     FreeErrorData(edata);
-    result = ctxp->cancelled ? BatchResult::kCancelled : BatchResult::kFailed;
+    result = ctxp->cancelled ? BatchResult::kCancelled
+             : raced         ? BatchResult::kRaced
+                             : BatchResult::kFailed;
   }
   PG_END_TRY();
   pgstat_report_activity(STATE_IDLE, nullptr);
@@ -308,12 +333,71 @@ BatchResult run_batch(const Assignment& a, MemoryContext loop_cxt, char** errmsg
     *unhealthy_reason = pstrdup(unhealthy);
     return BatchResult::kUnhealthy;
   }
-  if (result == BatchResult::kFailed || result == BatchResult::kCancelled) {
+  if (result == BatchResult::kFailed || result == BatchResult::kCancelled ||
+      result == BatchResult::kRaced) {
     undo_live_progress(ctxp);
   } else {
     publish_outcome(ctxp, out);
+    if (out.claimed > 0 && run_ending(a)) fold_late_counts(a, loop_cxt);
   }
   return result;
+}
+
+// The batch's run was cancelled, failed or ended (its slot given away): the
+// scanner may have folded the run's counts for the last time before this
+// batch committed (a batch holding rows when a run is cancelled can commit
+// after it, e.g. a worker stopped meanwhile). A cancel is asked before the
+// scanner's last fold, so a batch that committed after that fold sees it here.
+bool run_ending(const Assignment& a) {
+  LWLockAcquire(mp_shared->lock, LW_SHARED);
+  const MpRunSlot* run = &mp_shared->runs[a.run_slot];
+  const bool ending = run->generation != a.run_generation || run->cancel_requested ||
+                      run->fail_requested || run->finished;
+  LWLockRelease(mp_shared->lock);
+  return ending;
+}
+
+// Runs body(a) in a transaction of its own, with SPI and the extension's
+// search_path, when the extension and the tables named exist; an error is
+// reported and rolled back, and the worker goes on.
+void in_own_tx(const Assignment& a, MemoryContext loop_cxt, const char* table1, const char* table2,
+               void (*body)(const Assignment&, Oid)) {
+  PG_TRY();
+  {
+    mp_begin_spi_tx();
+    Oid nsp = mp_extension_schema();
+    if (OidIsValid(nsp) && OidIsValid(get_relname_relid(table1, nsp)) &&
+        OidIsValid(get_relname_relid(table2, nsp))) {
+      mp_set_local_search_path(nsp);
+      body(a, nsp);
+    }
+    mp_end_spi_tx(true);
+  }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(loop_cxt);
+    HOLD_INTERRUPTS();
+    EmitErrorReport();
+    AbortOutOfAnyTransaction();
+    FlushErrorState();
+    RESUME_INTERRUPTS();
+  }
+  PG_END_TRY();
+  MemoryContextSwitchTo(loop_cxt);
+}
+
+// Folds the run's appended counts into its row (run_counts.hpp), as the
+// owner of the tables, so that an ended run's counts include this batch.
+void fold_late_counts(const Assignment& a, MemoryContext loop_cxt) {
+  in_own_tx(a, loop_cxt, "midipipe_run_counts", "midipipe_runs", [](const Assignment& r, Oid nsp) {
+    Oid save_user;
+    int save_sec;
+    GetUserIdAndSecContext(&save_user, &save_sec);
+    SetUserIdAndSecContext(mp_tables_owner(nsp), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+    if (mp_spi_exec_id(nsp, mp_fold_counts_sql(), r.run_id, false, 0) != SPI_OK_UPDATE)
+      elog(ERROR, "midipipe: could not fold the run's counts");
+    SetUserIdAndSecContext(save_user, save_sec);
+  });
 }
 
 // After a batch given up because its run was cancelled: the scanner
@@ -332,40 +416,13 @@ void drop_leftover_manifest(const Assignment& a, MemoryContext loop_cxt) {
     ResetLatch(MyLatch);
     CHECK_FOR_INTERRUPTS();
   }
-  PG_TRY();
-  {
-    SetCurrentStatementStartTimestamp();
-    StartTransactionCommand();
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "midipipe: SPI_connect failed");
-    PushActiveSnapshot(GetTransactionSnapshot());
-    Oid nsp = mp_extension_schema();
-    if (OidIsValid(nsp) && OidIsValid(get_relname_relid("midipipe_queue", nsp)) &&
-        OidIsValid(get_relname_relid("midipipe_runs", nsp))) {
-      mp_set_local_search_path(nsp);
-      Oid types[1] = {INT8OID};
-      Datum values[1] = {Int64GetDatum(a.run_id)};
-      (void)SPI_execute_with_args(
-          mp_with_schema(nsp,
+  in_own_tx(a, loop_cxt, "midipipe_queue", "midipipe_runs", [](const Assignment& r, Oid nsp) {
+    (void)mp_spi_exec_id(nsp,
                          "DELETE FROM %s.midipipe_queue WHERE run_id = $1 AND EXISTS (SELECT 1 "
                          "FROM %s.midipipe_runs WHERE run_id = $1 AND state IN ('completed', "
-                         "'cancelled', 'failed'))"),
-          1, types, values, nullptr, false, 0);
-    }
-    SPI_finish();
-    PopActiveSnapshot();
-    CommitTransactionCommand();
-  }
-  PG_CATCH();
-  {
-    MemoryContextSwitchTo(loop_cxt);
-    HOLD_INTERRUPTS();
-    EmitErrorReport();
-    AbortOutOfAnyTransaction();
-    FlushErrorState();
-    RESUME_INTERRUPTS();
-  }
-  PG_END_TRY();
-  MemoryContextSwitchTo(loop_cxt);
+                         "'cancelled', 'failed'))",
+                         r.run_id, false, 0);
+  });
 }
 
 }  // namespace
@@ -427,6 +484,14 @@ void midipipe_worker_main(Datum arg) {
   // showed 22% of a worker's time in the filter of such a scan, growing with
   // the table. Autovacuum may not analyze the tables during a run to fix it.
   SetConfigOption("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION);
+  // A batch commits without waiting for its WAL to reach the disk: a crash
+  // before the flush loses the batch's rows and its queue rows' done flags
+  // together, and the resumed run does the batch again (exactly once holds).
+  // The run's end is committed with the server's synchronous_commit by the
+  // scanner (finalize() in scanner.cpp), which flushes every batch before it.
+  // Waiting for the flush at every batch made the workers wait on WALWrite /
+  // WALSync, and a 1-file run on the fsync of its only batch.
+  SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION);
 #ifdef USE_LZ4
   // Large values (chord progressions, split tracks) are compressed with lz4,
   // several times faster than pglz (on columns that do not set a method).
@@ -525,6 +590,10 @@ void midipipe_worker_main(Datum arg) {
                              unhealthy)));
         proc_exit(0);  // the supervisor replaces it
       }
+      if (res == BatchResult::kRaced) {
+        mp_reset_claim_cursor();  // the rolled-back paths are claimed again first
+        continue;
+      }
       if (res == BatchResult::kFailed) {
         mp_metrics_add(MyDatabaseId, MP_C_BATCHES_FAILED, 1);
         mp_reset_claim_cursor();  // the rolled-back paths are claimed again first
@@ -549,8 +618,11 @@ void midipipe_worker_main(Datum arg) {
         continue;
       }
       failures = 0;
-      if (res == BatchResult::kClaimed) continue;  // more work: next batch at once
-      if (res == BatchResult::kCancelled) {        // unassigned at the top of the loop
+      // more work: next batch at once; but not when every path the scan found
+      // is committed already: an empty claim would only take the CPU from
+      // the scanner that ends the run (a 1-file run waited for it)
+      if (res == BatchResult::kClaimed && !run_drained(a.run_slot, a.run_generation)) continue;
+      if (res == BatchResult::kCancelled) {  // unassigned at the top of the loop
         drop_leftover_manifest(a, loop_cxt);
         continue;
       }

@@ -41,14 +41,24 @@ chmod -R a+rwX "$WORK"
 /usr/bin/python3 "$ROOT/test/content/content_files.py" excerpts "$WORK/content/variants" 100
 /usr/bin/python3 "$ROOT/test/content/content_files.py" progressions "$WORK/content/hand"
 chmod -R a+rwX "$WORK/content"
+# 05_queue.sql: 200 copies of one content no other test imports (two workers store it at once)
+mkdir -p "$WORK/same"
+/usr/bin/python3 - "$WORK/same" <<'PY'
+import struct, sys
+notes = bytes([0x00, 0x90, 61, 90, 0x60, 0x80, 61, 0, 0x00, 0x90, 66, 90, 0x83, 0x00, 0x80, 66, 0])
+trk = notes + bytes([0x00, 0xFF, 0x2F, 0x00])
+data = b"MThd" + struct.pack(">IHHH", 6, 0, 1, 96) + b"MTrk" + struct.pack(">I", len(trk)) + trk
+for i in range(200):
+    open(f"{sys.argv[1]}/copy{i:03d}.mid", "wb").write(data)
+PY
+chmod -R a+rwX "$WORK/same"
 echo "pgtap: corpus $CORPUS: $(wc -l < "$WORK/files.txt") MIDI files to import (CLI: $(wc -l < "$WORK/cli.jsonl") analyses), $WORK/big: 6 more copies"
 
 "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 "${PSQL[@]}" -d "$DB" <<SQL
 CREATE EXTENSION pgtap;
 CREATE EXTENSION midipipe;
--- the CLI computes the depth fields: so do this database's imports (default off)
-ALTER DATABASE $DB SET midipipe.analysis_depth = on;
+-- the CLI computes the depth fields: so do this database's imports (the default)
 CREATE SCHEMA tap;
 CREATE TABLE tap.expected_files (path text PRIMARY KEY);
 COPY tap.expected_files FROM '$WORK/files.txt';
