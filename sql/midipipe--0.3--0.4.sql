@@ -315,6 +315,8 @@ CREATE FUNCTION @extschema@.midipipe__progression_query(progression text,
   AS 'MODULE_PATHNAME', 'midipipe__progression_query' LANGUAGE C IMMUTABLE STRICT;
 CREATE FUNCTION @extschema@.midipipe__positions(haystack smallint[], needle smallint[])
   RETURNS int[] AS 'MODULE_PATHNAME', 'midipipe__positions' LANGUAGE C IMMUTABLE STRICT;
+CREATE FUNCTION @extschema@.midipipe__pick(vals bigint[], positions int[])
+  RETURNS bigint[] AS 'MODULE_PATHNAME', 'midipipe__pick' LANGUAGE C IMMUTABLE STRICT;
 
 -- Groups of distinct contents holding the same notes: 'exact' (the same
 -- notes_fingerprint), 'transposed' (the same notes_fingerprint_transposed,
@@ -378,38 +380,48 @@ COMMENT ON FUNCTION @extschema@.midipipe_similar(bigint, double precision) IS
 
 -- Every occurrence of a melody (5 to 64 MIDI note numbers), in any key, in
 -- the melodic line of any track: the index finds the tracks holding all of
--- its interval 4-grams, midipipe__positions the places.
+-- its interval 4-grams, midipipe__positions the places in each (once per
+-- track: OFFSET 0 keeps the planner from copying the call into every place
+-- that uses its result), midipipe__pick their onsets (the onset array
+-- detoasted once per track, not once per occurrence); the tracks without an
+-- occurrence are dropped before the paths are read.
 CREATE FUNCTION @extschema@.midipipe_find_melody(pitches int[])
   RETURNS TABLE (file_id bigint, path text, track_no int, note_index int,
                  onset_seconds double precision)
   LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
-SELECT t.file_id, f.path, t.track_no, p.i,
-       t.melody_onsets_ms[p.i]::pg_catalog.float8 OPERATOR(pg_catalog./) 1000
-  FROM @extschema@.midipipe__melody_query($1) q
-  JOIN @extschema@.midipipe_tracks t ON t.melody_ngrams OPERATOR(pg_catalog.@>) q.ngrams
-  JOIN @extschema@.midipipe_files f ON f.file_id OPERATOR(pg_catalog.=) t.file_id
-  CROSS JOIN LATERAL pg_catalog.unnest(
-    @extschema@.midipipe__positions(t.melody_intervals, q.intervals)) AS p(i)
- ORDER BY f.path, t.track_no, p.i
+SELECT h.file_id, f.path, h.track_no, p.i, p.ms::pg_catalog.float8 OPERATOR(pg_catalog./) 1000
+  FROM (SELECT t.file_id, t.track_no, t.melody_onsets_ms AS onsets,
+               @extschema@.midipipe__positions(t.melody_intervals, q.intervals) AS pos
+          FROM @extschema@.midipipe__melody_query($1) q
+          JOIN @extschema@.midipipe_tracks t ON t.melody_ngrams OPERATOR(pg_catalog.@>) q.ngrams
+        OFFSET 0) h
+  JOIN @extschema@.midipipe_files f ON f.file_id OPERATOR(pg_catalog.=) h.file_id
+  CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(h.pos),
+                                pg_catalog.unnest(@extschema@.midipipe__pick(h.onsets, h.pos))) AS p(i, ms)
+ WHERE pg_catalog.cardinality(h.pos) OPERATOR(pg_catalog.>) 0
+ ORDER BY f.path, h.track_no, p.i
 $$;
 COMMENT ON FUNCTION @extschema@.midipipe_find_melody(int[]) IS
   'every occurrence of a melody (MIDI note numbers) in any key in the melodic line of any track';
 
 -- The contents whose progression holds `numerals` ('ii V I', 'I-V-vi-IV'):
 -- how often, and where (1-based bars and seconds of each occurrence's first
--- chord). Bad syntax: an error naming the character.
+-- chord). Bad syntax: an error naming the character. Written as
+-- midipipe_find_melody is (positions once per content, then its places).
 CREATE FUNCTION @extschema@.midipipe_find_progression(numerals text)
   RETURNS TABLE (file_id bigint, path text, occurrences int, bars bigint[],
                  seconds double precision[])
   LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
-SELECT a.file_id, f.path, pg_catalog.cardinality(m.pos),
-       ARRAY(SELECT a.progression_bars[i] FROM pg_catalog.unnest(m.pos) AS i),
-       ARRAY(SELECT a.progression_onsets_ms[i]::pg_catalog.float8 OPERATOR(pg_catalog./) 1000
-               FROM pg_catalog.unnest(m.pos) AS i)
-  FROM @extschema@.midipipe__progression_query($1) q
-  JOIN @extschema@.midipipe_analysis a ON a.progression_ngrams OPERATOR(pg_catalog.@>) q.ngrams
-  JOIN @extschema@.midipipe_files f ON f.file_id OPERATOR(pg_catalog.=) a.file_id
-  CROSS JOIN LATERAL (SELECT @extschema@.midipipe__positions(a.progression_codes, q.codes) AS pos) m
+SELECT m.file_id, f.path, pg_catalog.cardinality(m.pos),
+       @extschema@.midipipe__pick(m.bars, m.pos),
+       ARRAY(SELECT x::pg_catalog.float8 OPERATOR(pg_catalog./) 1000
+               FROM pg_catalog.unnest(@extschema@.midipipe__pick(m.onsets, m.pos)) AS x)
+  FROM (SELECT a.file_id, a.progression_bars AS bars, a.progression_onsets_ms AS onsets,
+               @extschema@.midipipe__positions(a.progression_codes, q.codes) AS pos
+          FROM @extschema@.midipipe__progression_query($1) q
+          JOIN @extschema@.midipipe_analysis a ON a.progression_ngrams OPERATOR(pg_catalog.@>) q.ngrams
+        OFFSET 0) m
+  JOIN @extschema@.midipipe_files f ON f.file_id OPERATOR(pg_catalog.=) m.file_id
  WHERE pg_catalog.cardinality(m.pos) OPERATOR(pg_catalog.>) 0
  ORDER BY pg_catalog.cardinality(m.pos) DESC, f.path
 $$;

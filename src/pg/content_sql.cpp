@@ -2,6 +2,7 @@
 //   midipipe__melody_query(int[])        the query's intervals and n-grams
 //   midipipe__progression_query(text)    the parsed progression's codes and n-grams
 //   midipipe__positions(int2[], int2[])  where a sequence occurs in another
+//   midipipe__pick(int8[], int4[])       the elements at those places
 // midipipe_find_melody / _find_progression / _similar (SQL, the 0.4 script)
 // call them. The engine's parser runs inside the C++ guard on copies of the
 // arguments; its results are copied into fixed buffers (a query has at most
@@ -25,9 +26,11 @@ extern "C" {
 PGDLLEXPORT Datum midipipe__melody_query(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum midipipe__progression_query(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum midipipe__positions(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum midipipe__pick(PG_FUNCTION_ARGS);
 PG_FUNCTION_INFO_V1(midipipe__melody_query);
 PG_FUNCTION_INFO_V1(midipipe__progression_query);
 PG_FUNCTION_INFO_V1(midipipe__positions);
+PG_FUNCTION_INFO_V1(midipipe__pick);
 }
 
 namespace {
@@ -152,4 +155,32 @@ Datum midipipe__positions(PG_FUNCTION_ARGS) {
     if (memcmp(h + i, nd, sizeof(int16) * nn) == 0) out[k++] = Int32GetDatum(i + 1);
   }
   PG_RETURN_ARRAYTYPE_P(construct_array(out, k, INT4OID, 4, true, TYPALIGN_INT));
+}
+
+// (values int8[], positions int4[]) -> int8[]: values[p] for each 1-based p
+// (NULL outside the array). The searches read the onsets and bars of their
+// hits through it: a subscript in SQL detoasts the whole array again for
+// every element it reads, this detoasts it once.
+Datum midipipe__pick(PG_FUNCTION_ARGS) {
+  ArrayType* va = PG_GETARG_ARRAYTYPE_P(0);
+  int32* pos = nullptr;
+  const int np = array_values(PG_GETARG_ARRAYTYPE_P(1), INT4OID, "the positions", &pos);
+  if (ARR_NDIM(va) > 1)
+    ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+                    errmsg("midipipe: the values must be a one-dimensional array")));
+  Datum* d;
+  bool* dn;
+  int nv;
+  deconstruct_array(va, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &d, &dn, &nv);
+  Datum* out = static_cast<Datum*>(palloc(sizeof(Datum) * (np > 0 ? np : 1)));
+  bool* on = static_cast<bool*>(palloc(sizeof(bool) * (np > 0 ? np : 1)));
+  for (int i = 0; i < np; ++i) {
+    const bool in = pos[i] >= 1 && pos[i] <= nv;
+    on[i] = !in || dn[pos[i] - 1];
+    out[i] = on[i] ? Int64GetDatum(0) : d[pos[i] - 1];
+  }
+  int dims[1] = {np};
+  int lbs[1] = {1};
+  PG_RETURN_ARRAYTYPE_P(
+      construct_md_array(out, on, 1, dims, lbs, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }

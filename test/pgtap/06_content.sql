@@ -4,7 +4,7 @@
 -- precision printed); midipipe_find_progression equals a brute-force scan of midipipe_chords and
 -- finds the hand-made progressions where they are. Files: test/content/content_files.py (run.sh).
 SET client_min_messages = warning;
-SELECT plan(16);
+SELECT plan(18);
 SELECT value || '/content' AS root, value || '/corpus/' AS corpus FROM tap.ctx WHERE key = 'work' \gset
 \set manifest :root '/variants/manifest.tsv'
 \set excerpts :root '/variants/excerpts.tsv'
@@ -102,7 +102,8 @@ SELECT cmp_ok((SELECT count(DISTINCT fingerprint) FROM corpus_groups), '>=', 8::
 
 -- 2. melodies: every excerpt found at its place, in any key
 CREATE TEMP TABLE hits AS
-  SELECT e.*, c.file_id AS src, r.file_id AS hit, r.track_no AS hit_track, r.note_index AS hit_index
+  SELECT e.*, c.file_id AS src, r.file_id AS hit, r.track_no AS hit_track, r.note_index AS hit_index,
+         r.onset_seconds AS hit_onset
     FROM excerpts e JOIN content c USING (path)
     LEFT JOIN LATERAL midipipe_find_melody(e.pitches) r ON true;
 SELECT is((SELECT count(*) FROM excerpts e JOIN content c USING (path)
@@ -122,6 +123,14 @@ SELECT diag('melody precision: ' ||
   FROM (SELECT DISTINCT path, pitches, src, hit, hit_track FROM hits WHERE hit IS NOT NULL) h;
 SELECT throws_like($$SELECT * FROM midipipe_find_melody('{60,62,64,65}')$$, '%needs 5 to 64 pitches, not 4%',
                    'a melody of 4 notes: a clear error');
+-- the onsets of the hits: those of the notes where each occurrence starts
+SELECT is((SELECT count(*) FILTER (WHERE h.hit_onset IS DISTINCT FROM t.melody_onsets_ms[h.hit_index]::float8 / 1000)
+                  || ' of ' || count(*)
+             FROM hits h JOIN midipipe_tracks t ON t.file_id = h.hit AND t.track_no = h.hit_track),
+          '0 of ' || (SELECT count(*) FROM hits WHERE hit IS NOT NULL),
+          'every hit''s onset is that of its note in the stored line');
+SELECT is(midipipe__pick('{10,20,30}', '{3,1,4,0}'), '{30,10,NULL,NULL}'::bigint[],
+          'midipipe__pick: the elements at 1-based places, NULL outside');
 
 -- 3. progressions: the function equals a brute-force scan of midipipe_chords in the detected key
 CREATE FUNCTION pg_temp.brute(q smallint[]) RETURNS TABLE (file_id bigint, n int) LANGUAGE plpgsql AS $$
