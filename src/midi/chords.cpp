@@ -114,7 +114,11 @@ struct Params {
   double size = 0.1;         // prior per template note beyond 3
   double rare = 0.2;         // prior of sus2, sus4, aug, 6, m6, 7sus4, add9 and the ninths
   double no_chord = 0.6;     // a span whose chord's cosine is below this is "N"
+  double dim = 0.1;          // more prior of the diminished triad in the root pass
+  double family = 0.3;       // a change of family within a span of one root
 };
+// The local key's segments, in quarter notes (chosen with the parameters).
+constexpr double kKeySegmentBeats = 8;
 constexpr Params kParams;
 const Params& params() { return kParams; }
 
@@ -495,7 +499,8 @@ class IntPass {
 
 struct Entry {
   uint64_t tick;
-  int id;  // root * kChordQualities + quality, or -1 for no chord ("N")
+  int id;         // root * kChordQualities + quality, or -1 for no chord ("N")
+  int bass = 12;  // the span's most frequent bass pitch class (12: none)
 };
 
 // Chord changes (consecutive chords, "N" skipped) per bar spanned.
@@ -584,7 +589,8 @@ std::vector<int8_t> roots_of(const std::vector<Frame>& frames, Meter& meter,
   for (int j = 0; j < 5; ++j) {
     for (int r = 0; r < 12; ++r) {
       const int q = kRootQualities[j];
-      base[j][r] = static_cast<float>(-prior(q) + ((chord_mask(r, q) & ~key) == 0 ? p.key : 0));
+      base[j][r] = static_cast<float>(-prior(q) - (q == 2 ? p.dim : 0) +
+                                      ((chord_mask(r, q) & ~key) == 0 ? p.key : 0));
     }
   }
   // The bass bonus by the frame's bass (row 12: none).
@@ -657,6 +663,91 @@ std::vector<int8_t> roots_of(const std::vector<Frame>& frames, Meter& meter,
   return root;
 }
 
+// The family of each frame within its span of one root (0 major: maj, 7;
+// 1 minor; 2 diminished: dim, dim7), by a Viterbi pass over each span with
+// the root pass's scores for that root; changing family costs
+// Params::family. A root state may hold C, then Cm, then the diminished
+// seventh C Eb F# A (which step 4 may name after another of its notes) at no
+// cost in the root pass: here they become chords of their own.
+std::vector<uint8_t> families_of(const std::vector<Frame>& frames, const std::vector<int8_t>& root,
+                                 Poller& poller) {
+  const Params& p = params();
+  const float pen = static_cast<float>(p.family);
+  const float pr_maj = static_cast<float>(prior(0)), pr_7 = static_cast<float>(prior(8)),
+              pr_min = static_cast<float>(prior(1)), pr_dim = static_cast<float>(prior(2) + p.dim),
+              pr_dim7 = static_cast<float>(prior(12));
+  const size_t n = frames.size();
+  std::vector<uint8_t> fam(n, 0);
+  std::vector<uint8_t> step(n);  // bits 0-2: the family came from another; bits 4-5: which
+  for (size_t a = 0; a < n;) {
+    size_t b = a + 1;
+    while (b < n && root[b] == root[a]) ++b;
+    if (b - a > 1) {
+      // The pitch classes of the root's intervals.
+      const size_t r = static_cast<size_t>(root[a]);
+      const size_t i0 = r, i3 = (r + 3) % 12, i4 = (r + 4) % 12, i6 = (r + 6) % 12,
+                   i7 = (r + 7) % 12, i9 = (r + 9) % 12, i10 = (r + 10) % 12;
+      float v[3] = {0, 0, 0};
+      for (size_t f = a; f < b; ++f) {
+        poller.step();
+        const Frame& fr = frames[f];
+        float e[3] = {0, 0, 0};
+        if (fr.bass < 12) {
+          const float* x = fr.x;
+          const float c = (static_cast<float>(fr.reps) + 1), two = 2 * fr.inv;
+          const float s047 = x[i0] + x[i4] + x[i7], s036 = x[i0] + x[i3] + x[i6];
+          e[0] = c * std::max(two * s047 - pr_maj, two * (s047 + x[i10]) - pr_7);
+          e[1] = c * (two * (x[i0] + x[i3] + x[i7]) - pr_min);
+          e[2] = c * std::max(two * s036 - pr_dim, two * (s036 + x[i9]) - pr_dim7);
+        }
+        int best = v[1] > v[0] ? 1 : 0;
+        best = v[2] > v[best] ? 2 : best;
+        const float move = v[best] - pen;
+        unsigned m = static_cast<unsigned>(best) << 4;
+        for (int k = 0; k < 3; ++k) {
+          const bool take = f > a && move > v[k];
+          m |= static_cast<unsigned>(take) << k;
+          v[k] = (take ? move : v[k]) + e[k];
+        }
+        step[f] = static_cast<uint8_t>(m);
+      }
+      int s = v[1] > v[0] ? 1 : 0;
+      s = v[2] > v[s] ? 2 : s;
+      for (size_t f = b; f-- > a;) {
+        fam[f] = static_cast<uint8_t>(s);
+        if ((step[f] >> s) & 1) s = step[f] >> 4;
+      }
+    }
+    a = b;
+  }
+  return fam;
+}
+
+// The local key at every segment of `seg_ticks` ticks from `t0` (KeyTimeline's
+// model, decode_key_path): each frame's shares (each frame alike, as for the
+// piece's key) spread evenly over the segments it covers up to the next
+// frame. 0-11 major tonics, 12-23 minor.
+std::vector<uint8_t> local_keys(const std::vector<Frame>& frames, uint64_t t0, uint64_t last,
+                                uint64_t seg_ticks, Poller& poller) {
+  const size_t nseg = static_cast<size_t>((last - t0) / seg_ticks) + 1;
+  std::vector<float> seg(nseg * 12, 0.0F);
+  for (size_t f = 0; f < frames.size(); ++f) {
+    poller.step();
+    const Frame& fr = frames[f];
+    const uint64_t end = f + 1 < frames.size() ? frames[f + 1].tick : std::max(last, fr.tick + 1);
+    const size_t a = std::min(static_cast<size_t>((fr.tick - t0) / seg_ticks), nseg - 1);
+    const size_t b = std::min(std::max(a, static_cast<size_t>((end - 1 - t0) / seg_ticks)), nseg - 1);
+    const float c = (static_cast<float>(fr.reps) + 1) * fr.inv / static_cast<float>(b - a + 1);
+    for (size_t i = a; i <= b; ++i) {
+      unrolled<12>([&](size_t j) { seg[i * 12 + j] += c * fr.x[j]; });
+    }
+  }
+  std::vector<uint8_t> keys(nseg);
+  decode_key_path(seg.data(), nseg, KeyProfile::albrecht_shanahan, KeySectionParams{},
+                  keys.data());
+  return keys;
+}
+
 // The chord of a span of frames of root r: the quality of best score over
 // all templates, or -1 ("N") when its cosine is below the threshold.
 int quality_of(const double (&x)[12], int r) {
@@ -711,12 +802,10 @@ static_assert(spelled_as_in_quality_of());
 
 // A triad over a bass a third below its root is the seventh chord on the
 // bass in root position (D F A over B: Bm7b5; B D F over G: G7; C E G over
-// A: Am7; E G B over C: Cmaj7). `bass`: the frames of each bass pitch class
-// (12: none); the span's bass is the most frequent one.
-int seventh_over_bass(int id, const float (&bass)[13]) {
-  int b = 0;
-  for (int i = 1; i < 12; ++i) b = bass[i] > bass[b] ? i : b;
-  if (!(bass[b] > 0)) return id;
+// A: Am7; E G B over C: Cmaj7). `b`: the span's bass (its most frequent
+// one; have_bass false: none).
+int seventh_over_bass(int id, int b, bool have_bass) {
+  if (!have_bass) return id;
   const int r = id / kChordQualities, q = id % kChordQualities;
   const int below = (r - b + 12) % 12;  // the bass this far below the root
   int seventh = -1;
@@ -836,12 +925,13 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
 
   // 3. The roots, then each span's quality.
   const std::vector<int8_t> root = roots_of(frames.v, meter, beat_only, key, poller);
+  const std::vector<uint8_t> fam = families_of(frames.v, root, poller);
   std::vector<Entry> prog;
   for (size_t f0 = 0; f0 < frames.v.size();) {
     size_t f1 = f0;
     F4 sum[3] = {};
     float bass[13] = {};
-    for (; f1 < frames.v.size() && root[f1] == root[f0]; ++f1) {
+    for (; f1 < frames.v.size() && root[f1] == root[f0] && fam[f1] == fam[f0]; ++f1) {
       poller.step();
       const Frame& fr = frames.v[f1];
       const float c = (static_cast<float>(fr.reps) + 1) * fr.inv;  // (each frame alike)
@@ -849,49 +939,76 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
       unrolled<3>([&](size_t j) { sum[j] += load4(fr.x + 4 * j) * cv; });
       bass[fr.bass] += static_cast<float>(fr.reps) + 1;
     }
+    alignas(16) float xf[12];
+    std::memcpy(xf, sum, sizeof xf);
     double x[12];
-    for (int i = 0; i < 12; ++i) x[i] = sum[i / 4][i % 4];
+    for (int i = 0; i < 12; ++i) x[i] = xf[i];
     int id = quality_of(x, root[f0]);
-    if (id >= 0) id = seventh_over_bass(id, bass);
+    int b = 0;
+    for (int i = 1; i < 12; ++i) b = bass[i] > bass[b] ? i : b;
+    if (id >= 0) id = seventh_over_bass(id, b, bass[b] > 0);
     if (!(prog.empty() && id < 0) && (prog.empty() || prog.back().id != id)) {
-      prog.push_back(Entry{frames.v[f0].tick, id});
+      prog.push_back(Entry{frames.v[f0].tick, id, bass[b] > 0 ? b : 12});
     }
     f0 = f1;
   }
   while (!prog.empty() && prog.back().id < 0) prog.pop_back();
   if (prog.empty()) return;
+  // 4. The local key (when a diminished seventh or a seventh chord needs
+  // it): segments of two quarter notes (KeySectionParams), longer when the
+  // file would need more than KeyTimeline::kMaxSegments.
+  std::vector<uint8_t> keys;
+  uint64_t seg_ticks = 1;
+  const uint64_t t0 = frames.v.front().tick;
+  const bool need_keys = std::any_of(prog.begin(), prog.end(), [](const Entry& e) {
+    return e.id >= 0 && (e.id % kChordQualities == 12 || e.id % kChordQualities == 8);
+  });
+  if (need_keys) {
+    const double two = kKeySegmentBeats * meter.quarter();
+    seg_ticks = std::max<uint64_t>({1, floor_u64(two), (last - t0) / KeyTimeline::kMaxSegments + 1});
+    keys = local_keys(frames.v, t0, std::max(last, t0), seg_ticks, poller);
+  }
+  // The local key's tonic at a tick (-1: none).
+  const auto tonic_at = [&](uint64_t tick) {
+    if (keys.empty()) return -1;
+    const size_t i = std::min(static_cast<size_t>((tick - t0) / seg_ticks), keys.size() - 1);
+    return keys[i] % 12;
+  };
   // A diminished seventh chord has four possible roots (its notes a minor
-  // third apart): the one a semitone below the next chord's root (its
-  // resolution), else the key's leading tone, else the leading tone of the
-  // key's dominant, else the one the frames chose.
+  // third apart): the one a semitone below where it resolves, the next
+  // chord's root (its bass when that is a six-four chord: the cadential
+  // six-four after the leading tone of the dominant), else the local key's
+  // leading tone, else the leading tone of its dominant, else the one the
+  // frames chose.
   for (size_t i = 0; i < prog.size(); ++i) {
     if (prog[i].id < 0 || prog[i].id % kChordQualities != 12) continue;
     const int r = prog[i].id / kChordQualities;
     int pick = -1;
     if (i + 1 < prog.size() && prog[i + 1].id >= 0) {
-      const int next = prog[i + 1].id / kChordQualities;
+      int next = prog[i + 1].id / kChordQualities;
+      if (prog[i + 1].bass == (next + 7) % 12) next = prog[i + 1].bass;
       if ((next + 11 - r) % 3 == 0) pick = (next + 11) % 12;
     }
-    if (pick < 0 && k.found) {
-      if ((k.tonic + 11 - r) % 3 == 0)
-        pick = (k.tonic + 11) % 12;
-      else if ((k.tonic + 6 - r) % 3 == 0)
-        pick = (k.tonic + 6) % 12;
+    const int tonic = tonic_at(prog[i].tick);
+    if (pick < 0 && tonic >= 0) {
+      if ((tonic + 11 - r) % 3 == 0)
+        pick = (tonic + 11) % 12;
+      else if ((tonic + 6 - r) % 3 == 0)
+        pick = (tonic + 6) % 12;
     }
     if (pick >= 0) prog[i].id = pick * kChordQualities + 12;
   }
-  // An augmented sixth sounds as a dominant seventh on the key's sixth
-  // degree (Ab C Eb F# in C minor: Ab7): read as one when it goes where an
-  // augmented sixth goes, a semitone down to the dominant (G) or up a major
-  // third to the tonic six-four (C over G). It is named after its raised
-  // fourth (F#), a major second below.
-  if (k.found) {
-    for (size_t i = 0; i + 1 < prog.size(); ++i) {
-      if (prog[i].id < 0 || prog[i].id % kChordQualities != 8 || prog[i + 1].id < 0) continue;
-      const int r = prog[i].id / kChordQualities, next = prog[i + 1].id / kChordQualities;
-      if (r == (k.tonic + 8) % 12 && (next == (r + 11) % 12 || next == (r + 4) % 12)) {
-        prog[i].id = (r + 10) % 12 * kChordQualities + kAug6;
-      }
+  // An augmented sixth sounds as a dominant seventh on the local key's
+  // sixth degree (Ab C Eb F# in C minor: Ab7): read as one when it goes
+  // where an augmented sixth goes, a semitone down to the dominant (G) or up
+  // a major third to the tonic six-four (C over G). It is named after its
+  // raised fourth (F#), a major second below.
+  for (size_t i = 0; i + 1 < prog.size(); ++i) {
+    if (prog[i].id < 0 || prog[i].id % kChordQualities != 8 || prog[i + 1].id < 0) continue;
+    const int r = prog[i].id / kChordQualities, next = prog[i + 1].id / kChordQualities;
+    const int tonic = tonic_at(prog[i].tick);
+    if (tonic >= 0 && r == (tonic + 8) % 12 && (next == (r + 11) % 12 || next == (r + 4) % 12)) {
+      prog[i].id = (r + 10) % 12 * kChordQualities + kAug6;
     }
   }
   // (The new names may have made neighbours equal: merged.)

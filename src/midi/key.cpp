@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <new>
+#include <vector>
 
 namespace midipipe {
 namespace {
@@ -377,6 +379,78 @@ KeyEstimate KeyTimeline::estimate(KeyProfile profile, std::span<const double, 12
   r.second = other;
   r.confidence = margin_confidence(r.correlation, other);
   return r;
+}
+
+// The Viterbi of estimate() run forward, with back-pointers: per segment,
+// the best key of the segment before and a bit per key that came from it
+// rather than stayed. The 24 keys are 6 vectors of 4 floats (a GCC and Clang
+// extension: SSE on x86-64, scalar code elsewhere; the same arithmetic in
+// the same order either way).
+void decode_key_path(const float* seg, size_t n, KeyProfile profile,
+                     const KeySectionParams& params, uint8_t* out) {
+  using V = float __attribute__((vector_size(16)));
+  const auto pi = static_cast<size_t>(profile);
+  if (n == 0) return;
+  if (pi >= std::size(kProfiles)) {
+    std::fill(out, out + n, uint8_t{0});
+    return;
+  }
+  const auto& logp = log_profiles().v[pi];
+  const double eps = std::clamp(params.change_probability, 1e-12, 0.5);
+  const auto stay = static_cast<float>(std::log1p(-eps));
+  const auto change = static_cast<float>(std::log(eps / 23));
+  const auto weight = static_cast<float>(params.weight > 0 ? params.weight : 1);
+  const double major = std::clamp(params.major_probability, 1e-6, 1 - 1e-6);
+  const auto lmaj = static_cast<float>(std::log(major)),
+             lmin = static_cast<float>(std::log1p(-major));
+  std::vector<uint8_t> back(n);
+  std::vector<uint32_t> moved(n);
+  V w[6];
+  for (int j = 0; j < 6; ++j) {
+    const float x = j < 3 ? lmaj : lmin;
+    w[j] = V{x, x, x, x};
+  }
+  const V st = {stay, stay, stay, stay};
+  for (size_t i = 0; i < n; ++i) {
+    const float* d = seg + i * 12;
+    V e[6] = {};
+    for (int pc = 0; pc < 12; ++pc) {
+      if (!(d[pc] > 0)) continue;
+      const float x = weight * d[pc];
+      const V xv = {x, x, x, x};
+      for (int j = 0; j < 6; ++j) {
+        V l;
+        std::memcpy(&l, &logp[pc][4 * j], sizeof l);
+        e[j] += xv * l;
+      }
+    }
+    float wf[24];
+    std::memcpy(wf, w, sizeof wf);
+    int best = 0;
+    for (int k = 1; k < 24; ++k) best = wf[k] > wf[best] ? k : best;
+    const float m = wf[best], floor = change + m;
+    const V mv = {m, m, m, m}, fl = {floor, floor, floor, floor};
+    uint32_t bits = 0;
+    for (int j = 0; j < 6; ++j) {
+      const V s = i > 0 ? w[j] + st : w[j];
+      const auto take = fl > s;  // all ones where the key came from `best`
+      const V t = i > 0 ? (take ? fl : s) : s;
+      w[j] = e[j] + t - mv;
+      for (int l = 0; l < 4; ++l) {
+        bits |= static_cast<uint32_t>(i > 0 && take[l] != 0) << (4 * j + l);
+      }
+    }
+    back[i] = static_cast<uint8_t>(best);
+    moved[i] = bits;
+  }
+  float wf[24];
+  std::memcpy(wf, w, sizeof wf);
+  int k = 0;
+  for (int j = 1; j < 24; ++j) k = wf[j] > wf[k] ? j : k;
+  for (size_t i = n; i-- > 0;) {
+    out[i] = static_cast<uint8_t>(k);
+    if ((moved[i] >> k) & 1) k = back[i];
+  }
 }
 
 }  // namespace midipipe
