@@ -15,11 +15,15 @@
 //    chord belongs to the piece's key; changing root costs a penalty, smallest
 //    on a downbeat. So the harmony changes by the beat where the music
 //    changes by the beat, and stays for bars where it does not.
-// 3. Qualities: each span of one root sums its frames and takes the quality
-//    that fits it best (the same score, over every template); "N" when that
-//    template's cosine with the span is below 0.6. A triad over a bass a
-//    third below its root becomes the seventh chord on the bass.
-// 4. Diminished sevenths take the root their resolution or the key names.
+// 3. Families: a second Viterbi pass within each span of one root splits it
+//    where the family (major, minor, diminished) changes, at a cost.
+// 4. Qualities: each span of one root and family sums its frames and takes
+//    the quality that fits it best (the same score, over every template);
+//    "N" when that template's cosine with the span is below 0.6. A triad
+//    over a bass a third below its root becomes the seventh chord on the
+//    bass. Diminished sevenths take the root their resolution or the local
+//    key names (the local key: KeyTimeline's model over the spans' pitch
+//    classes, decode_key_path); augmented sixths are read from the local key.
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -103,8 +107,10 @@ template <size_t N, class F>
 }
 
 // The model's parameters (docs/analysis-depth.md, "Chords"). The change
-// penalties and the bass and key bonuses were chosen on half of the labelled
-// pieces (test/depth/chords_labelled_test.cpp) and checked on the other.
+// penalties, the bass and key bonuses, the diminished triad's prior, the
+// family change and the local key's segment were chosen on half of the
+// labelled pieces (test/depth/chords_labelled_test.cpp) and checked on the
+// other.
 struct Params {
   double change_bar = 0.05;  // a root change on a downbeat
   double change_beat = 0.3;  // on another beat
@@ -159,7 +165,7 @@ class Frames {
     }
     std::memcpy(last_, pc, 12 * sizeof(T));
     std::memcpy(last_ + 12, bass, 12 * sizeof(T));
-    Frame f;
+    Frame& f = v.emplace_back();  // (reserved: filled in place)
     f.tick = tick;
     f.reps = 0;
     unrolled<12>([&](size_t i) { f.x[i] = static_cast<float>(pc[i]); });
@@ -175,7 +181,6 @@ class Frames {
       f.bass = more ? static_cast<uint32_t>(i) : f.bass;
     });
     if (total <= 0) f.bass = 12;
-    v.push_back(f);
   }
   void repeat(uint64_t n) {
     if (!v.empty()) v.back().reps += n;
@@ -668,7 +673,8 @@ std::vector<int8_t> roots_of(const std::vector<Frame>& frames, Meter& meter,
 // the root pass's scores for that root; changing family costs
 // Params::family. A root state may hold C, then Cm, then the diminished
 // seventh C Eb F# A (which step 4 may name after another of its notes) at no
-// cost in the root pass: here they become chords of their own.
+// cost in the root pass: here they become chords of their own. (One
+// function: a span's scores and steps share its root's intervals.)
 std::vector<uint8_t> families_of(const std::vector<Frame>& frames, const std::vector<int8_t>& root,
                                  Poller& poller) {
   const Params& p = params();
@@ -683,36 +689,36 @@ std::vector<uint8_t> families_of(const std::vector<Frame>& frames, const std::ve
     size_t b = a + 1;
     while (b < n && root[b] == root[a]) ++b;
     if (b - a > 1) {
+      poller.step(b - a);
       // The pitch classes of the root's intervals.
       const size_t r = static_cast<size_t>(root[a]);
-      const size_t i0 = r, i3 = (r + 3) % 12, i4 = (r + 4) % 12, i6 = (r + 6) % 12,
-                   i7 = (r + 7) % 12, i9 = (r + 9) % 12, i10 = (r + 10) % 12;
-      float v[3] = {0, 0, 0};
-      for (size_t f = a; f < b; ++f) {
-        poller.step();
+      const auto at = [r](size_t i) { return r + i < 12 ? r + i : r + i - 12; };
+      const size_t i0 = r, i3 = at(3), i4 = at(4), i6 = at(6), i7 = at(7), i9 = at(9), i10 = at(10);
+      // Each family's score in frame f (times its count).
+      const auto score = [&](size_t f, float(&e)[3]) __attribute__((always_inline)) {
         const Frame& fr = frames[f];
-        float e[3] = {0, 0, 0};
-        if (fr.bass < 12) {
-          const float* x = fr.x;
-          const float c = (static_cast<float>(fr.reps) + 1), two = 2 * fr.inv;
-          const float s047 = x[i0] + x[i4] + x[i7], s036 = x[i0] + x[i3] + x[i6];
-          e[0] = c * std::max(two * s047 - pr_maj, two * (s047 + x[i10]) - pr_7);
-          e[1] = c * (two * (x[i0] + x[i3] + x[i7]) - pr_min);
-          e[2] = c * std::max(two * s036 - pr_dim, two * (s036 + x[i9]) - pr_dim7);
-        }
-        int best = v[1] > v[0] ? 1 : 0;
-        best = v[2] > v[best] ? 2 : best;
+        const float* x = fr.x;
+        // (0 in a silent frame, which continues the chord around it)
+        const float c = fr.bass < 12 ? static_cast<float>(fr.reps) + 1 : 0, two = 2 * fr.inv;
+        const float s047 = x[i0] + x[i4] + x[i7], s036 = x[i0] + x[i3] + x[i6];
+        e[0] = c * std::max(two * s047 - pr_maj, two * (s047 + x[i10]) - pr_7);
+        e[1] = c * (two * (x[i0] + x[i3] + x[i7]) - pr_min);
+        e[2] = c * std::max(two * s036 - pr_dim, two * (s036 + x[i9]) - pr_dim7);
+      };
+      float v[3];
+      score(a, v);
+      for (size_t f = a + 1; f < b; ++f) {
+        float e[3];
+        score(f, e);
+        const int best = v[2] > std::max(v[0], v[1]) ? 2 : v[1] > v[0] ? 1 : 0;
         const float move = v[best] - pen;
-        unsigned m = static_cast<unsigned>(best) << 4;
-        for (int k = 0; k < 3; ++k) {
-          const bool take = f > a && move > v[k];
-          m |= static_cast<unsigned>(take) << k;
-          v[k] = (take ? move : v[k]) + e[k];
-        }
-        step[f] = static_cast<uint8_t>(m);
+        const bool t0 = move > v[0], t1 = move > v[1], t2 = move > v[2];
+        v[0] = (t0 ? move : v[0]) + e[0];
+        v[1] = (t1 ? move : v[1]) + e[1];
+        v[2] = (t2 ? move : v[2]) + e[2];
+        step[f] = static_cast<uint8_t>(best << 4 | t2 << 2 | t1 << 1 | static_cast<int>(t0));
       }
-      int s = v[1] > v[0] ? 1 : 0;
-      s = v[2] > v[s] ? 2 : s;
+      int s = v[2] > std::max(v[0], v[1]) ? 2 : v[1] > v[0] ? 1 : 0;
       for (size_t f = b; f-- > a;) {
         fam[f] = static_cast<uint8_t>(s);
         if ((step[f] >> s) & 1) s = step[f] >> 4;
@@ -723,30 +729,46 @@ std::vector<uint8_t> families_of(const std::vector<Frame>& frames, const std::ve
   return fam;
 }
 
-// The local key at every segment of `seg_ticks` ticks from `t0` (KeyTimeline's
-// model, decode_key_path): each frame's shares (each frame alike, as for the
-// piece's key) spread evenly over the segments it covers up to the next
-// frame. 0-11 major tonics, 12-23 minor.
-std::vector<uint8_t> local_keys(const std::vector<Frame>& frames, uint64_t t0, uint64_t last,
-                                uint64_t seg_ticks, Poller& poller) {
-  const size_t nseg = static_cast<size_t>((last - t0) / seg_ticks) + 1;
-  std::vector<float> seg(nseg * 12, 0.0F);
-  for (size_t f = 0; f < frames.size(); ++f) {
-    poller.step();
-    const Frame& fr = frames[f];
-    const uint64_t end = f + 1 < frames.size() ? frames[f + 1].tick : std::max(last, fr.tick + 1);
-    const size_t a = std::min(static_cast<size_t>((fr.tick - t0) / seg_ticks), nseg - 1);
-    const size_t b = std::min(std::max(a, static_cast<size_t>((end - 1 - t0) / seg_ticks)), nseg - 1);
-    const float c = (static_cast<float>(fr.reps) + 1) * fr.inv / static_cast<float>(b - a + 1);
+// The local key over time: KeyTimeline's model (decode_key_path) over
+// segments of kKeySegmentBeats quarter notes, longer when a file would need
+// more than KeyTimeline::kMaxSegments. Each span of one chord adds its
+// shares (its frames alike, as for the piece's key), spread evenly over the
+// segments it covers.
+class LocalKeys {
+ public:
+  LocalKeys(uint64_t t0, uint64_t last, double quarter) : t0_(t0) {
+    last = std::max(last, t0);
+    seg_ = std::max<uint64_t>(
+        {1, floor_u64(kKeySegmentBeats * quarter), (last - t0) / KeyTimeline::kMaxSegments + 1});
+    v_.assign(static_cast<size_t>((last - t0) / seg_ + 1) * 12, 0.0F);
+  }
+  void add(uint64_t start, uint64_t end, const float (&x)[12]) {
+    const size_t n = v_.size() / 12;
+    const size_t a = std::min(static_cast<size_t>((start - t0_) / seg_), n - 1);
+    const size_t b =
+        end > start ? std::min(std::max(a, static_cast<size_t>((end - 1 - t0_) / seg_)), n - 1) : a;
+    const float c = 1.0F / static_cast<float>(b - a + 1);
     for (size_t i = a; i <= b; ++i) {
-      unrolled<12>([&](size_t j) { seg[i * 12 + j] += c * fr.x[j]; });
+      unrolled<12>([&](size_t j) { v_[i * 12 + j] += c * x[j]; });
     }
   }
-  std::vector<uint8_t> keys(nseg);
-  decode_key_path(seg.data(), nseg, KeyProfile::albrecht_shanahan, KeySectionParams{},
-                  keys.data());
-  return keys;
-}
+  // Decodes the keys (once); then tonic(tick) is the local key's tonic.
+  void decode() {
+    if (!keys_.empty()) return;
+    keys_.resize(v_.size() / 12);
+    decode_key_path(v_.data(), keys_.size(), KeyProfile::albrecht_shanahan, KeySectionParams{},
+                    keys_.data());
+  }
+  int tonic(uint64_t tick) const {
+    const size_t i = std::min(static_cast<size_t>((tick - t0_) / seg_), keys_.size() - 1);
+    return keys_[i] % 12;
+  }
+
+ private:
+  uint64_t t0_, seg_ = 1;
+  std::vector<float> v_;
+  std::vector<uint8_t> keys_;
+};
 
 // The chord of a span of frames of root r: the quality of best score over
 // all templates, or -1 ("N") when its cosine is below the threshold.
@@ -923,10 +945,11 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
       estimate_key(std::span<const double, 12>(hist, 12), KeyProfile::albrecht_shanahan);
   const unsigned key = k.found ? key_mask(k) : 0xFFF;
 
-  // 3. The roots, then each span's quality.
+  // 3. The roots and the families, then each span's quality.
   const std::vector<int8_t> root = roots_of(frames.v, meter, beat_only, key, poller);
   const std::vector<uint8_t> fam = families_of(frames.v, root, poller);
   std::vector<Entry> prog;
+  LocalKeys local(frames.v.front().tick, last, meter.quarter());
   for (size_t f0 = 0; f0 < frames.v.size();) {
     size_t f1 = f0;
     F4 sum[3] = {};
@@ -941,6 +964,8 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
     }
     alignas(16) float xf[12];
     std::memcpy(xf, sum, sizeof xf);
+    local.add(frames.v[f0].tick,
+              f1 < frames.v.size() ? frames.v[f1].tick : std::max(last, frames.v[f0].tick), xf);
     double x[12];
     for (int i = 0; i < 12; ++i) x[i] = xf[i];
     int id = quality_of(x, root[f0]);
@@ -955,25 +980,12 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
   while (!prog.empty() && prog.back().id < 0) prog.pop_back();
   if (prog.empty()) return;
   // 4. The local key (when a diminished seventh or a seventh chord needs
-  // it): segments of two quarter notes (KeySectionParams), longer when the
-  // file would need more than KeyTimeline::kMaxSegments.
-  std::vector<uint8_t> keys;
-  uint64_t seg_ticks = 1;
-  const uint64_t t0 = frames.v.front().tick;
-  const bool need_keys = std::any_of(prog.begin(), prog.end(), [](const Entry& e) {
-    return e.id >= 0 && (e.id % kChordQualities == 12 || e.id % kChordQualities == 8);
-  });
-  if (need_keys) {
-    const double two = kKeySegmentBeats * meter.quarter();
-    seg_ticks = std::max<uint64_t>({1, floor_u64(two), (last - t0) / KeyTimeline::kMaxSegments + 1});
-    keys = local_keys(frames.v, t0, std::max(last, t0), seg_ticks, poller);
+  // it), then the rules that read it.
+  if (std::any_of(prog.begin(), prog.end(), [](const Entry& e) {
+        return e.id >= 0 && (e.id % kChordQualities == 12 || e.id % kChordQualities == 8);
+      })) {
+    local.decode();
   }
-  // The local key's tonic at a tick (-1: none).
-  const auto tonic_at = [&](uint64_t tick) {
-    if (keys.empty()) return -1;
-    const size_t i = std::min(static_cast<size_t>((tick - t0) / seg_ticks), keys.size() - 1);
-    return keys[i] % 12;
-  };
   // A diminished seventh chord has four possible roots (its notes a minor
   // third apart): the one a semitone below where it resolves, the next
   // chord's root (its bass when that is a six-four chord: the cadential
@@ -989,8 +1001,8 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
       if (prog[i + 1].bass == (next + 7) % 12) next = prog[i + 1].bass;
       if ((next + 11 - r) % 3 == 0) pick = (next + 11) % 12;
     }
-    const int tonic = tonic_at(prog[i].tick);
-    if (pick < 0 && tonic >= 0) {
+    const int tonic = local.tonic(prog[i].tick);
+    if (pick < 0) {
       if ((tonic + 11 - r) % 3 == 0)
         pick = (tonic + 11) % 12;
       else if ((tonic + 6 - r) % 3 == 0)
@@ -1006,8 +1018,8 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
   for (size_t i = 0; i + 1 < prog.size(); ++i) {
     if (prog[i].id < 0 || prog[i].id % kChordQualities != 8 || prog[i + 1].id < 0) continue;
     const int r = prog[i].id / kChordQualities, next = prog[i + 1].id / kChordQualities;
-    const int tonic = tonic_at(prog[i].tick);
-    if (tonic >= 0 && r == (tonic + 8) % 12 && (next == (r + 11) % 12 || next == (r + 4) % 12)) {
+    const int tonic = local.tonic(prog[i].tick);
+    if (r == (tonic + 8) % 12 && (next == (r + 11) % 12 || next == (r + 4) % 12)) {
       prog[i].id = (r + 10) % 12 * kChordQualities + kAug6;
     }
   }

@@ -2,6 +2,7 @@
 #include "key.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <new>
@@ -386,9 +387,22 @@ KeyEstimate KeyTimeline::estimate(KeyProfile profile, std::span<const double, 12
 // rather than stayed. The 24 keys are 6 vectors of 4 floats (a GCC and Clang
 // extension: SSE on x86-64, scalar code elsewhere; the same arithmetic in
 // the same order either way).
-void decode_key_path(const float* seg, size_t n, KeyProfile profile,
-                     const KeySectionParams& params, uint8_t* out) {
-  using V = float __attribute__((vector_size(16)));
+namespace {
+using V = float __attribute__((vector_size(16)));
+using VI = int32_t __attribute__((vector_size(16)));
+V max(V a, V b) noexcept { return a < b ? b : a; }
+// Bit i set when lane i of m (a comparison's result: all ones or 0) is set.
+uint32_t lanes(VI m) noexcept {
+#if defined(__SSE__)
+  return static_cast<uint32_t>(__builtin_ia32_movmskps(reinterpret_cast<V>(m)));
+#else
+  return (m[0] & 1u) | (m[1] & 2u) | (m[2] & 4u) | (m[3] & 8u);
+#endif
+}
+}  // namespace
+
+void decode_key_path(const float* seg, size_t n, KeyProfile profile, const KeySectionParams& params,
+                     uint8_t* out) {
   const auto pi = static_cast<size_t>(profile);
   if (n == 0) return;
   if (pi >= std::size(kProfiles)) {
@@ -424,21 +438,25 @@ void decode_key_path(const float* seg, size_t n, KeyProfile profile,
         e[j] += xv * l;
       }
     }
-    float wf[24];
-    std::memcpy(wf, w, sizeof wf);
-    int best = 0;
-    for (int k = 1; k < 24; ++k) best = wf[k] > wf[best] ? k : best;
-    const float m = wf[best], floor = change + m;
-    const V mv = {m, m, m, m}, fl = {floor, floor, floor, floor};
+    // The best key (the first of the best) and the step.
+    const V m4 = max(max(max(w[0], w[1]), max(w[2], w[3])), max(w[4], w[5]));
+    const float m = std::max(std::max(m4[0], m4[1]), std::max(m4[2], m4[3]));
+    const V mv = {m, m, m, m};
+    uint32_t top = 0;
+    for (int j = 0; j < 6; ++j) top |= lanes(w[j] == mv) << (4 * j);
+    const int best = top != 0 ? std::countr_zero(top) : 0;  // (0 only were a score NaN)
+    const float floor = change + m;
+    const V fl = {floor, floor, floor, floor};
     uint32_t bits = 0;
-    for (int j = 0; j < 6; ++j) {
-      const V s = i > 0 ? w[j] + st : w[j];
-      const auto take = fl > s;  // all ones where the key came from `best`
-      const V t = i > 0 ? (take ? fl : s) : s;
-      w[j] = e[j] + t - mv;
-      for (int l = 0; l < 4; ++l) {
-        bits |= static_cast<uint32_t>(i > 0 && take[l] != 0) << (4 * j + l);
+    if (i > 0) {
+      for (int j = 0; j < 6; ++j) {
+        const V s = w[j] + st;
+        const auto take = fl > s;  // all ones where the key came from `best`
+        bits |= lanes(take) << (4 * j);
+        w[j] = e[j] + (take ? fl : s) - mv;
       }
+    } else {
+      for (int j = 0; j < 6; ++j) w[j] = e[j] + w[j] - mv;
     }
     back[i] = static_cast<uint8_t>(best);
     moved[i] = bits;

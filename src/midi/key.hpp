@@ -110,8 +110,8 @@ class KeyTimeline {
 // `n` keys to `out`: 0-11 major tonics, 12-23 minor tonics (C first). Per
 // segment 24 multiply-adds per sounding pitch class and 24 for the
 // transition, and one byte of back-pointer. May throw std::bad_alloc.
-void decode_key_path(const float* seg, size_t n, KeyProfile profile,
-                     const KeySectionParams& params, uint8_t* out);
+void decode_key_path(const float* seg, size_t n, KeyProfile profile, const KeySectionParams& params,
+                     uint8_t* out);
 
 // "C major", "F# minor", "Bb major". Spelling: of the two enharmonic names,
 // the one whose key signature has fewer accidentals (Db major, not C# major;
