@@ -122,6 +122,11 @@ struct Params {
   double no_chord = 0.6;     // a span whose chord's cosine is below this is "N"
   double dim = 0.1;          // more prior of the diminished triad in the root pass
   double family = 0.3;       // a change of family within a span of one root
+  // A pedal point: a bass the same for more than this many frames (held or
+  // repeated) is not the root of the chords above it: in the root pass its
+  // pitch class weighs pedal_weight and gets no bass bonus.
+  double pedal_frames = 48;
+  double pedal_weight = 0.3;
 };
 // The local key's segments, in quarter notes (chosen with the parameters).
 constexpr double kKeySegmentBeats = 8;
@@ -607,17 +612,31 @@ std::vector<int8_t> roots_of(const std::vector<Frame>& frames, Meter& meter,
   F4 v[3] = {};
   BarCursor bars(meter);
   size_t seg = 0;
+  uint64_t held = 0;      // frames with the bass of this one, up to it
+  uint32_t held_pc = 12;  // that bass
   for (size_t f = 0; f < n; ++f) {
     poller.step();
     const Frame& fr = frames[f];
+    held = fr.bass == held_pc ? held + fr.reps + 1 : fr.reps + 1;
+    held_pc = fr.bass;
+    const bool pedal = fr.bass < 12 && static_cast<double>(held) > p.pedal_frames;
     F4 e[3] = {};
     if (fr.bass < 12) {
       // Each template's share of the frame: x2 holds the times twice over,
       // so that root r's intervals are x2[r + i].
       alignas(16) float x2[24];
       std::memcpy(x2, fr.x, sizeof fr.x);
-      std::memcpy(x2 + 12, fr.x, sizeof fr.x);
-      const F4 two = {2 * fr.inv, 2 * fr.inv, 2 * fr.inv, 2 * fr.inv};
+      float inv = fr.inv;
+      if (pedal) [[unlikely]] {
+        float total = 0;
+        for (int i = 0; i < 12; ++i) total += x2[i];
+        const float b = x2[fr.bass] * static_cast<float>(p.pedal_weight);
+        total += b - x2[fr.bass];
+        x2[fr.bass] = b;
+        inv = total > 0 ? 1 / total : 0;
+      }
+      std::memcpy(x2 + 12, x2, sizeof fr.x);
+      const F4 two = {2 * inv, 2 * inv, 2 * inv, 2 * inv};
       unrolled<3>([&](size_t k) {
         const float* w = x2 + 4 * k;
         const F4 w0 = load4(w), w3 = load4(w + 3), w4 = load4(w + 4), w6 = load4(w + 6),
@@ -628,7 +647,7 @@ std::vector<int8_t> roots_of(const std::vector<Frame>& frames, Meter& meter,
         const F4 m1 =
             max4(two * s036 + load4(base[2] + 4 * k), two * (s047 + w10) + load4(base[3] + 4 * k));
         e[k] = max4(max4(m0, m1), two * (s036 + w9) + load4(base[4] + 4 * k)) +
-               load4(bonus[fr.bass] + 4 * k);
+               load4(bonus[pedal ? 12 : fr.bass] + 4 * k);
       });
     }
     // The change penalty by the frame's place in the bar.
