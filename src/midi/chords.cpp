@@ -612,6 +612,7 @@ std::vector<int8_t> roots_of(const std::vector<Frame>& frames, Meter& meter,
   F4 v[3] = {};
   BarCursor bars(meter);
   size_t seg = 0;
+  const auto pedal_frames = static_cast<uint64_t>(p.pedal_frames);
   uint64_t held = 0;      // frames with the bass of this one, up to it
   uint32_t held_pc = 12;  // that bass
   for (size_t f = 0; f < n; ++f) {
@@ -619,23 +620,23 @@ std::vector<int8_t> roots_of(const std::vector<Frame>& frames, Meter& meter,
     const Frame& fr = frames[f];
     held = fr.bass == held_pc ? held + fr.reps + 1 : fr.reps + 1;
     held_pc = fr.bass;
-    const bool pedal = fr.bass < 12 && static_cast<double>(held) > p.pedal_frames;
+    const bool pedal = fr.bass < 12 && held > pedal_frames;
     F4 e[3] = {};
     if (fr.bass < 12) {
       // Each template's share of the frame: x2 holds the times twice over,
       // so that root r's intervals are x2[r + i].
       alignas(16) float x2[24];
       std::memcpy(x2, fr.x, sizeof fr.x);
+      std::memcpy(x2 + 12, fr.x, sizeof fr.x);
       float inv = fr.inv;
       if (pedal) [[unlikely]] {
         float total = 0;
         for (int i = 0; i < 12; ++i) total += x2[i];
         const float b = x2[fr.bass] * static_cast<float>(p.pedal_weight);
         total += b - x2[fr.bass];
-        x2[fr.bass] = b;
+        x2[fr.bass] = x2[fr.bass + 12] = b;
         inv = total > 0 ? 1 / total : 0;
       }
-      std::memcpy(x2 + 12, x2, sizeof fr.x);
       const F4 two = {2 * inv, 2 * inv, 2 * inv, 2 * inv};
       unrolled<3>([&](size_t k) {
         const float* w = x2 + 4 * k;
@@ -771,14 +772,14 @@ class LocalKeys {
       unrolled<12>([&](size_t j) { v_[i * 12 + j] += c * x[j]; });
     }
   }
-  // Decodes the keys (once); then tonic(tick) is the local key's tonic.
-  void decode() {
-    if (!keys_.empty()) return;
-    keys_.resize(v_.size() / 12);
-    decode_key_path(v_.data(), keys_.size(), KeyProfile::albrecht_shanahan, KeySectionParams{},
-                    keys_.data());
-  }
-  int tonic(uint64_t tick) const {
+  // The local key's tonic at `tick` (the keys are decoded at the first call:
+  // most files never ask).
+  int tonic(uint64_t tick) {
+    if (keys_.empty()) {
+      keys_.resize(v_.size() / 12);
+      decode_key_path(v_.data(), keys_.size(), KeyProfile::albrecht_shanahan, KeySectionParams{},
+                      keys_.data());
+    }
     const size_t i = std::min(static_cast<size_t>((tick - t0_) / seg_), keys_.size() - 1);
     return keys_[i] % 12;
   }
@@ -998,13 +999,7 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
   }
   while (!prog.empty() && prog.back().id < 0) prog.pop_back();
   if (prog.empty()) return;
-  // 4. The local key (when a diminished seventh or a seventh chord needs
-  // it), then the rules that read it.
-  if (std::any_of(prog.begin(), prog.end(), [](const Entry& e) {
-        return e.id >= 0 && (e.id % kChordQualities == 12 || e.id % kChordQualities == 8);
-      })) {
-    local.decode();
-  }
+  // 4. The rules that read the local key.
   // A diminished seventh chord has four possible roots (its notes a minor
   // third apart): the one a semitone below where it resolves, the next
   // chord's root (its bass when that is a six-four chord: the cadential
@@ -1020,8 +1015,8 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
       if (prog[i + 1].bass == (next + 7) % 12) next = prog[i + 1].bass;
       if ((next + 11 - r) % 3 == 0) pick = (next + 11) % 12;
     }
-    const int tonic = local.tonic(prog[i].tick);
     if (pick < 0) {
+      const int tonic = local.tonic(prog[i].tick);
       if ((tonic + 11 - r) % 3 == 0)
         pick = (tonic + 11) % 12;
       else if ((tonic + 6 - r) % 3 == 0)
@@ -1037,8 +1032,8 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
   for (size_t i = 0; i + 1 < prog.size(); ++i) {
     if (prog[i].id < 0 || prog[i].id % kChordQualities != 8 || prog[i + 1].id < 0) continue;
     const int r = prog[i].id / kChordQualities, next = prog[i + 1].id / kChordQualities;
-    const int tonic = local.tonic(prog[i].tick);
-    if (r == (tonic + 8) % 12 && (next == (r + 11) % 12 || next == (r + 4) % 12)) {
+    if ((next == (r + 11) % 12 || next == (r + 4) % 12) &&
+        r == (local.tonic(prog[i].tick) + 8) % 12) {
       prog[i].id = (r + 10) % 12 * kChordQualities + kAug6;
     }
   }

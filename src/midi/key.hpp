@@ -109,7 +109,7 @@ class KeyTimeline {
 // segment units; a segment without notes keeps the key around it). Writes
 // `n` keys to `out`: 0-11 major tonics, 12-23 minor tonics (C first). Per
 // segment 24 multiply-adds per sounding pitch class and 24 for the
-// transition, and one byte of back-pointer. May throw std::bad_alloc.
+// transition, and 5 bytes of back-pointers. May throw std::bad_alloc.
 void decode_key_path(const float* seg, size_t n, KeyProfile profile, const KeySectionParams& params,
                      uint8_t* out);
 
