@@ -320,8 +320,12 @@ size_t count_distinct(std::vector<uint64_t>& v) {
   return distinct + zero;
 }
 
-// max_track: the largest track number of the notes.
-void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& d, Poller& poller) {
+// max_track: the largest track number of the notes. Lists the groups of
+// notes starting together that hold drum notes in drum_onsets (for
+// analyze_drums) and returns true when it walked the notes (a PPQ and notes),
+// false when it did not (drum_onsets is then empty).
+bool performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& d, Poller& poller,
+                 std::vector<DrumOnset>& drum_onsets) {
   for (int c = 0; c < 128; ++c) {
     if (in.cc_counts[c] != 0) {
       d.cc_numbers.push_back(static_cast<int16_t>(c));
@@ -330,7 +334,7 @@ void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
   }
   d.sustain_pedal_presses = in.sustain_presses;
   d.has_sustain = in.sustain_presses != 0;
-  if (in.ppq == 0 || in.notes.empty()) return;
+  if (in.ppq == 0 || in.notes.empty()) return false;
   const double q = in.ppq;
   const auto& notes = in.notes;
 
@@ -346,6 +350,7 @@ void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
   const bool dense = count < UINT32_MAX && notes.back().start < kNoTick / 2 &&
                      (uint64_t{max_track} + 1) * 16 <= 4 * static_cast<uint64_t>(count) + 4096;
   uint64_t pairs = 0, legato = 0, staccato = 0;
+  size_t drum_notes = 0;  // (room for the drum onsets, below)
   if (dense) {
     // Walking backwards, a voice holds the start of the group seen last and
     // the start of the group after that one (its next onset), kNoTick when
@@ -363,7 +368,10 @@ void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
     for (size_t i = count; i-- > 0;) {
       poller.step();
       const DepthNote& n = notes[i];
-      if (n.channel == kDrumChannel) continue;
+      if (n.channel == kDrumChannel) {
+        ++drum_notes;
+        continue;
+      }
       Voice& v = voices[size_t{n.track} * 16 + n.channel];
       const uint64_t fresh = uint64_t{0} - (v.cur != n.start);  // a new group of the voice
       v.next = (v.cur & fresh) | (v.next & ~fresh);
@@ -383,7 +391,10 @@ void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
     for (size_t i = 0; i < count && i <= UINT32_MAX; ++i) {
       poller.step();
       const DepthNote& n = notes[i];
-      if (n.channel == kDrumChannel) continue;
+      if (n.channel == kDrumChannel) {
+        ++drum_notes;
+        continue;
+      }
       voice.push_back((uint64_t{n.track} << 36) | (uint64_t{n.channel} << 32) | i);
     }
     radix_sort(voice, 32, &poller);
@@ -427,6 +438,10 @@ void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
   // path cost more than its division.) The sums over the notes are made
   // note by note, in order, as the definition says.
   // The lengths in ticks (x / q is monotonic: the same order), non-drum notes.
+  // At most one onset a drum note: written through a pointer (a push_back
+  // in the walk below made it keep fewer of its sums in registers).
+  drum_onsets.resize(drum_notes);
+  DrumOnset* onset_out = drum_onsets.data();
   const auto lengths = std::make_unique_for_overwrite<uint64_t[]>(count);
   size_t nlengths = 0;
   uint64_t len_any = 0, len_all = ~uint64_t{0};  // OR and AND of the lengths kept
@@ -528,6 +543,7 @@ void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
       uint64_t l_any = len_any, l_all = len_all, hash = cur_hash;
       double l_sum = len_sum, d_ticks = dev_ticks, d_ms = dev_ms;
       size_t j = i;
+      size_t ndrums = 0;
       do {
         const DepthNote& n = all_notes[j];
         const bool drum = n.channel == kDrumChannel;
@@ -543,8 +559,10 @@ void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
         d_ticks += dev;
         d_ms += dev_ms_add;
         hash += mix64(key | (uint64_t{drum} << 8) | n.pitch);
+        ndrums += drum;
         ++j;
       } while (j < count && all_notes[j].start == start);
+      if (ndrums != 0) *onset_out++ = DrumOnset{start, bar, pos, i, j};
       nlengths = nl;
       len_any = l_any;
       len_all = l_all;
@@ -561,6 +579,7 @@ void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
   } else {
     walk(std::false_type{});
   }
+  drum_onsets.resize(static_cast<size_t>(onset_out - drum_onsets.data()));
   if (cur_bar != UINT64_MAX) bars.push_back(cur_hash);
   const double cnt = static_cast<double>(notes.size());
   d.timing_dev_ticks = dev_ticks / cnt;
@@ -582,6 +601,7 @@ void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
     d.repeated_share =
         static_cast<double>(bars.size() - distinct) / static_cast<double>(bars.size());
   }
+  return true;
 }
 
 // Merges the sorted runs [a, ae) and [b, be) into out by (start, seq), ties
@@ -763,9 +783,11 @@ Depth compute_depth(DepthInput& in) {
   poller.step(in.tempos.size() + in.time_sigs.size());
   if (in.ppq != 0) analyze_chords(in, clock, meter, d, poller);
   poller.poll();
-  analyze_drums(in, clock, meter, d, poller);
+  // The performance walk first: it lists the drum onsets for the drum pass.
+  std::vector<DrumOnset> drum_onsets;
+  const bool walked = performance(in, meter, max_track, d, poller, drum_onsets);
   poller.poll();
-  performance(in, meter, max_track, d, poller);
+  analyze_drums(in, clock, meter, d, poller, walked ? &drum_onsets : nullptr);
   poller.poll();
   return d;
 }

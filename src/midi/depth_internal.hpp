@@ -127,9 +127,24 @@ void radix_sort(std::vector<uint64_t>& v, int low_bit = 0, Poller* poller = null
 // Median of v (reordered); v not empty.
 double median_of(std::vector<double>& v);
 
+// A group of notes starting together, in.notes[first, end) (sorted by
+// (start, seq)), that holds drum notes, with the bar of its start and the
+// position in that bar (Meter::bar_of). The walk of the performance traits
+// finds them (it visits every group and computes the bar anyway) and hands
+// them to the drum pass, which then needs no pass of its own over all notes.
+struct DrumOnset {
+  uint64_t start;
+  uint64_t bar;
+  double pos;
+  size_t first, end;
+};
+
 // Notes sorted by start tick (then track, channel, pitch).
 // Both poll `poller` as they go (and may throw Cancelled).
 void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, Poller& poller);
-void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, Poller& poller);
+// onsets: every group of in.notes holding drum notes, in order, or nullptr:
+// then analyze_drums() finds them itself.
+void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, Poller& poller,
+                   const std::vector<DrumOnset>* onsets);
 
 }  // namespace midipipe::depth_detail
