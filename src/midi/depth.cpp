@@ -40,7 +40,7 @@ Clock::Clock(const DepthInput& in) {
   // Filled by index (no push_back per tempo: piano files change tempo often).
   segs_.resize(in.tempos.size() + 1);
   size_t last_i = 0;
-  segs_[0] = Seg{0, 0.0, 500'000};
+  segs_[0] = Seg{0, 0.0, 500'000, 0.0};
   for (const auto& [tick, us] : in.tempos) {
     Seg& last = segs_[last_i];
     if (tick == last.tick) {
@@ -48,10 +48,12 @@ Clock::Clock(const DepthInput& in) {
     } else if (us != last.tempo) {
       const double sec =
           last.sec + static_cast<double>(tick - last.tick) * (last.tempo / (ppq_ * 1e6));
-      segs_[++last_i] = Seg{tick, sec, us};
+      segs_[++last_i] = Seg{tick, sec, us, 0.0};
     }
   }
   segs_.resize(last_i + 1);
+  for (Seg& g : segs_) g.spt = g.tempo / (ppq_ * 1e6);
+  cur_end_ = segs_.size() > 1 ? segs_[1].tick : UINT64_MAX;
 }
 
 void Clock::seek(uint64_t tick) noexcept {
@@ -61,13 +63,7 @@ void Clock::seek(uint64_t tick) noexcept {
     cur_ = static_cast<size_t>(it - segs_.begin()) - 1;
   }
   while (cur_ + 1 < segs_.size() && segs_[cur_ + 1].tick <= tick) ++cur_;
-}
-
-double Clock::at(uint64_t tick) noexcept {
-  if (sec_per_tick_ > 0) return static_cast<double>(tick) * sec_per_tick_;
-  seek(tick);
-  const Seg& s = segs_[cur_];
-  return s.sec + static_cast<double>(tick - s.tick) * (s.tempo / (ppq_ * 1e6));
+  cur_end_ = cur_ + 1 < segs_.size() ? segs_[cur_ + 1].tick : UINT64_MAX;
 }
 
 uint32_t Clock::tempo_at(uint64_t tick) noexcept {

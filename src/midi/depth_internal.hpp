@@ -17,8 +17,14 @@ inline constexpr uint8_t kDrumChannel = 9;
 class Clock {
  public:
   explicit Clock(const DepthInput& in);
-  // Monotonic calls are O(1) amortised; others binary-search.
-  double at(uint64_t tick) noexcept;
+  // Monotonic calls are O(1) amortised; others binary-search. Inline: a
+  // tick in the segment of the previous call costs a few instructions.
+  double at(uint64_t tick) noexcept {
+    if (sec_per_tick_ > 0) return static_cast<double>(tick) * sec_per_tick_;
+    if (tick < segs_[cur_].tick || tick >= cur_end_) seek(tick);
+    const Seg& s = segs_[cur_];
+    return s.sec + static_cast<double>(tick - s.tick) * s.spt;
+  }
   // Microseconds per quarter in force at `tick` (500,000 when none; SMPTE: 0).
   uint32_t tempo_at(uint64_t tick) noexcept;
 
@@ -27,12 +33,14 @@ class Clock {
     uint64_t tick;
     double sec;
     uint32_t tempo;
+    double spt;  // seconds per tick: tempo / (ppq_ * 1e6)
   };
   void seek(uint64_t tick) noexcept;
   double sec_per_tick_ = 0;  // SMPTE
   double ppq_ = 1;
   std::vector<Seg> segs_;
   size_t cur_ = 0;
+  uint64_t cur_end_ = 0;  // where the segment after cur_ starts (UINT64_MAX: none)
 };
 
 // The meter: bars from the time signatures (4/4 until the first), beats =
