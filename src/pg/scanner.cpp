@@ -31,6 +31,7 @@
 #include "run_counts.hpp"
 
 extern "C" {
+#include "access/relation.h"
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
@@ -42,6 +43,7 @@ extern "C" {
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "storage/bufmgr.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
@@ -1034,12 +1036,16 @@ bool finalize_if_complete() {
 // An empty manifest is made small again (issue 17: "empty after a run means
 // small after a run"): the rows a run deletes leave their heap pages and index
 // entries behind until a vacuum, and a million-file run left about 400 MB.
-// TRUNCATE, when no other run of this database is active (its scanner and
+// TRUNCATE, when the table has grown past kTruncateMinBlocks (a small one is
+// left to autovacuum: a TRUNCATE costs a 1-file run 25-35 ms of new files and
+// their fsyncs), no other run of this database is active (its scanner and
 // batches use the table; its own end truncates it) and the table holds no row
-// of any run (e.g. of one waiting to be resumed after a restart). The lock
+// of any run (e.g. of one waiting to be resumed after a restart). It runs
+// after the run's end is reported (the caller does not wait for it). The lock
 // waits at most kTruncateLockMs: long enough for the deadlock check to cancel
 // an autovacuum of the table (which would otherwise keep it), short enough
 // that a session reading the table is not held up for long.
+constexpr BlockNumber kTruncateMinBlocks = 128;  // 1 MB of heap
 constexpr int kTruncateLockMs = 2000;
 
 bool other_active_run() {
@@ -1053,6 +1059,13 @@ bool other_active_run() {
   return other;
 }
 
+bool large_manifest(Oid rel) {
+  Relation r = relation_open(rel, AccessShareLock);
+  const BlockNumber blocks = RelationGetNumberOfBlocks(r);
+  relation_close(r, AccessShareLock);
+  return blocks >= kTruncateMinBlocks;
+}
+
 void truncate_idle_manifest() {
   if (other_active_run()) return;
   MemoryContext outer = CurrentMemoryContext;  // outside the transaction: survives its abort
@@ -1060,7 +1073,7 @@ void truncate_idle_manifest() {
   PG_TRY();
   {
     const Oid rel = get_relname_relid("midipipe_queue", tx_nsp);
-    if (OidIsValid(rel)) {
+    if (OidIsValid(rel) && large_manifest(rel)) {
       char ms[16];
       snprintf(ms, sizeof(ms), "%d", kTruncateLockMs);
       (void)set_config_option("lock_timeout", ms, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
@@ -1119,7 +1132,6 @@ void truncate_idle_manifest() {
   RowState rs;
   read_row(&rs);
   end_tx();
-  truncate_idle_manifest();
   if (rs.state >= 0) {
     LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
     mirror_row_locked(run_slot(), &rs);
@@ -1127,6 +1139,7 @@ void truncate_idle_manifest() {
     state = rs.state;
   }
   finish_slot(state, rs.state >= 0 ? rs.error : error);
+  truncate_idle_manifest();
   pgstat_report_activity(STATE_IDLE, nullptr);
   proc_exit(0);
 }

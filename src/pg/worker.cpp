@@ -523,8 +523,13 @@ void midipipe_worker_main(Datum arg) {
         w->current_path[0] = '\0';
       } else {
         a = {w->run_slot, run->generation, run->run_id, run->roleoid};
-        // a cancelled run: the scanner is finalizing it, take no more batches
-        working = !run->cancel_requested && run->row_written;
+        // a cancelled run: the scanner is finalizing it, take no more batches.
+        // Nor while every path found so far is committed: woken by the grant
+        // of a run whose scan has not flushed yet, eight workers would each
+        // spend a transaction on an empty claim, on the CPU the scan needs;
+        // the scan's flushes wake the workers its paths can keep busy.
+        working =
+            !run->cancel_requested && run->row_written && run->files_found > run->done_committed;
         if (w->state == MP_W_IDLE || w->state == MP_W_STARTING) w->state = MP_W_BUSY;
       }
     }
