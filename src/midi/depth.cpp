@@ -321,7 +321,7 @@ size_t count_distinct(std::vector<uint64_t>& v) {
 // analyze_drums) and returns true when it walked the notes (a PPQ and notes),
 // false when it did not (drum_onsets is then empty).
 bool performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& d, Poller& poller,
-                 std::vector<DrumOnset>& drum_onsets) {
+                 DrumOnsets& drum_onsets) {
   for (int c = 0; c < 128; ++c) {
     if (in.cc_counts[c] != 0) {
       d.cc_numbers.push_back(static_cast<int16_t>(c));
@@ -436,8 +436,8 @@ bool performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
   // The lengths in ticks (x / q is monotonic: the same order), non-drum notes.
   // At most one onset a drum note: written through a pointer (a push_back
   // in the walk below made it keep fewer of its sums in registers).
-  drum_onsets.resize(drum_notes);
-  DrumOnset* onset_out = drum_onsets.data();
+  drum_onsets.v = std::make_unique_for_overwrite<DrumOnset[]>(drum_notes);
+  DrumOnset* onset_out = drum_onsets.v.get();
   const auto lengths = std::make_unique_for_overwrite<uint64_t[]>(count);
   size_t nlengths = 0;
   uint64_t len_any = 0, len_all = ~uint64_t{0};  // OR and AND of the lengths kept
@@ -575,7 +575,7 @@ bool performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
   } else {
     walk(std::false_type{});
   }
-  drum_onsets.resize(static_cast<size_t>(onset_out - drum_onsets.data()));
+  drum_onsets.size = static_cast<size_t>(onset_out - drum_onsets.v.get());
   if (cur_bar != UINT64_MAX) bars.push_back(cur_hash);
   const double cnt = static_cast<double>(notes.size());
   d.timing_dev_ticks = dev_ticks / cnt;
@@ -780,7 +780,7 @@ Depth compute_depth(DepthInput& in) {
   if (in.ppq != 0) analyze_chords(in, clock, meter, d, poller);
   poller.poll();
   // The performance walk first: it lists the drum onsets for the drum pass.
-  std::vector<DrumOnset> drum_onsets;
+  DrumOnsets drum_onsets;
   const bool walked = performance(in, meter, max_track, d, poller, drum_onsets);
   poller.poll();
   analyze_drums(in, clock, meter, d, poller, walked ? &drum_onsets : nullptr);

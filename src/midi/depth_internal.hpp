@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "depth.hpp"
@@ -146,6 +147,12 @@ struct DrumOnset {
   double pos;
   size_t first, end;
 };
+// The onsets performance() lists: storage for one a drum note, not
+// initialised before it is written (a vector's resize would be).
+struct DrumOnsets {
+  std::unique_ptr<DrumOnset[]> v;
+  size_t size = 0;
+};
 
 // Notes sorted by start tick (then track, channel, pitch).
 // Both poll `poller` as they go (and may throw Cancelled).
@@ -153,6 +160,6 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
 // onsets: every group of in.notes holding drum notes, in order, or nullptr:
 // then analyze_drums() finds them itself.
 void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, Poller& poller,
-                   const std::vector<DrumOnset>* onsets);
+                   const DrumOnsets* onsets);
 
 }  // namespace midipipe::depth_detail

@@ -42,6 +42,7 @@
 #include <array>
 #include <cmath>
 #include <memory>
+#include <span>
 
 #include "depth_internal.hpp"
 
@@ -282,13 +283,15 @@ std::vector<DrumOnset> find_drum_onsets(const DepthInput& in, Meter& meter, Poll
 // each field from what the walk gathered. (Long: the walk's state is shared
 // by the swing, feel and pattern definitions above.)
 void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, Poller& poller,
-                   const std::vector<DrumOnset>* listed) {
+                   const DrumOnsets* listed) {
   std::vector<DrumOnset> found;
+  std::span<const DrumOnset> onsets;
   if (listed == nullptr) {
     found = find_drum_onsets(in, meter, poller);
-    listed = &found;
+    onsets = found;
+  } else {
+    onsets = std::span<const DrumOnset>(listed->v.get(), listed->size);
   }
-  const std::vector<DrumOnset>& onsets = *listed;
   if (onsets.empty()) return;
   // Room for the snare/tom and kick onsets: the notes of the groups.
   size_t room = 0;
