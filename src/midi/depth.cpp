@@ -361,25 +361,31 @@ bool performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
     // exactly when it is at most this; then it is below 2^18 and its double
     // is exact.
     const uint64_t two_q = 2 * uint64_t{in.ppq};
-    for (size_t i = count; i-- > 0;) {
-      poller.step();
-      const DepthNote& n = notes[i];
-      if (n.channel == kDrumChannel) {
-        ++drum_notes;
-        continue;
+    // (Polled a block of kStopEvery notes at a time: the loop over a block
+    // is the plain loop.)
+    for (size_t hi = count; hi > 0;) {
+      const size_t lo = hi > kStopEvery ? hi - kStopEvery : 0;
+      poller.step(hi - lo);
+      for (size_t i = hi; i-- > lo;) {
+        const DepthNote& n = notes[i];
+        if (n.channel == kDrumChannel) {
+          ++drum_notes;
+          continue;
+        }
+        Voice& v = voices[size_t{n.track} * 16 + n.channel];
+        const uint64_t fresh = uint64_t{0} - (v.cur != n.start);  // a new group of the voice
+        v.next = (v.cur & fresh) | (v.next & ~fresh);
+        v.cur = n.start;
+        const uint64_t gap = v.next - n.start;
+        if (gap <= two_q) {
+          const double ioi = static_cast<double>(gap);
+          const double len = static_cast<double>(n.end - n.start);
+          ++pairs;
+          legato += len >= 0.95 * ioi;
+          staccato += len <= 0.5 * ioi;
+        }
       }
-      Voice& v = voices[size_t{n.track} * 16 + n.channel];
-      const uint64_t fresh = uint64_t{0} - (v.cur != n.start);  // a new group of the voice
-      v.next = (v.cur & fresh) | (v.next & ~fresh);
-      v.cur = n.start;
-      const uint64_t gap = v.next - n.start;
-      if (gap <= two_q) {
-        const double ioi = static_cast<double>(gap);
-        const double len = static_cast<double>(n.end - n.start);
-        ++pairs;
-        legato += len >= 0.95 * ioi;
-        staccato += len <= 0.5 * ioi;
-      }
+      hi = lo;
     }
   } else {
     std::vector<uint64_t> voice;  // (track, channel) << 32 | index
@@ -658,8 +664,13 @@ uint32_t sort_notes(std::vector<DepthNote>& v, Poller& poller) {
   uint64_t prev_start = a[0].start;
   uint32_t prev_seq = a[0].seq;  // the largest seq of the group so far
   uint32_t max_track = a[0].track;
+  // (Polled a block of kStopEvery notes at a time: no poll in the loop.)
+  size_t block_end = 1;
   for (size_t i = 1; i < n; ++i) {
-    poller.step();
+    if (i == block_end) {
+      block_end = n - i > kStopEvery ? i + kStopEvery : n;
+      poller.step(block_end - i);
+    }
     const uint64_t start = a[i].start;
     const uint32_t seq = a[i].seq;
     max_track = std::max(max_track, a[i].track);

@@ -46,6 +46,10 @@
 
 #include "depth_internal.hpp"
 
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#include <cpuid.h>
+#endif
+
 namespace midipipe {
 namespace {
 
@@ -238,7 +242,13 @@ inline __attribute__((always_inline)) uint32_t loop_period_with(const std::vecto
 __attribute__((target("popcnt"))) uint32_t loop_period_popcnt(const std::vector<BarBits>& bars) {
   return loop_period_with(bars, [](uint64_t x) { return __builtin_popcountll(x); });
 }
-const bool kHasPopcnt = __builtin_cpu_supports("popcnt");
+// CPUID leaf 1, ECX bit 23 (as sha256.cpp asks for SHA-NI: no dependence on
+// the order of static initialisers, as __builtin_cpu_supports would have).
+bool cpu_has_popcnt() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 23)) != 0;
+}
+const bool kHasPopcnt = cpu_has_popcnt();
 #endif
 
 uint32_t loop_period(const std::vector<BarBits>& bars) {
@@ -333,19 +343,18 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, P
     bool have = false;
     uint64_t prev_tick = 0;
     double prev_sec = 0;
-    for (size_t i = 0; i < nsnare_toms; ++i) {
-      poller.step();
+    for_polled(&poller, nsnare_toms, [&](size_t i) {
       const uint64_t tick = snare_toms[i];
       const double sec = clock.at(tick);
       if (have && tick != prev_tick && sec - prev_sec < 0.030) {
         ++d.flams;
         have = false;  // the pair is used up
-        continue;
+        return;
       }
       have = true;
       prev_tick = tick;
       prev_sec = sec;
-    }
+    });
   };
   if (in.ppq == 0) {
     for (const DrumOnset& o : onsets) {
@@ -383,8 +392,12 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, P
     double bar_len = 0;
     uint64_t seg_end = 0;
     const ExactDiv div_q(in.ppq);
+    size_t next_poll = 0;  // polled once a block of kStopEvery notes
     for (const DrumOnset& o : onsets) {
-      poller.step(o.end - o.first);
+      if (o.first >= next_poll) {
+        poller.step(kStopEvery);
+        next_poll = o.first + kStopEvery;
+      }
       const uint64_t bar = o.bar;
       const double pos = o.pos;
       // The pattern position: the nearest 16th (as qpos), except that a hit
