@@ -399,6 +399,12 @@ bool performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
       }
       voice.push_back((uint64_t{n.track} << 36) | (uint64_t{n.channel} << 32) | i);
     }
+    // (The drum notes past index 2^32, which pair with nothing, still need
+    // room among the drum onsets.)
+    for (size_t i = size_t{UINT32_MAX} + 1; i < count; ++i) {
+      poller.step();
+      drum_notes += notes[i].channel == kDrumChannel;
+    }
     radix_sort(voice, 32, &poller);
     for (size_t i = 0; i < voice.size();) {
       poller.step();
