@@ -15,11 +15,15 @@
 //    chord belongs to the piece's key; changing root costs a penalty, smallest
 //    on a downbeat. So the harmony changes by the beat where the music
 //    changes by the beat, and stays for bars where it does not.
-// 3. Qualities: each span of one root sums its frames and takes the quality
-//    that fits it best (the same score, over every template); "N" when that
-//    template's cosine with the span is below 0.6. A triad over a bass a
-//    third below its root becomes the seventh chord on the bass.
-// 4. Diminished sevenths take the root their resolution or the key names.
+// 3. Families: a second Viterbi pass within each span of one root splits it
+//    where the family (major, minor, diminished) changes, at a cost.
+// 4. Qualities: each span of one root and family sums its frames and takes
+//    the quality that fits it best (the same score, over every template);
+//    "N" when that template's cosine with the span is below 0.6. A triad
+//    over a bass a third below its root becomes the seventh chord on the
+//    bass. Diminished sevenths take the root their resolution or the local
+//    key names (the local key: KeyTimeline's model over the spans' pitch
+//    classes, decode_key_path); augmented sixths are read from the local key.
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -103,8 +107,10 @@ template <size_t N, class F>
 }
 
 // The model's parameters (docs/analysis-depth.md, "Chords"). The change
-// penalties and the bass and key bonuses were chosen on half of the labelled
-// pieces (test/depth/chords_labelled_test.cpp) and checked on the other.
+// penalties, the bass and key bonuses, the diminished triad's prior, the
+// family change and the local key's segment were chosen on half of the
+// labelled pieces (test/depth/chords_labelled_test.cpp) and checked on the
+// other.
 struct Params {
   double change_bar = 0.05;  // a root change on a downbeat
   double change_beat = 0.3;  // on another beat
@@ -114,7 +120,16 @@ struct Params {
   double size = 0.1;         // prior per template note beyond 3
   double rare = 0.2;         // prior of sus2, sus4, aug, 6, m6, 7sus4, add9 and the ninths
   double no_chord = 0.6;     // a span whose chord's cosine is below this is "N"
+  double dim = 0.1;          // more prior of the diminished triad in the root pass
+  double family = 0.3;       // a change of family within a span of one root
+  // A pedal point: a bass the same for more than this many frames (held or
+  // repeated) is not the root of the chords above it: in the root pass its
+  // pitch class weighs pedal_weight and gets no bass bonus.
+  double pedal_frames = 48;
+  double pedal_weight = 0.3;
 };
+// The local key's segments, in quarter notes (chosen with the parameters).
+constexpr double kKeySegmentBeats = 8;
 constexpr Params kParams;
 const Params& params() { return kParams; }
 
@@ -155,7 +170,7 @@ class Frames {
     }
     std::memcpy(last_, pc, 12 * sizeof(T));
     std::memcpy(last_ + 12, bass, 12 * sizeof(T));
-    Frame f;
+    Frame& f = v.emplace_back();  // (reserved: filled in place)
     f.tick = tick;
     f.reps = 0;
     unrolled<12>([&](size_t i) { f.x[i] = static_cast<float>(pc[i]); });
@@ -171,7 +186,6 @@ class Frames {
       f.bass = more ? static_cast<uint32_t>(i) : f.bass;
     });
     if (total <= 0) f.bass = 12;
-    v.push_back(f);
   }
   void repeat(uint64_t n) {
     if (!v.empty()) v.back().reps += n;
@@ -495,7 +509,8 @@ class IntPass {
 
 struct Entry {
   uint64_t tick;
-  int id;  // root * kChordQualities + quality, or -1 for no chord ("N")
+  int id;         // root * kChordQualities + quality, or -1 for no chord ("N")
+  int bass = 12;  // the span's most frequent bass pitch class (12: none)
 };
 
 // Chord changes (consecutive chords, "N" skipped) per bar spanned.
@@ -584,7 +599,8 @@ std::vector<int8_t> roots_of(const std::vector<Frame>& frames, Meter& meter,
   for (int j = 0; j < 5; ++j) {
     for (int r = 0; r < 12; ++r) {
       const int q = kRootQualities[j];
-      base[j][r] = static_cast<float>(-prior(q) + ((chord_mask(r, q) & ~key) == 0 ? p.key : 0));
+      base[j][r] = static_cast<float>(-prior(q) - (q == 2 ? p.dim : 0) +
+                                      ((chord_mask(r, q) & ~key) == 0 ? p.key : 0));
     }
   }
   // The bass bonus by the frame's bass (row 12: none).
@@ -596,9 +612,15 @@ std::vector<int8_t> roots_of(const std::vector<Frame>& frames, Meter& meter,
   F4 v[3] = {};
   BarCursor bars(meter);
   size_t seg = 0;
+  const auto pedal_frames = static_cast<uint64_t>(p.pedal_frames);
+  uint64_t held = 0;      // frames with the bass of this one, up to it
+  uint32_t held_pc = 12;  // that bass
   for (size_t f = 0; f < n; ++f) {
     poller.step();
     const Frame& fr = frames[f];
+    held = fr.bass == held_pc ? held + fr.reps + 1 : fr.reps + 1;
+    held_pc = fr.bass;
+    const bool pedal = fr.bass < 12 && held > pedal_frames;
     F4 e[3] = {};
     if (fr.bass < 12) {
       // Each template's share of the frame: x2 holds the times twice over,
@@ -606,7 +628,16 @@ std::vector<int8_t> roots_of(const std::vector<Frame>& frames, Meter& meter,
       alignas(16) float x2[24];
       std::memcpy(x2, fr.x, sizeof fr.x);
       std::memcpy(x2 + 12, fr.x, sizeof fr.x);
-      const F4 two = {2 * fr.inv, 2 * fr.inv, 2 * fr.inv, 2 * fr.inv};
+      float inv = fr.inv;
+      if (pedal) [[unlikely]] {
+        float total = 0;
+        for (int i = 0; i < 12; ++i) total += x2[i];
+        const float b = x2[fr.bass] * static_cast<float>(p.pedal_weight);
+        total += b - x2[fr.bass];
+        x2[fr.bass] = x2[fr.bass + 12] = b;
+        inv = total > 0 ? 1 / total : 0;
+      }
+      const F4 two = {2 * inv, 2 * inv, 2 * inv, 2 * inv};
       unrolled<3>([&](size_t k) {
         const float* w = x2 + 4 * k;
         const F4 w0 = load4(w), w3 = load4(w + 3), w4 = load4(w + 4), w6 = load4(w + 6),
@@ -617,7 +648,7 @@ std::vector<int8_t> roots_of(const std::vector<Frame>& frames, Meter& meter,
         const F4 m1 =
             max4(two * s036 + load4(base[2] + 4 * k), two * (s047 + w10) + load4(base[3] + 4 * k));
         e[k] = max4(max4(m0, m1), two * (s036 + w9) + load4(base[4] + 4 * k)) +
-               load4(bonus[fr.bass] + 4 * k);
+               load4(bonus[pedal ? 12 : fr.bass] + 4 * k);
       });
     }
     // The change penalty by the frame's place in the bar.
@@ -656,6 +687,108 @@ std::vector<int8_t> roots_of(const std::vector<Frame>& frames, Meter& meter,
   }
   return root;
 }
+
+// The family of each frame within its span of one root (0 major: maj, 7;
+// 1 minor; 2 diminished: dim, dim7), by a Viterbi pass over each span with
+// the root pass's scores for that root; changing family costs
+// Params::family. A root state may hold C, then Cm, then the diminished
+// seventh C Eb F# A (which step 4 may name after another of its notes) at no
+// cost in the root pass: here they become chords of their own. (One
+// function: a span's scores and steps share its root's intervals.)
+std::vector<uint8_t> families_of(const std::vector<Frame>& frames, const std::vector<int8_t>& root,
+                                 Poller& poller) {
+  const Params& p = params();
+  const float pen = static_cast<float>(p.family);
+  const float pr_maj = static_cast<float>(prior(0)), pr_7 = static_cast<float>(prior(8)),
+              pr_min = static_cast<float>(prior(1)), pr_dim = static_cast<float>(prior(2) + p.dim),
+              pr_dim7 = static_cast<float>(prior(12));
+  const size_t n = frames.size();
+  std::vector<uint8_t> fam(n, 0);
+  std::vector<uint8_t> step(n);  // bits 0-2: the family came from another; bits 4-5: which
+  for (size_t a = 0; a < n;) {
+    size_t b = a + 1;
+    while (b < n && root[b] == root[a]) ++b;
+    if (b - a > 1) {
+      poller.step(b - a);
+      // The pitch classes of the root's intervals.
+      const size_t r = static_cast<size_t>(root[a]);
+      const auto at = [r](size_t i) { return r + i < 12 ? r + i : r + i - 12; };
+      const size_t i0 = r, i3 = at(3), i4 = at(4), i6 = at(6), i7 = at(7), i9 = at(9), i10 = at(10);
+      // Each family's score in frame f (times its count).
+      const auto score = [&](size_t f, float(&e)[3]) __attribute__((always_inline)) {
+        const Frame& fr = frames[f];
+        const float* x = fr.x;
+        // (0 in a silent frame, which continues the chord around it)
+        const float c = fr.bass < 12 ? static_cast<float>(fr.reps) + 1 : 0, two = 2 * fr.inv;
+        const float s047 = x[i0] + x[i4] + x[i7], s036 = x[i0] + x[i3] + x[i6];
+        e[0] = c * std::max(two * s047 - pr_maj, two * (s047 + x[i10]) - pr_7);
+        e[1] = c * (two * (x[i0] + x[i3] + x[i7]) - pr_min);
+        e[2] = c * std::max(two * s036 - pr_dim, two * (s036 + x[i9]) - pr_dim7);
+      };
+      float v[3];
+      score(a, v);
+      for (size_t f = a + 1; f < b; ++f) {
+        float e[3];
+        score(f, e);
+        const int best = v[2] > std::max(v[0], v[1]) ? 2 : v[1] > v[0] ? 1 : 0;
+        const float move = v[best] - pen;
+        const bool t0 = move > v[0], t1 = move > v[1], t2 = move > v[2];
+        v[0] = (t0 ? move : v[0]) + e[0];
+        v[1] = (t1 ? move : v[1]) + e[1];
+        v[2] = (t2 ? move : v[2]) + e[2];
+        step[f] = static_cast<uint8_t>(best << 4 | t2 << 2 | t1 << 1 | static_cast<int>(t0));
+      }
+      int s = v[2] > std::max(v[0], v[1]) ? 2 : v[1] > v[0] ? 1 : 0;
+      for (size_t f = b; f-- > a;) {
+        fam[f] = static_cast<uint8_t>(s);
+        if ((step[f] >> s) & 1) s = step[f] >> 4;
+      }
+    }
+    a = b;
+  }
+  return fam;
+}
+
+// The local key over time: KeyTimeline's model (decode_key_path) over
+// segments of kKeySegmentBeats quarter notes, longer when a file would need
+// more than KeyTimeline::kMaxSegments. Each span of one chord adds its
+// shares (its frames alike, as for the piece's key), spread evenly over the
+// segments it covers.
+class LocalKeys {
+ public:
+  LocalKeys(uint64_t t0, uint64_t last, double quarter) : t0_(t0) {
+    last = std::max(last, t0);
+    seg_ = std::max<uint64_t>(
+        {1, floor_u64(kKeySegmentBeats * quarter), (last - t0) / KeyTimeline::kMaxSegments + 1});
+    v_.assign(static_cast<size_t>((last - t0) / seg_ + 1) * 12, 0.0F);
+  }
+  void add(uint64_t start, uint64_t end, const float (&x)[12]) {
+    const size_t n = v_.size() / 12;
+    const size_t a = std::min(static_cast<size_t>((start - t0_) / seg_), n - 1);
+    const size_t b =
+        end > start ? std::min(std::max(a, static_cast<size_t>((end - 1 - t0_) / seg_)), n - 1) : a;
+    const float c = 1.0F / static_cast<float>(b - a + 1);
+    for (size_t i = a; i <= b; ++i) {
+      unrolled<12>([&](size_t j) { v_[i * 12 + j] += c * x[j]; });
+    }
+  }
+  // The local key's tonic at `tick` (the keys are decoded at the first call:
+  // most files never ask).
+  int tonic(uint64_t tick) {
+    if (keys_.empty()) {
+      keys_.resize(v_.size() / 12);
+      decode_key_path(v_.data(), keys_.size(), KeyProfile::albrecht_shanahan, KeySectionParams{},
+                      keys_.data());
+    }
+    const size_t i = std::min(static_cast<size_t>((tick - t0_) / seg_), keys_.size() - 1);
+    return keys_[i] % 12;
+  }
+
+ private:
+  uint64_t t0_, seg_ = 1;
+  std::vector<float> v_;
+  std::vector<uint8_t> keys_;
+};
 
 // The chord of a span of frames of root r: the quality of best score over
 // all templates, or -1 ("N") when its cosine is below the threshold.
@@ -711,12 +844,10 @@ static_assert(spelled_as_in_quality_of());
 
 // A triad over a bass a third below its root is the seventh chord on the
 // bass in root position (D F A over B: Bm7b5; B D F over G: G7; C E G over
-// A: Am7; E G B over C: Cmaj7). `bass`: the frames of each bass pitch class
-// (12: none); the span's bass is the most frequent one.
-int seventh_over_bass(int id, const float (&bass)[13]) {
-  int b = 0;
-  for (int i = 1; i < 12; ++i) b = bass[i] > bass[b] ? i : b;
-  if (!(bass[b] > 0)) return id;
+// A: Am7; E G B over C: Cmaj7). `b`: the span's bass (its most frequent
+// one; have_bass false: none).
+int seventh_over_bass(int id, int b, bool have_bass) {
+  if (!have_bass) return id;
   const int r = id / kChordQualities, q = id % kChordQualities;
   const int below = (r - b + 12) % 12;  // the bass this far below the root
   int seventh = -1;
@@ -834,14 +965,16 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
       estimate_key(std::span<const double, 12>(hist, 12), KeyProfile::albrecht_shanahan);
   const unsigned key = k.found ? key_mask(k) : 0xFFF;
 
-  // 3. The roots, then each span's quality.
+  // 3. The roots and the families, then each span's quality.
   const std::vector<int8_t> root = roots_of(frames.v, meter, beat_only, key, poller);
+  const std::vector<uint8_t> fam = families_of(frames.v, root, poller);
   std::vector<Entry> prog;
+  LocalKeys local(frames.v.front().tick, last, meter.quarter());
   for (size_t f0 = 0; f0 < frames.v.size();) {
     size_t f1 = f0;
     F4 sum[3] = {};
     float bass[13] = {};
-    for (; f1 < frames.v.size() && root[f1] == root[f0]; ++f1) {
+    for (; f1 < frames.v.size() && root[f1] == root[f0] && fam[f1] == fam[f0]; ++f1) {
       poller.step();
       const Frame& fr = frames.v[f1];
       const float c = (static_cast<float>(fr.reps) + 1) * fr.inv;  // (each frame alike)
@@ -849,49 +982,59 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
       unrolled<3>([&](size_t j) { sum[j] += load4(fr.x + 4 * j) * cv; });
       bass[fr.bass] += static_cast<float>(fr.reps) + 1;
     }
+    alignas(16) float xf[12];
+    std::memcpy(xf, sum, sizeof xf);
+    local.add(frames.v[f0].tick,
+              f1 < frames.v.size() ? frames.v[f1].tick : std::max(last, frames.v[f0].tick), xf);
     double x[12];
-    for (int i = 0; i < 12; ++i) x[i] = sum[i / 4][i % 4];
+    for (int i = 0; i < 12; ++i) x[i] = xf[i];
     int id = quality_of(x, root[f0]);
-    if (id >= 0) id = seventh_over_bass(id, bass);
+    int b = 0;
+    for (int i = 1; i < 12; ++i) b = bass[i] > bass[b] ? i : b;
+    if (id >= 0) id = seventh_over_bass(id, b, bass[b] > 0);
     if (!(prog.empty() && id < 0) && (prog.empty() || prog.back().id != id)) {
-      prog.push_back(Entry{frames.v[f0].tick, id});
+      prog.push_back(Entry{frames.v[f0].tick, id, bass[b] > 0 ? b : 12});
     }
     f0 = f1;
   }
   while (!prog.empty() && prog.back().id < 0) prog.pop_back();
   if (prog.empty()) return;
+  // 4. The rules that read the local key.
   // A diminished seventh chord has four possible roots (its notes a minor
-  // third apart): the one a semitone below the next chord's root (its
-  // resolution), else the key's leading tone, else the leading tone of the
-  // key's dominant, else the one the frames chose.
+  // third apart): the one a semitone below where it resolves, the next
+  // chord's root (its bass when that is a six-four chord: the cadential
+  // six-four after the leading tone of the dominant), else the local key's
+  // leading tone, else the leading tone of its dominant, else the one the
+  // frames chose.
   for (size_t i = 0; i < prog.size(); ++i) {
     if (prog[i].id < 0 || prog[i].id % kChordQualities != 12) continue;
     const int r = prog[i].id / kChordQualities;
     int pick = -1;
     if (i + 1 < prog.size() && prog[i + 1].id >= 0) {
-      const int next = prog[i + 1].id / kChordQualities;
+      int next = prog[i + 1].id / kChordQualities;
+      if (prog[i + 1].bass == (next + 7) % 12) next = prog[i + 1].bass;
       if ((next + 11 - r) % 3 == 0) pick = (next + 11) % 12;
     }
-    if (pick < 0 && k.found) {
-      if ((k.tonic + 11 - r) % 3 == 0)
-        pick = (k.tonic + 11) % 12;
-      else if ((k.tonic + 6 - r) % 3 == 0)
-        pick = (k.tonic + 6) % 12;
+    if (pick < 0) {
+      const int tonic = local.tonic(prog[i].tick);
+      if ((tonic + 11 - r) % 3 == 0)
+        pick = (tonic + 11) % 12;
+      else if ((tonic + 6 - r) % 3 == 0)
+        pick = (tonic + 6) % 12;
     }
     if (pick >= 0) prog[i].id = pick * kChordQualities + 12;
   }
-  // An augmented sixth sounds as a dominant seventh on the key's sixth
-  // degree (Ab C Eb F# in C minor: Ab7): read as one when it goes where an
-  // augmented sixth goes, a semitone down to the dominant (G) or up a major
-  // third to the tonic six-four (C over G). It is named after its raised
-  // fourth (F#), a major second below.
-  if (k.found) {
-    for (size_t i = 0; i + 1 < prog.size(); ++i) {
-      if (prog[i].id < 0 || prog[i].id % kChordQualities != 8 || prog[i + 1].id < 0) continue;
-      const int r = prog[i].id / kChordQualities, next = prog[i + 1].id / kChordQualities;
-      if (r == (k.tonic + 8) % 12 && (next == (r + 11) % 12 || next == (r + 4) % 12)) {
-        prog[i].id = (r + 10) % 12 * kChordQualities + kAug6;
-      }
+  // An augmented sixth sounds as a dominant seventh on the local key's
+  // sixth degree (Ab C Eb F# in C minor: Ab7): read as one when it goes
+  // where an augmented sixth goes, a semitone down to the dominant (G) or up
+  // a major third to the tonic six-four (C over G). It is named after its
+  // raised fourth (F#), a major second below.
+  for (size_t i = 0; i + 1 < prog.size(); ++i) {
+    if (prog[i].id < 0 || prog[i].id % kChordQualities != 8 || prog[i + 1].id < 0) continue;
+    const int r = prog[i].id / kChordQualities, next = prog[i + 1].id / kChordQualities;
+    if ((next == (r + 11) % 12 || next == (r + 4) % 12) &&
+        r == (local.tonic(prog[i].tick) + 8) % 12) {
+      prog[i].id = (r + 10) % 12 * kChordQualities + kAug6;
     }
   }
   // (The new names may have made neighbours equal: merged.)

@@ -2,8 +2,11 @@
 #include "key.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstring>
 #include <new>
+#include <vector>
 
 namespace midipipe {
 namespace {
@@ -377,6 +380,95 @@ KeyEstimate KeyTimeline::estimate(KeyProfile profile, std::span<const double, 12
   r.second = other;
   r.confidence = margin_confidence(r.correlation, other);
   return r;
+}
+
+// The Viterbi of estimate() run forward, with back-pointers: per segment,
+// the best key of the segment before and a bit per key that came from it
+// rather than stayed. The 24 keys are 6 vectors of 4 floats (a GCC and Clang
+// extension: SSE on x86-64, scalar code elsewhere; the same arithmetic in
+// the same order either way).
+namespace {
+using V = float __attribute__((vector_size(16)));
+using VI = int32_t __attribute__((vector_size(16)));
+V max(V a, V b) noexcept { return a < b ? b : a; }
+// Bit i set when lane i of m (a comparison's result: all ones or 0) is set.
+uint32_t lanes(VI m) noexcept {
+#if defined(__SSE__)
+  return static_cast<uint32_t>(__builtin_ia32_movmskps(reinterpret_cast<V>(m)));
+#else
+  return (m[0] & 1u) | (m[1] & 2u) | (m[2] & 4u) | (m[3] & 8u);
+#endif
+}
+}  // namespace
+
+void decode_key_path(const float* seg, size_t n, KeyProfile profile, const KeySectionParams& params,
+                     uint8_t* out) {
+  const auto pi = static_cast<size_t>(profile);
+  if (n == 0) return;
+  if (pi >= std::size(kProfiles)) {
+    std::fill(out, out + n, uint8_t{0});
+    return;
+  }
+  const auto& logp = log_profiles().v[pi];
+  const double eps = std::clamp(params.change_probability, 1e-12, 0.5);
+  const auto stay = static_cast<float>(std::log1p(-eps));
+  const auto change = static_cast<float>(std::log(eps / 23));
+  const auto weight = static_cast<float>(params.weight > 0 ? params.weight : 1);
+  const double major = std::clamp(params.major_probability, 1e-6, 1 - 1e-6);
+  const auto lmaj = static_cast<float>(std::log(major)),
+             lmin = static_cast<float>(std::log1p(-major));
+  std::vector<uint8_t> back(n);
+  std::vector<uint32_t> moved(n);
+  V w[6];
+  for (int j = 0; j < 6; ++j) {
+    const float x = j < 3 ? lmaj : lmin;
+    w[j] = V{x, x, x, x};
+  }
+  const V st = {stay, stay, stay, stay};
+  for (size_t i = 0; i < n; ++i) {
+    const float* d = seg + i * 12;
+    V e[6] = {};
+    for (int pc = 0; pc < 12; ++pc) {
+      if (!(d[pc] > 0)) continue;
+      const float x = weight * d[pc];
+      const V xv = {x, x, x, x};
+      for (int j = 0; j < 6; ++j) {
+        V l;
+        std::memcpy(&l, &logp[pc][4 * j], sizeof l);
+        e[j] += xv * l;
+      }
+    }
+    // The best key (the first of the best) and the step.
+    const V m4 = max(max(max(w[0], w[1]), max(w[2], w[3])), max(w[4], w[5]));
+    const float m = std::max(std::max(m4[0], m4[1]), std::max(m4[2], m4[3]));
+    const V mv = {m, m, m, m};
+    uint32_t top = 0;
+    for (int j = 0; j < 6; ++j) top |= lanes(w[j] == mv) << (4 * j);
+    const int best = top != 0 ? std::countr_zero(top) : 0;  // (0 only were a score NaN)
+    const float floor = change + m;
+    const V fl = {floor, floor, floor, floor};
+    uint32_t bits = 0;
+    if (i > 0) {
+      for (int j = 0; j < 6; ++j) {
+        const V s = w[j] + st;
+        const auto take = fl > s;  // all ones where the key came from `best`
+        bits |= lanes(take) << (4 * j);
+        w[j] = e[j] + (take ? fl : s) - mv;
+      }
+    } else {
+      for (int j = 0; j < 6; ++j) w[j] = e[j] + w[j] - mv;
+    }
+    back[i] = static_cast<uint8_t>(best);
+    moved[i] = bits;
+  }
+  float wf[24];
+  std::memcpy(wf, w, sizeof wf);
+  int k = 0;
+  for (int j = 1; j < 24; ++j) k = wf[j] > wf[k] ? j : k;
+  for (size_t i = n; i-- > 0;) {
+    out[i] = static_cast<uint8_t>(k);
+    if ((moved[i] >> k) & 1) k = back[i];
+  }
 }
 
 }  // namespace midipipe

@@ -102,6 +102,17 @@ class KeyTimeline {
   std::vector<int32_t> whole_;
 };
 
+// The local key of every segment: the most probable key sequence of
+// KeyTimeline's hidden Markov model (same emissions and transitions; the
+// first key's prior from params.major_probability) over `n` segments of 12
+// values each in `seg` (the time each pitch class sounds in the segment, in
+// segment units; a segment without notes keeps the key around it). Writes
+// `n` keys to `out`: 0-11 major tonics, 12-23 minor tonics (C first). Per
+// segment 24 multiply-adds per sounding pitch class and 24 for the
+// transition, and 5 bytes of back-pointers. May throw std::bad_alloc.
+void decode_key_path(const float* seg, size_t n, KeyProfile profile, const KeySectionParams& params,
+                     uint8_t* out);
+
 // "C major", "F# minor", "Bb major". Spelling: of the two enharmonic names,
 // the one whose key signature has fewer accidentals (Db major, not C# major;
 // G# minor, not Ab minor); the six-accidental ties are F# major and Eb minor.

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include "key.hpp"
 
@@ -113,3 +114,43 @@ TEST(KeyTimeline, SmpteDivision) {
 }
 
 }  // namespace
+
+// decode_key_path: the local key of every segment (the chord recognition's
+// local key). Segments of C major, then of A minor (its relative: the same
+// notes but for G#, and A, C, E weighed), then an empty segment, which keeps
+// the key around it, then G major.
+TEST(KeyTimeline, DecodesTheKeyOfEverySegment) {
+  // Time per pitch class, C first: scale notes with the tonic triad stressed.
+  const auto scale = [](int tonic, bool minor) {
+    std::array<float, 12> v{};
+    static constexpr int kMajor[7] = {0, 2, 4, 5, 7, 9, 11}, kMinor[7] = {0, 2, 3, 5, 7, 8, 11};
+    const int* iv = minor ? kMinor : kMajor;
+    for (int i = 0; i < 7; ++i) v[static_cast<size_t>((tonic + iv[i]) % 12)] += 0.5F;
+    for (const int t : {0, minor ? 3 : 4, 7}) v[static_cast<size_t>((tonic + t) % 12)] += 1.0F;
+    return v;
+  };
+  std::vector<float> seg;
+  std::vector<int> want;
+  const auto add = [&](const std::array<float, 12>& v, int key, int n) {
+    for (int i = 0; i < n; ++i) {
+      seg.insert(seg.end(), v.begin(), v.end());
+      want.push_back(key);
+    }
+  };
+  add(scale(0, false), 0, 6);      // C major
+  add(scale(9, true), 12 + 9, 6);  // A minor
+  add(std::array<float, 12>{}, 12 + 9, 1);
+  add(scale(7, false), 7, 6);  // G major
+  std::vector<uint8_t> out(want.size(), 99);
+  decode_key_path(seg.data(), want.size(), KeyProfile::albrecht_shanahan, KeySectionParams{},
+                  out.data());
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(out[i], want[i]) << "segment " << i;
+  // The same input, the same path; nothing to decode, nothing written.
+  std::vector<uint8_t> again(want.size(), 99);
+  decode_key_path(seg.data(), want.size(), KeyProfile::albrecht_shanahan, KeySectionParams{},
+                  again.data());
+  EXPECT_EQ(again, out);
+  uint8_t untouched = 99;
+  decode_key_path(seg.data(), 0, KeyProfile::albrecht_shanahan, KeySectionParams{}, &untouched);
+  EXPECT_EQ(untouched, 99);
+}

@@ -986,8 +986,11 @@ rss() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null; }
 s_memory() {
   # One run, one worker (workers => 1): the worker's RSS is sampled once it has done 1,000 files
   # (warm: caches, file buffer and batch arrays at their working size), then every second until
-  # the run ends; the last sample is the end figure.
+  # the run ends. A sample taken inside a batch also holds that batch's files (a few MB for a
+  # large one), so each end of the run is the smallest of its first / last three samples: a
+  # leak raises those too, a large file in the last batch does not.
   local db=faults_mem T=$WORK/t$N_MEM pid run st r0 a0 f0 r1 a1 f1 rmax=0 v d0 d1 row
+  local -a as=() fs=()
   make_tree "$T" "$N_MEM" 0 || { fail "make_tree"; return; }
   fresh_db $db || { fail "create database $db"; return; }
   run=$(import_nowait $db "$T" 1)
@@ -999,13 +1002,21 @@ s_memory() {
   r0=$(rss "$pid" VmRSS) a0=$(rss "$pid" RssAnon) f0=$(rss "$pid" RssFile)
   note "worker $pid after $d0 files: VmRSS $r0 kB, RssAnon $a0 kB"
   r1=$r0 a1=$a0 f1=$f0 d1=$d0
+  as=("$a0") fs=("$f0")
   while [[ $(qs $db "SELECT state FROM midipipe_stats WHERE pid = $pid") == busy ]]; do
     v=$(rss "$pid" VmRSS) && [[ -n $v ]] || break
     r1=$v a1=$(rss "$pid" RssAnon) f1=$(rss "$pid" RssFile)
+    [[ -n $a1 && -n $f1 ]] || break
+    as+=("$a1") fs+=("$f1")
     ((r1 > rmax)) && rmax=$r1
     d1=$(qs $db "SELECT files_done FROM midipipe_stats WHERE pid = $pid")
     sleep 1
   done
+  # the smallest RssAnon (and RssFile beside it) of the first and of the last three samples
+  local i lo=0 hi=$((${#as[@]} - 1)) k
+  for ((k = 1, i = 1; k < 3 && i <= hi; k++, i++)); do ((as[i] < as[lo])) && lo=$i; done
+  for ((k = 1, i = hi - 1; k < 3 && i >= 0; k++, i--)); do ((as[i] < as[hi])) && hi=$i; done
+  a0=${as[lo]} f0=${fs[lo]} a1=${as[hi]} f1=${fs[hi]}
   st=$(wait_run $db "$run" 900)
   is "$st" completed "the $N_MEM-file run completed"
   # files_done counts on after the last RSS sample (up to a second of work): read it again
@@ -1013,7 +1024,7 @@ s_memory() {
   [[ $v =~ ^[0-9]+$ ]] && d1=$v
   check "worker $pid did the rest of the run's files (files_done $d0 -> $d1 of $N_MEM)" \
     test $((d1 - d0)) -ge $(((N_MEM - d0) * 9 / 10))
-  figure "worker RSS across $((d1 - d0)) files of a $N_MEM-file run: VmRSS $r0 -> $r1 kB (peak $rmax; includes shared buffers touched), RssAnon $a0 -> $a1 kB (growth $((a1 - a0)) kB)"
+  figure "worker RSS across $((d1 - d0)) files of a $N_MEM-file run: VmRSS $r0 -> $r1 kB (peak $rmax; includes shared buffers touched), RssAnon $a0 -> $a1 kB (growth $((a1 - a0)) kB; ${#as[@]} samples: ${as[*]})"
   check "private memory (RssAnon) grew by at most $((MEM_LIMIT_KB / 1024)) MB ($((a1 - a0)) kB)" test $((a1 - a0)) -le $MEM_LIMIT_KB
   # VmRSS also counts the shared_buffers pages a worker touches (RssShmem), which grow towards
   # shared_buffers whatever the worker does: it is printed, not asserted. File-backed pages
