@@ -40,7 +40,7 @@ Clock::Clock(const DepthInput& in) {
   // Filled by index (no push_back per tempo: piano files change tempo often).
   segs_.resize(in.tempos.size() + 1);
   size_t last_i = 0;
-  segs_[0] = Seg{0, 0.0, 500'000};
+  segs_[0] = Seg{0, 0.0, 500'000, 0.0};
   for (const auto& [tick, us] : in.tempos) {
     Seg& last = segs_[last_i];
     if (tick == last.tick) {
@@ -48,10 +48,12 @@ Clock::Clock(const DepthInput& in) {
     } else if (us != last.tempo) {
       const double sec =
           last.sec + static_cast<double>(tick - last.tick) * (last.tempo / (ppq_ * 1e6));
-      segs_[++last_i] = Seg{tick, sec, us};
+      segs_[++last_i] = Seg{tick, sec, us, 0.0};
     }
   }
   segs_.resize(last_i + 1);
+  for (Seg& g : segs_) g.spt = g.tempo / (ppq_ * 1e6);
+  cur_end_ = segs_.size() > 1 ? segs_[1].tick : UINT64_MAX;
 }
 
 void Clock::seek(uint64_t tick) noexcept {
@@ -61,13 +63,7 @@ void Clock::seek(uint64_t tick) noexcept {
     cur_ = static_cast<size_t>(it - segs_.begin()) - 1;
   }
   while (cur_ + 1 < segs_.size() && segs_[cur_ + 1].tick <= tick) ++cur_;
-}
-
-double Clock::at(uint64_t tick) noexcept {
-  if (sec_per_tick_ > 0) return static_cast<double>(tick) * sec_per_tick_;
-  seek(tick);
-  const Seg& s = segs_[cur_];
-  return s.sec + static_cast<double>(tick - s.tick) * (s.tempo / (ppq_ * 1e6));
+  cur_end_ = cur_ + 1 < segs_.size() ? segs_[cur_ + 1].tick : UINT64_MAX;
 }
 
 uint32_t Clock::tempo_at(uint64_t tick) noexcept {
@@ -320,8 +316,12 @@ size_t count_distinct(std::vector<uint64_t>& v) {
   return distinct + zero;
 }
 
-// max_track: the largest track number of the notes.
-void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& d, Poller& poller) {
+// max_track: the largest track number of the notes. Lists the groups of
+// notes starting together that hold drum notes in drum_onsets (for
+// analyze_drums) and returns true when it walked the notes (a PPQ and notes),
+// false when it did not (drum_onsets is then empty).
+bool performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& d, Poller& poller,
+                 DrumOnsets& drum_onsets) {
   for (int c = 0; c < 128; ++c) {
     if (in.cc_counts[c] != 0) {
       d.cc_numbers.push_back(static_cast<int16_t>(c));
@@ -330,7 +330,7 @@ void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
   }
   d.sustain_pedal_presses = in.sustain_presses;
   d.has_sustain = in.sustain_presses != 0;
-  if (in.ppq == 0 || in.notes.empty()) return;
+  if (in.ppq == 0 || in.notes.empty()) return false;
   const double q = in.ppq;
   const auto& notes = in.notes;
 
@@ -346,6 +346,7 @@ void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
   const bool dense = count < UINT32_MAX && notes.back().start < kNoTick / 2 &&
                      (uint64_t{max_track} + 1) * 16 <= 4 * static_cast<uint64_t>(count) + 4096;
   uint64_t pairs = 0, legato = 0, staccato = 0;
+  size_t drum_notes = 0;  // (room for the drum onsets, below)
   if (dense) {
     // Walking backwards, a voice holds the start of the group seen last and
     // the start of the group after that one (its next onset), kNoTick when
@@ -360,22 +361,31 @@ void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
     // exactly when it is at most this; then it is below 2^18 and its double
     // is exact.
     const uint64_t two_q = 2 * uint64_t{in.ppq};
-    for (size_t i = count; i-- > 0;) {
-      poller.step();
-      const DepthNote& n = notes[i];
-      if (n.channel == kDrumChannel) continue;
-      Voice& v = voices[size_t{n.track} * 16 + n.channel];
-      const uint64_t fresh = uint64_t{0} - (v.cur != n.start);  // a new group of the voice
-      v.next = (v.cur & fresh) | (v.next & ~fresh);
-      v.cur = n.start;
-      const uint64_t gap = v.next - n.start;
-      if (gap <= two_q) {
-        const double ioi = static_cast<double>(gap);
-        const double len = static_cast<double>(n.end - n.start);
-        ++pairs;
-        legato += len >= 0.95 * ioi;
-        staccato += len <= 0.5 * ioi;
+    // (Polled a block of kStopEvery notes at a time: the loop over a block
+    // is the plain loop.)
+    for (size_t hi = count; hi > 0;) {
+      const size_t lo = hi > kStopEvery ? hi - kStopEvery : 0;
+      poller.step(hi - lo);
+      for (size_t i = hi; i-- > lo;) {
+        const DepthNote& n = notes[i];
+        if (n.channel == kDrumChannel) {
+          ++drum_notes;
+          continue;
+        }
+        Voice& v = voices[size_t{n.track} * 16 + n.channel];
+        const uint64_t fresh = uint64_t{0} - (v.cur != n.start);  // a new group of the voice
+        v.next = (v.cur & fresh) | (v.next & ~fresh);
+        v.cur = n.start;
+        const uint64_t gap = v.next - n.start;
+        if (gap <= two_q) {
+          const double ioi = static_cast<double>(gap);
+          const double len = static_cast<double>(n.end - n.start);
+          ++pairs;
+          legato += len >= 0.95 * ioi;
+          staccato += len <= 0.5 * ioi;
+        }
       }
+      hi = lo;
     }
   } else {
     std::vector<uint64_t> voice;  // (track, channel) << 32 | index
@@ -383,8 +393,17 @@ void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
     for (size_t i = 0; i < count && i <= UINT32_MAX; ++i) {
       poller.step();
       const DepthNote& n = notes[i];
-      if (n.channel == kDrumChannel) continue;
+      if (n.channel == kDrumChannel) {
+        ++drum_notes;
+        continue;
+      }
       voice.push_back((uint64_t{n.track} << 36) | (uint64_t{n.channel} << 32) | i);
+    }
+    // (The drum notes past index 2^32, which pair with nothing, still need
+    // room among the drum onsets.)
+    for (size_t i = size_t{UINT32_MAX} + 1; i < count; ++i) {
+      poller.step();
+      drum_notes += notes[i].channel == kDrumChannel;
     }
     radix_sort(voice, 32, &poller);
     for (size_t i = 0; i < voice.size();) {
@@ -427,6 +446,10 @@ void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
   // path cost more than its division.) The sums over the notes are made
   // note by note, in order, as the definition says.
   // The lengths in ticks (x / q is monotonic: the same order), non-drum notes.
+  // At most one onset a drum note: written through a pointer (a push_back
+  // in the walk below made it keep fewer of its sums in registers).
+  drum_onsets.v = std::make_unique_for_overwrite<DrumOnset[]>(drum_notes);
+  DrumOnset* onset_out = drum_onsets.v.get();
   const auto lengths = std::make_unique_for_overwrite<uint64_t[]>(count);
   size_t nlengths = 0;
   uint64_t len_any = 0, len_all = ~uint64_t{0};  // OR and AND of the lengths kept
@@ -528,6 +551,7 @@ void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
       uint64_t l_any = len_any, l_all = len_all, hash = cur_hash;
       double l_sum = len_sum, d_ticks = dev_ticks, d_ms = dev_ms;
       size_t j = i;
+      size_t ndrums = 0;
       do {
         const DepthNote& n = all_notes[j];
         const bool drum = n.channel == kDrumChannel;
@@ -543,8 +567,10 @@ void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
         d_ticks += dev;
         d_ms += dev_ms_add;
         hash += mix64(key | (uint64_t{drum} << 8) | n.pitch);
+        ndrums += drum;
         ++j;
       } while (j < count && all_notes[j].start == start);
+      if (ndrums != 0) *onset_out++ = DrumOnset{start, bar, pos, i, j};
       nlengths = nl;
       len_any = l_any;
       len_all = l_all;
@@ -561,6 +587,7 @@ void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
   } else {
     walk(std::false_type{});
   }
+  drum_onsets.size = static_cast<size_t>(onset_out - drum_onsets.v.get());
   if (cur_bar != UINT64_MAX) bars.push_back(cur_hash);
   const double cnt = static_cast<double>(notes.size());
   d.timing_dev_ticks = dev_ticks / cnt;
@@ -582,6 +609,7 @@ void performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
     d.repeated_share =
         static_cast<double>(bars.size() - distinct) / static_cast<double>(bars.size());
   }
+  return true;
 }
 
 // Merges the sorted runs [a, ae) and [b, be) into out by (start, seq), ties
@@ -642,8 +670,13 @@ uint32_t sort_notes(std::vector<DepthNote>& v, Poller& poller) {
   uint64_t prev_start = a[0].start;
   uint32_t prev_seq = a[0].seq;  // the largest seq of the group so far
   uint32_t max_track = a[0].track;
+  // (Polled a block of kStopEvery notes at a time: no poll in the loop.)
+  size_t block_end = 1;
   for (size_t i = 1; i < n; ++i) {
-    poller.step();
+    if (i == block_end) {
+      block_end = n - i > kStopEvery ? i + kStopEvery : n;
+      poller.step(block_end - i);
+    }
     const uint64_t start = a[i].start;
     const uint32_t seq = a[i].seq;
     max_track = std::max(max_track, a[i].track);
@@ -763,9 +796,11 @@ Depth compute_depth(DepthInput& in) {
   poller.step(in.tempos.size() + in.time_sigs.size());
   if (in.ppq != 0) analyze_chords(in, clock, meter, d, poller);
   poller.poll();
-  analyze_drums(in, clock, meter, d, poller);
+  // The performance walk first: it lists the drum onsets for the drum pass.
+  DrumOnsets drum_onsets;
+  const bool walked = performance(in, meter, max_track, d, poller, drum_onsets);
   poller.poll();
-  performance(in, meter, max_track, d, poller);
+  analyze_drums(in, clock, meter, d, poller, walked ? &drum_onsets : nullptr);
   poller.poll();
   return d;
 }

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "depth.hpp"
@@ -17,8 +18,14 @@ inline constexpr uint8_t kDrumChannel = 9;
 class Clock {
  public:
   explicit Clock(const DepthInput& in);
-  // Monotonic calls are O(1) amortised; others binary-search.
-  double at(uint64_t tick) noexcept;
+  // Monotonic calls are O(1) amortised; others binary-search. Inline: a
+  // tick in the segment of the previous call costs a few instructions.
+  double at(uint64_t tick) noexcept {
+    if (sec_per_tick_ > 0) return static_cast<double>(tick) * sec_per_tick_;
+    if (tick < segs_[cur_].tick || tick >= cur_end_) seek(tick);
+    const Seg& s = segs_[cur_];
+    return s.sec + static_cast<double>(tick - s.tick) * s.spt;
+  }
   // Microseconds per quarter in force at `tick` (500,000 when none; SMPTE: 0).
   uint32_t tempo_at(uint64_t tick) noexcept;
 
@@ -27,12 +34,14 @@ class Clock {
     uint64_t tick;
     double sec;
     uint32_t tempo;
+    double spt;  // seconds per tick: tempo / (ppq_ * 1e6)
   };
   void seek(uint64_t tick) noexcept;
   double sec_per_tick_ = 0;  // SMPTE
   double ppq_ = 1;
   std::vector<Seg> segs_;
   size_t cur_ = 0;
+  uint64_t cur_end_ = 0;  // where the segment after cur_ starts (UINT64_MAX: none)
 };
 
 // The meter: bars from the time signatures (4/4 until the first), beats =
@@ -127,9 +136,30 @@ void radix_sort(std::vector<uint64_t>& v, int low_bit = 0, Poller* poller = null
 // Median of v (reordered); v not empty.
 double median_of(std::vector<double>& v);
 
+// A group of notes starting together, in.notes[first, end) (sorted by
+// (start, seq)), that holds drum notes, with the bar of its start and the
+// position in that bar (Meter::bar_of). The walk of the performance traits
+// finds them (it visits every group and computes the bar anyway) and hands
+// them to the drum pass, which then needs no pass of its own over all notes.
+struct DrumOnset {
+  uint64_t start;
+  uint64_t bar;
+  double pos;
+  size_t first, end;
+};
+// The onsets performance() lists: storage for one a drum note, not
+// initialised before it is written (a vector's resize would be).
+struct DrumOnsets {
+  std::unique_ptr<DrumOnset[]> v;
+  size_t size = 0;
+};
+
 // Notes sorted by start tick (then track, channel, pitch).
 // Both poll `poller` as they go (and may throw Cancelled).
 void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, Poller& poller);
-void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, Poller& poller);
+// onsets: every group of in.notes holding drum notes, in order, or nullptr:
+// then analyze_drums() finds them itself.
+void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, Poller& poller,
+                   const DrumOnsets* onsets);
 
 }  // namespace midipipe::depth_detail

@@ -46,6 +46,10 @@
 
 #include "depth_internal.hpp"
 
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#include <cpuid.h>
+#endif
+
 namespace midipipe {
 namespace {
 
@@ -123,12 +127,6 @@ int drum_class_of(int key) noexcept { return class_of_key(key); }
 namespace depth_detail {
 
 namespace {
-// A drum note: what the passes below read of it, its class computed once.
-struct Hit {
-  uint64_t start;
-  uint8_t cls, velocity;
-};
-
 // drum_class_of() of every key byte.
 constexpr std::array<uint8_t, 256> kClassOf = [] {
   std::array<uint8_t, 256> t{};
@@ -178,12 +176,14 @@ struct BarBits {
 
 // Whether the weighted onsets of a and b that find a partner of their group
 // within one 16th in the other bar are at least 60% of all their weighted
-// onsets (10 * found >= 6 * total; two empty bars are alike).
-bool alike(const BarBits& a, const BarBits& b) noexcept {
+// onsets (10 * found >= 6 * total; two empty bars are alike). Pop counts the
+// set bits (bits_set, or the popcnt instruction: see loop_period).
+template <class Pop>
+inline bool alike(const BarBits& a, const BarBits& b, Pop pop) noexcept {
   uint64_t found = 0;
   for (int k = 0; k < kGroups; ++k) {
-    found += kGroupWeight[k] *
-             static_cast<uint64_t>(bits_set(a.g[k] & b.near[k]) + bits_set(b.g[k] & a.near[k]));
+    found +=
+        kGroupWeight[k] * static_cast<uint64_t>(pop(a.g[k] & b.near[k]) + pop(b.g[k] & a.near[k]));
   }
   return 10 * found >= 6 * (a.weight + b.weight);
 }
@@ -204,7 +204,9 @@ uint32_t exact_period(const std::vector<BarBits>& bars) {
 constexpr size_t kCandidates = 8;
 
 // The smallest period P in 1..8 of `bars` as defined above, 0 when none.
-uint32_t loop_period(const std::vector<BarBits>& bars) {
+template <class Pop>
+inline __attribute__((always_inline)) uint32_t loop_period_with(const std::vector<BarBits>& bars,
+                                                                Pop pop) {
   const size_t nb = bars.size();
   for (size_t p = 1; p <= 8 && 2 * p <= nb; ++p) {
     size_t alike_bars = 0;
@@ -216,7 +218,7 @@ uint32_t loop_period(const std::vector<BarBits>& bars) {
       for (size_t c = 0; c < ncand; ++c) {
         const BarBits& cand = bars[ph + (c * members / ncand) * p];
         size_t score = 0;
-        for (size_t i = ph; i < nb; i += p) score += alike(cand, bars[i]);
+        for (size_t i = ph; i < nb; i += p) score += alike(cand, bars[i], pop);
         if (c == 0 || score > best_score) {
           best = ph + (c * members / ncand) * p;
           best_score = score;
@@ -232,80 +234,246 @@ uint32_t loop_period(const std::vector<BarBits>& bars) {
   }
   return 0;
 }
+
+// loop_period_with() counts about eight bit sets per pair of bars compared:
+// the popcnt instruction where the CPU has it (the baseline x86-64 target
+// lacks it), bits_set() elsewhere; the same counts either way.
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+__attribute__((target("popcnt"))) uint32_t loop_period_popcnt(const std::vector<BarBits>& bars) {
+  return loop_period_with(bars, [](uint64_t x) { return __builtin_popcountll(x); });
+}
+// CPUID leaf 1, ECX bit 23 (as sha256.cpp asks for SHA-NI: no dependence on
+// the order of static initialisers, as __builtin_cpu_supports would have).
+bool cpu_has_popcnt() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 23)) != 0;
+}
+const bool kHasPopcnt = cpu_has_popcnt();
+#endif
+
+uint32_t loop_period(const std::vector<BarBits>& bars) {
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+  if (kHasPopcnt) return loop_period_popcnt(bars);
+#endif
+  return loop_period_with(bars, [](uint64_t x) { return bits_set(x); });
+}
 }  // namespace
 
-void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, Poller& poller) {
-  // Pointers to the drum notes (room for every note: no counting pass first;
-  // branch-free: a note that is not a drum is written over), then the drum
-  // notes with their classes, their counts by class, the snare hits by
-  // velocity and the snare and tom onsets (flams) and the kick onsets
-  // (double bass), in order, branch-free as well.
-  const auto index = std::make_unique_for_overwrite<const DepthNote*[]>(in.notes.size() + 1);
-  size_t ndrums = 0;
-  poller.step(in.notes.size());
-  for (const DepthNote& n : in.notes) {
-    index[ndrums] = &n;
-    ndrums += n.channel == kDrumChannel;
+namespace {
+// The groups of notes starting together that hold drum notes, when
+// performance() did not list them (no PPQ or no notes): the bar and the
+// position are only found with a PPQ.
+std::vector<DrumOnset> find_drum_onsets(const DepthInput& in, Meter& meter, Poller& poller) {
+  std::vector<DrumOnset> out;
+  const std::vector<DepthNote>& notes = in.notes;
+  BarCursor bars_at(meter);
+  for (size_t i = 0; i < notes.size();) {
+    size_t j = i;
+    bool drum = false;
+    do {
+      drum |= notes[j].channel == kDrumChannel;
+      ++j;
+    } while (j < notes.size() && notes[j].start == notes[i].start);
+    poller.step(j - i);
+    if (drum) {
+      DrumOnset o{notes[i].start, 0, 0, i, j};
+      if (in.ppq != 0) o.bar = bars_at.bar_of(o.start, o.pos);
+      out.push_back(o);
+    }
+    i = j;
   }
-  poller.step(in.notes.size());
-  if (ndrums == 0) return;
-  const auto hits = std::make_unique_for_overwrite<Hit[]>(ndrums);
-  const auto picked = std::make_unique_for_overwrite<uint64_t[]>(2 * (ndrums + 1));
+  return out;
+}
+}  // namespace
+
+// One walk over the groups of notes holding drum notes (DrumOnset): per
+// group, its bar, beat and pattern position; per drum note, its class, the
+// counts by class, the snare hits by velocity, the snare and tom onsets
+// (flams), the kick onsets (double bass) and the bar's pattern bits. Then
+// each field from what the walk gathered. (Long: the walk's state is shared
+// by the swing, feel and pattern definitions above.)
+void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, Poller& poller,
+                   const DrumOnsets* listed) {
+  std::vector<DrumOnset> found;
+  std::span<const DrumOnset> onsets;
+  if (listed == nullptr) {
+    found = find_drum_onsets(in, meter, poller);
+    onsets = found;
+  } else {
+    onsets = std::span<const DrumOnset>(listed->v.get(), listed->size);
+  }
+  if (onsets.empty()) return;
+  // Room for the snare/tom and kick onsets: the notes of the groups.
+  size_t room = 0;
+  for (const DrumOnset& o : onsets) room += o.end - o.first;
+  poller.step(onsets.size());
+  const auto picked = std::make_unique_for_overwrite<uint64_t[]>(2 * (room + 1));
   uint64_t* const snare_toms = picked.get();
-  uint64_t* const kicks = snare_toms + ndrums + 1;
+  uint64_t* const kicks = snare_toms + room + 1;
   size_t nsnare_toms = 0, nkicks = 0;
   uint64_t snare_vel[256] = {};
-  for (size_t k = 0; k < ndrums; ++k) {
-    poller.step();
-    const DepthNote& n = *index[k];
+  const DepthNote* const notes = in.notes.data();
+  // A drum note counted (branch-free); returns its class.
+  const auto count_hit = [&](const DepthNote& n) {
     const uint8_t cls = kClassOf[n.pitch];
-    hits[k] = Hit{n.start, cls, n.velocity};
     ++d.drum_counts[cls];
     snare_vel[n.velocity] += cls == snare;
     snare_toms[nsnare_toms] = n.start;
     nsnare_toms += (cls == snare) | (cls == toms);
     kicks[nkicks] = n.start;
     nkicks += cls == kick;
-  }
-  const std::span<const Hit> drums(hits.get(), ndrums);
-
-  // ghost notes
-  if (const uint64_t snares = d.drum_counts[snare]; snares != 0) {
-    // The k-th smallest snare velocity (as a 7-bit value), k = (snares - 1) * 9 / 10.
-    const uint64_t k = (snares - 1) * 9 / 10;
-    uint64_t below = 0;
-    int v = 0;
-    while (below + snare_vel[v] + snare_vel[v + 128] <= k) {
-      below += snare_vel[v] + snare_vel[v + 128];
-      ++v;
+    return cls;
+  };
+  // ghost notes and flams, from the counts (no PPQ needed)
+  const auto ghosts_and_flams = [&]() {
+    if (const uint64_t snares = d.drum_counts[snare]; snares != 0) {
+      // The k-th smallest snare velocity (as a 7-bit value), k = (snares - 1) * 9 / 10.
+      const uint64_t k = (snares - 1) * 9 / 10;
+      uint64_t below = 0;
+      int v = 0;
+      while (below + snare_vel[v] + snare_vel[v + 128] <= k) {
+        below += snare_vel[v] + snare_vel[v + 128];
+        ++v;
+      }
+      const double accent = v;
+      for (int vel = 0; vel < 256; ++vel) {
+        if (vel < 0.6 * accent) d.ghost_notes += snare_vel[vel];
+      }
     }
-    const double accent = v;
-    for (int vel = 0; vel < 256; ++vel) {
-      if (vel < 0.6 * accent) d.ghost_notes += snare_vel[vel];
-    }
-  }
-
-  // flams
-  {
     bool have = false;
     uint64_t prev_tick = 0;
     double prev_sec = 0;
-    for (size_t i = 0; i < nsnare_toms; ++i) {
-      poller.step();
+    for_polled(&poller, nsnare_toms, [&](size_t i) {
       const uint64_t tick = snare_toms[i];
       const double sec = clock.at(tick);
       if (have && tick != prev_tick && sec - prev_sec < 0.030) {
         ++d.flams;
         have = false;  // the pair is used up
-        continue;
+        return;
       }
       have = true;
       prev_tick = tick;
       prev_sec = sec;
+    });
+  };
+  if (in.ppq == 0) {
+    for (const DrumOnset& o : onsets) {
+      poller.step(o.end - o.first);
+      for (size_t k = o.first; k < o.end; ++k) {
+        if (notes[k].channel == kDrumChannel) count_hit(notes[k]);
+      }
     }
+    ghosts_and_flams();
+    return;
   }
-  if (in.ppq == 0) return;
   const double q = in.ppq;
+
+  // swing, feel, bar pattern: one walk over the distinct onsets by beat.
+  std::vector<double> ratios;
+  uint64_t beats_with_hits = 0, inner_beats = 0, inner_onsets = 0, inner_on16 = 0;
+  std::vector<std::pair<uint64_t, BarBits>> bar_bits;  // (bar, onsets) for bars with hits
+  bool pattern_sorted = true;                          // bar_bits by bar
+  {
+    uint64_t cur_bar = UINT64_MAX, cur_beat = UINT64_MAX;
+    double pmin = 2, pmax = -1;
+    auto end_beat = [&]() {
+      if (cur_beat == UINT64_MAX) return;
+      ++beats_with_hits;
+      if (pmax >= 0) {
+        ++inner_beats;
+        if (pmax - pmin <= 1.0 / 12) {
+          const double p = (pmin + pmax) / 2;
+          if (p >= 0.4 && p <= 0.8) ratios.push_back(p / (1 - p));
+        }
+      }
+      pmin = 2;
+      pmax = -1;
+    };
+    double bar_len = 0;
+    uint64_t seg_end = 0;
+    const ExactDiv div_q(in.ppq);
+    size_t next_poll = 0;  // polled once a block of kStopEvery notes
+    for (const DrumOnset& o : onsets) {
+      if (o.first >= next_poll) {
+        poller.step(kStopEvery);
+        next_poll = o.first + kStopEvery;
+      }
+      const uint64_t bar = o.bar;
+      const double pos = o.pos;
+      // The pattern position: the nearest 16th (as qpos), except that a hit
+      // at most PPQ/16 ticks before the bar line whose nearest 16th is that
+      // line is the next bar's downbeat (played early).
+      // whole: pos is a whole number of ticks below 2^24; then t8 = floor(8P / Q).
+      const bool whole =
+          pos >= 0 && pos < 0x1p24 && static_cast<double>(static_cast<uint32_t>(pos)) == pos;
+      uint32_t t8 = 0;
+      uint64_t upos;
+      if (whole) {
+        // llround(4P / Q) of a whole P: the quotient is a half exactly or
+        // at least 1 / 2Q away from one, so it rounds as the exact value,
+        // floor((8P / Q + 1) / 2) = floor((t8 + 1) / 2) (floor(a / n) =
+        // floor(floor(a) / n) for a whole n).
+        t8 = div_q(8 * static_cast<uint32_t>(pos));
+        upos = (t8 + 1) / 2;
+      } else {
+        upos = static_cast<uint64_t>(std::llround(pos * 4 / q));
+      }
+      uint64_t pbar = bar;
+      if (o.start >= seg_end) {  // the meter segment of the start (starts ascend)
+        const size_t si = meter.seg_of(o.start);
+        bar_len = meter.seg(si).bar_len;
+        seg_end = si + 1 < meter.size() ? meter.seg(si + 1).tick : UINT64_MAX;
+      }
+      if (bar_len - pos <= q / 16 && static_cast<double>(upos) * q / 4 >= bar_len) {
+        pbar = bar + 1;
+        upos = 0;
+      }
+      if (bar != cur_bar) {
+        end_beat();
+        cur_beat = UINT64_MAX;
+        cur_bar = bar;
+      }
+      if (bar_bits.empty() || bar_bits.back().first != pbar) {
+        pattern_sorted &= bar_bits.empty() || bar_bits.back().first < pbar;
+        bar_bits.emplace_back(pbar, BarBits{});
+      }
+      BarBits& bits = bar_bits.back().second;
+      for (size_t k = o.first; k < o.end; ++k) {
+        const DepthNote& n = notes[k];
+        if (n.channel != kDrumChannel) continue;
+        const uint8_t cls = count_hit(n);
+        bits.exact += mix64((upos << 8) | uint64_t{cls});
+        if (const uint8_t g = kGroupOf[cls]; g < kGroups && upos < 64) {
+          bits.g[g] |= uint64_t{1} << upos;
+        }
+      }
+      // floor(pos / q): for whole ticks the quotient P / Q is at least 1 / Q
+      // below the next integer, far more than its rounding error, so it is
+      // the integer quotient.
+      uint64_t beat;
+      double beat_f;
+      if (whole) {
+        beat = t8 / 8;  // floor(P / Q) = floor(floor(8P / Q) / 8)
+        beat_f = static_cast<double>(beat);
+      } else {
+        beat_f = std::floor(pos / q);
+        beat = floor_u64(beat_f);
+      }
+      if (beat != cur_beat) {
+        end_beat();
+        cur_beat = beat;
+      }
+      const double phase = pos / q - beat_f;
+      if (phase > 0.04 && phase < 0.96) {
+        pmin = std::min(pmin, phase);
+        pmax = std::max(pmax, phase);
+        ++inner_onsets;
+        if (std::fabs(phase * 4 - round_nonneg(phase * 4)) <= 0.2) ++inner_on16;
+      }
+    }
+    end_beat();
+  }
+  ghosts_and_flams();
 
   // double bass
   {
@@ -334,111 +502,6 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, P
     d.double_bass = d.double_bass_runs != 0;
   }
 
-  // swing, feel, bar pattern: one walk over the distinct onsets by beat.
-  std::vector<double> ratios;
-  uint64_t beats_with_hits = 0, inner_beats = 0, inner_onsets = 0, inner_on16 = 0;
-  std::vector<std::pair<uint64_t, BarBits>> bar_bits;  // (bar, onsets) for bars with hits
-  bool pattern_sorted = true;                          // bar_bits by bar
-  {
-    uint64_t cur_bar = UINT64_MAX, cur_beat = UINT64_MAX;
-    double pmin = 2, pmax = -1;
-    uint64_t prev_tick = UINT64_MAX;
-    auto end_beat = [&]() {
-      if (cur_beat == UINT64_MAX) return;
-      ++beats_with_hits;
-      if (pmax >= 0) {
-        ++inner_beats;
-        if (pmax - pmin <= 1.0 / 12) {
-          const double p = (pmin + pmax) / 2;
-          if (p >= 0.4 && p <= 0.8) ratios.push_back(p / (1 - p));
-        }
-      }
-      pmin = 2;
-      pmax = -1;
-    };
-    // What depends on the start only, computed once per distinct start.
-    bool have_start = false;
-    uint64_t start = 0, bar = 0;
-    uint64_t pbar = 0, upos = 0;  // the pattern's bar and quantised position
-    double pos = 0, bar_len = 0;
-    uint64_t seg_end = 0;
-    BarCursor bars_at(meter);
-    const ExactDiv div_q(in.ppq);
-    bool whole = false;  // pos is a whole number of ticks below 2^24
-    uint32_t t8 = 0;     // then floor(8P / Q) for P = pos
-    for (const Hit& n : drums) {
-      poller.step();
-      if (!have_start || n.start != start) {
-        have_start = true;
-        start = n.start;
-        bar = bars_at.bar_of(n.start, pos);
-        // The pattern position: the nearest 16th (as qpos), except that a hit
-        // at most PPQ/16 ticks before the bar line whose nearest 16th is that
-        // line is the next bar's downbeat (played early).
-        whole = pos >= 0 && pos < 0x1p24 && static_cast<double>(static_cast<uint32_t>(pos)) == pos;
-        if (whole) {
-          // llround(4P / Q) of a whole P: the quotient is a half exactly or
-          // at least 1 / 2Q away from one, so it rounds as the exact value,
-          // floor((8P / Q + 1) / 2) = floor((t8 + 1) / 2) (floor(a / n) =
-          // floor(floor(a) / n) for a whole n).
-          t8 = div_q(8 * static_cast<uint32_t>(pos));
-          upos = (t8 + 1) / 2;
-        } else {
-          upos = static_cast<uint64_t>(std::llround(pos * 4 / q));
-        }
-        pbar = bar;
-        if (n.start >= seg_end) {  // the meter segment of the start (starts ascend)
-          const size_t si = meter.seg_of(n.start);
-          bar_len = meter.seg(si).bar_len;
-          seg_end = si + 1 < meter.size() ? meter.seg(si + 1).tick : UINT64_MAX;
-        }
-        if (bar_len - pos <= q / 16 && static_cast<double>(upos) * q / 4 >= bar_len) {
-          pbar = bar + 1;
-          upos = 0;
-        }
-      }
-      if (bar != cur_bar) {
-        end_beat();
-        cur_beat = UINT64_MAX;
-        cur_bar = bar;
-      }
-      if (bar_bits.empty() || bar_bits.back().first != pbar) {
-        pattern_sorted &= bar_bits.empty() || bar_bits.back().first < pbar;
-        bar_bits.emplace_back(pbar, BarBits{});
-      }
-      BarBits& bits = bar_bits.back().second;
-      bits.exact += mix64((upos << 8) | uint64_t{n.cls});
-      if (const uint8_t g = kGroupOf[n.cls]; g < kGroups && upos < 64) {
-        bits.g[g] |= uint64_t{1} << upos;
-      }
-      if (n.start == prev_tick) continue;  // distinct onsets only from here
-      prev_tick = n.start;
-      // floor(pos / q): for whole ticks the quotient P / Q is at least 1 / Q
-      // below the next integer, far more than its rounding error, so it is
-      // the integer quotient.
-      uint64_t beat;
-      double beat_f;
-      if (whole) {
-        beat = t8 / 8;  // floor(P / Q) = floor(floor(8P / Q) / 8)
-        beat_f = static_cast<double>(beat);
-      } else {
-        beat_f = std::floor(pos / q);
-        beat = floor_u64(beat_f);
-      }
-      if (beat != cur_beat) {
-        end_beat();
-        cur_beat = beat;
-      }
-      const double phase = pos / q - beat_f;
-      if (phase > 0.04 && phase < 0.96) {
-        pmin = std::min(pmin, phase);
-        pmax = std::max(pmax, phase);
-        ++inner_onsets;
-        if (std::fabs(phase * 4 - round_nonneg(phase * 4)) <= 0.2) ++inner_on16;
-      }
-    }
-    end_beat();
-  }
   if (ratios.size() >= 4) {
     const double r = median_of(ratios);
     d.swing_ratio = r;

@@ -261,6 +261,30 @@ TEST(Drums, GhostNotesAndFlam) {
   EXPECT_EQ(a.depth->flams, 1u);
 }
 
+// SMPTE time has no beats, but the counts, ghost notes and flams stand (the
+// drum pass then finds the groups of drum notes itself: the performance walk,
+// which lists them otherwise, needs a PPQ).
+TEST(Drums, SmpteCountsGhostsAndFlams) {
+  using namespace midipipe::testing;
+  Timeline t;  // 25 fps x 40 ticks: a tick is a millisecond
+  for (uint64_t i = 0; i < 8; ++i) t.note(i * 500, 10, 9, 38, 100);  // snare accents
+  t.note(250, 10, 9, 38, 30).note(750, 10, 9, 38, 30);               // ghost snares
+  t.note(1980, 5, 9, 38, 90);                   // a flam: 20 ms before the snare at 2000
+  t.note(3100, 5, 9, 45).note(3140, 5, 9, 45);  // toms 40 ms apart: no flam
+  t.note(3000, 10, 0, 60).note(100, 10, 9, 36).note(100, 10, 9, 42);  // piano, kick, hi-hat
+  const Analysis a = analyse(header(0, 1, smpte(25, 40)) + t.track());
+  ASSERT_TRUE(a.depth);
+  const auto& d = *a.depth;
+  EXPECT_EQ(d.drum_counts[1], 11u);  // snare
+  EXPECT_EQ(d.drum_counts[0], 1u);   // kick
+  EXPECT_EQ(d.drum_counts[4], 1u);   // closed hi-hat
+  EXPECT_EQ(d.drum_counts[7], 2u);   // toms
+  EXPECT_EQ(d.ghost_notes, 2u);
+  EXPECT_EQ(d.flams, 1u);
+  EXPECT_FALSE(d.swing_ratio);
+  EXPECT_FALSE(d.drum_pattern_bars);
+}
+
 TEST(Drums, DoubleBassRun) {
   Timeline t = rock_beat(2);
   for (uint64_t i = 0; i < 16; ++i) t.note(2 * BAR + i * Q / 4, 5, 9, 35);  // a bar of 16ths
