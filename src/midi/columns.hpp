@@ -68,46 +68,30 @@
 
 namespace midipipe {
 
-template <typename V>
-void visit_analysis_columns(const Analysis& a, V&& v) {
-#define MIDIPIPE_VISIT(f) v(#f, a.f);
-  MIDIPIPE_ANALYSIS_COLUMNS(MIDIPIPE_VISIT)
-#undef MIDIPIPE_VISIT
-}
+// One visitor per list: v(column name, field) for each field of the list, in
+// its order. The filename columns carry a prefix in the table.
+#define MIDIPIPE_VISIT_FIELD(f) v(#f, x.f);
+#define MIDIPIPE_VISIT_FILENAME_FIELD(f) v("filename_" #f, x.f);
+#define MIDIPIPE_DEFINE_VISITOR(name, Type, LIST, VISIT) \
+  template <typename V>                                  \
+  void name(const Type& x, V&& v) {                      \
+    LIST(VISIT)                                          \
+  }
 
-template <typename V>
-void visit_depth_columns(const Depth& d, V&& v) {
-#define MIDIPIPE_VISIT(f) v(#f, d.f);
-  MIDIPIPE_DEPTH_COLUMNS(MIDIPIPE_VISIT)
-#undef MIDIPIPE_VISIT
-}
+MIDIPIPE_DEFINE_VISITOR(visit_analysis_columns, Analysis, MIDIPIPE_ANALYSIS_COLUMNS,
+                        MIDIPIPE_VISIT_FIELD)
+MIDIPIPE_DEFINE_VISITOR(visit_depth_columns, Depth, MIDIPIPE_DEPTH_COLUMNS, MIDIPIPE_VISIT_FIELD)
+MIDIPIPE_DEFINE_VISITOR(visit_filename_columns, FilenameMeta, MIDIPIPE_FILENAME_COLUMNS,
+                        MIDIPIPE_VISIT_FILENAME_FIELD)
+MIDIPIPE_DEFINE_VISITOR(visit_track_columns, TrackAnalysis, MIDIPIPE_TRACK_COLUMNS,
+                        MIDIPIPE_VISIT_FIELD)
+MIDIPIPE_DEFINE_VISITOR(visit_content_columns, Content, MIDIPIPE_CONTENT_COLUMNS,
+                        MIDIPIPE_VISIT_FIELD)
+MIDIPIPE_DEFINE_VISITOR(visit_track_content_columns, TrackMelody, MIDIPIPE_TRACK_CONTENT_COLUMNS,
+                        MIDIPIPE_VISIT_FIELD)
 
-template <typename V>
-void visit_filename_columns(const FilenameMeta& m, V&& v) {
-#define MIDIPIPE_VISIT(f) v("filename_" #f, m.f);
-  MIDIPIPE_FILENAME_COLUMNS(MIDIPIPE_VISIT)
-#undef MIDIPIPE_VISIT
-}
-
-template <typename V>
-void visit_track_columns(const TrackAnalysis& t, V&& v) {
-#define MIDIPIPE_VISIT(f) v(#f, t.f);
-  MIDIPIPE_TRACK_COLUMNS(MIDIPIPE_VISIT)
-#undef MIDIPIPE_VISIT
-}
-
-template <typename V>
-void visit_content_columns(const Content& c, V&& v) {
-#define MIDIPIPE_VISIT(f) v(#f, c.f);
-  MIDIPIPE_CONTENT_COLUMNS(MIDIPIPE_VISIT)
-#undef MIDIPIPE_VISIT
-}
-
-template <typename V>
-void visit_track_content_columns(const TrackMelody& m, V&& v) {
-#define MIDIPIPE_VISIT(f) v(#f, m.f);
-  MIDIPIPE_TRACK_CONTENT_COLUMNS(MIDIPIPE_VISIT)
-#undef MIDIPIPE_VISIT
-}
+#undef MIDIPIPE_DEFINE_VISITOR
+#undef MIDIPIPE_VISIT_FILENAME_FIELD
+#undef MIDIPIPE_VISIT_FIELD
 
 }  // namespace midipipe
