@@ -53,6 +53,7 @@ extern "C" {
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 }
@@ -174,6 +175,54 @@ int state_from_name(const char* s) {
   return MP_R_FAILED;
 }
 
+// ---------------------------------------------------------------- the statements
+
+const char* const kReadRow =
+    "SELECT state, scan_done, files_found, files_ok, files_duplicate, files_unchanged, "
+    "files_failed, bytes_read, error FROM %s.midipipe_runs WHERE run_id = $1";
+const char* const kInsertRun =
+    "INSERT INTO %s.midipipe_runs (run_id, root, options, state, requested_by, "
+    "workers_requested, workers_granted, started_at) "
+    "VALUES ($1, $2, $3, 'scanning', $4::name, $5, $6, $7) "
+    "ON CONFLICT (run_id) DO NOTHING";
+const char* const kStartRun =
+    "UPDATE %s.midipipe_runs SET state = 'scanning', workers_granted = $6 "
+    "WHERE run_id = $1 AND state = 'queued'";
+const char* const kUnchanged =
+    "SELECT u.i, f.size, f.mtime, f.status, f.error_code "
+    "FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[])) WITH ORDINALITY AS u(p, i) "
+    "JOIN %s.midipipe_files f ON f.path OPERATOR(pg_catalog.=) u.p";
+const char* const kMarkers =
+    "WITH ins AS (INSERT INTO %s.midipipe_queue (run_id, path, done) "
+    "SELECT $1, p, true FROM pg_catalog.unnest($2::pg_catalog.text[]) AS p "
+    "ON CONFLICT DO NOTHING RETURNING path) "
+    "SELECT u.i FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.text[])) WITH ORDINALITY "
+    "AS u(p, i) JOIN ins ON ins.path OPERATOR(pg_catalog.=) u.p";
+const char* const kQueuePaths =
+    "WITH ins AS (INSERT INTO %s.midipipe_queue (run_id, path) "
+    "SELECT $1, p FROM pg_catalog.unnest($2::pg_catalog.text[]) AS p ON CONFLICT DO NOTHING "
+    "RETURNING 1) "
+    "UPDATE %s.midipipe_runs SET files_found = files_found + (SELECT count(*) FROM ins) + $3, "
+    "files_unchanged = files_unchanged + $3 "
+    "WHERE run_id = $1 RETURNING files_found";
+const char* const kScanDone =
+    "UPDATE %s.midipipe_runs SET scan_done = true, "
+    "state = CASE WHEN state = 'scanning' THEN 'running' ELSE state END "
+    "WHERE run_id = $1";
+const char* const kScanRunning =
+    "UPDATE %s.midipipe_runs SET state = 'running' "
+    "WHERE run_id = $1 AND state = 'scanning' AND files_found > 0";
+const char* const kQueueComplete =
+    "SELECT NOT EXISTS (SELECT 1 FROM %s.midipipe_queue WHERE run_id = $1 AND NOT done)";
+const char* const kDeleteQueue = "DELETE FROM %s.midipipe_queue WHERE run_id = $1";
+const char* const kDeleteQueueSkipLocked =
+    "DELETE FROM %s.midipipe_queue WHERE ctid = ANY (ARRAY(SELECT ctid FROM "
+    "%s.midipipe_queue WHERE run_id = $1 FOR UPDATE SKIP LOCKED))";
+const char* const kEndRun =
+    "UPDATE %s.midipipe_runs SET state = $2, finished_at = clock_timestamp(), "
+    "error = COALESCE($3, error) "
+    "WHERE run_id = $1 AND state IN ('queued', 'scanning', 'running')";
+
 // ---------------------------------------------------------------- transactions
 
 // Opens a transaction with SPI and a snapshot; false (transaction closed again)
@@ -205,24 +254,104 @@ void end_tx() {
   proc_exit(0);
 }
 
-// Runs sql with every %s the extension's schema.
-void exec(const char* sql, int nargs, Oid* types, Datum* values, const char* nulls, int expect) {
-  int rc = SPI_execute_with_args(q(sql), nargs, types, values, nulls, false, 0);
-  if (rc != expect)
-    elog(ERROR, "midipipe: SPI_execute_with_args failed (%s): %s", SPI_result_code_string(rc), sql);
+// The scanner's statements are parsed and analysed once per process and kept
+// (SPI_keepplan), keyed by their text's address (each is a literal). A spare
+// scanner prepares those of a run, and plans them, before it is handed the
+// run (spare_warm_up()): a 1-file run spent about half its time parsing and
+// planning its dozen statements, in a process whose catalog caches are cold.
+// Each is kept with one generic plan (every one looks rows up by a key, or
+// inserts from its parameters), except the few in custom_plan(), which read
+// a run's whole manifest and are planned for it. A statement's plan follows
+// the tables (the plan cache re-analyses it after DDL); the plans are made
+// again when the extension's schema is another one (DROP and CREATE EXTENSION).
+struct KeptPlan {
+  const char* sql;
+  SPIPlanPtr plan;
+};
+constexpr int kMaxKept = 24;
+KeptPlan kept[kMaxKept];
+int nkept = 0;
+Oid kept_nsp = InvalidOid;
+
+// The statements that read a run's whole manifest: planned for each use.
+bool custom_plan(const char* sql) {
+  return sql == kQueueComplete || sql == kDeleteQueue || sql == kDeleteQueueSkipLocked;
 }
 
-// exec() with the scans the statement must not use turned off while it is
-// planned and run (as exec_scans() in batch_plans.cpp): the statistics of
-// midipipe_files may say "empty" while a run fills it.
-void exec_scans(const char* sql, int nargs, Oid* types, Datum* values, const char* nulls,
-                int expect, std::initializer_list<const char*> disabled) {
+SPIPlanPtr kept_plan(const char* sql, int nargs, Oid* types) {
+  if (kept_nsp != tx_nsp) {
+    for (int i = 0; i < nkept; i++) SPI_freeplan(kept[i].plan);
+    nkept = 0;
+    kept_nsp = tx_nsp;
+  }
+  for (int i = 0; i < nkept; i++)
+    if (kept[i].sql == sql) return kept[i].plan;
+  SPIPlanPtr p =
+      SPI_prepare_cursor(q(sql), nargs, types, custom_plan(sql) ? 0 : CURSOR_OPT_GENERIC_PLAN);
+  if (p == nullptr)
+    elog(ERROR, "midipipe: could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+  if (nkept == kMaxKept) return p;  // not kept: freed with the SPI connection
+  if (SPI_keepplan(p) != 0) elog(ERROR, "midipipe: SPI_keepplan failed");
+  kept[nkept++] = {sql, p};
+  return p;
+}
+
+// Prepares sql (kept_plan) and makes its generic plan now (see spare_warm_up()).
+void prepare(const char* sql, int nargs, Oid* types) {
+  SPIPlanPtr p = kept_plan(sql, nargs, types);
+  if (custom_plan(sql)) return;
+  CachedPlan* cp = SPI_plan_get_cached_plan(p);
+  if (cp != nullptr) ReleaseCachedPlan(cp, CurrentResourceOwner);
+}
+
+// Runs sql (a literal) with every %s the extension's schema, through its kept plan.
+void exec(const char* sql, int nargs, Oid* types, Datum* values, const char* nulls, int expect) {
+  int rc = SPI_execute_plan(kept_plan(sql, nargs, types), values, nulls, false, 0);
+  if (rc != expect)
+    elog(ERROR, "midipipe: SPI_execute_plan failed (%s): %s", SPI_result_code_string(rc), sql);
+}
+
+// exec() of a statement run once in a while (not kept).
+void exec_once(const char* sql, int expect) {
+  int rc = SPI_execute(q(sql), false, 0);
+  if (rc != expect)
+    elog(ERROR, "midipipe: SPI_execute failed (%s): %s", SPI_result_code_string(rc), sql);
+}
+
+// Turns off, until AtEOXact_GUC(true, level), the scans the lookup of
+// unchanged files (kUnchanged) must not use while it is planned and run (as
+// exec_scans() in batch_plans.cpp): the statistics of midipipe_files may say
+// "empty" while a run fills it. Returns the GUC nest level.
+int unchanged_scans_off() {
   const int nest = NewGUCNestLevel();
-  for (const char* name : disabled)
+  for (const char* name : {"enable_seqscan", "enable_hashjoin", "enable_mergejoin"})
     (void)set_config_option(name, "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
                             false);
-  exec(sql, nargs, types, values, nulls, expect);
+  return nest;
+}
+
+// The statements of a run, prepared and planned ahead of it (kept_plan()).
+void prepare_run_statements() {
+  Oid run_row[7] = {INT8OID, TEXTOID, JSONBOID, TEXTOID, INT4OID, INT4OID, TIMESTAMPTZOID};
+  Oid id[1] = {INT8OID};
+  Oid paths[1] = {TEXTARRAYOID};
+  Oid markers[2] = {INT8OID, TEXTARRAYOID};
+  Oid queue[3] = {INT8OID, TEXTARRAYOID, INT8OID};
+  Oid end[3] = {INT8OID, TEXTOID, TEXTOID};
+  prepare(kInsertRun, 7, run_row);
+  prepare(kStartRun, 7, run_row);
+  prepare(kReadRow, 1, id);
+  const int nest = unchanged_scans_off();
+  prepare(kUnchanged, 1, paths);
   AtEOXact_GUC(true, nest);
+  prepare(kMarkers, 2, markers);
+  prepare(kQueuePaths, 3, queue);
+  if (OidIsValid(get_relname_relid("midipipe_run_counts", tx_nsp)))
+    prepare(mp_fold_counts_sql(), 1, id);
+  prepare(kScanDone, 1, id);
+  prepare(kScanRunning, 1, id);
+  prepare(kDeleteQueue, 1, id);
+  prepare(kEndRun, 3, end);
 }
 
 int64 get_int8(int col) {
@@ -243,10 +372,7 @@ struct RowState {
 void read_row(RowState* rs) {
   Oid types[1] = {INT8OID};
   Datum values[1] = {Int64GetDatum(info.run_id)};
-  exec(
-      "SELECT state, scan_done, files_found, files_ok, files_duplicate, files_unchanged, "
-      "files_failed, bytes_read, error FROM %s.midipipe_runs WHERE run_id = $1",
-      1, types, values, nullptr, SPI_OK_SELECT);
+  exec(kReadRow, 1, types, values, nullptr, SPI_OK_SELECT);
   memset(rs, 0, sizeof(*rs));
   if (SPI_processed != 1) {
     rs->state = -1;
@@ -302,16 +428,8 @@ bool setup_run_row() {
                      Int32GetDatum(info.options.workers),
                      Int32GetDatum(info.granted),
                      TimestampTzGetDatum(info.started_at)};
-  exec(
-      "INSERT INTO %s.midipipe_runs (run_id, root, options, state, requested_by, "
-      "workers_requested, workers_granted, started_at) "
-      "VALUES ($1, $2, $3, 'scanning', $4::name, $5, $6, $7) "
-      "ON CONFLICT (run_id) DO NOTHING",
-      7, types, values, nullptr, SPI_OK_INSERT);
-  exec(
-      "UPDATE %s.midipipe_runs SET state = 'scanning', workers_granted = $6 "
-      "WHERE run_id = $1 AND state = 'queued'",
-      7, types, values, nullptr, SPI_OK_UPDATE);
+  exec(kInsertRun, 7, types, values, nullptr, SPI_OK_INSERT);
+  exec(kStartRun, 7, types, values, nullptr, SPI_OK_UPDATE);
   RowState rs;
   read_row(&rs);
   end_tx();
@@ -562,12 +680,9 @@ int64 flush_units(Scan* s) {
     Datum values[1] = {
         PointerGetDatum(construct_array(elems, s->nu, TEXTOID, -1, false, TYPALIGN_INT))};
     SetUserIdAndSecContext(info.roleoid, boot_sec | SECURITY_LOCAL_USERID_CHANGE);
-    exec_scans(
-        "SELECT u.i, f.size, f.mtime, f.status, f.error_code "
-        "FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[])) WITH ORDINALITY AS u(p, i) "
-        "JOIN %s.midipipe_files f ON f.path OPERATOR(pg_catalog.=) u.p",
-        1, types, values, nullptr, SPI_OK_SELECT,
-        {"enable_seqscan", "enable_hashjoin", "enable_mergejoin"});
+    const int nest = unchanged_scans_off();
+    exec(kUnchanged, 1, types, values, nullptr, SPI_OK_SELECT);
+    AtEOXact_GUC(true, nest);
     SetUserIdAndSecContext(boot_user, boot_sec);
     TupleDesc td = SPI_tuptable->tupdesc;
     for (uint64 r = 0; r < SPI_processed; r++) {
@@ -599,13 +714,7 @@ int64 flush_units(Scan* s) {
     Datum values[2] = {
         Int64GetDatum(info.run_id),
         PointerGetDatum(construct_array(m, s->nunits, TEXTOID, -1, false, TYPALIGN_INT))};
-    exec(
-        "WITH ins AS (INSERT INTO %s.midipipe_queue (run_id, path, done) "
-        "SELECT $1, p, true FROM pg_catalog.unnest($2::pg_catalog.text[]) AS p "
-        "ON CONFLICT DO NOTHING RETURNING path) "
-        "SELECT u.i FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.text[])) WITH ORDINALITY "
-        "AS u(p, i) JOIN ins ON ins.path OPERATOR(pg_catalog.=) u.p",
-        2, types, values, nullptr, SPI_OK_SELECT);
+    exec(kMarkers, 2, types, values, nullptr, SPI_OK_SELECT);
     for (uint64 r = 0; r < SPI_processed; r++) {
       bool isnull = false;
       const int64 k =
@@ -670,14 +779,7 @@ void flush(Scan* s, bool final = false) {
     Oid types[3] = {INT8OID, TEXTARRAYOID, INT8OID};
     Datum values[3] = {Int64GetDatum(info.run_id), PointerGetDatum(arr), Int64GetDatum(unchanged)};
     // the unchanged files the units did not queue count as found and unchanged
-    exec(
-        "WITH ins AS (INSERT INTO %s.midipipe_queue (run_id, path) "
-        "SELECT $1, p FROM pg_catalog.unnest($2::pg_catalog.text[]) AS p ON CONFLICT DO NOTHING "
-        "RETURNING 1) "
-        "UPDATE %s.midipipe_runs SET files_found = files_found + (SELECT count(*) FROM ins) + $3, "
-        "files_unchanged = files_unchanged + $3 "
-        "WHERE run_id = $1 RETURNING files_found",
-        3, types, values, nullptr, SPI_OK_UPDATE_RETURNING);
+    exec(kQueuePaths, 3, types, values, nullptr, SPI_OK_UPDATE_RETURNING);
     if (SPI_processed == 1) found = get_int8(1);
   }
   if (TimestampDifferenceExceeds(s->last_fold, s->last_flush, kFoldMs)) {
@@ -722,16 +824,9 @@ void flush(Scan* s, bool final = false) {
     Oid types[1] = {INT8OID};
     Datum values[1] = {Int64GetDatum(info.run_id)};
     if (final)
-      exec(
-          "UPDATE %s.midipipe_runs SET scan_done = true, "
-          "state = CASE WHEN state = 'scanning' THEN 'running' ELSE state END "
-          "WHERE run_id = $1",
-          1, types, values, nullptr, SPI_OK_UPDATE);
+      exec(kScanDone, 1, types, values, nullptr, SPI_OK_UPDATE);
     else
-      exec(
-          "UPDATE %s.midipipe_runs SET state = 'running' "
-          "WHERE run_id = $1 AND state = 'scanning' AND files_found > 0",
-          1, types, values, nullptr, SPI_OK_UPDATE);
+      exec(kScanRunning, 1, types, values, nullptr, SPI_OK_UPDATE);
   }
   end_tx();
 
@@ -1007,8 +1102,7 @@ bool finalize_if_complete() {
   begin_end_tx();
   Oid types[1] = {INT8OID};
   Datum values[1] = {Int64GetDatum(info.run_id)};
-  exec("SELECT NOT EXISTS (SELECT 1 FROM %s.midipipe_queue WHERE run_id = $1 AND NOT done)", 1,
-       types, values, nullptr, SPI_OK_SELECT);
+  exec(kQueueComplete, 1, types, values, nullptr, SPI_OK_SELECT);
   bool isnull = false;
   bool complete =
       DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -1063,11 +1157,10 @@ void truncate_idle_manifest() {
       (void)set_config_option("lock_timeout", ms, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
                               true, 0, false);
       LockRelationOid(rel, AccessExclusiveLock);
-      exec("SELECT NOT EXISTS (SELECT 1 FROM %s.midipipe_queue)", 0, nullptr, nullptr, nullptr,
-           SPI_OK_SELECT);
+      exec_once("SELECT NOT EXISTS (SELECT 1 FROM %s.midipipe_queue)", SPI_OK_SELECT);
       bool isnull = false;
       if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
-        exec("TRUNCATE %s.midipipe_queue", 0, nullptr, nullptr, nullptr, SPI_OK_UTILITY);
+        exec_once("TRUNCATE %s.midipipe_queue", SPI_OK_UTILITY);
     }
     end_tx();
   }
@@ -1103,16 +1196,9 @@ void truncate_idle_manifest() {
   // holds, so that a stopped or stuck worker cannot hold a cancel up: that
   // worker deletes them when it gives its batch up (drop_leftover_manifest()
   // in worker.cpp). A complete run's rows are all done: no batch holds one.
-  exec(state == MP_R_COMPLETED
-           ? "DELETE FROM %s.midipipe_queue WHERE run_id = $1"
-           : "DELETE FROM %s.midipipe_queue WHERE ctid = ANY (ARRAY(SELECT ctid FROM "
-             "%s.midipipe_queue WHERE run_id = $1 FOR UPDATE SKIP LOCKED))",
-       1, types, values, nullptr, SPI_OK_DELETE);
-  exec(
-      "UPDATE %s.midipipe_runs SET state = $2, finished_at = clock_timestamp(), "
-      "error = COALESCE($3, error) "
-      "WHERE run_id = $1 AND state IN ('queued', 'scanning', 'running')",
-      3, types, values, nulls, SPI_OK_UPDATE);
+  exec(state == MP_R_COMPLETED ? kDeleteQueue : kDeleteQueueSkipLocked, 1, types, values, nullptr,
+       SPI_OK_DELETE);
+  exec(kEndRun, 3, types, values, nulls, SPI_OK_UPDATE);
   RowState rs;
   read_row(&rs);
   end_tx();
@@ -1231,8 +1317,8 @@ void spare_detach(int code, Datum arg) {
 }
 
 // Loads what a run's first transactions need (the extension's schema, the
-// relation cache entries of midipipe_runs and midipipe_queue), so that the
-// run does not pay for it. Nothing when the extension is not installed.
+// catalog entries of its tables, its statements parsed and planned), so that
+// the run does not pay for it. Nothing when the extension is not installed.
 void spare_warm_up() {
   mp_begin_spi_tx();
   Oid nsp = mp_extension_schema();
@@ -1240,8 +1326,7 @@ void spare_warm_up() {
       OidIsValid(get_relname_relid("midipipe_queue", nsp))) {
     mp_set_local_search_path(nsp);
     tx_nsp = nsp;
-    (void)SPI_execute(q("SELECT state FROM %s.midipipe_runs WHERE run_id = 0"), true, 0);
-    (void)SPI_execute(q("SELECT done FROM %s.midipipe_queue WHERE run_id = 0 LIMIT 1"), true, 0);
+    prepare_run_statements();
   }
   mp_end_spi_tx(true);
   pgstat_report_activity(STATE_IDLE, nullptr);
