@@ -431,6 +431,7 @@ Datum midipipe_import(PG_FUNCTION_ARGS) {
   strlcpy(r->root, root, sizeof(r->root));
   r->options = options;
   r->state = MP_R_QUEUED;
+  r->new_run = true;
   r->started_at = GetCurrentTimestamp();
   (void)mp_pool_find_locked(MyDatabaseId, true);
   bool have_supervisor = mp_shared->supervisor_pid != 0;

@@ -110,6 +110,7 @@ struct MpRunSlot {
   bool fail_requested;    // with cancel_requested: end as 'failed' with error
   bool scan_done;
   bool row_written;   // the scanner has inserted/seen the midipipe_runs row
+  bool new_run;       // made by midipipe_import (not resumed): no midipipe_runs row yet
   pid_t scanner_pid;  // the run's scanner (bgworker "midipipe scanner")
   Latch* scanner_latch;
   int scanner_starts;    // scanner processes started for this run

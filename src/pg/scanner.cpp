@@ -80,6 +80,11 @@ struct RunInfo {
   TimestampTz started_at;
 };
 RunInfo info;
+// The run's row is not written yet: a new run's row is written in the
+// transaction of the scan's first flush (write_run_row()), one transaction
+// fewer for a small run, or on its own once the scan has taken kRowWithinMs.
+bool row_pending = false;
+constexpr int kRowWithinMs = 20;
 Oid boot_user = InvalidOid;
 int boot_sec = 0;
 
@@ -416,9 +421,9 @@ void mirror_row_locked(MpRunSlot* r, const RowState* rs) {
   if (r->bytes_read < rs->bytes) r->bytes_read = rs->bytes;
 }
 
-// Inserts the run row (or finds it, for a resumed run). Returns its scan_done.
-bool setup_run_row() {
-  if (!begin_tx(false)) extension_gone();
+// Inserts the run row (or finds it, for a resumed run) in the open
+// transaction, and reads it.
+RowState write_run_row() {
   char* user = GetUserNameFromId(info.roleoid, true);
   Oid types[7] = {INT8OID, TEXTOID, JSONBOID, TEXTOID, INT4OID, INT4OID, TIMESTAMPTZOID};
   Datum values[7] = {Int64GetDatum(info.run_id),
@@ -429,11 +434,23 @@ bool setup_run_row() {
                      Int32GetDatum(info.granted),
                      TimestampTzGetDatum(info.started_at)};
   exec(kInsertRun, 7, types, values, nullptr, SPI_OK_INSERT);
-  exec(kStartRun, 7, types, values, nullptr, SPI_OK_UPDATE);
+  row_pending = false;
   RowState rs;
+  if (SPI_processed == 1) {  // a new row, as inserted
+    memset(&rs, 0, sizeof(rs));
+    rs.state = MP_R_SCANNING;
+    return rs;
+  }
+  // there already (a resumed run, or a scanner started again)
+  exec(kStartRun, 7, types, values, nullptr, SPI_OK_UPDATE);
   read_row(&rs);
-  end_tx();
+  return rs;
+}
 
+// After the commit of write_run_row(): ends this process when the row is gone
+// or ended; otherwise mirrors it into the run slot, where it lets the workers
+// claim. Returns its scan_done.
+bool adopt_run_row(const RowState& rs) {
   if (rs.state < 0) {
     finish_slot(MP_R_FAILED, "the run's row disappeared");
     proc_exit(0);
@@ -459,6 +476,23 @@ bool setup_run_row() {
   // the scan needs.
   if (work_waiting) wake_workers();
   return rs.scan_done;
+}
+
+// The run row in a transaction of its own. Returns its scan_done.
+bool setup_run_row() {
+  if (!begin_tx(false)) extension_gone();
+  RowState rs = write_run_row();
+  end_tx();
+  return adopt_run_row(rs);
+}
+
+// A new run's row, on its own, once the scan has taken kRowWithinMs without
+// a flush (a large tree): users see the run in midipipe_runs at once, as
+// before the row waited for the first flush.
+void row_if_late() {
+  if (row_pending &&
+      TimestampDifferenceExceeds(info.started_at, GetCurrentTimestamp(), kRowWithinMs))
+    (void)setup_run_row();
 }
 
 // ---------------------------------------------------------------- the scan
@@ -738,9 +772,10 @@ int64 flush_units(Scan* s) {
   return counted;
 }
 
-// Writes one chunk of the scan in one transaction: the queued paths, the
-// directories' markers and unchanged counts, the error rows, the run row's
-// counts, then the shared-memory mirror and the workers' wake-up. Long: its
+// Writes one chunk of the scan in one transaction: a new run's row (the first
+// flush, see row_pending), the queued paths, the directories' markers and
+// unchanged counts, the error rows, the run row's counts, then the
+// shared-memory mirror and the workers' wake-up. Long: its
 // steps share the chunk's buffers and must commit together (a chunk lost in
 // a crash is scanned again whole), so they stay in one function in order.
 void flush(Scan* s, bool final = false) {
@@ -769,6 +804,15 @@ void flush(Scan* s, bool final = false) {
   // read its rows commits after it, flushing the WAL up to its own commit.
   (void)set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
                           true, 0, false);
+  const bool with_row = row_pending;
+  RowState row{};
+  if (with_row) {
+    row = write_run_row();
+    if (row.state < 0 || row.state >= MP_R_COMPLETED) {
+      end_tx();                  // only the row was written, or nothing
+      (void)adopt_run_row(row);  // ends this process
+    }
+  }
   int64 found = -1;
   int64 new_errors = 0;
   const int64 unchanged = flush_units(s);
@@ -829,6 +873,7 @@ void flush(Scan* s, bool final = false) {
       exec(kScanRunning, 1, types, values, nullptr, SPI_OK_UPDATE);
   }
   end_tx();
+  if (with_row) (void)adopt_run_row(row);
 
   LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
   MpRunSlot* r = run_slot();
@@ -955,6 +1000,7 @@ bool scan() {
       MemoryContextDelete(s.cxt);
       return false;
     }
+    row_if_late();
     int di = s.stack[--s.nstack];
     const char* dpath = s.dirs[di].path;
     DIR* dir = opendir(dpath);
@@ -985,6 +1031,7 @@ bool scan() {
         if (nnames == 0) break;
       }
       const char* name = names[next++];
+      if (row_pending && (s.entries & 255) == 0) row_if_late();
       const int n = (dl > 0 && dpath[dl - 1] == '/')
                         ? snprintf(full, sizeof(full), "%s%s", dpath, name)
                         : snprintf(full, sizeof(full), "%s/%s", dpath, name);
@@ -1190,7 +1237,8 @@ void truncate_idle_manifest() {
   Datum values[3] = {Int64GetDatum(info.run_id), CStringGetTextDatum(mp_run_state_name(state)),
                      CStringGetTextDatum(error != nullptr ? error : "")};
   char nulls[4] = {' ', ' ', error != nullptr && error[0] != '\0' ? ' ' : 'n', '\0'};
-  fold_counts();  // the final counts, in the transaction that ends the run
+  if (row_pending) (void)write_run_row();  // cancelled before the scan's first flush
+  fold_counts();                           // the final counts, in the transaction that ends the run
   // manifest first, then the run row: the order a batch takes its locks in.
   // A run that ends otherwise than complete skips the rows a batch still
   // holds, so that a stopped or stuck worker cannot hold a cancel up: that
@@ -1237,6 +1285,8 @@ bool attach_run(int r, uint32 gen) {
   info.options = slot->options;
   info.granted = slot->workers_granted > 0 ? slot->workers_granted : 0;
   info.started_at = slot->started_at;
+  // a run midipipe_import() made, whose first scanner this is: no row yet
+  row_pending = slot->new_run && slot->scanner_starts == 1;
   LWLockRelease(mp_shared->lock);
   my_run = r;
   my_gen = gen;
@@ -1246,7 +1296,7 @@ bool attach_run(int r, uint32 gen) {
 // The scanner's work once attached and connected: the run row, the scan,
 // then watching the run until it ends. Never returns.
 [[noreturn]] void coordinate() {
-  bool scan_done = setup_run_row();
+  bool scan_done = row_pending ? false : setup_run_row();
   if (!scan_done && !scan()) {
     bool fail = false;
     (void)cancel_requested(&fail);
