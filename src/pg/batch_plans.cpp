@@ -67,8 +67,15 @@ const char* insert_table(PlanId id) {
                               : "midipipe_chords";
 }
 
+// One generic plan per statement, made at its first use (under the settings
+// exec_scans() gives it) and kept: the plan cache would otherwise plan a
+// statement afresh at each of its first five executions before settling on
+// the generic plan, and a young worker's batch spent about 2 ms of a 1-file
+// run planning its inserts (120 columns) and lookups (issue 16 b). Every
+// statement looks rows up by a key, or inserts the rows of its parameters:
+// its plan does not depend on their values.
 SPIPlanPtr prepare(const char* sql, int nargs, const Oid* types) {
-  SPIPlanPtr p = SPI_prepare(sql, nargs, const_cast<Oid*>(types));
+  SPIPlanPtr p = SPI_prepare_cursor(sql, nargs, const_cast<Oid*>(types), CURSOR_OPT_GENERIC_PLAN);
   if (p == nullptr)
     elog(ERROR, "midipipe: could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
   if (SPI_keepplan(p) != 0) elog(ERROR, "midipipe: SPI_keepplan failed");
