@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 
@@ -236,29 +235,6 @@ void release_a_spare_locked() {
   }
 }
 
-// The supervisor's next look, at the latest (ms): shortened while a spare's
-// start waits for a run to get going (reconcile_spares_locked()).
-long next_look_ms = 1000;
-
-// A new spare is not started while a run of its database started less than
-// kSpareDelayMs ago: starting a process (fork, connection, the spare's
-// warm-up) takes a core for several milliseconds, the one a short run needs
-// (a 1-file run on a warm pool lasts about that long). The run's end wakes
-// the supervisor, which starts the spare then.
-constexpr long kSpareDelayMs = 100;
-
-// ms until the youngest active run of dboid is kSpareDelayMs old (0: none younger).
-long spare_delay_locked(Oid dboid) {
-  const TimestampTz now = GetCurrentTimestamp();
-  long wait = 0;
-  for (const MpRunSlot& run : mp_shared->runs) {
-    if (!run.in_use || run.finished || run.dboid != dboid) continue;
-    const long age = static_cast<long>((now - run.started_at) / 1000);
-    if (age >= 0 && age < kSpareDelayMs) wait = std::max(wait, kSpareDelayMs - age);
-  }
-  return wait;
-}
-
 // A pool keeps a spare scanner while it is warm: not stopped, with live
 // workers, at least its floor of them (the workers come first when
 // max_worker_processes is tight).
@@ -272,11 +248,7 @@ void reconcile_spares_locked() {
     if (!want || slots_short) {
       stop_spare_locked(pi);
     } else if (spare_handles[pi] == nullptr && !p->spare_assigned) {
-      const long delay = spare_delay_locked(p->dboid);
-      if (delay > 0)
-        next_look_ms = std::min(next_look_ms, delay);
-      else
-        (void)start_spare_locked(pi);
+      (void)start_spare_locked(pi);
     }
   }
 }
@@ -972,7 +944,6 @@ void midipipe_supervisor_main(Datum arg) {
     reap_locked();
     reconcile_held_locked();
     slots_short = false;
-    next_look_ms = 1000;
     reconcile_runs_locked();
     reconcile_pools_locked();
     reconcile_spares_locked();
@@ -993,7 +964,7 @@ void midipipe_supervisor_main(Datum arg) {
       unlink(kAttemptsFile);
     }
 
-    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, next_look_ms,
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000,
                     PG_WAIT_EXTENSION);
     ResetLatch(MyLatch);
   }
