@@ -844,8 +844,9 @@ static_assert(spelled_as_in_quality_of());
 
 // A triad over a bass a third below its root is the seventh chord on the
 // bass in root position (D F A over B: Bm7b5; B D F over G: G7; C E G over
-// A: Am7; E G B over C: Cmaj7). `b`: the span's bass (its most frequent
-// one; have_bass false: none).
+// A: Am7; E G B over C: Cmaj7), and so is a sixth chord over its sixth (D F
+// A B over B: Bm7b5; C E G A over A: Am7). `b`: the span's bass (its most
+// frequent one; have_bass false: none).
 int seventh_over_bass(int id, int b, bool have_bass) {
   if (!have_bass) return id;
   const int r = id / kChordQualities, q = id % kChordQualities;
@@ -859,6 +860,10 @@ int seventh_over_bass(int id, int b, bool have_bass) {
     seventh = 10;  // maj over a minor third: m7
   else if (below == 4 && q == 1)
     seventh = 9;  // min over a major third: maj7
+  else if (below == 3 && q == 7)
+    seventh = 11;  // m6 over its sixth (D F A B over B): m7b5
+  else if (below == 3 && q == 6)
+    seventh = 10;  // 6 over its sixth (C E G A over A): m7
   return seventh < 0 ? id : b * kChordQualities + seventh;
 }
 
