@@ -177,15 +177,18 @@ class Frames {
     T total = 0;
     unrolled<12>([&](size_t i) { total += pc[i]; });
     f.inv = total > 0 ? static_cast<float>(1 / static_cast<double>(total)) : 0.0f;
-    // The first of the largest bass times (12 when none is positive).
-    T best = 0;
-    f.bass = 12;
-    unrolled<12>([&](size_t i) {
-      const bool more = bass[i] > best;
-      best = more ? bass[i] : best;
-      f.bass = more ? static_cast<uint32_t>(i) : f.bass;
+    // The first of the largest bass times (12 when none is positive). (With
+    // branches: most frames have one bass, so they are predictable, and a
+    // step costs fewer instructions than a branch-free one.)
+    T best = bass[0];
+    uint32_t at = 0;
+    unrolled<11>([&](size_t j) {
+      if (bass[j + 1] > best) [[unlikely]] {
+        best = bass[j + 1];
+        at = static_cast<uint32_t>(j + 1);
+      }
     });
-    if (total <= 0) f.bass = 12;
+    f.bass = total > 0 && best > 0 ? at : 12;
   }
   void repeat(uint64_t n) {
     if (!v.empty()) v.back().reps += n;
@@ -814,13 +817,13 @@ int quality_of(const double (&x)[12], int r) {
                                  s0247 + w[10], s0247 + w[11], s02 + w[3] + w[7] + w[10]};
   int pick = 0;
   double pick_score = -1e300;
-  for (int q = 0; q < kTemplates; ++q) {
-    const double score = 2 * in[q] - kPrior[static_cast<size_t>(q)] * total;  // (times total)
+  unrolled<kTemplates>([&](size_t q) {
+    const double score = 2 * in[q] - kPrior[q] * total;  // (times total)
     if (score > pick_score) {
-      pick = q;
+      pick = static_cast<int>(q);
       pick_score = score;
     }
-  }
+  });
   const double cosine = in[pick] / std::sqrt(sumsq * kQualities[pick].n);
   return cosine < kParams.no_chord ? -1 : r * kChordQualities + pick;
 }
@@ -994,8 +997,11 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
     double x[12];
     for (int i = 0; i < 12; ++i) x[i] = xf[i];
     int id = quality_of(x, root[f0]);
-    int b = 0;
-    for (int i = 1; i < 12; ++i) b = bass[i] > bass[b] ? i : b;
+    int b = 0;  // the first of the most frequent (with branches, as in Frames::push)
+    unrolled<11>([&](size_t j) {
+      if (bass[j + 1] > bass[b]) [[unlikely]]
+        b = static_cast<int>(j + 1);
+    });
     if (id >= 0) id = seventh_over_bass(id, b, bass[b] > 0);
     if (!(prog.empty() && id < 0) && (prog.empty() || prog.back().id != id)) {
       prog.push_back(Entry{frames.v[f0].tick, id, bass[b] > 0 ? b : 12});
