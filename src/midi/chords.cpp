@@ -32,7 +32,12 @@
 #include <cstring>
 #include <memory>
 #include <span>
+#include <type_traits>
 #include <utility>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "depth_internal.hpp"
 #include "key.hpp"
@@ -173,7 +178,26 @@ class Frames {
     Frame& f = v.emplace_back();  // (reserved: filled in place)
     f.tick = tick;
     f.reps = 0;
+#if defined(__SSE2__)
+    if constexpr (std::is_same_v<T, int64_t>) {
+      // IntPass's sums are whole numbers in [0, 2^52): as the low bits of
+      // 2^52 they are doubles exactly, which round to the floats a direct
+      // conversion gives. Four at a time.
+      const __m128i bits = _mm_set1_epi64x(0x4330000000000000);  // 2^52
+      const __m128d two52 = _mm_castsi128_pd(bits);
+      const auto half = [&](const T* q) {
+        const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+        return _mm_cvtpd_ps(_mm_sub_pd(_mm_castsi128_pd(_mm_or_si128(w, bits)), two52));
+      };
+      unrolled<3>([&](size_t k) {
+        _mm_storeu_ps(f.x + 4 * k, _mm_movelh_ps(half(pc + 4 * k), half(pc + 4 * k + 2)));
+      });
+    } else {
+      unrolled<12>([&](size_t i) { f.x[i] = static_cast<float>(pc[i]); });
+    }
+#else
     unrolled<12>([&](size_t i) { f.x[i] = static_cast<float>(pc[i]); });
+#endif
     T total = 0;
     unrolled<12>([&](size_t i) { total += pc[i]; });
     f.inv = total > 0 ? static_cast<float>(1 / static_cast<double>(total)) : 0.0f;
@@ -454,6 +478,18 @@ class IntPass {
     ws_ = x;
     we_ = std::min(ws_ + wlen_, seg_end_);
     const int64_t len = static_cast<int64_t>(we_ - ws_);
+#if defined(__SSE2__)
+    // Two at a time (the counts are below 2^31 and not negative: their low
+    // halves times a length below 2^32 are the exact products).
+    if (len < (int64_t{1} << 32)) [[likely]] {
+      const __m128i l = _mm_set1_epi64x(len);
+      unrolled<6>([&](size_t i) {
+        const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pc_cnt_ + 2 * i));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(pc_ + 2 * i), _mm_mul_epu32(c, l));
+      });
+      return;
+    }
+#endif
     unrolled<12>([&](size_t i) { pc_[i] = pc_cnt_[i] * len; });
   }
 
