@@ -32,6 +32,7 @@
 #include <cstring>
 #include <memory>
 #include <span>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -51,8 +52,8 @@ using depth_detail::Meter;
 using depth_detail::radix_sort;
 
 struct Quality {
-  const char* name;
-  const char* suffix;
+  std::string_view name;
+  std::string_view suffix;
   uint8_t n;
   uint8_t iv[5];
   uint8_t kind;  // 0 triad, 1 suspended, 2 sixth/seventh, 3 dim/aug, 4 half/full dim 7th, 5 ninth
@@ -81,8 +82,8 @@ constexpr Quality kQualities[kChordQualities] = {
     // analyses do (Ab C Eb F# in C: F#aug6); only step 4 gives it.
     {"aug6", "aug6", 4, {0, 2, 6, 9}, 3},
 };
-constexpr const char* kRootNames[12] = {"C",  "C#", "D",  "Eb", "E",  "F",
-                                        "F#", "G",  "Ab", "A",  "Bb", "B"};
+constexpr std::string_view kRootNames[12] = {"C",  "C#", "D",  "Eb", "E",  "F",
+                                             "F#", "G",  "Ab", "A",  "Bb", "B"};
 
 bool is_seventh(int q) noexcept { return q >= 8 && q <= 13; }
 bool is_extended(int q) noexcept { return q >= 14 && q <= 17; }
@@ -168,8 +169,7 @@ class Frames {
     // A window equal to the one before, bit for bit (a chord held across
     // the beat), adds to its count: compared before anything is converted.
     static_assert(sizeof(T) == sizeof(uint64_t));
-    if (!v.empty() && std::memcmp(last_, pc, 12 * sizeof(T)) == 0 &&
-        std::memcmp(last_ + 12, bass, 12 * sizeof(T)) == 0) {
+    if (!v.empty() && same(last_, pc) && same(last_ + 12, bass)) {
       ++v.back().reps;
       return;
     }
@@ -220,6 +220,22 @@ class Frames {
   std::vector<Frame> v;
 
  private:
+  // Whether the 12 words at `a` and at `b` are equal bit for bit (memcmp,
+  // inline: most windows differ, and a call costs more than the compare).
+  template <class T>
+  static bool same(const uint64_t* a, const T* b) noexcept {
+#if defined(__SSE2__)
+    __m128i eq = _mm_set1_epi32(-1);
+    unrolled<6>([&](size_t i) {
+      eq = _mm_and_si128(
+          eq, _mm_cmpeq_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + 2 * i)),
+                              _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2 * i))));
+    });
+    return _mm_movemask_epi8(eq) == 0xFFFF;
+#else
+    return std::memcmp(a, b, 12 * sizeof(T)) == 0;
+#endif
+  }
   uint64_t last_[24] = {};  // the bits of the last window pushed (pc, then bass)
 };
 
@@ -1098,12 +1114,21 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
     poller.step();
     const Entry& e = prog[i];
     const int q = e.id >= 0 ? e.id % kChordQualities : -1;
+    // The name composed in place: one string built (no strlen, no append).
+    char name[16] = {'N'};
+    size_t len = 1;
+    if (e.id >= 0) {
+      const std::string_view rn = kRootNames[e.id / kChordQualities];
+      const std::string_view suffix = chord_suffix(q);
+      std::memcpy(name, rn.data(), rn.size());
+      std::memcpy(name + rn.size(), suffix.data(), suffix.size());
+      len = rn.size() + suffix.size();
+    }
     ChordEvent c{e.tick, clock.at(e.tick), std::nullopt, std::string(chord_quality_name(q)),
-                 std::string(e.id >= 0 ? kRootNames[e.id / kChordQualities] : "N")};
+                 std::string(name, len)};
     if (e.id >= 0) {
       const int r = e.id / kChordQualities;
       c.root = static_cast<int16_t>(r);
-      c.name += kQualities[q].suffix;
       const uint64_t end = i + 1 < prog.size() ? prog[i + 1].tick : std::max(last, e.tick);
       const double dt = static_cast<double>(end - e.tick);
       time[e.id] += dt;
