@@ -469,7 +469,7 @@ bool performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
   uint64_t cur_bar = UINT64_MAX, cur_hash = 0;
   uint64_t bar = 0;
   uint64_t bar_lo = 0, bar_hi = 0;       // the bar kept (see BarCursor)
-  uint64_t bar_whole = 0, bar_room = 0;  // (BarCursor's next-bar step: not used here)
+  uint64_t bar_whole = 0, bar_room = 0;  // (BarCursor's len_ and room_)
   // The tempo in force (Clock::tempo_at: the last of the tempos at or before
   // the tick, 500,000 before the first), the starts being visited in order.
   const std::pair<uint64_t, uint32_t>* next_tempo = in.tempos.data();
@@ -502,6 +502,15 @@ bool performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
       uint32_t p32 = 0;
       if (start >= bar_lo && start < bar_hi) {  // BarCursor::bar_of() inline
         const uint64_t off = start - bar_lo;    // pos, exactly (see BarCursor)
+        pos = static_cast<double>(off);
+        int_pos = int_grid && off < kGridLimit;
+        p32 = static_cast<uint32_t>(off);
+      } else if (start >= bar_hi && start - bar_hi < bar_whole && bar_whole <= bar_room - bar_hi) {
+        // The next bar, whole and in the same segment (BarCursor::bar_of()).
+        bar_lo = bar_hi;
+        bar_hi += bar_whole;
+        ++bar;
+        const uint64_t off = start - bar_lo;
         pos = static_cast<double>(off);
         int_pos = int_grid && off < kGridLimit;
         p32 = static_cast<uint32_t>(off);
