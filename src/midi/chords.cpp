@@ -85,6 +85,24 @@ constexpr Quality kQualities[kChordQualities] = {
 constexpr std::string_view kRootNames[12] = {"C",  "C#", "D",  "Eb", "E",  "F",
                                              "F#", "G",  "Ab", "A",  "Bb", "B"};
 
+// Every chord's name (root + suffix) by id = root * kChordQualities + quality.
+struct ChordName {
+  char text[8];
+  size_t len;
+};
+constexpr auto kChordNames = [] {
+  std::array<ChordName, 12 * kChordQualities> t{};
+  for (size_t id = 0; id < t.size(); ++id) {
+    const std::string_view root = kRootNames[id / kChordQualities];
+    const std::string_view suffix = kQualities[id % kChordQualities].suffix;
+    ChordName& n = t[id];
+    for (const char ch : root) n.text[n.len++] = ch;
+    for (const char ch : suffix) n.text[n.len++] = ch;
+  }
+  return t;
+}();
+constexpr ChordName kNoChordName = {{'N'}, 1};
+
 bool is_seventh(int q) noexcept { return q >= 8 && q <= 13; }
 bool is_extended(int q) noexcept { return q >= 14 && q <= 17; }
 constexpr int kAug6 = 18;       // the augmented sixth (kQualities)
@@ -1114,18 +1132,10 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
     poller.step();
     const Entry& e = prog[i];
     const int q = e.id >= 0 ? e.id % kChordQualities : -1;
-    // The name composed in place: one string built (no strlen, no append).
-    char name[16] = {'N'};
-    size_t len = 1;
-    if (e.id >= 0) {
-      const std::string_view rn = kRootNames[e.id / kChordQualities];
-      const std::string_view suffix = chord_suffix(q);
-      std::memcpy(name, rn.data(), rn.size());
-      std::memcpy(name + rn.size(), suffix.data(), suffix.size());
-      len = rn.size() + suffix.size();
-    }
+    // (The names from a table: one string built, no strlen, no append.)
+    const ChordName& name = e.id >= 0 ? kChordNames[static_cast<size_t>(e.id)] : kNoChordName;
     ChordEvent c{e.tick, clock.at(e.tick), std::nullopt, std::string(chord_quality_name(q)),
-                 std::string(name, len)};
+                 std::string(name.text, name.len)};
     if (e.id >= 0) {
       const int r = e.id / kChordQualities;
       c.root = static_cast<int16_t>(r);
