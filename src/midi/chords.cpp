@@ -729,10 +729,15 @@ std::vector<int8_t> roots_of(const std::vector<Frame>& frames, Meter& meter,
     double pos;
     bars.bar_of(fr.tick, pos);
     while (seg + 1 < meter.size() && meter.seg(seg + 1).tick <= fr.tick) ++seg;
+    // (Whole when its truncation equals it, as floor would say below 2^62;
+    // a cast is cheaper than floor without SSE4.1.)
     const double in_beat = pos / beat[seg];
-    const float pen = static_cast<float>(pos == 0                         ? p.change_bar
-                                         : in_beat == std::floor(in_beat) ? p.change_beat
-                                                                          : p.change_sub);
+    const bool on_beat = std::fabs(in_beat) < 0x1p62
+                             ? static_cast<double>(static_cast<int64_t>(in_beat)) == in_beat
+                             : in_beat == std::floor(in_beat);
+    const float pen = static_cast<float>(pos == 0  ? p.change_bar
+                                         : on_beat ? p.change_beat
+                                                   : p.change_sub);
     // The best state (the first of the best) and the step.
     const F4 t = max4(max4(v[0], v[1]), v[2]);
     const float vmax = std::max(std::max(t[0], t[1]), std::max(t[2], t[3]));
