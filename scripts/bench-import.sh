@@ -33,6 +33,9 @@
 #       on / off CPU ratio the import would have if writing the depth rows cost nothing;
 #   (e) the import with depth on, midipipe.content_search on and off in alternating rounds
 #       (MIDIPIPE_BENCH_CONTENT_ROUNDS, default 2; issue 18: at least 0.90 of the files/s),
+#       the server CPU per file of both, and each round the engine alone with and without
+#       the content columns (bench_files depth / depth-nocontent): the "ceiling" is the
+#       on / off CPU ratio the import would have if writing the content rows cost nothing;
 #       then the latency (median, p95) of 100 queries of each content search on the N
 #       files' rows, and EXPLAIN showing their GIN indexes (docs/content.md);
 #   (c) the pool workers' memory (VmRSS and RssAnon from /proc/PID/status) before,
@@ -389,29 +392,57 @@ ceiling=$(awk -v c="$cpu_off" -v e="$eng_extra" 'BEGIN {printf "%.3f", c / (c + 
 # of 10 common progressions (each 10 times), midipipe_similar of 100 contents; and EXPLAIN of
 # the statements inside them, which must name the GIN indexes.
 content_rounds=${MIDIPIPE_BENCH_CONTENT_ROUNDS:-2}
-content_import() {  # on|off -> files/s
+content_import() {  # on|off -> "files/s server_cpu_us_per_file"
   Q -c "ALTER SYSTEM SET midipipe.content_search = $1" -c "SELECT pg_reload_conf()" >/dev/null
   sleep 1
-  depth_import on | awk '{print $1}'
+  depth_import on
+}
+# The engine alone, depth on, with and without the content columns: CPU per file of
+# $workers bench_files processes (no database). What content costs before any row is written.
+engine_content_us() {  # on|off
+  local out
+  out=$("$bench_files" "$workers" "$bdir/list-$N.txt" $([[ $1 == on ]] && echo depth || echo depth-nocontent)) ||
+    die "bench_files failed"
+  awk -v c="$(sed -n 's/^engine_cpu_seconds=//p' <<<"$out")" -v n="$N" 'BEGIN {printf "%.1f", c * 1e6 / n}'
 }
 step "content search off, on, alternating (depth on): $N files, workers => $workers, $content_rounds rounds"
 content_on_list=() content_off_list=() content_round_list=()
+ccpu_on_list=() ccpu_off_list=() ceng_extra_list=()
 for ((r = 1; r <= content_rounds; r++)); do
   if ((r % 2 == 1)); then
-    c_off=$(content_import off)
-    c_on=$(content_import on)
+    read -r c_off k_off < <(content_import off)
+    read -r c_on k_on < <(content_import on)
+    ce_off=$(engine_content_us off)
+    ce_on=$(engine_content_us on)
   else
-    c_on=$(content_import on)
-    c_off=$(content_import off)
-    c_on2=$(content_import on)  # the last run of the series leaves the content rows
+    ce_on=$(engine_content_us on)
+    ce_off=$(engine_content_us off)
+    read -r c_on k_on < <(content_import on)
+    read -r c_off k_off < <(content_import off)
+    read -r c_on2 k_on2 < <(content_import on)  # the last run of the series leaves the content rows
     c_on=$(awk -v a="$c_on" -v b="$c_on2" 'BEGIN {print (a + b) / 2}')
+    k_on=$(awk -v a="$k_on" -v b="$k_on2" 'BEGIN {print (a + b) / 2}')
   fi
-  echo "round $r: content off $c_off files/s, on $c_on (on / off = $(quotient "$c_on" "$c_off"))"
+  [[ -n $c_off && -n $k_off && -n $c_on && -n $k_on && -n $ce_off && -n $ce_on ]] ||
+    die "content round $r: a run failed"
+  ce_extra=$(awk -v a="$ce_on" -v b="$ce_off" 'BEGIN {printf "%.1f", a - b}')
+  echo "round $r: content off $c_off files/s, on $c_on (on / off = $(quotient "$c_on" "$c_off"));" \
+    "server CPU per file off $k_off us, on $k_on us; engine alone off $ce_off us, on $ce_on us (content +$ce_extra us)"
   content_on_list+=("$c_on")
   content_off_list+=("$c_off")
   content_round_list+=("$(quotient "$c_on" "$c_off")")
+  ccpu_on_list+=("$k_on")
+  ccpu_off_list+=("$k_off")
+  ceng_extra_list+=("$ce_extra")
 done
 ((content_rounds % 2 == 1)) && content_import on >/dev/null  # the search below needs the rows
+# As for depth in (d): the ceiling is the on / off ratio of CPU per file the import would have if
+# writing the content columns and their index entries cost nothing (the engine's extra alone).
+ccpu_on=$(median "${ccpu_on_list[@]}")
+ccpu_off=$(median "${ccpu_off_list[@]}")
+ceng_extra=$(median "${ceng_extra_list[@]}")
+ccpu_ratio=$(quotient "$ccpu_off" "$ccpu_on")
+cceiling=$(awk -v c="$ccpu_off" -v e="$ceng_extra" 'BEGIN {printf "%.3f", c / (c + e)}')
 Q -c "ALTER SYSTEM RESET midipipe.content_search" -c "SELECT pg_reload_conf()" >/dev/null
 content_on_fps=$(median "${content_on_list[@]}")
 content_off_fps=$(median "${content_off_list[@]}")
@@ -565,6 +596,9 @@ depth and split_tracks (median)   $depth_split_fps files/s  [${depth_split_list[
 $base_line
 import, content off / on (medians) $content_off_fps / $content_on_fps files/s  [off ${content_off_list[*]}] [on ${content_on_list[*]}]
 with content / without            $content_ratio  (median of the rounds' own ratios: $content_round_ratio  [${content_round_list[*]}])
+server CPU per file, off / on     $ccpu_off / $ccpu_on us = $ccpu_ratio  [off ${ccpu_off_list[*]}] [on ${ccpu_on_list[*]}]
+content's extra CPU, engine alone $ceng_extra us per file  [${ceng_extra_list[*]}]
+ceiling (content rows written free) $cceiling  (off / (off + the engine's extra), CPU per file)
 search latency, median / p95 (ms) melody $(lat melody 3) / $(lat melody 4), progression $(lat progression 3) / $(lat progression 4), similar $(lat similar 3) / $(lat similar 4)  ($N files; queries: melody $(lat melody 2), progression $(lat progression 2), similar $(lat similar 2))
 EXPLAIN names the GIN indexes     $explain_idx of 3
 (e)  content costs <= 10% of files/s (issue 18) $v_content  (both medians)

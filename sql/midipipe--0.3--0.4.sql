@@ -293,19 +293,25 @@ ALTER TABLE @extschema@.midipipe_tracks
 -- The GIN indexes keep a pending list of up to 64 MB (the default 4 MB made
 -- the batches merge it into the index again and again: the import ran at
 -- half the speed); VACUUM (autovacuum) merges it, searches read it meanwhile.
+-- Every content index is partial (NOT NULL): a NULL has no content to find,
+-- and every search's operator (=, &&, @>) is strict, so the planner uses the
+-- index for it; rows without content (drum and conductor tracks, drum-only
+-- files, an import with midipipe.content_search off) cost no index entry.
 CREATE INDEX midipipe_analysis_notes_fingerprint
-  ON @extschema@.midipipe_analysis (notes_fingerprint);
+  ON @extschema@.midipipe_analysis (notes_fingerprint)
+  WHERE notes_fingerprint IS NOT NULL;
 CREATE INDEX midipipe_analysis_notes_fingerprint_transposed
-  ON @extschema@.midipipe_analysis (notes_fingerprint_transposed);
+  ON @extschema@.midipipe_analysis (notes_fingerprint_transposed)
+  WHERE notes_fingerprint_transposed IS NOT NULL;
 CREATE INDEX midipipe_analysis_notes_bands
   ON @extschema@.midipipe_analysis USING gin (notes_bands)
-  WITH (gin_pending_list_limit = 65536);
+  WITH (gin_pending_list_limit = 65536) WHERE notes_bands IS NOT NULL;
 CREATE INDEX midipipe_analysis_progression_ngrams
   ON @extschema@.midipipe_analysis USING gin (progression_ngrams)
-  WITH (gin_pending_list_limit = 65536);
+  WITH (gin_pending_list_limit = 65536) WHERE progression_ngrams IS NOT NULL;
 CREATE INDEX midipipe_tracks_melody_ngrams
   ON @extschema@.midipipe_tracks USING gin (melody_ngrams)
-  WITH (gin_pending_list_limit = 65536);
+  WITH (gin_pending_list_limit = 65536) WHERE melody_ngrams IS NOT NULL;
 
 CREATE FUNCTION @extschema@.midipipe__melody_query(pitches int[],
     OUT intervals smallint[], OUT ngrams bigint[])

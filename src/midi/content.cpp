@@ -13,11 +13,12 @@ namespace midipipe {
 
 namespace {
 
+using content_detail::Quantiser;
 using depth_detail::Clock;
 using depth_detail::kDrumChannel;
 using depth_detail::Meter;
 
-constexpr uint64_t kGrid = 48;  // onsets and ends on a grid of 1/48 beat
+constexpr uint64_t kGrid = content_detail::kGrid;
 
 inline uint64_t mix(uint64_t x) noexcept {  // splitmix64's finaliser
   x ^= x >> 30;
@@ -26,11 +27,6 @@ inline uint64_t mix(uint64_t x) noexcept {  // splitmix64's finaliser
   x *= 0x94D049BB133111EBULL;
   x ^= x >> 31;
   return x;
-}
-
-// round(t * kGrid / ppq) without overflow (t < 2^56).
-inline uint64_t quantise(uint64_t t, uint64_t ppq) noexcept {
-  return (t / ppq) * kGrid + ((t % ppq) * 2 * kGrid + ppq) / (2 * ppq);
 }
 
 // An order-independent hash of a multiset of 64-bit elements: the sums of
@@ -55,7 +51,7 @@ struct MultisetHash {
 };
 
 void fingerprints(const DepthInput& in, Content& c, Poller& poller) {
-  const uint64_t ppq = in.ppq;
+  const Quantiser quantise(in.ppq);
   uint64_t o0 = UINT64_MAX, d0 = UINT64_MAX;
   int pmin = 128;
   for (const DepthNote& n : in.notes) {
@@ -68,14 +64,14 @@ void fingerprints(const DepthInput& in, Content& c, Poller& poller) {
   }
   poller.step(in.notes.size());
   if (o0 != UINT64_MAX) {
-    const uint64_t q0 = quantise(o0, ppq);
+    const uint64_t q0 = quantise(o0);
     MultisetHash exact, moved;
     for (const DepthNote& n : in.notes) {
       if (n.channel == kDrumChannel) continue;
       // onsets and ends as separate elements: independent of how note-ons
       // and note-offs of one pitch pair up (format 0 vs 1, channels merged)
-      const uint64_t s = (quantise(n.start, ppq) - q0) << 9 | 1u << 8;
-      const uint64_t e = (quantise(n.end, ppq) - q0) << 9;
+      const uint64_t s = (quantise(n.start) - q0) << 9 | 1u << 8;
+      const uint64_t e = (quantise(n.end) - q0) << 9;
       exact.add(s | n.pitch);
       exact.add(e | n.pitch);
       moved.add(s | static_cast<uint64_t>(n.pitch - pmin));
@@ -85,23 +81,43 @@ void fingerprints(const DepthInput& in, Content& c, Poller& poller) {
     c.notes_fingerprint_transposed = moved.hex();
   }
   if (d0 != UINT64_MAX) {
-    const uint64_t q0 = quantise(d0, ppq);
+    const uint64_t q0 = quantise(d0);
     MultisetHash drums;
     for (const DepthNote& n : in.notes)
-      if (n.channel == kDrumChannel) drums.add((quantise(n.start, ppq) - q0) << 8 | n.pitch);
+      if (n.channel == kDrumChannel) drums.add((quantise(n.start) - q0) << 8 | n.pitch);
     c.drums_fingerprint = drums.hex();
   }
   poller.step(in.notes.size());
 }
 
+// Sorts keys whose high bits (onset << 7) come from notes sorted by start:
+// only the runs of one onset need sorting (by pitch), the whole vector when
+// the notes were not in onset order. The result is std::sort's.
+void sort_by_onset_runs(std::vector<uint64_t>& keys) {
+  size_t run = 0;
+  for (size_t i = 1; i <= keys.size(); ++i) {
+    if (i < keys.size() && keys[i] >> 7 == keys[run] >> 7) continue;
+    if (i < keys.size() && keys[i] >> 7 < keys[run] >> 7) {
+      std::sort(keys.begin(), keys.end());
+      return;
+    }
+    if (i - run > 1)
+      std::sort(keys.begin() + static_cast<ptrdiff_t>(run),
+                keys.begin() + static_cast<ptrdiff_t>(i));
+    run = i;
+  }
+}
+
 // One-permutation MinHash of the 4-grams of (pitch step, onset step) tokens
 // of the non-drum notes in (onset, pitch) order, densified by rotation.
 void minhash(const DepthInput& in, Content& c, Poller& poller) {
+  const Quantiser quantise(in.ppq);
   std::vector<uint64_t> keys;
+  keys.reserve(in.notes.size());
   for (const DepthNote& n : in.notes)
-    if (n.channel != kDrumChannel) keys.push_back(quantise(n.start, in.ppq) << 7 | n.pitch);
+    if (n.channel != kDrumChannel) keys.push_back(quantise(n.start) << 7 | n.pitch);
   if (keys.size() < 5) return;
-  std::sort(keys.begin(), keys.end());
+  sort_by_onset_runs(keys);
   poller.step(keys.size());
   constexpr uint64_t kEmpty = UINT64_MAX;
   uint64_t bins[kMinhashBins];

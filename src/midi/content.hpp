@@ -11,6 +11,7 @@
 // anything but std::bad_alloc and bound their input.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -67,6 +68,34 @@ inline constexpr int kAugSixth = 5;                   // the augmented sixth's f
 int chord_family(std::string_view quality) noexcept;  // -1 for "none"/unknown
 // "I", "bIII", "#iv", "viio", "III+", "Vsus", "bVI+6": degree 0..11 semitones above the tonic.
 std::string roman_numeral(int degree, int family);
+
+namespace content_detail {
+
+inline constexpr uint64_t kGrid = 48;  // onsets and ends on a grid of 1/48 beat
+__extension__ typedef unsigned __int128 U128;
+
+// round(t * kGrid / ppq), halves up, for t < 2^56 (no overflow: 2 kGrid t <
+// 2^63): floor((2 kGrid t + ppq) / (2 ppq)). One file's notes all divide by
+// the same 2 ppq, so the division is a multiplication by its reciprocal m =
+// floor(2^64 / d) + 1, exact while x (d m - 2^64) < 2^64, i.e. x <= 2^64 / d
+// (d m - 2^64 <= d); past that (ticks beyond about 2^40) a division.
+class Quantiser {
+ public:
+  explicit Quantiser(uint64_t ppq) noexcept
+      : d_(2 * std::max<uint64_t>(ppq, 1)),
+        half_(d_ / 2),
+        m_(UINT64_MAX / d_ + 1),
+        lim_(UINT64_MAX / d_) {}
+  uint64_t operator()(uint64_t t) const noexcept {
+    const uint64_t x = 2 * kGrid * t + half_;
+    return x <= lim_ ? static_cast<uint64_t>((static_cast<U128>(x) * m_) >> 64) : x / d_;
+  }
+
+ private:
+  uint64_t d_, half_, m_, lim_;
+};
+
+}  // namespace content_detail
 
 struct Analysis;
 // Fills Analysis::content from the notes the depth pass sorted (by start,

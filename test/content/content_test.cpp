@@ -275,3 +275,37 @@ TEST(ContentProgression, Syntax) {
   for (int i = 0; i < 70; ++i) many += i % 2 ? "I " : "V ";
   EXPECT_NE(parse_progression(many).error_pos, 0);
 }
+
+// The fingerprints' grid: the reciprocal multiplication equals the division
+// it replaces, round(t * 48 / ppq) halves up, for every resolution a file can
+// have and ticks up to 2^56 (past the reciprocal's range too).
+TEST(ContentFingerprint, QuantiserEqualsTheDivision) {
+  auto reference = [](uint64_t t, uint64_t ppq) {
+    return (t / ppq) * 48 + ((t % ppq) * 2 * 48 + ppq) / (2 * ppq);
+  };
+  uint64_t state = 0x9E3779B97F4A7C15ULL;
+  auto next = [&state] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  for (uint64_t ppq = 1; ppq <= 65535; ++ppq) {
+    const content_detail::Quantiser q(ppq);
+    const uint64_t edges[] = {0,
+                              1,
+                              ppq - 1,
+                              ppq,
+                              ppq + 1,
+                              ppq / 2,
+                              ppq * 1000 + ppq / 2,
+                              (1ULL << 40) + 7,
+                              (1ULL << 47) - 1,
+                              (1ULL << 56) - 1};
+    for (uint64_t t : edges) ASSERT_EQ(q(t), reference(t, ppq)) << "ppq " << ppq << " t " << t;
+    for (int i = 0; i < 64; ++i) {
+      const uint64_t t = next() >> (8 + i % 48);  // below 2^56, all magnitudes
+      ASSERT_EQ(q(t), reference(t, ppq)) << "ppq " << ppq << " t " << t;
+    }
+  }
+}
