@@ -36,6 +36,9 @@
 #       the server CPU per file of both, and each round the engine alone with and without
 #       the content columns (bench_files depth / depth-nocontent): the "ceiling" is the
 #       on / off CPU ratio the import would have if writing the content rows cost nothing;
+#       the rows of the last run copied by INSERT ... SELECT with and without their content
+#       columns (the cheapest way to write them), and the "floor": the ratio with the
+#       engine's extra and that writing cost only;
 #       then the latency (median, p95) of 100 queries of each content search on the N
 #       files' rows, and EXPLAIN showing their GIN indexes (docs/content.md);
 #   (c) the pool workers' memory (VmRSS and RssAnon from /proc/PID/status) before,
@@ -448,6 +451,57 @@ content_on_fps=$(median "${content_on_list[@]}")
 content_off_fps=$(median "${content_off_list[@]}")
 content_ratio=$(quotient "$content_on_fps" "$content_off_fps")
 content_round_ratio=$(median "${content_round_list[@]}")
+# The database's own floor for the content columns: the rows of the last "on" run copied by
+# INSERT ... SELECT into empty tables shaped as midipipe_analysis and midipipe_tracks (their
+# indexes, the GIN ones included), once with the content columns NULL and once as they are:
+# the cheapest way to write the same rows (no analysis, no per-row statements). The best of 3
+# of each, alternating; the difference per file is what the content rows cost to write at
+# least, whoever writes them.
+step "content rows written alone (INSERT ... SELECT), the best of 3"
+write_floor=$(Q <<'SQL'
+SET client_min_messages = warning;
+DROP TABLE IF EXISTS bench_x_analysis, bench_x_tracks;
+CREATE TABLE bench_x_analysis (LIKE midipipe_analysis INCLUDING ALL);
+CREATE TABLE bench_x_tracks (LIKE midipipe_tracks INCLUDING ALL);
+CREATE TEMP TABLE wf (kind text, us double precision);
+DO $$
+DECLARE
+  n bigint := (SELECT count(*) FROM midipipe_analysis);
+  an_all text; an_plain text; tr_all text; tr_plain text; t0 timestamptz;
+BEGIN
+  -- every column, and every column with the content ones (from notes_fingerprint on, and
+  -- the melody_* of the tracks) as NULL
+  SELECT string_agg(attname, ', ' ORDER BY attnum),
+         string_agg(CASE WHEN attnum >= (SELECT attnum FROM pg_attribute WHERE attrelid = 'midipipe_analysis'::regclass
+                                           AND attname = 'notes_fingerprint') THEN 'NULL' ELSE attname END, ', ' ORDER BY attnum)
+    INTO an_all, an_plain
+    FROM pg_attribute WHERE attrelid = 'midipipe_analysis'::regclass AND attnum > 0 AND NOT attisdropped;
+  SELECT string_agg(attname, ', ' ORDER BY attnum),
+         string_agg(CASE WHEN attname LIKE 'melody\_%' THEN 'NULL' ELSE attname END, ', ' ORDER BY attnum)
+    INTO tr_all, tr_plain
+    FROM pg_attribute WHERE attrelid = 'midipipe_tracks'::regclass AND attnum > 0 AND NOT attisdropped;
+  FOR i IN 1 .. 3 LOOP
+    TRUNCATE bench_x_analysis, bench_x_tracks;
+    t0 := clock_timestamp();
+    EXECUTE format('INSERT INTO bench_x_analysis SELECT %s FROM midipipe_analysis', an_plain);
+    EXECUTE format('INSERT INTO bench_x_tracks SELECT %s FROM midipipe_tracks', tr_plain);
+    INSERT INTO wf VALUES ('plain', extract(epoch FROM clock_timestamp() - t0) * 1e6 / n);
+    TRUNCATE bench_x_analysis, bench_x_tracks;
+    t0 := clock_timestamp();
+    EXECUTE format('INSERT INTO bench_x_analysis SELECT %s FROM midipipe_analysis', an_all);
+    EXECUTE format('INSERT INTO bench_x_tracks SELECT %s FROM midipipe_tracks', tr_all);
+    INSERT INTO wf VALUES ('content', extract(epoch FROM clock_timestamp() - t0) * 1e6 / n);
+  END LOOP;
+END $$;
+DROP TABLE bench_x_analysis, bench_x_tracks;
+SELECT round(min(us) FILTER (WHERE kind = 'plain')::numeric, 1) || ' ' ||
+       round(min(us) FILTER (WHERE kind = 'content')::numeric, 1) FROM wf;
+SQL
+) || die "the INSERT ... SELECT of the content rows failed"
+read -r wf_plain wf_content <<<"$write_floor"
+wf_extra=$(awk -v a="$wf_content" -v b="$wf_plain" 'BEGIN {printf "%.1f", a - b}')
+cfloor=$(awk -v c="$ccpu_off" -v e="$ceng_extra" -v w="$wf_extra" 'BEGIN {printf "%.3f", c / (c + e + w)}')
+echo "rows of $N files, INSERT ... SELECT: without content $wf_plain us per file, with it $wf_content us (+$wf_extra us)"
 Q -c "VACUUM ANALYZE midipipe_analysis, midipipe_tracks" >/dev/null  # as autovacuum would: merges the GIN pending lists
 step "search latency: 100 queries each"
 search_out=$(Q <<'SQL'
@@ -599,6 +653,8 @@ with content / without            $content_ratio  (median of the rounds' own rat
 server CPU per file, off / on     $ccpu_off / $ccpu_on us = $ccpu_ratio  [off ${ccpu_off_list[*]}] [on ${ccpu_on_list[*]}]
 content's extra CPU, engine alone $ceng_extra us per file  [${ceng_extra_list[*]}]
 ceiling (content rows written free) $cceiling  (off / (off + the engine's extra), CPU per file)
+content rows, INSERT ... SELECT   +$wf_extra us per file  (without $wf_plain, with $wf_content: the writing's own floor)
+floor (engine + rows written alone) $cfloor  (off / (off + the engine's extra + that), CPU per file)
 search latency, median / p95 (ms) melody $(lat melody 3) / $(lat melody 4), progression $(lat progression 3) / $(lat progression 4), similar $(lat similar 3) / $(lat similar 4)  ($N files; queries: melody $(lat melody 2), progression $(lat progression 2), similar $(lat similar 2))
 EXPLAIN names the GIN indexes     $explain_idx of 3
 (e)  content costs <= 10% of files/s (issue 18) $v_content  (both medians)
