@@ -500,8 +500,8 @@ void midipipe_worker_main(Datum arg) {
   // at 100,000 files 37% of the server's CPU (perf). The worker gives the
   // merge the memory (auto)vacuum gives the same merge, maintenance_work_mem
   // (64 MB by default); only such a merge allocates it.
-  SetConfigOption("work_mem", GetConfigOption("maintenance_work_mem", false, false),
-                  PGC_USERSET, PGC_S_SESSION);
+  SetConfigOption("work_mem", GetConfigOption("maintenance_work_mem", false, false), PGC_USERSET,
+                  PGC_S_SESSION);
 #ifdef USE_LZ4
   // Large values (chord progressions, split tracks) are compressed with lz4,
   // several times faster than pglz (on columns that do not set a method).
