@@ -36,6 +36,9 @@
 #       the server CPU per file of both, and each round the engine alone with and without
 #       the content columns (bench_files depth / depth-nocontent): the "ceiling" is the
 #       on / off CPU ratio the import would have if writing the content rows cost nothing;
+#       the rows of the last run copied by INSERT ... SELECT with and without their content
+#       columns (the cheapest way to write them), and the "floor": the ratio with the
+#       engine's extra and that writing cost only;
 #       then the latency (median, p95) of 100 queries of each content search on the N
 #       files' rows, and EXPLAIN showing their GIN indexes (docs/content.md);
 #   (c) the pool workers' memory (VmRSS and RssAnon from /proc/PID/status) before,
@@ -56,13 +59,18 @@
 # MIDIPIPE_BENCH_PORT (5497), MIDIPIPE_BENCH_ROUNDS (5), MIDIPIPE_BENCH_SKIP_BUILD=1,
 # MIDIPIPE_BENCH_KEEP=1 (leave the cluster running at the end), MIDIPIPE_BENCH_DEPTH_ROUNDS (2),
 # MIDIPIPE_BENCH_WARM (3 warm 1-file runs per cold one), MIDIPIPE_BENCH_BASELINE (a commit whose
-# library is the baseline of (d), e.g. 029c34b; none by default).
+# library is the baseline of (d), e.g. 029c34b; none by default), MIDIPIPE_BENCH_PARTS (the
+# parts to run, default abde: (a) with (c), (b), (d), (e); e.g. MIDIPIPE_BENCH_PARTS=e bash
+# scripts/bench-import.sh 100000 for the content search's figures on a large tree alone).
 set -euo pipefail
 
 me=bench-import min_n=200
 # shellcheck source=scripts/bench-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 rounds=${MIDIPIPE_BENCH_ROUNDS:-5}
+parts=${MIDIPIPE_BENCH_PARTS:-abde}  # which of (a) (with (c)), (b), (d), (e) to run
+want() { [[ $parts == *"$1"* ]]; }
+hz=$(getconf CLK_TCK)
 workers=2
 small_n=1
 small_workers=8
@@ -152,6 +160,7 @@ warm_cache "$small"
 echo "read $tree and $small once"
 
 # ------------------------------------------------------------------ (a) engine alone
+if want a; then
 step "engine alone: $N files, $workers processes, depth on (the import's default)"
 engine_run() {  # -> "files_per_sec cpu_seconds"
   local out
@@ -199,7 +208,6 @@ for p in $pids; do echo "0 $p before $(mem_of "$p")" >>"$samples"; done
 ) >"$samples.raw" &
 sampler_pid=$!
 
-hz=$(getconf CLK_TCK)
 ticks0=$(cluster_ticks)
 t_start=$(now)
 Q -c "SELECT midipipe_import('$tree', workers => $workers)" >"$bdir/import.out" 2>&1 ||
@@ -278,6 +286,7 @@ grep -v '^MEMFLAT' <<<"$mem_report"
 mem_verdict=$(sed -n 's/^MEMFLAT \([^ ]*\) .*/\1/p' <<<"$mem_report")
 mem_growth=$(sed -n 's/^MEMFLAT [^ ]* //p' <<<"$mem_report")
 
+fi
 # ------------------------------------------------------------------ (d) analysis depth on
 # The same import with midipipe.analysis_depth = on (the default; issue 16: the default import
 # at least as fast as the depth-off import), against the same import with it off, in alternating
@@ -325,6 +334,7 @@ engine_depth_us() {  # off|on -> CPU per file of the engine alone ($workers proc
     die "bench_files failed"
   awk -v c="$(sed -n 's/^engine_cpu_seconds=//p' <<<"$out")" -v n="$N" 'BEGIN {printf "%.1f", c * 1e6 / n}'
 }
+if want d; then
 step "analysis depth off, on, on + split_tracks, alternating: $N files, workers => $workers, $depth_rounds rounds"
 depth_off_list=() depth_on_list=() depth_split_list=() base_list=() cpu_base_list=() base_ratio_list=()
 cpu_off_list=() cpu_on_list=() eng_extra_list=() round_ratio_list=()
@@ -381,8 +391,10 @@ cpu_on=$(median "${cpu_on_list[@]}")
 eng_extra=$(median "${eng_extra_list[@]}")
 cpu_ratio_d=$(quotient "$cpu_off" "$cpu_on")
 ceiling=$(awk -v c="$cpu_off" -v e="$eng_extra" 'BEGIN {printf "%.3f", c / (c + e)}')
+fi
 
 # ------------------------------------------------------------------ (e) content search
+if want e; then
 # The import with depth on, with midipipe.content_search on (the default) and off (a server
 # setting the workers read at each batch: ALTER SYSTEM + reload), alternating as (d) does
 # (MIDIPIPE_BENCH_CONTENT_ROUNDS, default 2; issue 18: the content columns may cost at most 10%
@@ -448,6 +460,57 @@ content_on_fps=$(median "${content_on_list[@]}")
 content_off_fps=$(median "${content_off_list[@]}")
 content_ratio=$(quotient "$content_on_fps" "$content_off_fps")
 content_round_ratio=$(median "${content_round_list[@]}")
+# The database's own floor for the content columns: the rows of the last "on" run copied by
+# INSERT ... SELECT into empty tables shaped as midipipe_analysis and midipipe_tracks (their
+# indexes, the GIN ones included), once with the content columns NULL and once as they are:
+# the cheapest way to write the same rows (no analysis, no per-row statements). The best of 3
+# of each, alternating; the difference per file is what the content rows cost to write at
+# least, whoever writes them.
+step "content rows written alone (INSERT ... SELECT), the best of 3"
+write_floor=$(Q <<'SQL'
+SET client_min_messages = warning;
+DROP TABLE IF EXISTS bench_x_analysis, bench_x_tracks;
+CREATE TABLE bench_x_analysis (LIKE midipipe_analysis INCLUDING ALL);
+CREATE TABLE bench_x_tracks (LIKE midipipe_tracks INCLUDING ALL);
+CREATE TEMP TABLE wf (kind text, us double precision);
+DO $$
+DECLARE
+  n bigint := (SELECT count(*) FROM midipipe_analysis);
+  an_all text; an_plain text; tr_all text; tr_plain text; t0 timestamptz;
+BEGIN
+  -- every column, and every column with the content ones (from notes_fingerprint on, and
+  -- the melody_* of the tracks) as NULL
+  SELECT string_agg(attname, ', ' ORDER BY attnum),
+         string_agg(CASE WHEN attnum >= (SELECT attnum FROM pg_attribute WHERE attrelid = 'midipipe_analysis'::regclass
+                                           AND attname = 'notes_fingerprint') THEN 'NULL' ELSE attname END, ', ' ORDER BY attnum)
+    INTO an_all, an_plain
+    FROM pg_attribute WHERE attrelid = 'midipipe_analysis'::regclass AND attnum > 0 AND NOT attisdropped;
+  SELECT string_agg(attname, ', ' ORDER BY attnum),
+         string_agg(CASE WHEN attname LIKE 'melody\_%' THEN 'NULL' ELSE attname END, ', ' ORDER BY attnum)
+    INTO tr_all, tr_plain
+    FROM pg_attribute WHERE attrelid = 'midipipe_tracks'::regclass AND attnum > 0 AND NOT attisdropped;
+  FOR i IN 1 .. 3 LOOP
+    TRUNCATE bench_x_analysis, bench_x_tracks;
+    t0 := clock_timestamp();
+    EXECUTE format('INSERT INTO bench_x_analysis SELECT %s FROM midipipe_analysis', an_plain);
+    EXECUTE format('INSERT INTO bench_x_tracks SELECT %s FROM midipipe_tracks', tr_plain);
+    INSERT INTO wf VALUES ('plain', extract(epoch FROM clock_timestamp() - t0) * 1e6 / n);
+    TRUNCATE bench_x_analysis, bench_x_tracks;
+    t0 := clock_timestamp();
+    EXECUTE format('INSERT INTO bench_x_analysis SELECT %s FROM midipipe_analysis', an_all);
+    EXECUTE format('INSERT INTO bench_x_tracks SELECT %s FROM midipipe_tracks', tr_all);
+    INSERT INTO wf VALUES ('content', extract(epoch FROM clock_timestamp() - t0) * 1e6 / n);
+  END LOOP;
+END $$;
+DROP TABLE bench_x_analysis, bench_x_tracks;
+SELECT round(min(us) FILTER (WHERE kind = 'plain')::numeric, 1) || ' ' ||
+       round(min(us) FILTER (WHERE kind = 'content')::numeric, 1) FROM wf;
+SQL
+) || die "the INSERT ... SELECT of the content rows failed"
+read -r wf_plain wf_content <<<"$write_floor"
+wf_extra=$(awk -v a="$wf_content" -v b="$wf_plain" 'BEGIN {printf "%.1f", a - b}')
+cfloor=$(awk -v c="$ccpu_off" -v e="$ceng_extra" -v w="$wf_extra" 'BEGIN {printf "%.3f", c / (c + e + w)}')
+echo "rows of $N files, INSERT ... SELECT: without content $wf_plain us per file, with it $wf_content us (+$wf_extra us)"
 Q -c "VACUUM ANALYZE midipipe_analysis, midipipe_tracks" >/dev/null  # as autovacuum would: merges the GIN pending lists
 step "search latency: 100 queries each"
 search_out=$(Q <<'SQL'
@@ -505,7 +568,9 @@ SQL
 echo "$explain"
 explain_idx=$(grep -oE 'midipipe_(tracks_melody_ngrams|analysis_progression_ngrams|analysis_notes_bands)' <<<"$explain" | sort -u | wc -l)
 
+fi
 # ------------------------------------------------------------------ (b) cold vs warm
+if want b; then
 step "cold vs warm: $small_n-file run, wait => true, workers => $small_workers, $rounds rounds of 1 cold + $warm_per_round warm"
 timed_import() {  # cold|warm -> milliseconds of the midipipe_import statement (call to return)
   local kind=$1 out
@@ -548,44 +613,53 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 cold_med=$(median "${cold_ms[@]}")
 warm_med=$(median "${warm_ms[@]}")
 cw_ratio=$(awk -v c="$cold_med" -v w="$warm_med" 'BEGIN {printf "%.2f", c / w}')
+fi
 
 verdict() { awk -v v="$1" -v t="$2" 'BEGIN {print (v >= t) ? "PASS" : "MISS"}'; }
-v_ratio=$(verdict "$ratio" 0.75)
-v_warm=$(awk -v w="$warm_med" 'BEGIN {print (w <= 10) ? "PASS" : "MISS"}')
-v_cw=$(verdict "$cw_ratio" 10)
-v_depth=$(verdict "$(awk -v a="$depth_ratio" -v b="$round_ratio" 'BEGIN {print (a < b) ? a : b}')" 1.0)
-if [[ -n $baseline ]]; then
-  base_ratio=$(quotient "$depth_on_fps" "$base_fps")
-  base_round_ratio=$(median "${base_ratio_list[@]}")
-  v_base=$(verdict "$(awk -v a="$base_ratio" -v b="$base_round_ratio" 'BEGIN {print (a < b) ? a : b}')" 1.0)
-  base_line="default / $baseline depth off   $base_ratio  (medians $depth_on_fps / $base_fps files/s; rounds' own ratios: median $base_round_ratio [${base_ratio_list[*]}]; server CPU per file $cpu_on / $cpu_base us)
-(d') default import >= $baseline's depth-off import  $v_base"
-else
-  base_line="(d') no baseline library (MIDIPIPE_BENCH_BASELINE=REV, e.g. 029c34b)"
-fi
-v_content=$(verdict "$(awk -v a="$content_ratio" -v b="$content_round_ratio" 'BEGIN {print (a < b) ? a : b}')" 0.90)
 
 bash scripts/check-server-log.sh "$cluster/server.log" >/dev/null 2>&1 ||
   die "the server log shows a crashed process: $cluster/server.log"
 
-cat <<EOF
-
-======== midipipe import benchmark: N=$N distinct files, workers=$workers, $(nproc) cores, $(date '+%F %T')
+echo
+echo "======== midipipe import benchmark: N=$N distinct files, workers=$workers, $(nproc) cores, $(date '+%F %T'), parts $parts"
+if want a; then
+  v_ratio=$(verdict "$ratio" 0.75)
+  cat <<EOF
 engine alone, depth on ($workers procs) $engine_fps files/s  (best of $engine_fps1 before and $engine_fps2 after the import)
 import, defaults (wall clock)     $imp_fps_wall files/s  ($N files in $wall_secs s)
 import (midipipe_runs times)      $imp_fps_run files/s  ($run_secs s)
 import / engine (wall)            $ratio
 CPU per file: engine / import     $eng_us / $imp_us us = $cpu_ratio  (whole server; hardly moved by other load)
 CPU per file, database half       $db_us us = $db_share x the engine's  (import - engine; <= 0.333 for 0.75)
+worker RssAnon growth (worst)     $mem_growth kB over the run
+(a)  import >= 0.75 of the engine alone     $v_ratio
+(c)  worker memory flat across the run      $mem_verdict
+EOF
+fi
+if want b; then
+  v_warm=$(awk -v w="$warm_med" 'BEGIN {print (w <= 10) ? "PASS" : "MISS"}')
+  v_cw=$(verdict "$cw_ratio" 10)
+  cat <<EOF
 cold $small_n-file run (median)         $cold_med ms   [${cold_ms[*]}]
 warm $small_n-file run (median)         $warm_med ms   [${warm_ms[*]}]
 cold / warm                       $cw_ratio
 load average (1, 5, 15 min)       $load_before before (b), $load_after after, on $(nproc) cores
-worker RssAnon growth (worst)     $mem_growth kB over the run
-(a)  import >= 0.75 of the engine alone     $v_ratio
 (b1) warm 1-file run <= 10 ms               $v_warm  (the target is for an idle machine: see the load average)
 (b2) cold / warm 1-file run >= 10           $v_cw
-(c)  worker memory flat across the run      $mem_verdict
+EOF
+fi
+if want d; then
+  v_depth=$(verdict "$(awk -v a="$depth_ratio" -v b="$round_ratio" 'BEGIN {print (a < b) ? a : b}')" 1.0)
+  if [[ -n $baseline ]]; then
+    base_ratio=$(quotient "$depth_on_fps" "$base_fps")
+    base_round_ratio=$(median "${base_ratio_list[@]}")
+    v_base=$(verdict "$(awk -v a="$base_ratio" -v b="$base_round_ratio" 'BEGIN {print (a < b) ? a : b}')" 1.0)
+    base_line="default / $baseline depth off   $base_ratio  (medians $depth_on_fps / $base_fps files/s; rounds' own ratios: median $base_round_ratio [${base_ratio_list[*]}]; server CPU per file $cpu_on / $cpu_base us)
+(d') default import >= $baseline's depth-off import  $v_base"
+  else
+    base_line="(d') no baseline library (MIDIPIPE_BENCH_BASELINE=REV, e.g. 029c34b)"
+  fi
+  cat <<EOF
 import, depth off / on (medians)  $depth_off_fps / $depth_on_fps files/s  [off ${depth_off_list[*]}] [on ${depth_on_list[*]}]
 with depth / without              $depth_ratio  (median of the rounds' own ratios: $round_ratio  [${round_ratio_list[*]}])
 server CPU per file, off / on     $cpu_off / $cpu_on us = $cpu_ratio_d  [off ${cpu_off_list[*]}] [on ${cpu_on_list[*]}]
@@ -594,12 +668,20 @@ ceiling (depth rows written free) $ceiling  (off / (off + the engine's extra), C
 depth and split_tracks (median)   $depth_split_fps files/s  [${depth_split_list[*]}]: / without = $split_ratio  (reported)
 (d)  default import >= depth-off import     $v_depth  (both medians; the depth-off import of this build)
 $base_line
+EOF
+fi
+if want e; then
+  v_content=$(verdict "$(awk -v a="$content_ratio" -v b="$content_round_ratio" 'BEGIN {print (a < b) ? a : b}')" 0.90)
+  cat <<EOF
 import, content off / on (medians) $content_off_fps / $content_on_fps files/s  [off ${content_off_list[*]}] [on ${content_on_list[*]}]
 with content / without            $content_ratio  (median of the rounds' own ratios: $content_round_ratio  [${content_round_list[*]}])
 server CPU per file, off / on     $ccpu_off / $ccpu_on us = $ccpu_ratio  [off ${ccpu_off_list[*]}] [on ${ccpu_on_list[*]}]
 content's extra CPU, engine alone $ceng_extra us per file  [${ceng_extra_list[*]}]
 ceiling (content rows written free) $cceiling  (off / (off + the engine's extra), CPU per file)
+content rows, INSERT ... SELECT   +$wf_extra us per file  (without $wf_plain, with $wf_content: the writing's own floor)
+floor (engine + rows written alone) $cfloor  (off / (off + the engine's extra + that), CPU per file)
 search latency, median / p95 (ms) melody $(lat melody 3) / $(lat melody 4), progression $(lat progression 3) / $(lat progression 4), similar $(lat similar 3) / $(lat similar 4)  ($N files; queries: melody $(lat melody 2), progression $(lat progression 2), similar $(lat similar 2))
 EXPLAIN names the GIN indexes     $explain_idx of 3
 (e)  content costs <= 10% of files/s (issue 18) $v_content  (both medians)
 EOF
+fi

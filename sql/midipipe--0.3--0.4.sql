@@ -288,7 +288,7 @@ ALTER TABLE @extschema@.midipipe_analysis
 ALTER TABLE @extschema@.midipipe_tracks
   ADD COLUMN melody_intervals             smallint[],-- pitch steps of the track's melodic line
   ADD COLUMN melody_onsets_ms             bigint[],  -- onset of each line note
-  ADD COLUMN melody_ngrams                bigint[];  -- distinct interval 4-grams (GIN)
+  ADD COLUMN melody_ngrams                bigint[];  -- winnowed interval 4-grams (GIN)
 
 -- The GIN indexes keep a pending list of up to 64 MB (the default 4 MB made
 -- the batches merge it into the index again and again: the import ran at
@@ -384,9 +384,9 @@ $$;
 COMMENT ON FUNCTION @extschema@.midipipe_similar(bigint, double precision) IS
   'contents whose notes are almost those of a content (estimated share of shared note 4-grams >= threshold)';
 
--- Every occurrence of a melody (5 to 64 MIDI note numbers), in any key, in
+-- Every occurrence of a melody (6 to 64 MIDI note numbers), in any key, in
 -- the melodic line of any track: the index finds the tracks holding all of
--- its interval 4-grams, midipipe__positions the places in each (once per
+-- its winnowed interval 4-grams, midipipe__positions the places in each (once per
 -- track: OFFSET 0 keeps the planner from copying the call into every place
 -- that uses its result), midipipe__pick their onsets (the onset array
 -- detoasted once per track, not once per occurrence); the tracks without an

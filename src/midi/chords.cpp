@@ -32,7 +32,13 @@
 #include <cstring>
 #include <memory>
 #include <span>
+#include <string_view>
+#include <type_traits>
 #include <utility>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "depth_internal.hpp"
 #include "key.hpp"
@@ -46,8 +52,8 @@ using depth_detail::Meter;
 using depth_detail::radix_sort;
 
 struct Quality {
-  const char* name;
-  const char* suffix;
+  std::string_view name;
+  std::string_view suffix;
   uint8_t n;
   uint8_t iv[5];
   uint8_t kind;  // 0 triad, 1 suspended, 2 sixth/seventh, 3 dim/aug, 4 half/full dim 7th, 5 ninth
@@ -76,8 +82,26 @@ constexpr Quality kQualities[kChordQualities] = {
     // analyses do (Ab C Eb F# in C: F#aug6); only step 4 gives it.
     {"aug6", "aug6", 4, {0, 2, 6, 9}, 3},
 };
-constexpr const char* kRootNames[12] = {"C",  "C#", "D",  "Eb", "E",  "F",
-                                        "F#", "G",  "Ab", "A",  "Bb", "B"};
+constexpr std::string_view kRootNames[12] = {"C",  "C#", "D",  "Eb", "E",  "F",
+                                             "F#", "G",  "Ab", "A",  "Bb", "B"};
+
+// Every chord's name (root + suffix) by id = root * kChordQualities + quality.
+struct ChordName {
+  char text[8];
+  size_t len;
+};
+constexpr auto kChordNames = [] {
+  std::array<ChordName, 12 * kChordQualities> t{};
+  for (size_t id = 0; id < t.size(); ++id) {
+    const std::string_view root = kRootNames[id / kChordQualities];
+    const std::string_view suffix = kQualities[id % kChordQualities].suffix;
+    ChordName& n = t[id];
+    for (const char ch : root) n.text[n.len++] = ch;
+    for (const char ch : suffix) n.text[n.len++] = ch;
+  }
+  return t;
+}();
+constexpr ChordName kNoChordName = {{'N'}, 1};
 
 bool is_seventh(int q) noexcept { return q >= 8 && q <= 13; }
 bool is_extended(int q) noexcept { return q >= 14 && q <= 17; }
@@ -163,8 +187,7 @@ class Frames {
     // A window equal to the one before, bit for bit (a chord held across
     // the beat), adds to its count: compared before anything is converted.
     static_assert(sizeof(T) == sizeof(uint64_t));
-    if (!v.empty() && std::memcmp(last_, pc, 12 * sizeof(T)) == 0 &&
-        std::memcmp(last_ + 12, bass, 12 * sizeof(T)) == 0) {
+    if (!v.empty() && same(last_, pc) && same(last_ + 12, bass)) {
       ++v.back().reps;
       return;
     }
@@ -173,19 +196,41 @@ class Frames {
     Frame& f = v.emplace_back();  // (reserved: filled in place)
     f.tick = tick;
     f.reps = 0;
+#if defined(__SSE2__)
+    if constexpr (std::is_same_v<T, int64_t>) {
+      // IntPass's sums are whole numbers in [0, 2^52): as the low bits of
+      // 2^52 they are doubles exactly, which round to the floats a direct
+      // conversion gives. Four at a time.
+      const __m128i bits = _mm_set1_epi64x(0x4330000000000000);  // 2^52
+      const __m128d two52 = _mm_castsi128_pd(bits);
+      const auto half = [&](const T* q) {
+        const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+        return _mm_cvtpd_ps(_mm_sub_pd(_mm_castsi128_pd(_mm_or_si128(w, bits)), two52));
+      };
+      unrolled<3>([&](size_t k) {
+        _mm_storeu_ps(f.x + 4 * k, _mm_movelh_ps(half(pc + 4 * k), half(pc + 4 * k + 2)));
+      });
+    } else {
+      unrolled<12>([&](size_t i) { f.x[i] = static_cast<float>(pc[i]); });
+    }
+#else
     unrolled<12>([&](size_t i) { f.x[i] = static_cast<float>(pc[i]); });
+#endif
     T total = 0;
     unrolled<12>([&](size_t i) { total += pc[i]; });
     f.inv = total > 0 ? static_cast<float>(1 / static_cast<double>(total)) : 0.0f;
-    // The first of the largest bass times (12 when none is positive).
-    T best = 0;
-    f.bass = 12;
-    unrolled<12>([&](size_t i) {
-      const bool more = bass[i] > best;
-      best = more ? bass[i] : best;
-      f.bass = more ? static_cast<uint32_t>(i) : f.bass;
+    // The first of the largest bass times (12 when none is positive). (With
+    // branches: most frames have one bass, so they are predictable, and a
+    // step costs fewer instructions than a branch-free one.)
+    T best = bass[0];
+    uint32_t at = 0;
+    unrolled<11>([&](size_t j) {
+      if (bass[j + 1] > best) [[unlikely]] {
+        best = bass[j + 1];
+        at = static_cast<uint32_t>(j + 1);
+      }
     });
-    if (total <= 0) f.bass = 12;
+    f.bass = total > 0 && best > 0 ? at : 12;
   }
   void repeat(uint64_t n) {
     if (!v.empty()) v.back().reps += n;
@@ -193,6 +238,22 @@ class Frames {
   std::vector<Frame> v;
 
  private:
+  // Whether the 12 words at `a` and at `b` are equal bit for bit (memcmp,
+  // inline: most windows differ, and a call costs more than the compare).
+  template <class T>
+  static bool same(const uint64_t* a, const T* b) noexcept {
+#if defined(__SSE2__)
+    __m128i eq = _mm_set1_epi32(-1);
+    unrolled<6>([&](size_t i) {
+      eq = _mm_and_si128(
+          eq, _mm_cmpeq_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + 2 * i)),
+                              _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2 * i))));
+    });
+    return _mm_movemask_epi8(eq) == 0xFFFF;
+#else
+    return std::memcmp(a, b, 12 * sizeof(T)) == 0;
+#endif
+  }
   uint64_t last_[24] = {};  // the bits of the last window pushed (pc, then bass)
 };
 
@@ -213,6 +274,7 @@ constexpr auto kPitchBit = [] {
 // Note boundaries as the analysis sorts them (DepthInput::boundaries).
 constexpr int kTickShift = 9;
 constexpr uint64_t kStartBit = 256, kDrumBit = 128;
+static_assert(kDrumBit == uint64_t{1} << 7);
 
 // One pass over the boundaries with frames of a beat (`beat`: the frame
 // length of each meter segment, in ticks), in double arithmetic.
@@ -451,6 +513,18 @@ class IntPass {
     ws_ = x;
     we_ = std::min(ws_ + wlen_, seg_end_);
     const int64_t len = static_cast<int64_t>(we_ - ws_);
+#if defined(__SSE2__)
+    // Two at a time (the counts are below 2^31 and not negative: their low
+    // halves times a length below 2^32 are the exact products).
+    if (len < (int64_t{1} << 32)) [[likely]] {
+      const __m128i l = _mm_set1_epi64x(len);
+      unrolled<6>([&](size_t i) {
+        const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pc_cnt_ + 2 * i));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(pc_ + 2 * i), _mm_mul_epu32(c, l));
+      });
+      return;
+    }
+#endif
     unrolled<12>([&](size_t i) { pc_[i] = pc_cnt_[i] * len; });
   }
 
@@ -655,10 +729,15 @@ std::vector<int8_t> roots_of(const std::vector<Frame>& frames, Meter& meter,
     double pos;
     bars.bar_of(fr.tick, pos);
     while (seg + 1 < meter.size() && meter.seg(seg + 1).tick <= fr.tick) ++seg;
+    // (Whole when its truncation equals it, as floor would say below 2^62;
+    // a cast is cheaper than floor without SSE4.1.)
     const double in_beat = pos / beat[seg];
-    const float pen = static_cast<float>(pos == 0                         ? p.change_bar
-                                         : in_beat == std::floor(in_beat) ? p.change_beat
-                                                                          : p.change_sub);
+    const bool on_beat = std::fabs(in_beat) < 0x1p62
+                             ? static_cast<double>(static_cast<int64_t>(in_beat)) == in_beat
+                             : in_beat == std::floor(in_beat);
+    const float pen = static_cast<float>(pos == 0  ? p.change_bar
+                                         : on_beat ? p.change_beat
+                                                   : p.change_sub);
     // The best state (the first of the best) and the step.
     const F4 t = max4(max4(v[0], v[1]), v[2]);
     const float vmax = std::max(std::max(t[0], t[1]), std::max(t[2], t[3]));
@@ -814,13 +893,13 @@ int quality_of(const double (&x)[12], int r) {
                                  s0247 + w[10], s0247 + w[11], s02 + w[3] + w[7] + w[10]};
   int pick = 0;
   double pick_score = -1e300;
-  for (int q = 0; q < kTemplates; ++q) {
-    const double score = 2 * in[q] - kPrior[static_cast<size_t>(q)] * total;  // (times total)
+  unrolled<kTemplates>([&](size_t q) {
+    const double score = 2 * in[q] - kPrior[q] * total;  // (times total)
     if (score > pick_score) {
-      pick = q;
+      pick = static_cast<int>(q);
       pick_score = score;
     }
-  }
+  });
   const double cosine = in[pick] / std::sqrt(sumsq * kQualities[pick].n);
   return cosine < kParams.no_chord ? -1 : r * kChordQualities + pick;
 }
@@ -844,8 +923,9 @@ static_assert(spelled_as_in_quality_of());
 
 // A triad over a bass a third below its root is the seventh chord on the
 // bass in root position (D F A over B: Bm7b5; B D F over G: G7; C E G over
-// A: Am7; E G B over C: Cmaj7). `b`: the span's bass (its most frequent
-// one; have_bass false: none).
+// A: Am7; E G B over C: Cmaj7), and so is a sixth chord over its sixth (D F
+// A B over B: Bm7b5; C E G A over A: Am7). `b`: the span's bass (its most
+// frequent one; have_bass false: none).
 int seventh_over_bass(int id, int b, bool have_bass) {
   if (!have_bass) return id;
   const int r = id / kChordQualities, q = id % kChordQualities;
@@ -859,6 +939,10 @@ int seventh_over_bass(int id, int b, bool have_bass) {
     seventh = 10;  // maj over a minor third: m7
   else if (below == 4 && q == 1)
     seventh = 9;  // min over a major third: maj7
+  else if (below == 3 && q == 7)
+    seventh = 11;  // m6 over its sixth (D F A B over B): m7b5
+  else if (below == 3 && q == 6)
+    seventh = 10;  // 6 over its sixth (C E G A over A): m7
   return seventh < 0 ? id : b * kChordQualities + seventh;
 }
 
@@ -936,9 +1020,17 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
       IntPass(points.data() + first_i, last_i - first_i, meter, beat, frames, poller).run();
     } else {
       std::unique_ptr<uint64_t[]> copy(new uint64_t[last_i - first_i]);
-      size_t k = 0;
-      for (size_t i = first_i; i < last_i; ++i) {
-        const uint64_t p = points[i];
+      size_t k = 0, i = first_i;
+      const uint64_t* const pts = points.data();
+      for (; i + 4 <= last_i; i += 4) {  // (unrolled: fewer loop steps)
+        unrolled<4>([&](size_t j) {
+          const uint64_t p = pts[i + j];
+          copy[k] = p;
+          k += ((p >> 7) & 1) ^ 1;  // (kDrumBit is bit 7)
+        });
+      }
+      for (; i < last_i; ++i) {
+        const uint64_t p = pts[i];
         copy[k] = p;
         k += (p & kDrumBit) == 0;
       }
@@ -989,8 +1081,11 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
     double x[12];
     for (int i = 0; i < 12; ++i) x[i] = xf[i];
     int id = quality_of(x, root[f0]);
-    int b = 0;
-    for (int i = 1; i < 12; ++i) b = bass[i] > bass[b] ? i : b;
+    int b = 0;  // the first of the most frequent (with branches, as in Frames::push)
+    unrolled<11>([&](size_t j) {
+      if (bass[j + 1] > bass[b]) [[unlikely]]
+        b = static_cast<int>(j + 1);
+    });
     if (id >= 0) id = seventh_over_bass(id, b, bass[b] > 0);
     if (!(prog.empty() && id < 0) && (prog.empty() || prog.back().id != id)) {
       prog.push_back(Entry{frames.v[f0].tick, id, bass[b] > 0 ? b : 12});
@@ -1051,12 +1146,13 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
     poller.step();
     const Entry& e = prog[i];
     const int q = e.id >= 0 ? e.id % kChordQualities : -1;
+    // (The names from a table: one string built, no strlen, no append.)
+    const ChordName& name = e.id >= 0 ? kChordNames[static_cast<size_t>(e.id)] : kNoChordName;
     ChordEvent c{e.tick, clock.at(e.tick), std::nullopt, std::string(chord_quality_name(q)),
-                 std::string(e.id >= 0 ? kRootNames[e.id / kChordQualities] : "N")};
+                 std::string(name.text, name.len)};
     if (e.id >= 0) {
       const int r = e.id / kChordQualities;
       c.root = static_cast<int16_t>(r);
-      c.name += kQualities[q].suffix;
       const uint64_t end = i + 1 < prog.size() ? prog[i + 1].tick : std::max(last, e.tick);
       const double dt = static_cast<double>(end - e.tick);
       time[e.id] += dt;

@@ -161,11 +161,31 @@ int64_t melody_gram(const int16_t* d) noexcept {
   return g;
 }
 
+// The winnowed 4-grams of a line (Schleimer, Wilkerson and Aiken's
+// winnowing, windows of kMelodyWindow consecutive grams): in every window,
+// the grams of the smallest hash. An occurrence of a query holds the query's
+// windows, so the line's set holds every gram the query's own windows select
+// (a query of at least kMelodyGram + kMelodyWindow notes has a window), and
+// the index keeps about 2 / (kMelodyWindow + 1) of the distinct grams.
+// Distinct, ascending; empty for a line of fewer than kMinMelodyNotes notes.
 std::vector<int64_t> melody_grams(const std::vector<int16_t>& iv) {
   std::vector<int64_t> g;
-  if (iv.size() < static_cast<size_t>(kMelodyGram)) return g;
-  g.reserve(iv.size() - kMelodyGram + 1);
-  for (size_t i = 0; i + kMelodyGram <= iv.size(); ++i) g.push_back(melody_gram(&iv[i]));
+  constexpr size_t kSpan = kMelodyGram + kMelodyWindow - 1;  // intervals of one window
+  if (iv.size() < kSpan) return g;
+  const size_t n = iv.size() - kMelodyGram + 1;
+  std::vector<int64_t> all(n);
+  std::vector<uint64_t> h(n);
+  for (size_t i = 0; i < n; ++i) {
+    all[i] = melody_gram(&iv[i]);
+    h[i] = mix(static_cast<uint64_t>(all[i]) ^ 0x3C6EF372FE94F82BULL);
+  }
+  g.reserve(n);
+  for (size_t i = 0; i + kMelodyWindow <= n; ++i) {
+    uint64_t m = h[i];
+    for (size_t k = 1; k < kMelodyWindow; ++k) m = std::min(m, h[i + k]);
+    for (size_t k = 0; k < kMelodyWindow; ++k)
+      if (h[i + k] == m && (g.empty() || g.back() != all[i + k])) g.push_back(all[i + k]);
+  }
   std::sort(g.begin(), g.end());
   g.erase(std::unique(g.begin(), g.end()), g.end());
   return g;
@@ -291,9 +311,9 @@ void compute_content(DepthInput& in, Analysis& a) {
 
 MelodyQuery melody_query(std::span<const int32_t> pitches) {
   MelodyQuery q;
-  if (pitches.size() < static_cast<size_t>(kMelodyGram + 1) ||
+  if (pitches.size() < static_cast<size_t>(kMinMelodyNotes) ||
       pitches.size() > static_cast<size_t>(kMaxQueryNotes)) {
-    q.error = "a melody needs " + std::to_string(kMelodyGram + 1) + " to " +
+    q.error = "a melody needs " + std::to_string(kMinMelodyNotes) + " to " +
               std::to_string(kMaxQueryNotes) + " pitches, not " + std::to_string(pitches.size());
     return q;
   }

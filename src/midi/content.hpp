@@ -28,7 +28,7 @@ namespace midipipe {
 struct TrackMelody {
   std::optional<std::vector<int16_t>> melody_intervals;  // pitch steps between line notes
   std::optional<std::vector<int64_t>> melody_onsets_ms;  // onset of each line note (ms)
-  std::optional<std::vector<int64_t>> melody_ngrams;     // distinct interval 4-grams, ascending
+  std::optional<std::vector<int64_t>> melody_ngrams;     // winnowed interval 4-grams, ascending
 };
 
 // The content columns of one distinct content (midipipe_analysis); an empty
@@ -56,7 +56,9 @@ struct Content {
 inline constexpr int kMinhashBins = 64;
 inline constexpr int kMinhashBandRows = 3;
 inline constexpr int kMinhashBands = kMinhashBins / kMinhashBandRows;  // 21 (bin 63 unbanded)
-inline constexpr int kMelodyGram = 4;      // intervals per melody n-gram (5 notes)
+inline constexpr int kMelodyGram = 4;    // intervals per melody n-gram (5 notes)
+inline constexpr int kMelodyWindow = 2;  // winnowing window, in n-grams (melody_grams)
+inline constexpr int kMinMelodyNotes = kMelodyGram + kMelodyWindow;  // a query's least (6)
 inline constexpr int kMaxQueryNotes = 64;  // melody and progression queries
 
 // The chord families of the progression (index = family code).
@@ -103,11 +105,11 @@ struct Analysis;
 // Throws only std::bad_alloc and Cancelled.
 void compute_content(DepthInput& in, Analysis& a);
 
-// A melody query: at least kMelodyGram + 1 and at most kMaxQueryNotes pitches
+// A melody query: at least kMinMelodyNotes and at most kMaxQueryNotes pitches
 // (0..127). error: empty when good, else a message.
 struct MelodyQuery {
   std::vector<int16_t> intervals;
-  std::vector<int64_t> ngrams;  // every n-gram of the query (distinct, ascending)
+  std::vector<int64_t> ngrams;  // the query's winnowed n-grams (distinct, ascending)
   std::string error;
 };
 MelodyQuery melody_query(std::span<const int32_t> pitches);

@@ -107,20 +107,26 @@ namespace {
 
 // BarCursor::bar_of() when the tick is outside the bar kept: finds the bar
 // and keeps it as [lo, hi) when its length is a whole number of ticks.
-uint64_t bar_cursor_miss(Meter& m, uint64_t tick, double& pos, uint64_t& lo,
-                         uint64_t& hi) noexcept {
+// `len` and `room`: BarCursor's (the bar's length when it is whole, and
+// where bars of that length end; len 0 otherwise).
+uint64_t bar_cursor_miss(Meter& m, uint64_t tick, double& pos, uint64_t& lo, uint64_t& hi,
+                         uint64_t& len, uint64_t& room) noexcept {
   const uint64_t bar = m.bar_of(tick, pos);
-  lo = hi = 0;
+  lo = hi = len = room = 0;
   const size_t si = m.seg_of(tick);
-  const double len = m.seg(si).bar_len;
+  const double bar_len = m.seg(si).bar_len;
   constexpr uint64_t kLimit = uint64_t{1} << 51;
   // Whole ticks below 2^51: rel / len rounds to the exact quotient's floor,
   // and pos = rel - k * len is exact.
-  if (len >= 1 && len < 0x1p40 && len == std::floor(len) && tick < kLimit) {
+  if (bar_len >= 1 && bar_len < 0x1p40 && bar_len == std::floor(bar_len) && tick < kLimit) {
     lo = tick - static_cast<uint64_t>(pos);
-    hi = lo + static_cast<uint64_t>(len);
-    if (si + 1 < m.size()) hi = std::min(hi, m.seg(si + 1).tick);
-    hi = std::min(hi, kLimit);
+    const uint64_t whole = static_cast<uint64_t>(bar_len);
+    const uint64_t end = std::min(si + 1 < m.size() ? m.seg(si + 1).tick : kLimit, kLimit);
+    hi = std::min(lo + whole, end);
+    if (hi == lo + whole) {
+      len = whole;
+      room = end;
+    }
   }
   return bar;
 }
@@ -128,7 +134,7 @@ uint64_t bar_cursor_miss(Meter& m, uint64_t tick, double& pos, uint64_t& lo,
 }  // namespace
 
 uint64_t BarCursor::miss(uint64_t tick, double& pos) noexcept {
-  bar_ = bar_cursor_miss(m_, tick, pos, lo_, hi_);
+  bar_ = bar_cursor_miss(m_, tick, pos, lo_, hi_, len_, room_);
   return bar_;
 }
 
@@ -462,7 +468,8 @@ bool performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
   uint64_t on_grid = 0;
   uint64_t cur_bar = UINT64_MAX, cur_hash = 0;
   uint64_t bar = 0;
-  uint64_t bar_lo = 0, bar_hi = 0;  // the bar kept (see BarCursor)
+  uint64_t bar_lo = 0, bar_hi = 0;       // the bar kept (see BarCursor)
+  uint64_t bar_whole = 0, bar_room = 0;  // (BarCursor's len_ and room_)
   // The tempo in force (Clock::tempo_at: the last of the tempos at or before
   // the tick, 500,000 before the first), the starts being visited in order.
   const std::pair<uint64_t, uint32_t>* next_tempo = in.tempos.data();
@@ -498,8 +505,17 @@ bool performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
         pos = static_cast<double>(off);
         int_pos = int_grid && off < kGridLimit;
         p32 = static_cast<uint32_t>(off);
+      } else if (start >= bar_hi && start - bar_hi < bar_whole && bar_whole <= bar_room - bar_hi) {
+        // The next bar, whole and in the same segment (BarCursor::bar_of()).
+        bar_lo = bar_hi;
+        bar_hi += bar_whole;
+        ++bar;
+        const uint64_t off = start - bar_lo;
+        pos = static_cast<double>(off);
+        int_pos = int_grid && off < kGridLimit;
+        p32 = static_cast<uint32_t>(off);
       } else {
-        bar = bar_cursor_miss(meter, start, pos, bar_lo, bar_hi);
+        bar = bar_cursor_miss(meter, start, pos, bar_lo, bar_hi, bar_whole, bar_room);
         int_pos = int_grid && pos >= 0 && pos < 0x1p24 &&
                   static_cast<double>(static_cast<uint32_t>(pos)) == pos;
         if (int_pos) p32 = static_cast<uint32_t>(pos);

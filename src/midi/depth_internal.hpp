@@ -79,6 +79,13 @@ class BarCursor {
       pos = static_cast<double>(tick - lo_);
       return bar_;
     }
+    // The next bar, whole and in the same segment: what miss() would find.
+    if (tick >= hi_ && tick - hi_ < len_ && len_ <= room_ - hi_) {
+      lo_ = hi_;
+      hi_ += len_;
+      pos = static_cast<double>(tick - lo_);
+      return ++bar_;
+    }
     return miss(tick, pos);
   }
 
@@ -86,6 +93,10 @@ class BarCursor {
   uint64_t miss(uint64_t tick, double& pos) noexcept;
   Meter& m_;
   uint64_t lo_ = 0, hi_ = 0, bar_ = 0;
+  // When the bar kept is whole (hi_ = lo_ + len_): its length, and where
+  // bars of that length end (the segment's end, or the limit of exact
+  // positions); else len_ = 0.
+  uint64_t len_ = 0, room_ = 0;
 };
 
 // floor(x) as uint64, clamped to [0, 2^62] (x may be any finite double).

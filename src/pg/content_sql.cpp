@@ -91,7 +91,7 @@ Datum midipipe__melody_query(PG_FUNCTION_ARGS) {
   if (n > kMax)
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                     errmsg("midipipe: a melody needs %d to %d pitches, not %d",
-                           midipipe::kMelodyGram + 1, kMax, n)));
+                           midipipe::kMinMelodyNotes, kMax, n)));
   int16 iv[kMax];
   int64 grams[kMax];
   int niv = 0, ngrams = 0;

@@ -163,7 +163,7 @@ TEST(ContentMelody, SkylineOfEachTrack) {
   ASSERT_EQ(a.content->tracks.size(), 2u);
   EXPECT_EQ(*a.content->tracks[0].melody_intervals, (std::vector<int16_t>{-5, 10}));
   EXPECT_EQ(*a.content->tracks[0].melody_onsets_ms, (std::vector<int64_t>{0, 500, 1000}));
-  EXPECT_TRUE(a.content->tracks[0].melody_ngrams->empty());         // fewer than 5 line notes
+  EXPECT_TRUE(a.content->tracks[0].melody_ngrams->empty());         // fewer than 6 line notes
   EXPECT_FALSE(a.content->tracks[1].melody_intervals.has_value());  // drums only
   // the n-grams of a line hold every query n-gram of an excerpt, in any key
   const Analysis t = analyse(file0(tune()));
@@ -182,7 +182,8 @@ TEST(ContentMelody, QueryBounds) {
   EXPECT_FALSE(melody_query(std::vector<int32_t>{60, 62, 64, 65}).error.empty());
   EXPECT_FALSE(melody_query(std::vector<int32_t>{60, 62, 64, 65, 128}).error.empty());
   EXPECT_FALSE(melody_query(std::vector<int32_t>(65, 60)).error.empty());
-  EXPECT_TRUE(melody_query(std::vector<int32_t>{60, 62, 64, 65, 67}).error.empty());
+  EXPECT_FALSE(melody_query(std::vector<int32_t>{60, 62, 64, 65, 67}).error.empty());
+  EXPECT_TRUE(melody_query(std::vector<int32_t>{60, 62, 64, 65, 67, 69}).error.empty());
   EXPECT_EQ(find_positions(std::vector<int16_t>{1, 1, 1, 1}, std::vector<int16_t>{1, 1}),
             (std::vector<int32_t>{0, 1, 2}));
   EXPECT_TRUE(find_positions(std::vector<int16_t>{1}, std::vector<int16_t>{}).empty());
@@ -306,6 +307,42 @@ TEST(ContentFingerprint, QuantiserEqualsTheDivision) {
     for (int i = 0; i < 64; ++i) {
       const uint64_t t = next() >> (8 + i % 48);  // below 2^56, all magnitudes
       ASSERT_EQ(q(t), reference(t, ppq)) << "ppq " << ppq << " t " << t;
+    }
+  }
+}
+
+// Winnowing keeps a part of a line's n-grams, and still every excerpt of 6 to
+// 12 notes, cut anywhere, in any key, finds its line through the index's
+// containment test (the line's set holds all of the excerpt's own).
+TEST(ContentMelody, WinnowedGramsHoldEveryExcerpt) {
+  const Analysis t = analyse(file0(tune()));
+  const auto& grams = *t.content->tracks[0].melody_ngrams;
+  const auto& iv = *t.content->tracks[0].melody_intervals;
+  ASSERT_GE(iv.size(), 20u);
+  size_t all = 0;
+  {
+    std::vector<int64_t> every;
+    for (size_t i = 0; i + kMelodyGram <= iv.size(); ++i) {
+      int64_t g = 0;
+      for (int k = 0; k < kMelodyGram; ++k) g = g << 8 | (iv[i + k] + 128);
+      every.push_back(g);
+    }
+    std::sort(every.begin(), every.end());
+    all = static_cast<size_t>(std::unique(every.begin(), every.end()) - every.begin());
+  }
+  EXPECT_LT(grams.size(), all);  // winnowing dropped some
+  for (size_t len = kMinMelodyNotes; len <= 12; ++len) {
+    for (size_t at = 0; at + len - 1 <= iv.size(); ++at) {
+      for (int shift : {-5, 0, 6}) {
+        std::vector<int32_t> pitches = {60 + shift};
+        for (size_t i = at; i < at + len - 1; ++i) pitches.push_back(pitches.back() + iv[i]);
+        const MelodyQuery q = melody_query(pitches);
+        ASSERT_TRUE(q.error.empty()) << q.error;
+        ASSERT_FALSE(q.ngrams.empty());
+        for (const int64_t g : q.ngrams)
+          ASSERT_TRUE(std::binary_search(grams.begin(), grams.end(), g))
+              << "excerpt of " << len << " notes at " << at;
+      }
     }
   }
 }

@@ -121,7 +121,7 @@ SELECT diag('melody precision: ' ||
             round(100.0 * count(*) FILTER (WHERE EXISTS (SELECT FROM piece p WHERE p.src = h.src AND p.member = h.hit))
                   / greatest(count(*), 1), 1) || '% of ' || count(*) || ' distinct (excerpt, file, track) hits are the source piece')
   FROM (SELECT DISTINCT path, pitches, src, hit, hit_track FROM hits WHERE hit IS NOT NULL) h;
-SELECT throws_like($$SELECT * FROM midipipe_find_melody('{60,62,64,65}')$$, '%needs 5 to 64 pitches, not 4%',
+SELECT throws_like($$SELECT * FROM midipipe_find_melody('{60,62,64,65}')$$, '%needs 6 to 64 pitches, not 4%',
                    'a melody of 4 notes: a clear error');
 -- the onsets of the hits: those of the notes where each occurrence starts
 SELECT is((SELECT count(*) FILTER (WHERE h.hit_onset IS DISTINCT FROM t.melody_onsets_ms[h.hit_index]::float8 / 1000)
