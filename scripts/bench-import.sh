@@ -328,12 +328,12 @@ depth_import() {  # off|on|split|base -> "files/s us": wall clock of the stateme
   awk -v n="$N" -v a="$t1" -v b="$t0" -v k="$((k1 - k0))" -v hz="$hz" \
     'BEGIN {printf "%.1f %.1f\n", n / (a - b), k / hz * 1e6 / n}'
 }
-engine_depth_us() {  # off|on -> CPU per file of the engine alone ($workers processes)
+engine_us() {  # [depth|depth-nocontent] -> CPU per file of the engine alone ($workers processes)
   local out
-  out=$("$bench_files" "$workers" "$bdir/list-$N.txt" $([[ $1 == on ]] && echo depth)) ||
-    die "bench_files failed"
+  out=$("$bench_files" "$workers" "$bdir/list-$N.txt" "$@") || die "bench_files failed"
   awk -v c="$(sed -n 's/^engine_cpu_seconds=//p' <<<"$out")" -v n="$N" 'BEGIN {printf "%.1f", c * 1e6 / n}'
 }
+engine_depth_us() { if [[ $1 == on ]]; then engine_us depth; else engine_us; fi; }  # off|on
 if want d; then
 step "analysis depth off, on, on + split_tracks, alternating: $N files, workers => $workers, $depth_rounds rounds"
 depth_off_list=() depth_on_list=() depth_split_list=() base_list=() cpu_base_list=() base_ratio_list=()
@@ -411,12 +411,7 @@ content_import() {  # on|off -> "files/s server_cpu_us_per_file"
 }
 # The engine alone, depth on, with and without the content columns: CPU per file of
 # $workers bench_files processes (no database). What content costs before any row is written.
-engine_content_us() {  # on|off
-  local out
-  out=$("$bench_files" "$workers" "$bdir/list-$N.txt" $([[ $1 == on ]] && echo depth || echo depth-nocontent)) ||
-    die "bench_files failed"
-  awk -v c="$(sed -n 's/^engine_cpu_seconds=//p' <<<"$out")" -v n="$N" 'BEGIN {printf "%.1f", c * 1e6 / n}'
-}
+engine_content_us() { if [[ $1 == on ]]; then engine_us depth; else engine_us depth-nocontent; fi; }  # on|off
 step "content search off, on, alternating (depth on): $N files, workers => $workers, $content_rounds rounds"
 content_on_list=() content_off_list=() content_round_list=()
 ccpu_on_list=() ccpu_off_list=() ceng_extra_list=()
