@@ -5,7 +5,9 @@
 //    adds to each frame of half a beat (the time signature's beat: a quarter
 //    in 4/4, a dotted quarter in 6/8, of which a frame is a third) the time
 //    each pitch class sounds in it (a pitch class in two octaves counts
-//    twice) and the time each is the lowest sounding note. A constant stretch
+//    twice), plus two frame lengths for each note starting in it (an onset
+//    counts more than a note held over), and the time each is the lowest
+//    sounding note. A constant stretch
 //    covering many frames gives one frame and a repeat count, so the cost is
 //    linear in the notes whatever the deltas.
 // 2. Roots: a Viterbi pass over the frames with one state per root. A frame
@@ -151,10 +153,17 @@ struct Params {
   // pitch class weighs pedal_weight and gets no bass bonus.
   double pedal_frames = 48;
   double pedal_weight = 0.3;
+  // A note's onset adds this many frame lengths to its pitch class in the
+  // frame where it starts (on top of the time it sounds): what is struck
+  // counts more than what is held over from the chord before.
+  double onset = 2;
 };
 // The local key's segments, in quarter notes (chosen with the parameters).
 constexpr double kKeySegmentBeats = 8;
 constexpr Params kParams;
+// Whole: kOnset x a whole frame length is a whole number of ticks (IntPass).
+constexpr double kOnset = kParams.onset;
+static_assert(kOnset >= 0 && kOnset == static_cast<int>(kOnset));
 const Params& params() { return kParams; }
 
 // The prior of each quality (subtracted from its score): per template note
@@ -296,6 +305,7 @@ class Pass {
         advance(static_cast<double>(prev), static_cast<double>(tick));
         prev = tick;
       }
+      if (p & kStartBit) onset(static_cast<double>(tick), p & 127);
       apply(p);
     }
     if (open_) finalize();
@@ -315,6 +325,16 @@ class Pass {
     const uint64_t bit = uint64_t{1} << (pitch & 63);
     uint64_t& m = mask_[pitch >> 6];
     m = (m & ~bit) | (now != 0 ? bit : 0);
+  }
+
+  // A start adds its onset weight to the window holding it (opened here
+  // when the open one ends at the start, or none is open yet).
+  void onset(double x, uint64_t pitch) {
+    if (!open_ || x >= we_) {
+      if (open_) finalize();
+      open_at(x);
+    }
+    pc_[kPitchClass[pitch]] += kOnset * wlen_;
   }
 
   void add(double dt) {
@@ -420,7 +440,7 @@ class IntPass {
     if (max_tick >= (uint64_t{1} << 50)) return false;
     for (const double w : beat) {
       if (!(w >= 1 && w < 0x1p40 && w == std::floor(w))) return false;
-      if (static_cast<double>(notes) * w >= 0x1p52) return false;
+      if ((1 + kOnset) * static_cast<double>(notes) * w >= 0x1p52) return false;
     }
     return true;
   }
@@ -445,7 +465,7 @@ class IntPass {
       for (const uint64_t* it = block; it != block_end; ++it) {
         const uint64_t p = *it;
         const uint64_t tick = p >> kTickShift;
-        if (tick > we) [[unlikely]] {
+        if (tick >= we) [[unlikely]] {
           x = cross(x, tick, m0, m1);
           we = we_;
         }
@@ -473,7 +493,7 @@ class IntPass {
         cnt_[pitch] = static_cast<int32_t>(now);
         const size_t pc = pclass_[pitch];
         pc_cnt_[pc] += delta;
-        pc_[pc] += delta * static_cast<int64_t>(we - tick);
+        pc_[pc] += delta * static_cast<int64_t>(we - tick) + start * onset_;
         // The pitch's bit flips when its count leaves or reaches 0 (the
         // counts differ by at most 1: one of them is 0 and the other 1).
         // (All ones when c + now == 1: (1 ^ 1) - 1 is the only negative
@@ -484,7 +504,9 @@ class IntPass {
       }
       block = block_end;
     }
-    if (x != first_tick) finalize();  // Pass opens no window when nothing lasts
+    // (Pass opens no window when nothing lasts; a window opened at the last
+    // tick holds nothing.)
+    if (x != first_tick && x != ws_) finalize();
   }
 
  private:
@@ -503,6 +525,7 @@ class IntPass {
     if (si != wlen_seg_) {
       wlen_seg_ = si;
       wlen_ = static_cast<uint64_t>(beat_[si]);
+      onset_ = static_cast<int64_t>(kOnset * beat_[si]);
     }
     open_aligned(s.tick + (x - s.tick) / wlen_ * wlen_);
   }
@@ -535,10 +558,10 @@ class IntPass {
   }
 
   // From x (inside the open window) past the window's end to b: the windows
-  // ending before b are finalised; returns where the stretch in the window
+  // ending at or before b are finalised; returns where the stretch in the window
   // holding b starts.
   [[gnu::noinline]] uint64_t cross(uint64_t x, uint64_t b, uint64_t m0, uint64_t m1) {
-    while (we_ < b) {
+    while (we_ <= b) {
       add_bass(we_ - x, m0, m1);
       finalize();
       x = we_;
@@ -578,6 +601,7 @@ class IntPass {
   int64_t pc_cnt_[12] = {};
   int64_t pc_[12] = {}, bass_[14] = {};  // bass_[12]: time with nothing sounding; [13]: padding
   uint64_t ws_ = 0, we_ = 0, wlen_ = 1, seg_end_ = 0;
+  int64_t onset_ = 0;  // a start's onset weight: kOnset x wlen_
   size_t wlen_seg_ = SIZE_MAX;
 };
 
