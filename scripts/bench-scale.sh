@@ -18,7 +18,8 @@
 # (midipipe_progress), the CPU ticks of every pool worker and every scanner (utime + stime of
 # /proc/PID/stat, read by the server) and which of them wait for a lock (pg_locks, not granted).
 # Per run it prints files/s per 10% slice of the files, worker and scanner CPU per file per
-# slice (us), and the lock waits (worker samples waiting / worker samples); after each run the
+# slice (us), the scanner's CPU per file found per 10% of the files found (its walk, which runs
+# ahead of the workers; the verdict compares its last slice with its second), and the lock waits (worker samples waiting / worker samples); after each run the
 # manifest's size (midipipe_queue heap + indexes). At the end: table and index sizes per file,
 # and the issue's queries (median of 20 EXPLAIN ANALYZE execution times, after VACUUM ANALYZE) with
 # their plans. The verdicts compare figures of this one run (the issue's targets, scaled to N).
@@ -85,7 +86,7 @@ got=$(Q -c "SELECT midipipe_pool_start($workers)")
 hz=$(getconf CLK_TCK)
 
 # ---------------------------------------------------------------- sampling
-# One line per sample: epoch|files_done|run_id|worker pid:ticks,...|scanner pid:ticks,...|workers|waiting|what
+# One line per sample: epoch|files_done|run_id|worker pid:ticks,...|scanner pid:ticks,...|workers|waiting|what|files_found
 sample_sql="SELECT extract(epoch FROM clock_timestamp()),
   coalesce((SELECT files_done FROM midipipe_progress ORDER BY run_id DESC LIMIT 1), 0),
   (SELECT max(run_id) FROM midipipe_progress),
@@ -95,7 +96,8 @@ sample_sql="SELECT extract(epoch FROM clock_timestamp()),
   (SELECT count(*) FROM midipipe_stats),
   (SELECT count(DISTINCT l.pid) FROM pg_locks l JOIN midipipe_stats w ON w.pid = l.pid WHERE NOT l.granted),
   (SELECT string_agg(DISTINCT l.locktype || coalesce(':' || l.relation::regclass::text, ''), ' ')
-     FROM pg_locks l JOIN midipipe_stats w ON w.pid = l.pid WHERE NOT l.granted)"
+     FROM pg_locks l JOIN midipipe_stats w ON w.pid = l.pid WHERE NOT l.granted),
+  coalesce((SELECT files_found FROM midipipe_progress ORDER BY run_id DESC LIMIT 1), 0)"
 start_sampler() {  # FILE
   printf '%s\n\\watch %s\n' "$sample_sql" "$every" |
     "${PSQL[@]}" -d bench -At -F '|' >"$1" 2>/dev/null &
@@ -127,7 +129,7 @@ report_slices() {  # NAME FILE TOTAL
     FNR == NR { if ($3 != "") run = $3; next }   # first pass: the run is the last run seen
     NF >= 7 && $1 != "" && $3 == run {
       m++; t[m] = $1; d[m] = $2; w[m] = cpu($4, "w"); sc[m] = cpu($5, "s")
-      nw[m] = $6; lw[m] = $7; what[m] = $8
+      nw[m] = $6; lw[m] = $7; what[m] = $8; fd[m] = (NF >= 9) ? $9 + 0 : -1
       if (started == 0 && d[m] > 0) started = m > 1 ? m - 1 : m
     }
     END {
@@ -153,6 +155,22 @@ report_slices() {  # NAME FILE TOTAL
       # The scanner walks ahead of the workers: its walk can end before the last slice, whose
       # scanner CPU is then only the waiting. Its growth is the highest slice after the second.
       smax = 0; for (k = 3; k <= 10; k++) if (sus[k] > smax) smax = sus[k]
+      # The walk itself: the scanner CPU per file found, per 10% of the files found (samples
+      # that carry files_found); its last slice against its second is then the verdict.
+      if (fd[m] > 0) {
+        printf "  the walk, scanner CPU per file found, per 10%% of the files found (us):"
+        p0 = 1; walk = 0
+        for (k = 1; k <= 10; k++) {
+          th = total * k / 10; j = p0
+          while (j < m && fd[j] < th) j++
+          if (fd[j] < th || j == p0 || fd[j] == fd[p0]) { printf " n/a"; continue }
+          wk[k] = (sc[j] - sc[p0]) / hz * 1e6 / (fd[j] - fd[p0]); printf " %.1f", wk[k]; p0 = j
+        }
+        printf "\n"
+        w2 = (wk[2] > 0) ? wk[2] : wk[1]
+        if (w2 > 0 && wk[10] > 0) { walk = wk[10] / w2; printf "  the walk, last / second slice: %.2f\n", walk }
+        if (walk > 0) smax = walk * s2
+      }
       if (fps[10] > 0 && f2 > 0) printf "  last / second slice: files/s %.2f, scanner CPU per file %.2f (highest slice / second %.2f), worker CPU per file %.2f\n", fps[10] / f2, (s2 > 0 ? sus[10] / s2 : 0), (s2 > 0 ? smax / s2 : 0), ((wus[2] > 0) ? wus[10] / wus[2] : 0)
       printf "SLICES %s %.3f %.3f %.1f\n", name, (f2 > 0 && fps[10] > 0) ? fps[10] / f2 : 0, (s2 > 0 && smax > 0) ? smax / s2 : 0, (ws > 0 ? 100 * wt / ws : 0)
     }' "$2" "$2"
@@ -348,7 +366,7 @@ unchanged, wait       $unch s   $unch_fps files/s
 unchanged, no wait    $nowait s   $nowait_fps files/s
 1% touched            $tch s   (budget: unchanged + $touched files at the fresh rate = $touch_budget s)
 fresh: last / second 10% slice, files/s       $f_ratio   (target >= 0.9)   $(verdict "$f_ratio" ">=" 0.9)
-fresh: scanner CPU/file, highest / 2nd slice  $f_scan   (target <= 1.2)   $(verdict "$f_scan" "<=" 1.2)
+fresh: scanner CPU/file, walk last / 2nd      $f_scan   (target <= 1.2)   $(verdict "$f_scan" "<=" 1.2)
 unchanged >= 50,000 files/s (wait / no wait)  $unch_fps / $nowait_fps   $(verdict "$unch_fps" ">=" 50000) / $(verdict "$nowait_fps" ">=" 50000)
 1% touched within its budget                  $tch <= $touch_budget   $(verdict "$tch" "<=" "$touch_budget")
 workers waiting for a lock (% of samples)     fresh $f_wait, unchanged $u_wait, no wait $n_wait, touched $t_wait   (target <= 5)   $(verdict "$(printf '%s\n' "$f_wait" "$u_wait" "$n_wait" "$t_wait" | sort -g | tail -n 1)" "<=" 5) (worst)
