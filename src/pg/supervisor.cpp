@@ -400,12 +400,23 @@ int busy_elsewhere_locked(int r) {
   return n;
 }
 
+// A woken worker claims at least this many paths (kWakeShare in scanner.cpp).
+constexpr int64 kWakeShare = 8;
+
 // Makes the run's assigned workers reach `target`; returns how many it has
 // (assigned + being made room for).
 int fill_run_locked(int r, int target) {
   MpRunSlot* run = &mp_shared->runs[r];
   int assigned = mp_run_workers_locked(r);
   int pending_room = 0;
+  // Workers to wake now: none before the run's row is written (nothing to
+  // claim yet; the scanner's flush wakes them), then as many as the paths not
+  // yet done keep busy, as the scanner wakes them (wake_workers() in
+  // scanner.cpp). A 1-file run whose scan flushed before this grant would
+  // otherwise wake eight workers, seven of them to spend a transaction each
+  // on an empty claim, on the CPUs the one with the path needs.
+  const int64 left = run->files_found - run->done_committed;
+  int64 to_wake = run->row_written && left > 0 ? (left + kWakeShare - 1) / kWakeShare : 0;
   while (assigned + pending_room < target) {
     // 1. an idle (or starting, unassigned) worker of this database
     int pick = -1;
@@ -424,11 +435,10 @@ int fill_run_locked(int r, int target) {
       w->run_slot = r;
       w->run_id = run->run_id;
       w->run_generation = run->generation;
-      // A run whose scanner has not written its row yet has nothing to claim:
-      // its workers are woken by the scanner (wake_workers() in scanner.cpp),
-      // not now, when eight of them would only take the lock and the CPU the
-      // scanner needs to start the run.
-      if (run->row_written && w->latch != nullptr) SetLatch(w->latch);
+      if (to_wake > 0 && w->latch != nullptr) {
+        SetLatch(w->latch);
+        to_wake--;
+      }
       assigned++;
       continue;
     }
