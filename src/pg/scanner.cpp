@@ -1528,8 +1528,10 @@ void midipipe_spare_main(Datum arg) {
                              psprintf("midipipe run " INT64_FORMAT " starting", info.run_id));
       coordinate();
     }
-    const bool again = rejoin_pool();
+    // the manifest's truncate first: it may wait for its lock (up to
+    // kTruncateLockMs), and a run handed to the spare meanwhile would wait too
     truncate_idle_manifest();
+    const bool again = rejoin_pool();
     MemoryContextSwitchTo(TopMemoryContext);
     MemoryContextReset(run_cxt);
     if (!again) proc_exit(0);
