@@ -121,8 +121,12 @@ void scanner_detach(int code, Datum arg) {
   mp_wake_supervisor();
 }
 
-// Marks the run slot ended (shared memory only) and wakes its workers.
+// Marks the run slot ended (shared memory only), wakes the backends waiting
+// for it, then its workers (which go idle): the caller first, so that the
+// workers' wake-ups do not delay its return.
 void finish_slot(int state, const char* error) {
+  Latch** wake = static_cast<Latch**>(palloc(sizeof(Latch*) * mp_shared->nworkers));
+  int nwake = 0;
   LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
   MpRunSlot* r = run_slot();
   if (r->generation == my_gen) {
@@ -134,11 +138,13 @@ void finish_slot(int state, const char* error) {
     for (int i = 0; i < mp_shared->nworkers; i++) {
       MpWorkerSlot* w = mp_worker_slot(i);
       if (w->run_slot == my_run && w->run_generation == my_gen && w->latch != nullptr)
-        SetLatch(w->latch);
+        wake[nwake++] = w->latch;
     }
   }
   LWLockRelease(mp_shared->lock);
   mp_run_changed(my_run);
+  for (int i = 0; i < nwake; i++) SetLatch(wake[i]);  // a latch in PGPROC: never freed
+  pfree(wake);
   mp_wake_supervisor();
 }
 
@@ -245,9 +251,15 @@ bool begin_tx(bool as_role) {
   return true;
 }
 
+// A spare scanner serves many runs: what a run allocates outside its
+// transactions goes into this context (a commit leaves TopMemoryContext
+// current), reset after the run. Null in a scanner of one run.
+MemoryContext run_cxt = nullptr;
+
 void end_tx() {
   SetUserIdAndSecContext(boot_user, boot_sec);
   mp_end_spi_tx(true);
+  if (run_cxt != nullptr) MemoryContextSwitchTo(run_cxt);
   (void)pgstat_report_stat(false);  // the manifest's inserts reach autovacuum during the run
 }
 
@@ -1119,14 +1131,15 @@ void begin_end_tx() {
   use_server_sync_commit();
 }
 
-[[noreturn]] void finalize_in_tx(int state, const char* error);
+void finalize_in_tx(int state, const char* error, bool folded = false);
 
 // Folds the batches' counts into the run row and ends the run, in the same
 // transaction, when it is complete by the row alone: every file found has its
 // outcome counted (a batch counts each path it marks done, the scan each error
 // row and each unchanged file it did not queue). A question of one row, where
 // asking the manifest walks every entry of the run that is done. Returns
-// false, having only folded the counts, when the run is not complete.
+// true when it ended the run; false, having only folded the counts, when the
+// run is not complete.
 bool finalize_if_counted() {
   if (!begin_tx(false)) extension_gone();
   fold_counts();
@@ -1135,7 +1148,8 @@ bool finalize_if_counted() {
   if (rs.state >= 0 && rs.state < MP_R_COMPLETED && rs.scan_done &&
       rs.ok + rs.dup + rs.unchanged + rs.failed >= rs.found) {
     use_server_sync_commit();
-    finalize_in_tx(MP_R_COMPLETED, nullptr);
+    finalize_in_tx(MP_R_COMPLETED, nullptr, true);
+    return true;
   }
   end_tx();
   return false;
@@ -1143,7 +1157,8 @@ bool finalize_if_counted() {
 
 // Ends the run as completed when no manifest row of it is left undone; the
 // look and the end share one transaction (a run's end noticed a transaction
-// sooner). Returns false, having changed nothing, when the run is not complete.
+// sooner). Returns true when it ended the run; false, having changed nothing,
+// when the run is not complete.
 // The safety net of coordinate(), should the counts ever disagree.
 bool finalize_if_complete() {
   begin_end_tx();
@@ -1153,7 +1168,10 @@ bool finalize_if_complete() {
   bool isnull = false;
   bool complete =
       DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-  if (complete) finalize_in_tx(MP_R_COMPLETED, nullptr);
+  if (complete) {
+    finalize_in_tx(MP_R_COMPLETED, nullptr);
+    return true;
+  }
   end_tx();
   return false;
 }
@@ -1227,18 +1245,20 @@ void truncate_idle_manifest() {
   PG_END_TRY();
 }
 
-[[noreturn]] void finalize(int state, const char* error) {
+void finalize(int state, const char* error) {
   begin_end_tx();
   finalize_in_tx(state, error);
 }
 
-[[noreturn]] void finalize_in_tx(int state, const char* error) {
+// Ends the run in the open transaction and commits; then the run slot.
+// folded: the counts were folded in this transaction already.
+void finalize_in_tx(int state, const char* error, bool folded) {
   Oid types[3] = {INT8OID, TEXTOID, TEXTOID};
   Datum values[3] = {Int64GetDatum(info.run_id), CStringGetTextDatum(mp_run_state_name(state)),
                      CStringGetTextDatum(error != nullptr ? error : "")};
   char nulls[4] = {' ', ' ', error != nullptr && error[0] != '\0' ? ' ' : 'n', '\0'};
   if (row_pending) (void)write_run_row();  // cancelled before the scan's first flush
-  fold_counts();                           // the final counts, in the transaction that ends the run
+  if (!folded) fold_counts();              // the final counts, in the transaction that ends the run
   // manifest first, then the run row: the order a batch takes its locks in.
   // A run that ends otherwise than complete skips the rows a batch still
   // holds, so that a stopped or stuck worker cannot hold a cancel up: that
@@ -1257,9 +1277,7 @@ void truncate_idle_manifest() {
     state = rs.state;
   }
   finish_slot(state, rs.state >= 0 ? rs.error : error);
-  truncate_idle_manifest();
   pgstat_report_activity(STATE_IDLE, nullptr);
-  proc_exit(0);
 }
 
 }  // namespace
@@ -1294,8 +1312,8 @@ bool attach_run(int r, uint32 gen) {
 }
 
 // The scanner's work once attached and connected: the run row, the scan,
-// then watching the run until it ends. Never returns.
-[[noreturn]] void coordinate() {
+// then watching the run until it ends. Returns once it has ended the run.
+void coordinate() {
   bool scan_done = row_pending ? false : setup_run_row();
   if (!scan_done && !scan()) {
     bool fail = false;
@@ -1305,6 +1323,7 @@ bool attach_run(int r, uint32 gen) {
     strlcpy(err, run_slot()->error, sizeof(err));
     LWLockRelease(mp_shared->lock);
     finalize(fail ? MP_R_FAILED : MP_R_CANCELLED, err);
+    return;
   }
 
   pgstat_report_activity(
@@ -1326,6 +1345,7 @@ bool attach_run(int r, uint32 gen) {
       strlcpy(err, run_slot()->error, sizeof(err));
       LWLockRelease(mp_shared->lock);
       finalize(fail ? MP_R_FAILED : MP_R_CANCELLED, err);
+      return;
     }
     // The counts are folded into the run row (and the row asked whether the
     // run is complete) when the committed counts in shared memory say it may
@@ -1339,11 +1359,11 @@ bool attach_run(int r, uint32 gen) {
     LWLockRelease(mp_shared->lock);
     if (maybe || TimestampDifferenceExceeds(last_fold, now, kFoldMs)) {
       last_fold = now;
-      (void)finalize_if_counted();
+      if (finalize_if_counted()) return;
     }
     if (TimestampDifferenceExceeds(last_check, now, kCheckEveryMs)) {
       last_check = now;
-      (void)finalize_if_complete();
+      if (finalize_if_complete()) return;
     }
     (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 250,
                     PG_WAIT_EXTENSION);
@@ -1382,6 +1402,63 @@ void spare_warm_up() {
   pgstat_report_activity(STATE_IDLE, nullptr);
 }
 
+// The spare waits on its latch until the supervisor hands it a run; takes it
+// (the pool has no spare from then on) and returns its run slot.
+int wait_for_spare_run(uint32 gen, uint32* run_gen) {
+  MpPool* p = &mp_shared->pools[spare_pool];
+  for (;;) {
+    CHECK_FOR_INTERRUPTS();
+    if (ConfigReloadPending) {
+      ConfigReloadPending = false;
+      ProcessConfigFile(PGC_SIGHUP);
+    }
+    int r = -1;
+    LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+    if (p->spare_generation == gen && p->spare_assigned) {
+      r = p->spare_run;
+      *run_gen = p->spare_run_generation;
+      p->spare_assigned = false;
+      p->spare_pid = 0;  // no longer the pool's spare: it joins the pool again after the run
+      p->spare_latch = nullptr;
+    }
+    LWLockRelease(mp_shared->lock);
+    if (r >= 0) return r;
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000,
+                    PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+  }
+}
+
+// After its run, the scanner that was the pool's spare is the pool's spare
+// again (connected, its statements planned), unless the supervisor started
+// another one meanwhile, the pool was stopped or its database is held: the
+// supervisor starts no replacement while it is out on a run (a new process
+// connecting and planning in the middle of a short run took the CPU its
+// scanner and worker needed), and the next run finds it waiting. The run
+// slot no longer names it as its scanner. False: it leaves.
+bool rejoin_pool() {
+  bool again = false;
+  LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
+  if (my_run >= 0) {
+    MpRunSlot* r = run_slot();
+    if (r->generation == my_gen && r->scanner_pid == MyProcPid) {
+      r->scanner_pid = 0;
+      r->scanner_latch = nullptr;
+    }
+  }
+  my_run = -1;
+  MpPool* p = &mp_shared->pools[spare_pool];
+  if (p->in_use && p->spare_generation == spare_gen && p->spare_pid == 0 && !p->spare_assigned &&
+      !p->stopped && p->dboid == MyDatabaseId && !mp_db_held_locked(p->dboid)) {
+    p->spare_pid = MyProcPid;
+    p->spare_latch = MyLatch;
+    again = true;
+  }
+  LWLockRelease(mp_shared->lock);
+  mp_wake_supervisor();
+  return again;
+}
+
 }  // namespace
 
 void midipipe_scanner_main(Datum arg) {
@@ -1400,6 +1477,8 @@ void midipipe_scanner_main(Datum arg) {
   GetUserIdAndSecContext(&boot_user, &boot_sec);
   commit_without_flush();
   coordinate();
+  truncate_idle_manifest();
+  proc_exit(0);
 }
 
 // A pool's spare scanner: connects to the pool's database ahead of any
@@ -1435,36 +1514,28 @@ void midipipe_spare_main(Datum arg) {
   commit_without_flush();
   spare_warm_up();
 
-  int r = -1;
-  uint32 run_gen = 0;
+  before_shmem_exit(scanner_detach, 0);  // inert while no run is attached (my_run < 0)
+  run_cxt = AllocSetContextCreate(TopMemoryContext, "midipipe scanner run", ALLOCSET_DEFAULT_SIZES);
   for (;;) {
-    CHECK_FOR_INTERRUPTS();
-    if (ConfigReloadPending) {
-      ConfigReloadPending = false;
-      ProcessConfigFile(PGC_SIGHUP);
+    uint32 run_gen = 0;
+    const int r = wait_for_spare_run(gen, &run_gen);
+    mp_wake_supervisor();
+    MemoryContextSwitchTo(run_cxt);
+    // The supervisor holds this process's handle as the run's scanner handle
+    // now: when attaching fails (the run ended meanwhile), it joins the pool again.
+    if (attach_run(r, run_gen)) {
+      pgstat_report_activity(STATE_RUNNING,
+                             psprintf("midipipe run " INT64_FORMAT " starting", info.run_id));
+      coordinate();
     }
-    LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
-    if (p->spare_generation == gen && p->spare_assigned) {
-      r = p->spare_run;
-      run_gen = p->spare_run_generation;
-      p->spare_assigned = false;
-      p->spare_pid = 0;  // no longer the pool's spare: the supervisor starts another
-      p->spare_latch = nullptr;
-    }
-    LWLockRelease(mp_shared->lock);
-    if (r >= 0) break;
-    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000,
-                    PG_WAIT_EXTENSION);
-    ResetLatch(MyLatch);
+    // the manifest's truncate first: it may wait for its lock (up to
+    // kTruncateLockMs), and a run handed to the spare meanwhile would wait too
+    truncate_idle_manifest();
+    const bool again = rejoin_pool();
+    MemoryContextSwitchTo(TopMemoryContext);
+    MemoryContextReset(run_cxt);
+    if (!again) proc_exit(0);
   }
-  mp_wake_supervisor();
-  // The supervisor holds this process's handle as the run's scanner handle
-  // now: when attaching fails (the run ended meanwhile), exiting is all it takes.
-  if (!attach_run(r, run_gen)) proc_exit(0);
-  before_shmem_exit(scanner_detach, 0);
-  pgstat_report_activity(STATE_RUNNING,
-                         psprintf("midipipe run " INT64_FORMAT " starting", info.run_id));
-  coordinate();
 }
 
 void midipipe_resume_main(Datum arg) {

@@ -59,6 +59,10 @@ uint32 scanner_generation[MP_MAX_RUNS];
 // moves to scanner_handles), and whether it was asked to stop.
 BackgroundWorkerHandle* spare_handles[MP_MAX_POOLS];
 bool spare_stopping[MP_MAX_POOLS];
+// The run slot whose scanner is the pool's spare, out on that run (its handle
+// in scanner_handles), or -1: it joins the pool again after the run
+// (rejoin_pool() in scanner.cpp), and no other spare is started meanwhile.
+int spare_out[MP_MAX_POOLS];
 // Set during a pass when a run could not get a process started (no free
 // max_worker_processes slot): spares give their slots up and none is started.
 bool slots_short = false;
@@ -219,6 +223,7 @@ bool take_spare_locked(int r) {
   scanner_handles[r] = spare_handles[pi];
   spare_handles[pi] = nullptr;
   scanner_generation[r] = run->generation;
+  spare_out[pi] = r;
   run->scanner_starts++;
   if (p->spare_latch != nullptr) SetLatch(p->spare_latch);
   return true;
@@ -247,7 +252,7 @@ void reconcile_spares_locked() {
                 !mp_db_held_locked(p->dboid);
     if (!want || slots_short) {
       stop_spare_locked(pi);
-    } else if (spare_handles[pi] == nullptr && !p->spare_assigned) {
+    } else if (spare_handles[pi] == nullptr && !p->spare_assigned && spare_out[pi] < 0) {
       (void)start_spare_locked(pi);
     }
   }
@@ -312,7 +317,23 @@ void reap_locked() {
   for (int r = 0; r < MP_MAX_RUNS; r++) {
     if (scanner_handles[r] == nullptr) continue;
     pid_t pid = 0;
-    if (GetBackgroundWorkerPid(scanner_handles[r], &pid) != BGWH_STOPPED) continue;
+    if (GetBackgroundWorkerPid(scanner_handles[r], &pid) != BGWH_STOPPED) {
+      // a spare back from its run: the pool's spare again
+      for (int pi = 0; pi < MP_MAX_POOLS; pi++) {
+        MpPool* p = &mp_shared->pools[pi];
+        if (spare_out[pi] != r || !p->in_use || p->spare_pid == 0 || p->spare_pid != pid ||
+            spare_handles[pi] != nullptr)
+          continue;
+        spare_handles[pi] = scanner_handles[r];
+        spare_stopping[pi] = false;
+        scanner_handles[r] = nullptr;
+        spare_out[pi] = -1;
+        break;
+      }
+      continue;
+    }
+    for (int pi = 0; pi < MP_MAX_POOLS; pi++)
+      if (spare_out[pi] == r) spare_out[pi] = -1;
     pfree(scanner_handles[r]);
     scanner_handles[r] = nullptr;
     MpRunSlot* run = &mp_shared->runs[r];
@@ -379,12 +400,23 @@ int busy_elsewhere_locked(int r) {
   return n;
 }
 
+// A woken worker claims at least this many paths (kWakeShare in scanner.cpp).
+constexpr int64 kWakeShare = 8;
+
 // Makes the run's assigned workers reach `target`; returns how many it has
 // (assigned + being made room for).
 int fill_run_locked(int r, int target) {
   MpRunSlot* run = &mp_shared->runs[r];
   int assigned = mp_run_workers_locked(r);
   int pending_room = 0;
+  // Workers to wake now: none before the run's row is written (nothing to
+  // claim yet; the scanner's flush wakes them), then as many as the paths not
+  // yet done keep busy, as the scanner wakes them (wake_workers() in
+  // scanner.cpp). A 1-file run whose scan flushed before this grant would
+  // otherwise wake eight workers, seven of them to spend a transaction each
+  // on an empty claim, on the CPUs the one with the path needs.
+  const int64 left = run->files_found - run->done_committed;
+  int64 to_wake = run->row_written && left > 0 ? (left + kWakeShare - 1) / kWakeShare : 0;
   while (assigned + pending_room < target) {
     // 1. an idle (or starting, unassigned) worker of this database
     int pick = -1;
@@ -403,7 +435,10 @@ int fill_run_locked(int r, int target) {
       w->run_slot = r;
       w->run_id = run->run_id;
       w->run_generation = run->generation;
-      if (w->latch != nullptr) SetLatch(w->latch);
+      if (to_wake > 0 && w->latch != nullptr) {
+        SetLatch(w->latch);
+        to_wake--;
+      }
       assigned++;
       continue;
     }
@@ -776,7 +811,10 @@ bool forget_database_locked(Oid db) {
     if (run->in_use && !run->finished && run->dboid == db)
       finish_run_locked(run, MP_R_FAILED, "midipipe: the run's database was dropped");
   }
-  if (MpPool* p = mp_pool_find_locked(db, false)) memset(p, 0, sizeof(*p));
+  if (MpPool* p = mp_pool_find_locked(db, false)) {
+    spare_out[p - mp_shared->pools] = -1;  // its scanner, if any, is a run's scanner now
+    memset(p, 0, sizeof(*p));
+  }
   for (int i = 0; i < npending;) {
     if (pending[i].dboid == db) {
       pending[i] = pending[--npending];
@@ -910,6 +948,7 @@ void midipipe_supervisor_main(Datum arg) {
 
   worker_handles = static_cast<BackgroundWorkerHandle**>(MemoryContextAllocZero(
       TopMemoryContext, sizeof(BackgroundWorkerHandle*) * mp_shared->nworkers));
+  for (int& out : spare_out) out = -1;
 
   LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
   mp_shared->supervisor_pid = MyProcPid;

@@ -23,11 +23,14 @@ DELETE FROM midipipe_files WHERE file_id IN (
 SELECT lives_ok($$SELECT midipipe_import('$$ || :'root' || $$', workers => 2)$$, 'a run on the warm pool');
 SELECT is_empty($$SELECT pid FROM before EXCEPT SELECT pid FROM midipipe_stats$$,
                 'the same processes are still there after the run (warm)');
--- the spare was the run's scanner (it ends with its run), and a new one replaces it
-SELECT ok(tap.wait_for('NOT EXISTS (SELECT FROM pg_temp.scanners() AS s(pid) JOIN spare_before USING (pid))'),
-          'the run used the spare scanner, which ended with the run');
-SELECT ok(tap.wait_for('(SELECT count(*) FROM pg_temp.scanners()) = 1'),
-          'a new spare scanner replaces it');
+-- the spare was the run's scanner (its activity names the run), and it is the pool's spare
+-- again after the run: still the only scanner, no other one was started
+SELECT ok(EXISTS (SELECT FROM pg_stat_activity a JOIN spare_before s USING (pid)
+                   WHERE a.query LIKE 'midipipe run ' || (SELECT max(run_id) FROM midipipe_runs) || ' %'),
+          'the run used the spare scanner');
+SELECT ok(tap.wait_for('(SELECT count(*) FROM pg_temp.scanners()) = 1
+                        AND EXISTS (SELECT FROM pg_temp.scanners() AS s(pid) JOIN spare_before USING (pid))'),
+          'the spare scanner is the pool''s spare again after the run, and the only one');
 SELECT ok((SELECT sum(s.checkouts) FROM midipipe_stats s JOIN before b USING (pid)) > (SELECT sum(checkouts) FROM before),
           'checkouts were counted');
 SELECT is((SELECT sum(checks_failed) FROM midipipe_stats)::bigint, 0::bigint, 'no failed health check');
