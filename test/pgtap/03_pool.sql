@@ -1,6 +1,6 @@
 -- The pool: warm between runs, counters, cancel.
 SET client_min_messages = warning;
-SELECT plan(13);
+SELECT plan(14);
 SELECT value || '/big' AS big, value || '/corpus' AS root FROM tap.ctx WHERE key = 'work' \gset
 
 SELECT lives_ok($$SELECT midipipe_pool_start(2)$$, 'pool_start');
@@ -49,5 +49,15 @@ SELECT is(midipipe_wait(:run, '60 s'), 'cancelled', 'the run ends cancelled');
 SELECT midipipe_pool_stop() >= 0 AS stopped \gset
 SELECT ok(tap.wait_for('NOT EXISTS (SELECT FROM pg_temp.scanners())'),
           'no scanner is left after midipipe_pool_stop');
+-- a run warms a stopped pool again, as the first run warms a new one: its workers stay, and a
+-- spare scanner waits for the next run (a pool left stopped started a scanner for every run)
+DELETE FROM midipipe_files WHERE file_id IN (
+  SELECT file_id FROM midipipe_files f WHERE path LIKE :'root' || '/%' AND status = 'ok'
+     AND NOT EXISTS (SELECT FROM midipipe_files d WHERE d.duplicate_of = f.file_id)
+   ORDER BY path LIMIT 1);
+SELECT midipipe_import(:'root', workers => 1) AS run \gset
+SELECT ok(tap.wait_for('(SELECT count(*) FROM pg_temp.scanners()) = 1
+                        AND EXISTS (SELECT FROM midipipe_stats WHERE database = current_database())'),
+          'a run after midipipe_pool_stop warms the pool again: its worker stays, a spare scanner waits');
 SELECT midipipe_pool_start(2) AS started \gset
 SELECT * FROM finish();
