@@ -155,11 +155,12 @@ report_slices() {  # NAME FILE TOTAL
       # The scanner walks ahead of the workers: its walk can end before the last slice, whose
       # scanner CPU is then only the waiting. Its growth is the highest slice after the second.
       smax = 0; for (k = 3; k <= 10; k++) if (sus[k] > smax) smax = sus[k]
+      walk = 0
       # The walk itself: the scanner CPU per file found, per 10% of the files found (samples
       # that carry files_found); its last slice against its second is then the verdict.
       if (fd[m] > 0) {
         printf "  the walk, scanner CPU per file found, per 10%% of the files found (us):"
-        p0 = 1; walk = 0
+        p0 = 1
         for (k = 1; k <= 10; k++) {
           th = total * k / 10; j = p0
           while (j < m && fd[j] < th) j++
@@ -169,10 +170,10 @@ report_slices() {  # NAME FILE TOTAL
         printf "\n"
         w2 = (wk[2] > 0) ? wk[2] : wk[1]
         if (w2 > 0 && wk[10] > 0) { walk = wk[10] / w2; printf "  the walk, last / second slice: %.2f\n", walk }
-        if (walk > 0) smax = walk * s2
       }
       if (fps[10] > 0 && f2 > 0) printf "  last / second slice: files/s %.2f, scanner CPU per file %.2f (highest slice / second %.2f), worker CPU per file %.2f\n", fps[10] / f2, (s2 > 0 ? sus[10] / s2 : 0), (s2 > 0 ? smax / s2 : 0), ((wus[2] > 0) ? wus[10] / wus[2] : 0)
-      printf "SLICES %s %.3f %.3f %.1f\n", name, (f2 > 0 && fps[10] > 0) ? fps[10] / f2 : 0, (s2 > 0 && smax > 0) ? smax / s2 : 0, (ws > 0 ? 100 * wt / ws : 0)
+      scan = walk > 0 ? walk : (s2 > 0 ? smax / s2 : 0)  # for the verdict: the walk when sampled
+      printf "SLICES %s %.3f %.3f %.1f\n", name, (f2 > 0 && fps[10] > 0) ? fps[10] / f2 : 0, scan, (ws > 0 ? 100 * wt / ws : 0)
     }' "$2" "$2"
 }
 
