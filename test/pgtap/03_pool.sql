@@ -14,12 +14,15 @@ SELECT ok(tap.wait_for('(SELECT count(*) FROM pg_temp.scanners()) = 1'),
 CREATE TEMP TABLE spare_before AS SELECT * FROM pg_temp.scanners() AS pid;
 CREATE TEMP TABLE before AS
   SELECT worker_id, pid, checkouts FROM midipipe_stats WHERE database = current_database();
+-- forget(n): n of the tree's files (ok, no duplicate pointing at them) to import again
+CREATE FUNCTION pg_temp.forget(root text, n int) RETURNS void LANGUAGE sql AS $$
+  DELETE FROM midipipe_files WHERE file_id IN (
+    SELECT file_id FROM midipipe_files f WHERE path LIKE root || '/%' AND status = 'ok'
+       AND NOT EXISTS (SELECT FROM midipipe_files d WHERE d.duplicate_of = f.file_id)
+     ORDER BY path LIMIT n) $$;
 -- 20 of the tree's files to import again: a run whose files are all unchanged
 -- is counted by its scanner alone, and its workers check nothing out
-DELETE FROM midipipe_files WHERE file_id IN (
-  SELECT file_id FROM midipipe_files f WHERE path LIKE :'root' || '/%' AND status = 'ok'
-     AND NOT EXISTS (SELECT FROM midipipe_files d WHERE d.duplicate_of = f.file_id)
-   ORDER BY path LIMIT 20);
+SELECT pg_temp.forget(:'root', 20);
 SELECT lives_ok($$SELECT midipipe_import('$$ || :'root' || $$', workers => 2)$$, 'a run on the warm pool');
 SELECT is_empty($$SELECT pid FROM before EXCEPT SELECT pid FROM midipipe_stats$$,
                 'the same processes are still there after the run (warm)');
@@ -51,10 +54,7 @@ SELECT ok(tap.wait_for('NOT EXISTS (SELECT FROM pg_temp.scanners())'),
           'no scanner is left after midipipe_pool_stop');
 -- a run warms a stopped pool again, as the first run warms a new one: its workers stay, and a
 -- spare scanner waits for the next run (a pool left stopped started a scanner for every run)
-DELETE FROM midipipe_files WHERE file_id IN (
-  SELECT file_id FROM midipipe_files f WHERE path LIKE :'root' || '/%' AND status = 'ok'
-     AND NOT EXISTS (SELECT FROM midipipe_files d WHERE d.duplicate_of = f.file_id)
-   ORDER BY path LIMIT 1);
+SELECT pg_temp.forget(:'root', 1);
 SELECT midipipe_import(:'root', workers => 1) AS run \gset
 SELECT ok(tap.wait_for('(SELECT count(*) FROM pg_temp.scanners()) = 1
                         AND EXISTS (SELECT FROM midipipe_stats WHERE database = current_database())'),
