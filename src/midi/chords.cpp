@@ -193,6 +193,12 @@ class Frames {
   // `pc` and `bass`: 12 values each (double or int64_t).
   template <class T>
   void push(uint64_t tick, const T* pc, const T* bass) {
+#if defined(__SSE2__)
+    if constexpr (std::is_same_v<T, int64_t>) {
+      push_int(tick, pc, bass);
+      return;
+    }
+#endif
     // A window equal to the one before, bit for bit (a chord held across
     // the beat), adds to its count: compared before anything is converted.
     static_assert(sizeof(T) == sizeof(uint64_t));
@@ -205,32 +211,24 @@ class Frames {
     Frame& f = v.emplace_back();  // (reserved: filled in place)
     f.tick = tick;
     f.reps = 0;
-#if defined(__SSE2__)
-    if constexpr (std::is_same_v<T, int64_t>) {
-      // IntPass's sums are whole numbers in [0, 2^52): as the low bits of
-      // 2^52 they are doubles exactly, which round to the floats a direct
-      // conversion gives. Four at a time.
-      const __m128i bits = _mm_set1_epi64x(0x4330000000000000);  // 2^52
-      const __m128d two52 = _mm_castsi128_pd(bits);
-      const auto half = [&](const T* q) {
-        const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
-        return _mm_cvtpd_ps(_mm_sub_pd(_mm_castsi128_pd(_mm_or_si128(w, bits)), two52));
-      };
-      unrolled<3>([&](size_t k) {
-        _mm_storeu_ps(f.x + 4 * k, _mm_movelh_ps(half(pc + 4 * k), half(pc + 4 * k + 2)));
-      });
-    } else {
-      unrolled<12>([&](size_t i) { f.x[i] = static_cast<float>(pc[i]); });
-    }
-#else
     unrolled<12>([&](size_t i) { f.x[i] = static_cast<float>(pc[i]); });
-#endif
     T total = 0;
     unrolled<12>([&](size_t i) { total += pc[i]; });
+    finish(f, total, bass);
+  }
+  void repeat(uint64_t n) {
+    if (!v.empty()) v.back().reps += n;
+  }
+  std::vector<Frame> v;
+
+ private:
+  // The frame's 1 / total and bass: the first of the largest bass times (12
+  // when none is positive). (With branches: most frames have one bass, so
+  // they are predictable, and a step costs fewer instructions than a
+  // branch-free one.)
+  template <class T>
+  static void finish(Frame& f, T total, const T* bass) noexcept {
     f.inv = total > 0 ? static_cast<float>(1 / static_cast<double>(total)) : 0.0f;
-    // The first of the largest bass times (12 when none is positive). (With
-    // branches: most frames have one bass, so they are predictable, and a
-    // step costs fewer instructions than a branch-free one.)
     T best = bass[0];
     uint32_t at = 0;
     unrolled<11>([&](size_t j) {
@@ -241,12 +239,47 @@ class Frames {
     });
     f.bass = total > 0 && best > 0 ? at : 12;
   }
-  void repeat(uint64_t n) {
-    if (!v.empty()) v.back().reps += n;
-  }
-  std::vector<Frame> v;
 
- private:
+#if defined(__SSE2__)
+  // push() for IntPass's sums. Their total first (needed anyway): a window
+  // whose total differs from the one before cannot equal it, and most do
+  // differ (an onset adds to one window only), so the 24 words are compared
+  // only when the totals agree.
+  void push_int(uint64_t tick, const int64_t* pc, const int64_t* bass) {
+    const auto at = [](const int64_t* p) {
+      return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    };
+    const __m128i w0 = at(pc), w1 = at(pc + 2), w2 = at(pc + 4), w3 = at(pc + 6), w4 = at(pc + 8),
+                  w5 = at(pc + 10);
+    // (each sum below 2^52: no overflow)
+    const __m128i s2 = _mm_add_epi64(_mm_add_epi64(_mm_add_epi64(w0, w1), w2),
+                                     _mm_add_epi64(_mm_add_epi64(w3, w4), w5));
+    const int64_t total = _mm_cvtsi128_si64(s2) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(s2, s2));
+    if (total == last_total_ && !v.empty() && same(last_, pc) && same(last_ + 12, bass)) {
+      ++v.back().reps;
+      return;
+    }
+    last_total_ = total;
+    std::memcpy(last_, pc, 12 * sizeof(int64_t));
+    std::memcpy(last_ + 12, bass, 12 * sizeof(int64_t));
+    Frame& f = v.emplace_back();  // (reserved: filled in place)
+    f.tick = tick;
+    f.reps = 0;
+    // The sums are whole numbers in [0, 2^52): as the low bits of 2^52
+    // they are doubles exactly, which round to the floats a direct
+    // conversion gives. Four at a time.
+    const __m128i bits = _mm_set1_epi64x(0x4330000000000000);  // 2^52
+    const __m128d two52 = _mm_castsi128_pd(bits);
+    const auto half = [&](__m128i x) {
+      return _mm_cvtpd_ps(_mm_sub_pd(_mm_castsi128_pd(_mm_or_si128(x, bits)), two52));
+    };
+    _mm_storeu_ps(f.x, _mm_movelh_ps(half(w0), half(w1)));
+    _mm_storeu_ps(f.x + 4, _mm_movelh_ps(half(w2), half(w3)));
+    _mm_storeu_ps(f.x + 8, _mm_movelh_ps(half(w4), half(w5)));
+    finish(f, total, bass);
+  }
+#endif
+
   // Whether the 12 words at `a` and at `b` are equal bit for bit (memcmp,
   // inline: most windows differ, and a call costs more than the compare).
   template <class T>
@@ -263,7 +296,8 @@ class Frames {
     return std::memcmp(a, b, 12 * sizeof(T)) == 0;
 #endif
   }
-  uint64_t last_[24] = {};  // the bits of the last window pushed (pc, then bass)
+  uint64_t last_[24] = {};   // the bits of the last window pushed (pc, then bass)
+  int64_t last_total_ = -1;  // push_int: the total of its pc (-1: none yet)
 };
 
 // pitch % 12 for every MIDI pitch.
