@@ -514,16 +514,16 @@ class IntPass {
         }
         bass_[slot] += static_cast<int64_t>(tick - x);
         x = tick;
-        // A start adds a sounding note, an end removes one (an end without a
-        // sounding note is ignored: the count stays 0).
-        // (Arithmetic rather than branches: starts and ends alternate
-        // unpredictably.)
+        // A start adds a sounding note, an end removes one. (Every end has
+        // its start before it: the notes have end > start, unclamped, see
+        // analyze_chords, and an end sorts after a start of an earlier tick,
+        // so no count goes below 0.) (Arithmetic rather than branches:
+        // starts and ends alternate unpredictably.)
         const uint32_t pitch = p & 127;
         const int64_t c = cnt_[pitch];
         const int64_t start = static_cast<int64_t>((p >> 8) & 1);
-        const int64_t moved = c + 2 * start - 1;
-        const int64_t now = moved < 0 ? 0 : moved;
-        const int64_t delta = now - c;
+        const int64_t delta = 2 * start - 1;
+        const int64_t now = c + delta;
         cnt_[pitch] = static_cast<int32_t>(now);
         const size_t pc = pclass_[pitch];
         pc_cnt_[pc] += delta;
@@ -1020,7 +1020,8 @@ namespace depth_detail {
 void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, Poller& poller) {
   // The boundaries of the non-drum notes with a length, sorted: the
   // analysis's (drum boundaries are skipped) when it passed them on and no
-  // tick reached the clamp below, else built here.
+  // tick reached the clamp below, else built here. Either way every note
+  // has end > start (IntPass::run relies on it).
   constexpr uint64_t kMaxTick = (uint64_t{1} << 55) - 1;
   std::vector<uint64_t> own;
   const std::vector<uint64_t>* bounds = &in.boundaries;
