@@ -192,7 +192,7 @@ class Frames {
  public:
   // `pc` and `bass`: 12 values each (double or int64_t).
   template <class T>
-  void push(uint64_t tick, const T* pc, const T* bass) {
+  [[gnu::always_inline]] void push(uint64_t tick, const T* pc, const T* bass) {
 #if defined(__SSE2__)
     if constexpr (std::is_same_v<T, int64_t>) {
       push_int(tick, pc, bass);
@@ -245,7 +245,7 @@ class Frames {
   // whose total differs from the one before cannot equal it, and most do
   // differ (an onset adds to one window only), so the 24 words are compared
   // only when the totals agree.
-  void push_int(uint64_t tick, const int64_t* pc, const int64_t* bass) {
+  [[gnu::always_inline]] void push_int(uint64_t tick, const int64_t* pc, const int64_t* bass) {
     const auto at = [](const int64_t* p) {
       return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
     };
