@@ -551,6 +551,8 @@ class Analyzer {
         // Sorted now: the chord pass of the analysis depth reuses them.
         din_.boundaries.swap(points_);
         din_.have_boundaries = true;
+        // (every drum boundary is a note-on on the drum channel's)
+        din_.boundaries_without_drums = a_.drum_note_count == 0;
       }
     }
     std::vector<uint64_t>().swap(points_);

@@ -1069,12 +1069,15 @@ void analyze_chords(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, 
   }
   poller.step(last_i - first_i);
   if (IntPass::usable(beat, last, points.size() / 2 + 1)) {
+    // (Not looked for when the analysis read no drum note, or in our own.)
     uint64_t any[4] = {};  // (four words: fewer dependencies, fewer loop steps)
-    size_t at = first_i;
-    for (; at + 4 <= last_i; at += 4) {
-      unrolled<4>([&](size_t j) { any[j] |= points[at + j]; });
+    if (!in.boundaries_without_drums && bounds != &own) {
+      size_t at = first_i;
+      for (; at + 4 <= last_i; at += 4) {
+        unrolled<4>([&](size_t j) { any[j] |= points[at + j]; });
+      }
+      for (; at < last_i; ++at) any[0] |= points[at];
     }
-    for (; at < last_i; ++at) any[0] |= points[at];
     if (((any[0] | any[1] | any[2] | any[3]) & kDrumBit) == 0) {
       IntPass(points.data() + first_i, last_i - first_i, meter, beat, frames, poller).run();
     } else {

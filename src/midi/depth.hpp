@@ -43,6 +43,9 @@ struct DepthInput {
   // them (have_boundaries false) compute_depth builds its own from `notes`.
   std::vector<uint64_t> boundaries;
   bool have_boundaries = false;
+  // True when no drum note was read, so that `boundaries` holds no drum
+  // boundary (the chord pass then need not look for one); false says nothing.
+  bool boundaries_without_drums = false;
   // (tick, value), each sorted by tick with ties in file order (the last wins)
   std::vector<std::pair<uint64_t, uint32_t>> tempos;     // us per quarter, > 0
   std::vector<std::pair<uint64_t, uint32_t>> time_sigs;  // nn << 8 | dd
