@@ -497,12 +497,15 @@ bool performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
       double pos;
       // On the integer path below: the position, a whole number of ticks
       // below 2^24, and the PPQ a multiple of 6.
-      bool int_pos;
+      // whole: the position is a whole number of ticks below 2^24 (the
+      // drum pass's integer path too).
+      bool int_pos, whole;
       uint32_t p32 = 0;
       if (start >= bar_lo && start < bar_hi) {  // BarCursor::bar_of() inline
         const uint64_t off = start - bar_lo;    // pos, exactly (see BarCursor)
         pos = static_cast<double>(off);
-        int_pos = int_grid && off < kGridLimit;
+        whole = off < kGridLimit;
+        int_pos = int_grid && whole;
         p32 = static_cast<uint32_t>(off);
       } else if (start >= bar_hi && start - bar_hi < bar_whole && bar_whole <= bar_room - bar_hi) {
         // The next bar, whole and in the same segment (BarCursor::bar_of()).
@@ -511,12 +514,13 @@ bool performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
         ++bar;
         const uint64_t off = start - bar_lo;
         pos = static_cast<double>(off);
-        int_pos = int_grid && off < kGridLimit;
+        whole = off < kGridLimit;
+        int_pos = int_grid && whole;
         p32 = static_cast<uint32_t>(off);
       } else {
         bar = bar_cursor_miss(meter, start, pos, bar_lo, bar_hi, bar_whole, bar_room);
-        int_pos = int_grid && pos >= 0 && pos < 0x1p24 &&
-                  static_cast<double>(static_cast<uint32_t>(pos)) == pos;
+        whole = pos >= 0 && pos < 0x1p24 && static_cast<double>(static_cast<uint32_t>(pos)) == pos;
+        int_pos = int_grid && whole;
         if (int_pos) p32 = static_cast<uint32_t>(pos);
       }
       while (next_tempo != tempos_end && next_tempo->first <= start) tempo = (next_tempo++)->second;
@@ -583,7 +587,7 @@ bool performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
         ndrums += drum;
         ++j;
       } while (j < count && all_notes[j].start == start);
-      if (ndrums != 0) *onset_out++ = DrumOnset{start, bar, pos, i, j};
+      if (ndrums != 0) *onset_out++ = DrumOnset{start, bar, pos, i, j, whole};
       nlengths = nl;
       cur_hash = hash;
       len_sum = l_sum;

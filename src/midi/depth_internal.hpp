@@ -157,6 +157,7 @@ struct DrumOnset {
   uint64_t bar;
   double pos;
   size_t first, end;
+  bool whole;  // pos is a whole number of ticks below 2^24
 };
 // The onsets performance() lists: storage for one a drum note, not
 // initialised before it is written (a vector's resize would be).

@@ -276,8 +276,10 @@ std::vector<DrumOnset> find_drum_onsets(const DepthInput& in, Meter& meter, Poll
     } while (j < notes.size() && notes[j].start == notes[i].start);
     poller.step(j - i);
     if (drum) {
-      DrumOnset o{notes[i].start, 0, 0, i, j};
+      DrumOnset o{notes[i].start, 0, 0, i, j, false};
       if (in.ppq != 0) o.bar = bars_at.bar_of(o.start, o.pos);
+      o.whole = o.pos >= 0 && o.pos < 0x1p24 &&
+                static_cast<double>(static_cast<uint32_t>(o.pos)) == o.pos;
       out.push_back(o);
     }
     i = j;
@@ -403,9 +405,9 @@ void analyze_drums(const DepthInput& in, Clock& clock, Meter& meter, Depth& d, P
       // The pattern position: the nearest 16th (as qpos), except that a hit
       // at most PPQ/16 ticks before the bar line whose nearest 16th is that
       // line is the next bar's downbeat (played early).
-      // whole: pos is a whole number of ticks below 2^24; then t8 = floor(8P / Q).
-      const bool whole =
-          pos >= 0 && pos < 0x1p24 && static_cast<double>(static_cast<uint32_t>(pos)) == pos;
+      // whole: pos is a whole number of ticks below 2^24 (the walk that
+      // listed the onsets found it); then t8 = floor(8P / Q).
+      const bool whole = o.whole;
       uint32_t t8 = 0;
       uint64_t upos;
       if (whole) {
