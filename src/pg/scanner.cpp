@@ -817,6 +817,11 @@ void flush(Scan* s, bool final = false) {
     ResetLatch(MyLatch);
     CHECK_FOR_INTERRUPTS();
   }
+  // kFlushMs counts from here: had it counted the wait, every directory read
+  // after one would be flushed on its own (1,000 files instead of kChunk),
+  // and a large run's scan, which waits here from its first 100,000 files
+  // on, paid its flushes' fixed cost twice per file.
+  s->last_flush = GetCurrentTimestamp();
 
   // The manifest and the run row are the extension's own (written as the
   // owner of its tables, see README "Threat model"); an error row is the
