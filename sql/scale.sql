@@ -43,3 +43,17 @@ ROLLBACK;
 SELECT has_table_privilege('pg_read_server_files', 'midipipe_run_counts', 'SELECT') AS importer_select,
        has_table_privilege('pg_read_server_files', 'midipipe_run_counts', 'INSERT') AS importer_insert,
        has_table_privilege('public', 'midipipe_run_counts', 'SELECT') AS public_select;
+
+-- the manifest has no foreign key to midipipe_runs (its check, once per
+-- queued row, walked every version of the run's row); deleting run rows
+-- still deletes their manifest rows, and only theirs (one statement, two runs)
+SELECT count(*) AS queue_foreign_keys FROM pg_constraint
+ WHERE conrelid = 'midipipe_queue'::regclass AND contype = 'f';
+BEGIN;
+INSERT INTO midipipe_runs (run_id, root, state) VALUES (-1, '/scale/a', 'completed'),
+  (-2, '/scale/b', 'completed'), (-3, '/scale/c', 'completed');
+INSERT INTO midipipe_queue (run_id, path)
+  SELECT r, '/scale/' || r || '/' || i || '.mid' FROM generate_series(-3, -1) r, generate_series(1, 3) i;
+DELETE FROM midipipe_runs WHERE run_id IN (-1, -2);
+SELECT run_id, count(*) FROM midipipe_queue WHERE run_id < 0 GROUP BY 1 ORDER BY 1;
+ROLLBACK;

@@ -784,6 +784,17 @@ int64 flush_units(Scan* s) {
   return counted;
 }
 
+// The manifest rows a flush inserts belong to the run's row, which the same
+// transaction updates (their count): when that update finds no row (deleted
+// meanwhile), the flush fails, and its rows with it, as the foreign key to
+// midipipe_runs made it fail before 0.4 (its check, once per row, walked
+// every version of the run's row that the waiting caller's snapshot kept).
+[[noreturn]] void run_row_gone() {
+  ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                  errmsg("midipipe: run " INT64_FORMAT " has no row in midipipe_runs any more",
+                         info.run_id)));
+}
+
 // Writes one chunk of the scan in one transaction: a new run's row (the first
 // flush, see row_pending), the queued paths, the directories' markers and
 // unchanged counts, the error rows, the run row's counts, then the
@@ -806,6 +817,11 @@ void flush(Scan* s, bool final = false) {
     ResetLatch(MyLatch);
     CHECK_FOR_INTERRUPTS();
   }
+  // kFlushMs counts from here: had it counted the wait, every directory read
+  // after one would be flushed on its own (1,000 files instead of kChunk),
+  // and a large run's scan, which waits here from its first 100,000 files
+  // on, paid its flushes' fixed cost twice per file.
+  s->last_flush = GetCurrentTimestamp();
 
   // The manifest and the run row are the extension's own (written as the
   // owner of its tables, see README "Threat model"); an error row is the
@@ -836,7 +852,8 @@ void flush(Scan* s, bool final = false) {
     Datum values[3] = {Int64GetDatum(info.run_id), PointerGetDatum(arr), Int64GetDatum(unchanged)};
     // the unchanged files the units did not queue count as found and unchanged
     exec(kQueuePaths, 3, types, values, nullptr, SPI_OK_UPDATE_RETURNING);
-    if (SPI_processed == 1) found = get_int8(1);
+    if (SPI_processed != 1) run_row_gone();
+    found = get_int8(1);
   }
   if (TimestampDifferenceExceeds(s->last_fold, s->last_flush, kFoldMs)) {
     s->last_fold = s->last_flush;
@@ -871,10 +888,9 @@ void flush(Scan* s, bool final = false) {
         "UPDATE %s.midipipe_runs SET files_found = files_found + 1, "
         "files_failed = files_failed + $2 WHERE run_id = $1 RETURNING files_found",
         2, ctypes, cvalues, nullptr, SPI_OK_UPDATE_RETURNING);
-    if (SPI_processed == 1) {
-      found = get_int8(1);
-      new_errors += written;
-    }
+    if (SPI_processed != 1) run_row_gone();
+    found = get_int8(1);
+    new_errors += written;
   }
   {
     Oid types[1] = {INT8OID};

@@ -7,6 +7,7 @@
 // mp_process_batch() as the run's role. A batch that errors is rolled back
 // (its paths go back to the queue) and retried; a batch that keeps failing
 // fails the run. The run's scanner finalizes runs; a worker only works.
+#include <fcntl.h>
 #include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -196,6 +197,22 @@ bool run_drained(int run_slot, uint32 run_generation) {
                        (run->scan_done && run->done_committed >= run->files_found);
   LWLockRelease(mp_shared->lock);
   return drained;
+}
+
+// The process's private resident memory (RssAnon: resident pages that are
+// neither file-backed nor shared memory), in bytes, from /proc/self/statm;
+// 0 when it cannot be read.
+size_t private_resident() {
+  const int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[256];
+  const ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  unsigned long size = 0, resident = 0, shared = 0;
+  if (sscanf(buf, "%lu %lu %lu", &size, &resident, &shared) != 3 || resident < shared) return 0;
+  return static_cast<size_t>(resident - shared) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
 }
 
 struct Assignment;
@@ -525,6 +542,7 @@ void midipipe_worker_main(Datum arg) {
   int64 failing_run = 0;
   constexpr size_t kKeepFreed = size_t{32} << 20;  // see the malloc_trim after a batch
   bool trimmed = true;
+  size_t resident_after_trim = private_resident();
 
   for (;;) {
     CHECK_FOR_INTERRUPTS();
@@ -600,7 +618,17 @@ void midipipe_worker_main(Datum arg) {
       // back to the kernel, so a worker's resident size does not creep up
       // with the largest files it has seen; and all of it when the worker
       // goes idle (below), so an idle pool holds only its working set.
-      if (mallinfo2().fordblks > kKeepFreed) (void)malloc_trim(0);
+      // "What it keeps" is the growth of its private resident memory since
+      // the last trim: the free bytes malloc counts (mallinfo2().fordblks)
+      // still count the pages a trim gave back, so once the heap held 32 MB
+      // of free holes, every batch trimmed again (madvise, and a TLB flush
+      // on every CPU) and faulted the same pages in again: a third of a
+      // worker's CPU in a re-import of 1% touched files, whose batches are
+      // small (about 8 files: 1.2 ms per file against 0.5 ms fresh).
+      if (private_resident() > resident_after_trim + kKeepFreed) {
+        (void)malloc_trim(0);
+        resident_after_trim = private_resident();
+      }
       trimmed = false;
       if (res == BatchResult::kUnhealthy) {
         LWLockAcquire(mp_shared->lock, LW_EXCLUSIVE);
@@ -659,6 +687,7 @@ void midipipe_worker_main(Datum arg) {
 
     if (a.run_slot < 0 && !trimmed) {  // unassigned: give back what the batches kept
       (void)malloc_trim(0);
+      resident_after_trim = private_resident();
       trimmed = true;
     }
     (void)pgstat_report_stat(true);  // going idle: whatever is pending
