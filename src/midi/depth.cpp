@@ -519,7 +519,7 @@ bool performance(const DepthInput& in, Meter& meter, uint32_t max_track, Depth& 
         p32 = static_cast<uint32_t>(off);
       } else {
         bar = bar_cursor_miss(meter, start, pos, bar_lo, bar_hi, bar_whole, bar_room);
-        whole = pos >= 0 && pos < 0x1p24 && static_cast<double>(static_cast<uint32_t>(pos)) == pos;
+        whole = whole_pos(pos);
         int_pos = int_grid && whole;
         if (int_pos) p32 = static_cast<uint32_t>(pos);
       }

@@ -152,12 +152,17 @@ double median_of(std::vector<double>& v);
 // position in that bar (Meter::bar_of). The walk of the performance traits
 // finds them (it visits every group and computes the bar anyway) and hands
 // them to the drum pass, which then needs no pass of its own over all notes.
+// Whether a position in a bar is a whole number of ticks below 2^24 (then
+// the drum pass and the timing grid may work on it in integers).
+inline bool whole_pos(double pos) {
+  return pos >= 0 && pos < 0x1p24 && static_cast<double>(static_cast<uint32_t>(pos)) == pos;
+}
 struct DrumOnset {
   uint64_t start;
   uint64_t bar;
   double pos;
   size_t first, end;
-  bool whole;  // pos is a whole number of ticks below 2^24
+  bool whole;  // whole_pos(pos)
 };
 // The onsets performance() lists: storage for one a drum note, not
 // initialised before it is written (a vector's resize would be).

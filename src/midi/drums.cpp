@@ -278,8 +278,7 @@ std::vector<DrumOnset> find_drum_onsets(const DepthInput& in, Meter& meter, Poll
     if (drum) {
       DrumOnset o{notes[i].start, 0, 0, i, j, false};
       if (in.ppq != 0) o.bar = bars_at.bar_of(o.start, o.pos);
-      o.whole = o.pos >= 0 && o.pos < 0x1p24 &&
-                static_cast<double>(static_cast<uint32_t>(o.pos)) == o.pos;
+      o.whole = whole_pos(o.pos);
       out.push_back(o);
     }
     i = j;
