@@ -802,8 +802,10 @@ int64 flush_units(Scan* s) {
 // steps share the chunk's buffers and must commit together (a chunk lost in
 // a crash is scanned again whole), so they stay in one function in order.
 void flush(Scan* s, bool final = false) {
-  s->last_flush = GetCurrentTimestamp();
-  if (s->npaths == 0 && s->nerrs == 0 && s->nunits == 0 && !final) return;
+  if (s->npaths == 0 && s->nerrs == 0 && s->nunits == 0 && !final) {
+    s->last_flush = GetCurrentTimestamp();
+    return;
+  }
 
   // back-pressure: let the workers catch up before the manifest grows further
   for (;;) {
